@@ -1,0 +1,29 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint bench demo-model clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,demo]'
+	touch $(INSTALLED)
+
+run: $(INSTALLED)
+	$(VENV)/bin/maas serve
+
+test: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+bench: $(INSTALLED)
+	$(PY) bench/run.py
+
+demo-model: $(INSTALLED)
+	$(PY) scripts/train_digits.py
+
+clean:
+	rm -rf $(VENV) .maas .pytest_cache

@@ -1,0 +1,80 @@
+"""What the job and model routes do, as plain functions of plain values (no HTTP here)."""
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from api.inputs import parse_inputs
+from api.schemas import JobCreate
+from batching import keys
+from batching.codec import encode_tensors
+from batching.entry import LaneEntry
+from batching.events import JobEvents
+from batching.ids import is_job_id, new_job_id
+from batching.job import JobRecord, JobStatus
+from batching.store import JobStore
+from maas.errors import InvalidInputError, JobNotFoundError
+from maas.registry import ModelRepository
+from maas.settings import Settings
+
+
+@dataclass
+class DataPlane:
+    settings: Settings
+    registry: ModelRepository
+    store: JobStore
+    events: JobEvents
+
+    async def submit(self, request: JobCreate) -> JobRecord:
+        version = None if request.version in (None, "latest") else request.version
+        model = self.registry.get(request.model, version)
+        inputs, rows = parse_inputs(request.inputs, model.signature)
+        if rows > model.config.max_batch_size:
+            raise InvalidInputError(
+                f"inputs: {rows} rows exceed the model's max_batch_size "
+                f"({model.config.max_batch_size}); split the job",
+                ("inputs",),
+            )
+        now = time.time()
+        queue_time_s = self.settings.max_queue_time_s
+        if request.timeout_s is not None:
+            queue_time_s = min(queue_time_s, request.timeout_s)
+        record = JobRecord(
+            id=new_job_id(now), status=JobStatus.QUEUED, model=model.name,
+            version=model.version, rows=rows, created_at=now, deadline=now + queue_time_s,
+            metadata=request.metadata,
+        )
+        entry = LaneEntry(record.id, rows, now, record.deadline, encode_tensors(inputs))
+        await self.store.submit(record, entry, keys.online_lane(model.name, model.version))
+        return record
+
+    async def get(self, job_id: str) -> JobRecord:
+        if not is_job_id(job_id):
+            raise JobNotFoundError(f"job {job_id!r} not found (not a job id)")
+        record = await self.store.get(job_id)
+        if await self.store.expire_if_overdue(record):
+            record = await self.store.get(job_id)
+        return record
+
+    async def wait(self, job_id: str, wait_s: float) -> JobRecord:
+        """The job once terminal, or as it is after wait_s; woken by completion events."""
+        deadline = time.monotonic() + min(wait_s, self.settings.max_wait_s)
+        while True:
+            with self.events.watch(job_id) as ended:
+                record = await self.get(job_id)
+                remaining = deadline - time.monotonic()
+                if record.terminal or remaining <= 0:
+                    return record
+                if not self.events.subscribed.is_set():
+                    remaining = min(remaining, 0.5)  # events are down: fall back to slow polling
+                try:
+                    await asyncio.wait_for(ended.wait(), remaining)
+                except TimeoutError:
+                    pass
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        if not is_job_id(job_id):
+            raise JobNotFoundError(f"job {job_id!r} not found (not a job id)")
+        await self.store.cancel(job_id)
+        return await self.store.get(job_id)
+

@@ -1,0 +1,70 @@
+"""The one table from maas errors to HTTP statuses, and the handlers that apply it."""
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from api.responses import NumpyJSONResponse
+from maas.errors import (
+    InvalidInputError,
+    JobNotFoundError,
+    JobStateError,
+    MaasError,
+    ModelLoadError,
+    ModelNotFoundError,
+    PayloadTooLargeError,
+)
+
+STATUS_BY_ERROR: dict[type[MaasError], int] = {
+    ModelNotFoundError: 404,
+    JobNotFoundError: 404,
+    InvalidInputError: 422,
+    PayloadTooLargeError: 413,
+    JobStateError: 409,
+    ModelLoadError: 503,
+}
+
+
+def error_response(status: int, code: str, message: str, loc=None) -> NumpyJSONResponse:
+    body = {"code": code, "message": message}
+    if loc:
+        body["loc"] = list(loc)
+    return NumpyJSONResponse({"error": body}, status_code=status)
+
+
+def _status_of(error: MaasError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+async def _maas_error(_: Request, error: MaasError) -> NumpyJSONResponse:
+    return error_response(_status_of(error), error.code, error.message, getattr(error, "loc", None))
+
+
+def _describe(errors: list[dict]) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
+        for e in errors
+    )
+
+
+async def _validation_error(_: Request, error: RequestValidationError | ValidationError):
+    errors = error.errors()
+    loc = [p for p in errors[0]["loc"] if p != "body"] if errors else None
+    return error_response(422, "invalid_request", _describe(errors), loc)
+
+
+async def _redis_down(_: Request, error: Exception) -> NumpyJSONResponse:
+    return error_response(503, "queue_unavailable", f"the job queue (Redis) is unreachable: {error}")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(MaasError, _maas_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ValidationError, _validation_error)
+    app.add_exception_handler(RedisConnectionError, _redis_down)
+    app.add_exception_handler(RedisTimeoutError, _redis_down)

@@ -1,0 +1,79 @@
+"""/v1/jobs: submit, read (with long-poll), cancel. Translates HTTP; DataPlane does the work."""
+
+import re
+
+from fastapi import APIRouter, Header, Query, Request
+
+from api.body import read_json
+from api.dataplane import DataPlane
+from api.responses import NumpyJSONResponse
+from api.schemas import ErrorBody, JobCreate, JobPublic, job_public
+from maas.errors import InvalidInputError
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_ERRORS = {
+    404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 413: {"model": ErrorBody},
+    422: {"model": ErrorBody}, 503: {"model": ErrorBody},
+}
+
+
+def _dataplane(request: Request) -> DataPlane:
+    return request.app.state.dataplane
+
+
+def prefer_wait_s(prefer: str | None, max_wait_s: float) -> float:
+    """Seconds asked for by `Prefer: wait=S` (RFC 7240), capped at max_wait_s; 0 if absent."""
+    if not prefer:
+        return 0.0
+    match = _PREFER_WAIT.search(prefer)
+    return min(float(match.group(1)), max_wait_s) if match else 0.0
+
+
+def _job_response(record, status_code: int, **headers: str) -> NumpyJSONResponse:
+    return NumpyJSONResponse(job_public(record), status_code=status_code, headers=headers)
+
+
+@router.post(
+    "",
+    status_code=202,
+    responses={200: {"model": JobPublic}, 202: {"model": JobPublic}, **_ERRORS},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": JobCreate.model_json_schema()}},
+        }
+    },
+    summary="Submit a job; with `Prefer: wait=S` answer 200 with the result if done in S s",
+)
+async def create_job(request: Request, prefer: str | None = Header(None)) -> NumpyJSONResponse:
+    plane = _dataplane(request)
+    body = await read_json(request, plane.settings.max_body_bytes)
+    if not isinstance(body, dict):
+        raise InvalidInputError("body: expected a JSON object", ("body",))
+    record = await plane.submit(JobCreate.model_validate(body))
+    location = {"Location": f"/v1/jobs/{record.id}"}
+    wait_s = prefer_wait_s(prefer, plane.settings.max_wait_s)
+    if wait_s > 0:
+        record = await plane.wait(record.id, wait_s)
+        location["Preference-Applied"] = f"wait={wait_s:g}"
+        if record.terminal:
+            return _job_response(record, 200, **location)
+    return _job_response(record, 202, **location)
+
+
+@router.get("/{job_id}", responses={200: {"model": JobPublic}, **_ERRORS})
+async def read_job(
+    job_id: str,
+    request: Request,
+    wait: float = Query(0, ge=0, description="Long-poll: seconds to wait for a terminal state."),
+) -> NumpyJSONResponse:
+    plane = _dataplane(request)
+    if wait > 0:
+        return _job_response(await plane.wait(job_id, wait), 200)
+    return _job_response(await plane.get(job_id), 200)
+
+
+@router.delete("/{job_id}", responses={200: {"model": JobPublic}, **_ERRORS})
+async def cancel_job(job_id: str, request: Request) -> NumpyJSONResponse:
+    return _job_response(await _dataplane(request).cancel(job_id), 200)

@@ -1,0 +1,1 @@
+"""The queue protocol shared by api (producer) and worker (consumer)."""

@@ -1,0 +1,37 @@
+"""One lane (stream) entry: the job id, its row count, its deadline and its encoded inputs."""
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LaneEntry:
+    job_id: str
+    rows: int
+    created_at: float  # submitter's wall clock, seconds since the epoch
+    deadline: float
+    inputs: bytes  # batching.codec payload
+    stream_id: bytes = b""  # set once read back from the stream
+
+    def age_s(self) -> float:
+        return time.time() - self.created_at
+
+    def to_fields(self) -> dict[str, bytes | str]:
+        return {
+            "job": self.job_id,
+            "rows": str(self.rows),
+            "t": repr(self.created_at),
+            "deadline": repr(self.deadline),
+            "inputs": self.inputs,
+        }
+
+    @classmethod
+    def from_fields(cls, stream_id: bytes, raw: dict[bytes, bytes]) -> "LaneEntry":
+        return cls(
+            job_id=raw[b"job"].decode(),
+            rows=int(raw[b"rows"]),
+            created_at=float(raw[b"t"]),
+            deadline=float(raw[b"deadline"]),
+            inputs=raw[b"inputs"],
+            stream_id=stream_id,
+        )

@@ -1,0 +1,46 @@
+"""Worker liveness in Redis: a sorted set of worker ids scored by their last heartbeat."""
+
+import asyncio
+import logging
+import time
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from batching import keys
+
+log = logging.getLogger(__name__)
+
+
+async def beat(redis: aioredis.Redis, worker_id: str, info: dict, interval_s: float) -> None:
+    ttl_s = max(1, int(interval_s * 3))
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(keys.WORKERS, {worker_id: time.time()})
+        pipe.set(keys.worker(worker_id), orjson.dumps(info), ex=ttl_s)
+        # Forget workers silent for an hour so the set does not grow with every restart.
+        pipe.zremrangebyscore(keys.WORKERS, 0, time.time() - 3600)
+        await pipe.execute()
+
+
+async def heartbeat_forever(
+    redis: aioredis.Redis, worker_id: str, info: dict, interval_s: float
+) -> None:
+    while True:
+        try:
+            await beat(redis, worker_id, info, interval_s)
+        except RedisError as e:
+            log.warning("heartbeat failed: %r", e)
+        await asyncio.sleep(interval_s)
+
+
+async def live_workers(redis: aioredis.Redis, interval_s: float) -> int:
+    """Workers that beat within the last three intervals."""
+    return await redis.zcount(keys.WORKERS, time.time() - 3 * interval_s, "+inf")
+
+
+async def forget(redis: aioredis.Redis, worker_id: str) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrem(keys.WORKERS, worker_id)
+        pipe.delete(keys.worker(worker_id))
+        await pipe.execute()

@@ -1,0 +1,21 @@
+"""Every Redis key and channel name maas uses, and nowhere else.
+
+A lane's keys share the hash tag {name:version}, so they sit in one slot on Redis Cluster.
+"""
+
+PREFIX = "maas"
+LANE_GROUP = "workers"
+JOB_EVENTS_CHANNEL = f"{PREFIX}:events:job"
+WORKERS = f"{PREFIX}:workers"
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def online_lane(model: str, version: int) -> str:
+    return f"{PREFIX}:lane:{{{model}:{version}}}:online"
+
+
+def worker(worker_id: str) -> str:
+    return f"{PREFIX}:worker:{worker_id}"

@@ -1,0 +1,82 @@
+"""A model version's lane on the consumer side: a Redis Stream read through a consumer group."""
+
+import asyncio
+import logging
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from batching import keys
+from batching.entry import LaneEntry
+
+log = logging.getLogger(__name__)
+# Redis times out a blocked XREADGROUP only on its cron tick (every 1/hz s, 100 ms by default),
+# though new entries wake it at once. Waits shorter than this are polled instead, or a lone job
+# would wait ~100 ms for a 2 ms queue delay.
+REDIS_TICK_S = 0.1
+MIN_POLL_S = 0.001
+
+
+class LaneReader:
+    """Reads entries for one consumer; an ItemSource for the BatchCollector.
+
+    Every visibility_timeout_s / 2 it first claims entries that another consumer (a dead
+    worker) has held unacknowledged for visibility_timeout_s, so nothing stays stranded.
+    """
+
+    def __init__(
+        self, redis: aioredis.Redis, stream: str, consumer: str, visibility_timeout_s: float
+    ):
+        self.redis = redis
+        self.stream = stream
+        self.consumer = consumer
+        self.visibility_timeout_s = visibility_timeout_s
+        self._next_reclaim = time.monotonic() + visibility_timeout_s / 2
+        self._reclaim_cursor = "0-0"
+
+    async def ensure_group(self) -> None:
+        """Creates the lane and its group; entries written before the group exist are kept."""
+        try:
+            await self.redis.xgroup_create(self.stream, keys.LANE_GROUP, id="0", mkstream=True)
+        except ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    async def read(self, max_items: int, timeout_s: float) -> list[LaneEntry]:
+        if time.monotonic() >= self._next_reclaim:
+            reclaimed = await self.reclaim(max_items)
+            if reclaimed:
+                return reclaimed
+        if timeout_s >= 2 * REDIS_TICK_S:
+            entries = await self._read_new(max_items, int((timeout_s - REDIS_TICK_S) * 1000))
+        else:
+            entries = await self._read_new(max_items, None)
+            if not entries and timeout_s > 0:
+                await asyncio.sleep(min(timeout_s, max(MIN_POLL_S, timeout_s / 4)))
+        return entries
+
+    async def _read_new(self, max_items: int, block_ms: int | None) -> list[LaneEntry]:
+        response = await self.redis.xreadgroup(
+            keys.LANE_GROUP, self.consumer, {self.stream: ">"}, count=max_items, block=block_ms
+        )
+        if not response:
+            return []
+        [(_, messages)] = response
+        return [LaneEntry.from_fields(sid, fields) for sid, fields in messages if fields]
+
+    async def reclaim(self, max_items: int) -> list[LaneEntry]:
+        """Entries idle longer than the visibility timeout, now owned by this consumer."""
+        response = await self.redis.xautoclaim(
+            self.stream, keys.LANE_GROUP, self.consumer,
+            min_idle_time=int(self.visibility_timeout_s * 1000),
+            start_id=self._reclaim_cursor, count=max_items,
+        )
+        cursor, messages = response[0], response[1]
+        self._reclaim_cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
+        if self._reclaim_cursor == "0-0":
+            self._next_reclaim = time.monotonic() + self.visibility_timeout_s / 2
+        entries = [LaneEntry.from_fields(sid, fields) for sid, fields in messages if fields]
+        if entries:
+            log.warning("reclaimed %d stalled entries on %s", len(entries), self.stream)
+        return entries

@@ -1,0 +1,44 @@
+"""Lua scripts that change a job's state atomically. Each touches one job key (Cluster-safe).
+
+A terminal state is first-wins: once a job is succeeded, failed, cancelled or expired, nothing
+overwrites it or announces it again, so a reclaimed batch may recompute but never re-deliver.
+"""
+
+# KEYS[1] job hash. ARGV: allowed current states ("*" = any non-terminal, else comma list),
+# new state, ttl seconds, events channel, then field/value pairs to set.
+# Returns {1, previous state} when applied, {0, current state} when refused, {0, ""} if missing.
+TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return {0, ''} end
+if current == 'succeeded' or current == 'failed' or current == 'cancelled'
+   or current == 'expired' then
+  return {0, current}
+end
+if ARGV[1] ~= '*' and not string.find(',' .. ARGV[1] .. ',', ',' .. current .. ',', 1, true) then
+  return {0, current}
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 5))
+if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled'
+   or ARGV[2] == 'expired' then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('PUBLISH', ARGV[4], redis.call('HGET', KEYS[1], 'id'))
+end
+return {1, current}
+"""
+
+# KEYS[1] job hash. ARGV: now (epoch s), worker id, ttl seconds, events channel, expiry error.
+# Returns the state the job is in afterwards: 'running' means compute it, anything else drop.
+CLAIM = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return 'missing' end
+if current ~= 'queued' and current ~= 'running' then return current end
+local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
+if deadline and tonumber(ARGV[1]) > deadline then
+  redis.call('HSET', KEYS[1], 'status', 'expired', 'finished_at', ARGV[1], 'error', ARGV[5])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('PUBLISH', ARGV[4], redis.call('HGET', KEYS[1], 'id'))
+  return 'expired'
+end
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1], 'worker', ARGV[2])
+return 'running'
+"""

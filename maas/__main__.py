@@ -1,0 +1,3 @@
+from maas.cli import app
+
+app()

@@ -1,0 +1,156 @@
+"""The model repository: <root>/<name>/<version>/model.onnx with an optional config.json beside it."""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from maas.errors import ModelLoadError, ModelNotFoundError
+from maas.onnx_signature import read_onnx_signature
+from maas.signature import Signature
+
+CONFIG_FILE = "config.json"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SIGNATURE_READERS = {".onnx": read_onnx_signature}
+_RUNTIMES = {".onnx": "onnxruntime"}
+
+
+class OnnxRuntimeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    intra_op_num_threads: int = Field(0, ge=0, description="0 lets onnxruntime choose.")
+    inter_op_num_threads: int = Field(0, ge=0, description="0 lets onnxruntime choose.")
+    providers: list[str] = Field(
+        default_factory=list, description="Execution providers; empty picks one from the device."
+    )
+
+
+class ModelConfig(BaseModel):
+    """What config.json beside a model may say; every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runtime: Literal["onnxruntime"] | None = Field(None, description="Default: from the file.")
+    max_batch_size: int = Field(64, ge=1, description="Most rows in one micro-batch.")
+    max_queue_delay_ms: float = Field(
+        5.0, ge=0, description="Longest the oldest job of a batch waits for more, milliseconds."
+    )
+    preferred_batch_sizes: list[int] = Field(
+        default_factory=list, description="Batch sizes the model runs best at, in rows."
+    )
+    onnxruntime: OnnxRuntimeOptions = Field(default_factory=OnnxRuntimeOptions)
+
+    @model_validator(mode="after")
+    def _preferred_fit(self) -> "ModelConfig":
+        too_big = [s for s in self.preferred_batch_sizes if s < 1 or s > self.max_batch_size]
+        if too_big:
+            raise ValueError(
+                f"preferred_batch_sizes {too_big} must lie in 1..max_batch_size "
+                f"({self.max_batch_size})"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    path: Path
+    runtime: str
+    config: ModelConfig
+    signature: Signature
+
+    @cached_property
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with self.path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+
+def _model_file(version_dir: Path) -> Path | None:
+    for suffix in _SIGNATURE_READERS:
+        candidate = version_dir / f"model{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_config(path: Path) -> ModelConfig:
+    if not path.is_file():
+        return ModelConfig()
+    try:
+        return ModelConfig.model_validate(json.loads(path.read_bytes()))
+    except (ValueError, ValidationError) as e:
+        raise ModelLoadError(f"{path}: invalid model config: {e}") from e
+
+
+class ModelRepository:
+    """Reads the repository on demand; parsed versions are cached until their files change."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._cache: dict[Path, tuple[tuple, ModelVersion]] = {}
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and _NAME.match(p.name)
+            and self.versions(p.name)
+        )
+
+    def versions(self, name: str) -> list[int]:
+        model_dir = self.root / name
+        if not _NAME.match(name) or not model_dir.is_dir():
+            return []
+        return sorted(
+            int(p.name) for p in model_dir.iterdir()
+            if p.name.isdigit() and int(p.name) > 0 and _model_file(p) is not None
+        )
+
+    def get(self, name: str, version: int | None = None) -> ModelVersion:
+        """The given version of a model, or its latest when version is None."""
+        versions = self.versions(name)
+        if not versions:
+            raise ModelNotFoundError(f"model {name!r} not found")
+        if version is None:
+            version = versions[-1]
+        elif version not in versions:
+            raise ModelNotFoundError(
+                f"model {name!r} has no version {version} (versions: {versions})"
+            )
+        return self._load(name, version)
+
+    def _load(self, name: str, version: int) -> ModelVersion:
+        version_dir = self.root / name / str(version)
+        model_path = _model_file(version_dir)
+        if model_path is None:
+            raise ModelNotFoundError(f"model {name!r} version {version} has no model file")
+        config_path = version_dir / CONFIG_FILE
+        stamp = tuple(
+            (s.st_mtime_ns, s.st_size) if p.exists() and (s := p.stat()) else None
+            for p in (model_path, config_path)
+        )
+        cached = self._cache.get(version_dir)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        config = _read_config(config_path)
+        signature = _SIGNATURE_READERS[model_path.suffix](model_path)
+        if bad := signature.unbatchable():
+            raise ModelLoadError(
+                f"model {name!r} version {version}: tensors {bad} have no dynamic first "
+                "(batch) dimension, which batching needs"
+            )
+        loaded = ModelVersion(
+            name, version, model_path, config.runtime or _RUNTIMES[model_path.suffix], config,
+            signature,
+        )
+        self._cache[version_dir] = (stamp, loaded)
+        return loaded

@@ -1,0 +1,1 @@
+"""The worker process: runtimes, model loading and the batch loop."""
