@@ -25,16 +25,22 @@ class OnnxRuntime:
         options.inter_op_num_threads = ort_config.inter_op_num_threads
         options.log_severity_level = 3
         providers = ort_config.providers or _DEVICE_PROVIDERS[device]
+        if providers[0] not in ort.get_available_providers():
+            raise ModelLoadError(
+                f"{model.name} v{model.version}: provider {providers[0]} unavailable in this "
+                f"onnxruntime build (available: {ort.get_available_providers()}); for CUDA "
+                "install the `gpu` extra (onnxruntime-gpu) in its own environment"
+            )
         try:
             self.session = ort.InferenceSession(str(model.path), options, providers=providers)
         except Exception as e:  # onnxruntime raises several unrelated types for a bad file
             raise ModelLoadError(f"{model.name} v{model.version}: cannot load: {e}") from e
         active = self.session.get_providers()
         if providers[0] not in active:
-            # onnxruntime silently falls back to CPU when CUDA is not set up: refuse instead.
+            # onnxruntime silently falls back to CPU when CUDA libraries are missing: refuse.
             raise ModelLoadError(
-                f"{model.name} v{model.version}: provider {providers[0]} unavailable "
-                f"(active: {active}; available: {ort.get_available_providers()})"
+                f"{model.name} v{model.version}: provider {providers[0]} failed to start "
+                f"(active: {active}); check the CUDA/cuDNN installation"
             )
         self.signature = model.signature
         self._output_names = [spec.name for spec in model.signature.outputs]

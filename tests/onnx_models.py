@@ -1,0 +1,68 @@
+"""Small real ONNX models written by the tests into a throwaway model repository."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def _save(graph: onnx.GraphProto, path: Path, config: dict | None = None) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+    if config is not None:
+        (path.parent / "config.json").write_text(json.dumps(config))
+    return path
+
+
+def two_in_two_out(path: Path, config: dict | None = None) -> Path:
+    """a: float32 [N, 3], b: int64 [N, 2] -> doubled: float32 [N, 3] = 2a, total: int64 [N, 1]."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["a", "two"], ["doubled"]),
+            helper.make_node("ReduceSum", ["b", "axes"], ["total"], keepdims=1),
+        ],
+        "two_in_two_out",
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("b", TensorProto.INT64, ["N", 2]),
+        ],
+        [
+            helper.make_tensor_value_info("doubled", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("total", TensorProto.INT64, ["N", 1]),
+        ],
+        [
+            numpy_helper.from_array(np.array([2.0], np.float32), "two"),
+            numpy_helper.from_array(np.array([1], np.int64), "axes"),
+        ],
+    )
+    return _save(graph, path, config)
+
+
+def lookup(path: Path, config: dict | None = None) -> Path:
+    """index: int64 [N, 1] -> row of a 4x2 table: float32 [N, 1, 2]. An index >= 4 makes
+    onnxruntime raise for the whole batch it is in (a real runtime error, not a mock)."""
+    table = np.arange(8, dtype=np.float32).reshape(4, 2)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "index"], ["row"], axis=0)],
+        "lookup",
+        [helper.make_tensor_value_info("index", TensorProto.INT64, ["N", 1])],
+        [helper.make_tensor_value_info("row", TensorProto.FLOAT, ["N", 1, 2])],
+        [numpy_helper.from_array(table, "table")],
+    )
+    return _save(graph, path, config)
+
+
+def fixed_batch(path: Path) -> Path:
+    """x: float32 [1, 4] -> y: float32 [1, 4]; no dynamic batch dimension."""
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "fixed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    return _save(graph, path)

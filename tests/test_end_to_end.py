@@ -1,0 +1,68 @@
+"""`maas serve` as a real process tree (its own redis-server, API, worker) over real HTTP."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+import pytest
+from sklearn.datasets import load_digits
+
+from maas.redis_server import free_port
+from tests.conftest import DIGITS
+
+
+@pytest.fixture
+def served(tmp_path, model_repo):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAAS_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maas", "serve", "--port", str(port),
+         "--state-dir", str(tmp_path / "state"), "--model-repository", str(model_repo)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("maas serve did not become ready")
+    yield process, base, tmp_path / "state"
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_serve_answers_a_job_over_http_and_stops_cleanly_on_ctrl_c(served):
+    process, base, state_dir = served
+    rows = load_digits().data[:3].astype(np.float32)
+    with httpx.Client(base_url=base, timeout=30) as client:
+        submitted = client.post("/v1/jobs", json={"model": "digits", "version": 1, "inputs": rows.tolist()})
+        assert submitted.status_code == 202
+        job = client.get(submitted.headers["location"], params={"wait": 20}).json()
+    assert job["status"] == "succeeded"
+    session = ort.InferenceSession(str(DIGITS / "model.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(
+        job["outputs"]["probabilities"], session.run(None, {"pixels": rows})[0], rtol=1e-6, atol=1e-7
+    )
+    assert (state_dir / "redis" / "redis.log").exists()  # it started its own Redis there
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+    output = process.stdout.read()
+    assert "curl -s -X POST" in output  # the line `make run` prints for a first try
+    redis_pids = subprocess.run(
+        ["pgrep", "-f", f"redis-server.*{state_dir}"], capture_output=True, text=True
+    ).stdout.split()
+    assert not redis_pids  # the embedded Redis went down with it
