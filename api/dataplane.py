@@ -45,7 +45,8 @@ class DataPlane:
             metadata=request.metadata,
         )
         entry = LaneEntry(record.id, rows, now, record.deadline, encode_tensors(inputs))
-        await self.store.submit(record, entry, keys.online_lane(model.name, model.version))
+        lane = keys.online_lane(model.name, model.version)
+        await self.store.submit(record, entry, lane, model.config.max_queue_rows)
         return record
 
     async def get(self, job_id: str) -> JobRecord:

@@ -15,6 +15,7 @@ from maas.errors import (
     ModelLoadError,
     ModelNotFoundError,
     PayloadTooLargeError,
+    QueueFullError,
 )
 
 STATUS_BY_ERROR: dict[type[MaasError], int] = {
@@ -24,14 +25,18 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     PayloadTooLargeError: 413,
     JobStateError: 409,
     ModelLoadError: 503,
+    QueueFullError: 429,
 }
+RETRY_AFTER_S = {QueueFullError: 1}
 
 
-def error_response(status: int, code: str, message: str, loc=None) -> NumpyJSONResponse:
+def error_response(
+    status: int, code: str, message: str, loc=None, headers: dict | None = None
+) -> NumpyJSONResponse:
     body = {"code": code, "message": message}
     if loc:
         body["loc"] = list(loc)
-    return NumpyJSONResponse({"error": body}, status_code=status)
+    return NumpyJSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def _status_of(error: MaasError) -> int:
@@ -42,7 +47,10 @@ def _status_of(error: MaasError) -> int:
 
 
 async def _maas_error(_: Request, error: MaasError) -> NumpyJSONResponse:
-    return error_response(_status_of(error), error.code, error.message, getattr(error, "loc", None))
+    retry_after = RETRY_AFTER_S.get(type(error))
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    loc = getattr(error, "loc", None)
+    return error_response(_status_of(error), error.code, error.message, loc, headers)
 
 
 def _describe(errors: list[dict]) -> str:
@@ -59,7 +67,8 @@ async def _validation_error(_: Request, error: RequestValidationError | Validati
 
 
 async def _redis_down(_: Request, error: Exception) -> NumpyJSONResponse:
-    return error_response(503, "queue_unavailable", f"the job queue (Redis) is unreachable: {error}")
+    message = f"the job queue (Redis) is unreachable: {error}"
+    return error_response(503, "queue_unavailable", message, headers={"Retry-After": "1"})
 
 
 def install_error_handlers(app: FastAPI) -> None:

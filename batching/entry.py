@@ -12,6 +12,7 @@ class LaneEntry:
     deadline: float
     inputs: bytes  # batching.codec payload
     stream_id: bytes = b""  # set once read back from the stream
+    deliveries: int = 1  # how often the group handed it out (more than 1: it was reclaimed)
 
     def age_s(self) -> float:
         return time.time() - self.created_at
@@ -26,7 +27,9 @@ class LaneEntry:
         }
 
     @classmethod
-    def from_fields(cls, stream_id: bytes, raw: dict[bytes, bytes]) -> "LaneEntry":
+    def from_fields(
+        cls, stream_id: bytes, raw: dict[bytes, bytes], deliveries: int = 1
+    ) -> "LaneEntry":
         return cls(
             job_id=raw[b"job"].decode(),
             rows=int(raw[b"rows"]),
@@ -34,4 +37,5 @@ class LaneEntry:
             deadline=float(raw[b"deadline"]),
             inputs=raw[b"inputs"],
             stream_id=stream_id,
+            deliveries=deliveries,
         )

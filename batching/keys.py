@@ -19,3 +19,21 @@ def online_lane(model: str, version: int) -> str:
 
 def worker(worker_id: str) -> str:
     return f"{PREFIX}:worker:{worker_id}"
+
+
+def lane_rows(lane: str) -> str:
+    """Rows accepted into the lane and not yet acknowledged: its depth, for backpressure."""
+    return f"{lane}:rows"
+
+
+def dead_letters(lane: str) -> str:
+    return f"{lane}:dead"
+
+
+def lane_stats(lane: str) -> str:
+    """Counters: rows computed (recomputations included), batches, dead letters."""
+    return f"{lane}:stats"
+
+
+def idempotency(key: str) -> str:
+    return f"{PREFIX}:idempotency:{key}"

@@ -66,7 +66,8 @@ class LaneReader:
         return [LaneEntry.from_fields(sid, fields) for sid, fields in messages if fields]
 
     async def reclaim(self, max_items: int) -> list[LaneEntry]:
-        """Entries idle longer than the visibility timeout, now owned by this consumer."""
+        """Entries idle longer than the visibility timeout, now owned by this consumer, each
+        with its delivery count (so the caller can isolate or dead-letter repeat offenders)."""
         response = await self.redis.xautoclaim(
             self.stream, keys.LANE_GROUP, self.consumer,
             min_idle_time=int(self.visibility_timeout_s * 1000),
@@ -76,7 +77,24 @@ class LaneReader:
         self._reclaim_cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
         if self._reclaim_cursor == "0-0":
             self._next_reclaim = time.monotonic() + self.visibility_timeout_s / 2
-        entries = [LaneEntry.from_fields(sid, fields) for sid, fields in messages if fields]
-        if entries:
-            log.warning("reclaimed %d stalled entries on %s", len(entries), self.stream)
-        return entries
+        messages = [(sid, fields) for sid, fields in messages if fields]
+        if not messages:
+            return []
+        counts = await self._delivery_counts([sid for sid, _ in messages])
+        log.warning("reclaimed %d stalled entries on %s", len(messages), self.stream)
+        return [LaneEntry.from_fields(sid, f, counts.get(sid, 2)) for sid, f in messages]
+
+    async def _delivery_counts(self, ids: list[bytes]) -> dict[bytes, int]:
+        pending = await self.redis.xpending_range(
+            self.stream, keys.LANE_GROUP, min=ids[0], max=ids[-1], count=len(ids) + 1000,
+            consumername=self.consumer,
+        )
+        return {p["message_id"]: p["times_delivered"] for p in pending}
+
+    async def keep_alive(self, entries: list[LaneEntry]) -> None:
+        """Resets the entries' idle time (not their delivery count) while a slow batch runs, so
+        no other worker reclaims them."""
+        await self.redis.xclaim(
+            self.stream, keys.LANE_GROUP, self.consumer, min_idle_time=0,
+            message_ids=[e.stream_id for e in entries], justid=True,
+        )

@@ -42,3 +42,36 @@ end
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1], 'worker', ARGV[2])
 return 'running'
 """
+
+# KEYS[1] lane stream, KEYS[2] its rows counter. ARGV: rows, max rows waiting (0 = no limit),
+# then the entry's field/value pairs. Returns {1, rows waiting} or {0, rows waiting} when full.
+ADMIT = """
+local waiting = tonumber(redis.call('GET', KEYS[2]) or '0')
+local rows = tonumber(ARGV[1])
+local max_rows = tonumber(ARGV[2])
+if max_rows > 0 and waiting > 0 and waiting + rows > max_rows then return {0, waiting} end
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+redis.call('INCRBY', KEYS[2], rows)
+return {1, waiting + rows}
+"""
+
+# KEYS[1] lane stream, KEYS[2] its rows counter, KEYS[3] its stats hash. ARGV: group, rows
+# computed by this batch, dead letters, then (entry id, rows) pairs. Each entry is acknowledged
+# and deleted once; only entries this call acknowledged free their rows, so a batch finished
+# twice (after a reclaim) never frees them twice. Returns the rows freed.
+ACK = """
+local freed = 0
+for i = 4, #ARGV, 2 do
+  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
+    redis.call('XDEL', KEYS[1], ARGV[i])
+    freed = freed + tonumber(ARGV[i + 1])
+  end
+end
+if freed > 0 then redis.call('DECRBY', KEYS[2], freed) end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HINCRBY', KEYS[3], 'computed_rows', ARGV[2])
+  redis.call('HINCRBY', KEYS[3], 'batches', 1)
+end
+if tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', KEYS[3], 'dead_letters', ARGV[3]) end
+return freed
+"""

@@ -1,4 +1,8 @@
-"""Job records in Redis: submit, read, cancel (api side) and claim, finish (worker side)."""
+"""Job records in Redis: submit, read, cancel (api side) and claim, finish (worker side).
+
+Every command here touches one key or one lane's keys (which share a hash slot), so each
+pipeline is one round trip on a single Redis and stays valid on Redis Cluster.
+"""
 
 import hashlib
 import time
@@ -11,19 +15,27 @@ from redis.exceptions import NoScriptError
 from batching import keys
 from batching.entry import LaneEntry
 from batching.job import JobError, JobRecord, JobResult, JobStatus
-from batching.scripts import CLAIM, TRANSITION
-from maas.errors import JobNotFoundError, JobStateError
+from batching.scripts import ACK, ADMIT, CLAIM, TRANSITION
+from maas.errors import JobNotFoundError, JobStateError, QueueFullError
 
 EXPIRED_ERROR = JobError("expired", "the job waited past its deadline and was not computed")
-_SCRIPTS = {name: text for name, text in (("transition", TRANSITION), ("claim", CLAIM))}
+_SCRIPTS = {"transition": TRANSITION, "claim": CLAIM, "admit": ADMIT, "ack": ACK}
 _SHA = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in _SCRIPTS.items()}
 
 
-def _transition_args(allowed: str, status: JobStatus, ttl_s: int, fields: dict) -> list:
-    args = [allowed, status.value, ttl_s, keys.JOB_EVENTS_CHANNEL]
-    for name, value in fields.items():
-        args += [name, value]
-    return args
+def _pairs(fields: dict) -> list:
+    return [item for pair in fields.items() for item in pair]
+
+
+def _transition(pipe, job_id: str, allowed: str, status: JobStatus, ttl_s: int, fields: dict):
+    args = [allowed, status.value, ttl_s, keys.JOB_EVENTS_CHANNEL, *_pairs(fields)]
+    pipe.evalsha(_SHA["transition"], 1, keys.job(job_id), *args)
+
+
+def _ack(pipe, lane: str, entries: list[LaneEntry], computed_rows: int, dead: int = 0):
+    ids_and_rows = [item for e in entries for item in (e.stream_id, e.rows)]
+    lane_keys = (lane, keys.lane_rows(lane), keys.lane_stats(lane))
+    pipe.evalsha(_SHA["ack"], 3, *lane_keys, keys.LANE_GROUP, computed_rows, dead, *ids_and_rows)
 
 
 class JobStore:
@@ -31,10 +43,11 @@ class JobStore:
         self.redis = redis
         self.result_ttl_s = result_ttl_s
 
-    async def _run(self, build: Callable[[aioredis.client.Pipeline], None], transaction=False):
-        """Runs one pipeline; scripts go by sha, loaded again if Redis lost its script cache."""
+    async def _run(self, build: Callable[[aioredis.client.Pipeline], None]) -> list:
+        """Runs one pipeline. Scripts go by sha and are loaded again if Redis lost its script
+        cache (a restart); a pipeline that may be retried so holds only idempotent commands."""
         for attempt in (1, 2):
-            async with self.redis.pipeline(transaction=transaction) as pipe:
+            async with self.redis.pipeline(transaction=False) as pipe:
                 build(pipe)
                 try:
                     return await pipe.execute()
@@ -45,16 +58,25 @@ class JobStore:
                 await self.redis.script_load(script)
         raise AssertionError("unreachable")
 
-    async def submit(self, record: JobRecord, entry: LaneEntry, lane: str) -> None:
-        """Writes the record and appends its lane entry atomically, in one round trip."""
+    async def submit(self, record: JobRecord, entry: LaneEntry, lane: str, max_rows: int) -> None:
+        """Writes the record, then admits its entry to the lane unless the lane is full; one
+        round trip. The record goes first: a worker drops an entry whose record is missing."""
         ttl = max(1, int(record.deadline - time.time()) + self.result_ttl_s)
+        job_key = keys.job(record.id)
 
         def build(pipe):
-            pipe.hset(keys.job(record.id), mapping=record.to_fields())
-            pipe.expire(keys.job(record.id), ttl)
-            pipe.xadd(lane, entry.to_fields())
+            pipe.hset(job_key, mapping=record.to_fields())
+            pipe.expire(job_key, ttl)
+            args = [entry.rows, max_rows, *_pairs(entry.to_fields())]
+            pipe.evalsha(_SHA["admit"], 2, lane, keys.lane_rows(lane), *args)
 
-        await self._run(build, transaction=True)
+        *_, (admitted, waiting) = await self._run(build)
+        if not admitted:
+            await self.redis.delete(job_key)
+            raise QueueFullError(
+                f"model {record.model} v{record.version} has {waiting} rows waiting "
+                f"(limit {max_rows}); retry later"
+            )
 
     async def get(self, job_id: str) -> JobRecord:
         raw = await self.redis.hgetall(keys.job(job_id))
@@ -80,9 +102,8 @@ class JobStore:
         return bool(applied)
 
     async def _apply(self, job_id: str, allowed: str, status: JobStatus, fields: dict):
-        args = _transition_args(allowed, status, self.result_ttl_s, fields)
         [(applied, state)] = await self._run(
-            lambda pipe: pipe.evalsha(_SHA["transition"], 1, keys.job(job_id), *args)
+            lambda pipe: _transition(pipe, job_id, allowed, status, self.result_ttl_s, fields)
         )
         return applied, state.decode()
 
@@ -99,18 +120,40 @@ class JobStore:
         return [state.decode() for state in await self._run(build)]
 
     async def finish(
-        self, lane: str, results: list[tuple[LaneEntry, JobResult]], done: list[LaneEntry]
+        self, lane: str, results: list[tuple[LaneEntry, JobResult]], done: list[LaneEntry],
+        computed_rows: int = 0,
     ) -> None:
-        """Writes results (first terminal write wins), then acknowledges and deletes every entry
-        in `done`, in one round trip. Deleting acknowledged entries keeps XLEN = lane depth."""
+        """Writes results (the first terminal write wins), then acknowledges and deletes every
+        entry in `done`, in one round trip."""
 
         def build(pipe):
             for entry, result in results:
-                args = _transition_args("*", result.status, self.result_ttl_s, result.to_fields())
-                pipe.evalsha(_SHA["transition"], 1, keys.job(entry.job_id), *args)
-            ids = [e.stream_id for e in done]
-            if ids:
-                pipe.xack(lane, keys.LANE_GROUP, *ids)
-                pipe.xdel(lane, *ids)
+                fields = result.to_fields()
+                _transition(pipe, entry.job_id, "*", result.status, self.result_ttl_s, fields)
+            if done:
+                _ack(pipe, lane, done, computed_rows)
 
         await self._run(build)
+
+    async def dead_letter(self, lane: str, entries: list[LaneEntry], max_deliveries: int) -> None:
+        """Copies the entries to the lane's dead-letter stream, fails their jobs, then acks them."""
+        error = JobError(
+            "dead_lettered",
+            f"delivered {max_deliveries} times without finishing: the worker running it crashed "
+            "or stalled every time",
+        )
+        result = JobResult(JobStatus.FAILED, time.time(), error=error)
+
+        def build(pipe):
+            for entry in entries:
+                copy = {**entry.to_fields(), "deliveries": entry.deliveries, "at": repr(time.time())}
+                pipe.xadd(keys.dead_letters(lane), copy, maxlen=100_000, approximate=True)
+                fields = result.to_fields()
+                _transition(pipe, entry.job_id, "*", JobStatus.FAILED, self.result_ttl_s, fields)
+            _ack(pipe, lane, entries, 0, dead=len(entries))
+
+        await self._run(build)
+
+    async def lane_stats(self, lane: str) -> dict[str, int]:
+        raw = await self.redis.hgetall(keys.lane_stats(lane))
+        return {k.decode(): int(v) for k, v in raw.items()}

@@ -49,3 +49,9 @@ class InferenceError(MaasError):
     """The runtime raised while running a batch."""
 
     code = "inference_error"
+
+
+class QueueFullError(MaasError):
+    """A lane holds its maximum rows; the client should retry later (429)."""
+
+    code = "queue_full"

@@ -40,6 +40,9 @@ class ModelConfig(BaseModel):
     max_queue_delay_ms: float = Field(
         5.0, ge=0, description="Longest the oldest job of a batch waits for more, milliseconds."
     )
+    max_queue_rows: int = Field(
+        10_000, ge=0, description="Most rows waiting in the lane; more get 429. 0: no limit."
+    )
     preferred_batch_sizes: list[int] = Field(
         default_factory=list, description="Batch sizes the model runs best at, in rows."
     )

@@ -37,6 +37,16 @@ class Settings(BaseSettings):
         description="An entry a worker has held unacknowledged this long is claimed by another "
         "worker (the first one presumably died), seconds.",
     )
+    max_deliveries: int = Field(
+        5,
+        description="An entry handed out this many times without finishing (its worker crashed "
+        "or stalled each time) goes to the lane's dead-letter stream and its job fails.",
+    )
+    redis_appendfsync: str = Field(
+        "everysec",
+        description="Embedded Redis only: AOF fsync policy, `everysec` (may lose the last ~1 s "
+        "of accepted jobs on a machine crash) or `always` (a 202 means fsynced).",
+    )
     heartbeat_interval_s: float = Field(2.0, description="Worker heartbeat period, seconds.")
     worker_models: list[str] = Field(
         default_factory=list, description="Models a worker serves; empty means every model."

@@ -46,7 +46,7 @@ class Supervisor:
     def start(self) -> None:
         settings = self.settings
         if not settings.redis_url:
-            self.redis = RedisServer(settings.state_dir / "redis")
+            self.redis = RedisServer(settings.state_dir / "redis", appendfsync=settings.redis_appendfsync)
             settings = settings.model_copy(update={"redis_url": self.redis.start()})
             log.info("started redis-server at %s (data in %s)", settings.redis_url, self.redis.data_dir)
         env = {**os.environ, **settings_env(settings)}

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from redis.exceptions import RedisError
@@ -27,6 +28,22 @@ from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 IDLE_READ_S = 0.5
+# A reclaimed entry was in a batch whose worker died. Its second try runs in a normal batch;
+# from the third on it runs alone, so an input that crashes the process takes down only itself.
+ISOLATE_FROM_DELIVERY = 3
+
+
+@dataclass(frozen=True)
+class Reliability:
+    visibility_timeout_s: float
+    max_deliveries: int
+
+
+@dataclass(frozen=True)
+class Claimed:
+    entry: LaneEntry
+    claimed_at: float
+    inputs: dict[str, np.ndarray]
 
 
 def policy_of(model: ModelVersion) -> BatchPolicy:
@@ -39,14 +56,15 @@ def policy_of(model: ModelVersion) -> BatchPolicy:
 class LaneLoop:
     def __init__(
         self, model: ModelVersion, runtime: Runtime, store: JobStore, consumer: str,
-        visibility_timeout_s: float,
+        reliability: Reliability,
     ):
         self.model = model
         self.runtime = runtime
         self.store = store
         self.consumer = consumer
+        self.reliability = reliability
         self.lane = keys.online_lane(model.name, model.version)
-        self.reader = LaneReader(store.redis, self.lane, consumer, visibility_timeout_s)
+        self.reader = LaneReader(store.redis, self.lane, consumer, reliability.visibility_timeout_s)
         self.collector = BatchCollector(policy_of(model), self.reader)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{model.name}")
         self._finishing: set[asyncio.Task] = set()
@@ -61,6 +79,7 @@ class LaneLoop:
                 while not stopping.is_set():
                     if batch := await self.collector.next_batch(IDLE_READ_S):
                         await self._dispatch(batch)
+                    backoff_s = 0.1
             except RedisError as e:
                 log.warning("lane %s: Redis error %r; retrying in %.1fs", self.lane, e, backoff_s)
                 await asyncio.sleep(backoff_s)
@@ -73,6 +92,18 @@ class LaneLoop:
         self._executor.shutdown()
 
     async def _dispatch(self, batch: list[LaneEntry]) -> None:
+        """Dead-letters repeat offenders, isolates suspects, runs the rest as one batch."""
+        poison = [e for e in batch if e.deliveries > self.reliability.max_deliveries]
+        if poison:
+            log.error("dead-lettering %s", [e.job_id for e in poison])
+            await self.store.dead_letter(self.lane, poison, self.reliability.max_deliveries)
+        rest = [e for e in batch if e.deliveries <= self.reliability.max_deliveries]
+        healthy = [e for e in rest if e.deliveries < ISOLATE_FROM_DELIVERY]
+        suspects = [[e] for e in rest if e.deliveries >= ISOLATE_FROM_DELIVERY]
+        for group in ([healthy] if healthy else []) + suspects:
+            await self._start(group)
+
+    async def _start(self, batch: list[LaneEntry]) -> None:
         """Claims the batch while the previous one runs, then starts it once that one is done."""
         runnable = await self._claim(batch)
         if self._inflight is not None:
@@ -81,7 +112,7 @@ class LaneLoop:
         if runnable:
             self._inflight = asyncio.create_task(self._infer(runnable))
 
-    async def _claim(self, batch: list[LaneEntry]) -> list[tuple[LaneEntry, float, dict]]:
+    async def _claim(self, batch: list[LaneEntry]) -> list[Claimed]:
         """Marks the batch's jobs running; drops cancelled/expired ones, fails undecodable ones."""
         states = await self.store.claim(batch, self.consumer)
         claimed_at = time.time()
@@ -96,29 +127,44 @@ class LaneLoop:
             except MaasError as e:
                 failed.append((entry, _failure(JobError(e.code, e.message))))
                 continue
-            runnable.append((entry, claimed_at, inputs))
+            runnable.append(Claimed(entry, claimed_at, inputs))
         if failed or dropped:
-            self._spawn_finish(failed, [e for e, _ in failed] + dropped)
+            self._spawn_finish(failed, [e for e, _ in failed] + dropped, 0)
         return runnable
 
-    async def _infer(self, runnable: list[tuple[LaneEntry, float, dict]]) -> None:
-        jobs = [inputs for _, _, inputs in runnable]
+    async def _infer(self, runnable: list[Claimed]) -> None:
+        entries = [c.entry for c in runnable]
         loop = asyncio.get_running_loop()
-        outcomes = await loop.run_in_executor(self._executor, run_batch, self.runtime, jobs)
-        results = [
-            (entry, _result(outcome, entry, claimed_at))
-            for (entry, claimed_at, _), outcome in zip(runnable, outcomes, strict=True)
-        ]
-        rows = sum(entry.rows for entry, _, _ in runnable)
-        log.debug(
-            "batch done",
-            extra={"lane": self.lane, "batch_size": rows, "jobs": len(runnable),
-                   "inference_ms": outcomes[0].inference_ms},
+        running = loop.run_in_executor(
+            self._executor, run_batch, self.runtime, [c.inputs for c in runnable]
         )
-        self._spawn_finish(results, [entry for entry, _, _ in runnable])
+        outcomes = await self._keeping_alive(entries, running)
+        results = [
+            (c.entry, _result(outcome, c.entry, c.claimed_at))
+            for c, outcome in zip(runnable, outcomes, strict=True)
+        ]
+        rows = sum(e.rows for e in entries)
+        log.debug(
+            "batch of %d rows (%d jobs) in %.2f ms on %s",
+            rows, len(entries), outcomes[0].inference_ms, self.lane,
+        )
+        self._spawn_finish(results, entries, rows)
 
-    def _spawn_finish(self, results: list, done: list[LaneEntry]) -> None:
-        task = asyncio.create_task(self.store.finish(self.lane, results, done))
+    async def _keeping_alive(self, entries: list[LaneEntry], running: asyncio.Future) -> list:
+        """Awaits inference; a batch slower than a third of the visibility timeout refreshes its
+        entries' idle time so no other worker takes them from a live worker."""
+        period_s = self.reliability.visibility_timeout_s / 3
+        while True:
+            done, _ = await asyncio.wait({running}, timeout=period_s)
+            if done:
+                return running.result()
+            try:
+                await self.reader.keep_alive(entries)
+            except RedisError as e:
+                log.warning("could not refresh a slow batch's entries: %r", e)
+
+    def _spawn_finish(self, results: list, done: list[LaneEntry], computed_rows: int) -> None:
+        task = asyncio.create_task(self.store.finish(self.lane, results, done, computed_rows))
         self._finishing.add(task)
         task.add_done_callback(self._finished)
 

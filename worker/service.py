@@ -14,7 +14,7 @@ from batching.store import JobStore
 from maas.errors import ModelLoadError
 from maas.registry import ModelRepository, ModelVersion
 from maas.settings import Settings
-from worker.lane_loop import LaneLoop
+from worker.lane_loop import LaneLoop, Reliability
 from worker.runtimes import load_runtime
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Worker:
 
     async def load_lanes(self, registry: ModelRepository) -> list[LaneLoop]:
         store = JobStore(self.redis, self.settings.result_ttl_s)
+        reliability = Reliability(self.settings.visibility_timeout_s, self.settings.max_deliveries)
         lanes = []
         for model in served_versions(registry, self.settings.worker_models):
             try:
@@ -52,9 +53,7 @@ class Worker:
             except ModelLoadError as e:
                 log.error("not serving %s v%s: %s", model.name, model.version, e.message)
                 continue
-            lanes.append(
-                LaneLoop(model, runtime, store, self.worker_id, self.settings.visibility_timeout_s)
-            )
+            lanes.append(LaneLoop(model, runtime, store, self.worker_id, reliability))
         return lanes
 
     async def run(self, registry: ModelRepository) -> None:
