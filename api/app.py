@@ -2,14 +2,15 @@
 
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from api.dataplane import DataPlane
 from api.errors import install_error_handlers
 from api.responses import NumpyJSONResponse
 from api.routes import health, jobs, models
+from batching.connection import connect
 from batching.events import JobEvents
+from batching.idempotency import IdempotencyKeys
 from batching.store import JobStore
 from maas.registry import ModelRepository
 from maas.settings import Settings
@@ -21,15 +22,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        redis = aioredis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=10,
-            health_check_interval=30,
-        )
+        redis = connect(settings.redis_url, settings.redis_max_connections)
         events = JobEvents(redis)
         events.start()
         app.state.dataplane = DataPlane(
             settings, ModelRepository(settings.model_repository),
             JobStore(redis, settings.result_ttl_s), events,
+            IdempotencyKeys(redis, settings.idempotency_retention_s),
         )
         try:
             yield

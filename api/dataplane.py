@@ -10,10 +10,11 @@ from batching import keys
 from batching.codec import encode_tensors
 from batching.entry import LaneEntry
 from batching.events import JobEvents
+from batching.idempotency import IdempotencyKeys, check_key, fingerprint
 from batching.ids import is_job_id, new_job_id
 from batching.job import JobRecord, JobStatus
 from batching.store import JobStore
-from maas.errors import InvalidInputError, JobNotFoundError
+from maas.errors import InvalidInputError, JobNotFoundError, JobStateError
 from maas.registry import ModelRepository
 from maas.settings import Settings
 
@@ -24,8 +25,14 @@ class DataPlane:
     registry: ModelRepository
     store: JobStore
     events: JobEvents
+    idempotency: IdempotencyKeys
 
-    async def submit(self, request: JobCreate) -> JobRecord:
+    async def submit(
+        self, request: JobCreate, idempotency_key: str | None = None
+    ) -> tuple[JobRecord, bool]:
+        """The new job (or, for a repeated Idempotency-Key, the original) and whether replayed."""
+        if idempotency_key is not None:
+            check_key(idempotency_key)
         version = None if request.version in (None, "latest") else request.version
         model = self.registry.get(request.model, version)
         inputs, rows = parse_inputs(request.inputs, model.signature)
@@ -44,10 +51,29 @@ class DataPlane:
             version=model.version, rows=rows, created_at=now, deadline=now + queue_time_s,
             metadata=request.metadata,
         )
+        if idempotency_key is not None:
+            body = fingerprint(request.model_dump(mode="json"))
+            reservation = await self.idempotency.reserve(idempotency_key, body, record.id)
+            if reservation.replayed:
+                return await self._replay(reservation.job_id), True
         entry = LaneEntry(record.id, rows, now, record.deadline, encode_tensors(inputs))
         lane = keys.online_lane(model.name, model.version)
-        await self.store.submit(record, entry, lane, model.config.max_queue_rows)
-        return record
+        try:
+            await self.store.submit(record, entry, lane, model.config.max_queue_rows)
+        except BaseException:
+            if idempotency_key is not None:
+                await self.idempotency.release(idempotency_key)
+            raise
+        return record, False
+
+    async def _replay(self, job_id: str) -> JobRecord:
+        """The job an earlier request with the same key created; it may still be being written."""
+        for _ in range(40):
+            try:
+                return await self.get(job_id)
+            except JobNotFoundError:
+                await asyncio.sleep(0.05)
+        raise JobStateError("a request with this Idempotency-Key is still in progress; retry")
 
     async def get(self, job_id: str) -> JobRecord:
         if not is_job_id(job_id):

@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 # though new entries wake it at once. Waits shorter than this are polled instead, or a lone job
 # would wait ~100 ms for a 2 ms queue delay.
 REDIS_TICK_S = 0.1
+# A reclaimed entry was in a batch whose worker died. Its second try runs in a normal batch;
+# from the third on it runs alone, so an input that crashes the process takes down only itself.
+ISOLATE_FROM_DELIVERY = 3
 MIN_POLL_S = 0.001
 
 
@@ -33,7 +36,6 @@ class LaneReader:
         self.consumer = consumer
         self.visibility_timeout_s = visibility_timeout_s
         self._next_reclaim = time.monotonic() + visibility_timeout_s / 2
-        self._reclaim_cursor = "0-0"
 
     async def ensure_group(self) -> None:
         """Creates the lane and its group; entries written before the group exist are kept."""
@@ -66,30 +68,33 @@ class LaneReader:
         return [LaneEntry.from_fields(sid, fields) for sid, fields in messages if fields]
 
     async def reclaim(self, max_items: int) -> list[LaneEntry]:
-        """Entries idle longer than the visibility timeout, now owned by this consumer, each
-        with its delivery count (so the caller can isolate or dead-letter repeat offenders)."""
-        response = await self.redis.xautoclaim(
-            self.stream, keys.LANE_GROUP, self.consumer,
-            min_idle_time=int(self.visibility_timeout_s * 1000),
-            start_id=self._reclaim_cursor, count=max_items,
-        )
-        cursor, messages = response[0], response[1]
-        self._reclaim_cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
-        if self._reclaim_cursor == "0-0":
-            self._next_reclaim = time.monotonic() + self.visibility_timeout_s / 2
-        messages = [(sid, fields) for sid, fields in messages if fields]
-        if not messages:
-            return []
-        counts = await self._delivery_counts([sid for sid, _ in messages])
-        log.warning("reclaimed %d stalled entries on %s", len(messages), self.stream)
-        return [LaneEntry.from_fields(sid, f, counts.get(sid, 2)) for sid, f in messages]
-
-    async def _delivery_counts(self, ids: list[bytes]) -> dict[bytes, int]:
+        """Entries idle longer than the visibility timeout (their worker died), now this
+        consumer's, each with its delivery count. Entries that already failed to finish twice
+        are claimed one at a time, and only when no first-time reclaim is waiting, so that each
+        of them runs alone and a crash is charged to the entry that caused it."""
+        idle_ms = int(self.visibility_timeout_s * 1000)
         pending = await self.redis.xpending_range(
-            self.stream, keys.LANE_GROUP, min=ids[0], max=ids[-1], count=len(ids) + 1000,
-            consumername=self.consumer,
+            self.stream, keys.LANE_GROUP, min="-", max="+", count=max_items, idle=idle_ms
         )
-        return {p["message_id"]: p["times_delivered"] for p in pending}
+        if not pending:
+            self._next_reclaim = time.monotonic() + self.visibility_timeout_s / 2
+            return []
+        counts = {p["message_id"]: p["times_delivered"] + 1 for p in pending}
+        fresh = [i for i, n in counts.items() if n < ISOLATE_FROM_DELIVERY]
+        chosen = fresh or [next(iter(counts))]
+        # More waiting: come back on the next read instead of after a tick.
+        self._next_reclaim = 0.0 if len(chosen) < len(pending) else (
+            time.monotonic() + self.visibility_timeout_s / 2
+        )
+        claimed = await self.redis.xclaim(
+            self.stream, keys.LANE_GROUP, self.consumer, min_idle_time=idle_ms, message_ids=chosen
+        )
+        entries = [
+            LaneEntry.from_fields(sid, fields, counts[sid]) for sid, fields in claimed if fields
+        ]
+        if entries:
+            log.warning("reclaimed %d stalled entries on %s", len(entries), self.stream)
+        return entries
 
     async def keep_alive(self, entries: list[LaneEntry]) -> None:
         """Resets the entries' idle time (not their delivery count) while a slow batch runs, so

@@ -56,12 +56,13 @@ return {1, waiting + rows}
 """
 
 # KEYS[1] lane stream, KEYS[2] its rows counter, KEYS[3] its stats hash. ARGV: group, rows
-# computed by this batch, dead letters, then (entry id, rows) pairs. Each entry is acknowledged
+# computed by this batch, of those the rows of reclaimed entries (computed before, perhaps, by a
+# worker that died), dead letters, then (entry id, rows) pairs. Each entry is acknowledged
 # and deleted once; only entries this call acknowledged free their rows, so a batch finished
 # twice (after a reclaim) never frees them twice. Returns the rows freed.
 ACK = """
 local freed = 0
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
     redis.call('XDEL', KEYS[1], ARGV[i])
     freed = freed + tonumber(ARGV[i + 1])
@@ -72,6 +73,7 @@ if tonumber(ARGV[2]) > 0 then
   redis.call('HINCRBY', KEYS[3], 'computed_rows', ARGV[2])
   redis.call('HINCRBY', KEYS[3], 'batches', 1)
 end
-if tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', KEYS[3], 'dead_letters', ARGV[3]) end
+if tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', KEYS[3], 'recomputed_rows', ARGV[3]) end
+if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', KEYS[3], 'dead_letters', ARGV[4]) end
 return freed
 """

@@ -34,8 +34,10 @@ def _transition(pipe, job_id: str, allowed: str, status: JobStatus, ttl_s: int, 
 
 def _ack(pipe, lane: str, entries: list[LaneEntry], computed_rows: int, dead: int = 0):
     ids_and_rows = [item for e in entries for item in (e.stream_id, e.rows)]
+    recomputed = sum(e.rows for e in entries if e.deliveries > 1) if computed_rows else 0
     lane_keys = (lane, keys.lane_rows(lane), keys.lane_stats(lane))
-    pipe.evalsha(_SHA["ack"], 3, *lane_keys, keys.LANE_GROUP, computed_rows, dead, *ids_and_rows)
+    counts = (computed_rows, recomputed, dead)
+    pipe.evalsha(_SHA["ack"], 3, *lane_keys, keys.LANE_GROUP, *counts, *ids_and_rows)
 
 
 class JobStore:

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -35,7 +34,12 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    runtime: Literal["onnxruntime"] | None = Field(None, description="Default: from the file.")
+    runtime: str | None = Field(
+        None,
+        pattern=r"^(onnxruntime|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
+        description="`onnxruntime` (default for .onnx), or `package.module:Class`, a Runtime "
+        "class of your own, which a worker loads only with MAAS_ALLOW_PLUGIN_RUNTIMES=true.",
+    )
     max_batch_size: int = Field(64, ge=1, description="Most rows in one micro-batch.")
     max_queue_delay_ms: float = Field(
         5.0, ge=0, description="Longest the oldest job of a batch waits for more, milliseconds."

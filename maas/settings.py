@@ -22,10 +22,16 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="API bind address.")
     port: int = Field(8000, description="API port.")
+    redis_max_connections: int = Field(
+        64, ge=2, description="Redis connections per process; more requests wait for one."
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body, bytes (413).")
     max_wait_s: float = Field(60.0, description="Longest long-poll / Prefer: wait, seconds.")
     result_ttl_s: int = Field(
         86_400, description="How long a finished job's record and result stay readable, seconds."
+    )
+    idempotency_retention_s: int = Field(
+        86_400, description="How long an Idempotency-Key maps to its job, seconds."
     )
     max_queue_time_s: float = Field(
         3_600.0,
@@ -54,5 +60,10 @@ class Settings(BaseSettings):
     device: str = Field("cpu", description="Worker device: cpu or cuda.")
     drain_timeout_s: float = Field(
         25.0, description="On SIGTERM a worker finishes in-flight batches within this, seconds."
+    )
+    allow_plugin_runtimes: bool = Field(
+        False,
+        description="Let a model config name a Python class as its runtime (`module:Class`); "
+        "off by default, since it runs code named by the model repository.",
     )
     log_level: str = Field("INFO", description="Logging level of every maas process.")

@@ -66,3 +66,24 @@ def fixed_batch(path: Path) -> Path:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
     )
     return _save(graph, path)
+
+
+def heavy(path: Path, width: int = 512, depth: int = 8, config: dict | None = None) -> Path:
+    """x: float32 [N, width] -> y: float32 [N, width] through `depth` MatMul+Tanh layers: about a
+    millisecond a row on one core, so batches take long enough to kill a worker mid-batch."""
+    rng = np.random.default_rng(0)
+    nodes, initializers, previous = [], [], "x"
+    for layer in range(depth):
+        weight = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+        initializers.append(numpy_helper.from_array(weight, f"w{layer}"))
+        out = "y" if layer == depth - 1 else f"h{layer}"
+        nodes.append(helper.make_node("MatMul", [previous, f"w{layer}"], [f"m{layer}"]))
+        nodes.append(helper.make_node("Tanh", [f"m{layer}"], [out]))
+        previous = out
+    graph = helper.make_graph(
+        nodes, "heavy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", width])],
+        initializers,
+    )
+    return _save(graph, path, config)

@@ -18,7 +18,7 @@ from batching.codec import decode_tensors
 from batching.collector import BatchCollector
 from batching.entry import LaneEntry
 from batching.job import JobError, JobResult, JobStatus, JobTimings
-from batching.lane import LaneReader
+from batching.lane import ISOLATE_FROM_DELIVERY, LaneReader
 from batching.policy import BatchPolicy
 from batching.store import JobStore
 from maas.errors import MaasError
@@ -28,9 +28,6 @@ from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 IDLE_READ_S = 0.5
-# A reclaimed entry was in a batch whose worker died. Its second try runs in a normal batch;
-# from the third on it runs alone, so an input that crashes the process takes down only itself.
-ISOLATE_FROM_DELIVERY = 3
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,7 @@ class LaneLoop:
                 backoff_s = min(backoff_s * 2, 5.0)
         while batch := self.collector.flush():
             await self._dispatch(batch)
-        if self._inflight is not None:
-            await self._inflight
+        await self._settle()
         await asyncio.gather(*self._finishing, return_exceptions=True)
         self._executor.shutdown()
 
@@ -100,17 +96,25 @@ class LaneLoop:
         rest = [e for e in batch if e.deliveries <= self.reliability.max_deliveries]
         healthy = [e for e in rest if e.deliveries < ISOLATE_FROM_DELIVERY]
         suspects = [[e] for e in rest if e.deliveries >= ISOLATE_FROM_DELIVERY]
-        for group in ([healthy] if healthy else []) + suspects:
-            await self._start(group)
+        if healthy:
+            await self._start(healthy)
+        for suspect in suspects:
+            # Nothing else is claimed or run while a suspect runs: if it crashes the process,
+            # no innocent entry is charged a delivery for it.
+            await self._start(suspect)
+            await self._settle()
 
     async def _start(self, batch: list[LaneEntry]) -> None:
         """Claims the batch while the previous one runs, then starts it once that one is done."""
         runnable = await self._claim(batch)
+        await self._settle()
+        if runnable:
+            self._inflight = asyncio.create_task(self._infer(runnable))
+
+    async def _settle(self) -> None:
         if self._inflight is not None:
             await self._inflight
             self._inflight = None
-        if runnable:
-            self._inflight = asyncio.create_task(self._infer(runnable))
 
     async def _claim(self, batch: list[LaneEntry]) -> list[Claimed]:
         """Marks the batch's jobs running; drops cancelled/expired ones, fails undecodable ones."""

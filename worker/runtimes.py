@@ -1,5 +1,8 @@
 """Which Runtime class serves which `runtime` of a model config. A new runtime is a new line."""
 
+import importlib
+
+from maas.errors import ModelLoadError
 from maas.registry import ModelVersion
 from worker.onnx_runtime import OnnxRuntime
 from worker.runtime import Runtime
@@ -7,7 +10,21 @@ from worker.runtime import Runtime
 RUNTIMES = {"onnxruntime": OnnxRuntime}
 
 
-def load_runtime(model: ModelVersion, device: str) -> Runtime:
-    runtime = RUNTIMES[model.runtime](model, device)
+def runtime_class(name: str, allow_plugins: bool) -> type:
+    if name in RUNTIMES:
+        return RUNTIMES[name]
+    if not allow_plugins:
+        raise ModelLoadError(
+            f"runtime {name!r} is a plugin class; set MAAS_ALLOW_PLUGIN_RUNTIMES=true to allow it"
+        )
+    module_name, _, class_name = name.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as e:
+        raise ModelLoadError(f"runtime {name!r} cannot be imported: {e}") from e
+
+
+def load_runtime(model: ModelVersion, device: str, allow_plugins: bool = False) -> Runtime:
+    runtime = runtime_class(model.runtime, allow_plugins)(model, device)
     runtime.warm_up()
     return runtime

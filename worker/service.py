@@ -9,6 +9,7 @@ import socket
 
 import redis.asyncio as aioredis
 
+from batching.connection import connect
 from batching.heartbeat import forget, heartbeat_forever
 from batching.store import JobStore
 from maas.errors import ModelLoadError
@@ -49,7 +50,9 @@ class Worker:
         lanes = []
         for model in served_versions(registry, self.settings.worker_models):
             try:
-                runtime = await asyncio.to_thread(load_runtime, model, self.settings.device)
+                runtime = await asyncio.to_thread(
+                    load_runtime, model, self.settings.device, self.settings.allow_plugin_runtimes
+                )
             except ModelLoadError as e:
                 log.error("not serving %s v%s: %s", model.name, model.version, e.message)
                 continue
@@ -76,7 +79,7 @@ class Worker:
 
 async def run_worker(settings: Settings) -> None:
     """Entry point of `maas worker`: SIGTERM/SIGINT drains, a second signal exits at once."""
-    redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2)
+    redis = connect(settings.redis_url, settings.redis_max_connections)
     worker = Worker(settings, redis)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()

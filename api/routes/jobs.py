@@ -46,13 +46,21 @@ def _job_response(record, status_code: int, **headers: str) -> NumpyJSONResponse
     },
     summary="Submit a job; with `Prefer: wait=S` answer 200 with the result if done in S s",
 )
-async def create_job(request: Request, prefer: str | None = Header(None)) -> NumpyJSONResponse:
+async def create_job(
+    request: Request,
+    prefer: str | None = Header(None, description="`wait=S`: answer 200 if done within S s."),
+    idempotency_key: str | None = Header(
+        None, description="Retries with the same key and body return the original job."
+    ),
+) -> NumpyJSONResponse:
     plane = _dataplane(request)
     body = await read_json(request, plane.settings.max_body_bytes)
     if not isinstance(body, dict):
         raise InvalidInputError("body: expected a JSON object", ("body",))
-    record = await plane.submit(JobCreate.model_validate(body))
+    record, replayed = await plane.submit(JobCreate.model_validate(body), idempotency_key)
     location = {"Location": f"/v1/jobs/{record.id}"}
+    if replayed:
+        location["Idempotent-Replayed"] = "true"
     wait_s = prefer_wait_s(prefer, plane.settings.max_wait_s)
     if wait_s > 0:
         record = await plane.wait(record.id, wait_s)
