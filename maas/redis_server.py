@@ -9,6 +9,8 @@ from pathlib import Path
 
 import redis
 
+from maas.child_process import die_with_parent
+
 
 def find_redis_server() -> str:
     found = shutil.which("redis-server")
@@ -54,7 +56,9 @@ class RedisServer:
 
     def start(self, timeout_s: float = 10.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, preexec_fn=die_with_parent
+        )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         try:

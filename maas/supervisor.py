@@ -7,9 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
-import httpx
-
+from maas.child_process import die_with_parent
 from maas.redis_server import RedisServer
 from maas.settings import Settings
 
@@ -51,17 +52,20 @@ class Supervisor:
             log.info("started redis-server at %s (data in %s)", settings.redis_url, self.redis.data_dir)
         env = {**os.environ, **settings_env(settings)}
         for role in ("api", "worker"):
-            self.children[role] = subprocess.Popen([sys.executable, "-m", "maas", role], env=env)
+            self.children[role] = subprocess.Popen(
+                [sys.executable, "-m", "maas", role], env=env, preexec_fn=die_with_parent
+            )
 
     def wait_ready(self, timeout_s: float = 60.0) -> bool:
         url = f"http://{self.settings.host}:{self.settings.port}/readyz"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not self.stopping and self.alive():
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
+                with urllib.request.urlopen(url, timeout=1.0) as response:
+                    if response.status == 200:
+                        return True
+            except (urllib.error.URLError, OSError):
+                pass  # not listening yet, or 503 until a worker's first heartbeat
             time.sleep(0.2)
         return False
 

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from api.app import create_app
+from batching.connection import connect
 from batching.heartbeat import live_workers
 from maas.redis_server import RedisServer
 from maas.registry import ModelRepository
@@ -86,7 +87,7 @@ class WorkerHandle:
         self.redis: aioredis.Redis | None = None
 
     async def start(self) -> Worker:
-        self.redis = aioredis.from_url(self.settings.redis_url)
+        self.redis = connect(self.settings.redis_url, self.settings.redis_max_connections)
         self.worker = Worker(self.settings, self.redis)
         self.task = asyncio.create_task(self.worker.run(ModelRepository(self.settings.model_repository)))
         for _ in range(200):

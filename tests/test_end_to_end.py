@@ -1,8 +1,11 @@
 """`maas serve` as a real process tree (its own redis-server, API, worker) over real HTTP."""
 
+import contextlib
 import os
+import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,7 +32,7 @@ def _read_until(process: subprocess.Popen, marker: str, timeout_s: float) -> str
                 return "".join(lines)
         if process.poll() is not None:
             break
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)
     pytest.fail("maas serve did not become ready:\n" + "".join(lines))
 
 
@@ -41,13 +44,14 @@ def served(tmp_path, model_repo):
         [sys.executable, "-m", "maas", "serve", "--port", str(port),
          "--state-dir", str(tmp_path / "state"), "--model-repository", str(model_repo)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0,
+        start_new_session=True,  # its own process group, so teardown can stop all of it
     )
     base = f"http://127.0.0.1:{port}"
     printed = _read_until(process, "curl -s -X POST", timeout_s=60)
     yield process, base, tmp_path / "state", printed
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def test_serve_answers_a_job_over_http_and_stops_cleanly_on_ctrl_c(served):
@@ -74,7 +78,24 @@ def test_serve_answers_a_job_over_http_and_stops_cleanly_on_ctrl_c(served):
 
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
-    redis_pids = subprocess.run(
-        ["pgrep", "-f", f"redis-server.*{state_dir}"], capture_output=True, text=True
-    ).stdout.split()
-    assert not redis_pids  # the embedded Redis went down with it
+    redis_port = int(re.search(r"redis-server at redis://127.0.0.1:(\d+)", printed).group(1))
+    with pytest.raises(ConnectionRefusedError):  # the embedded Redis went down with it
+        socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
+
+
+def test_a_sigkilled_serve_takes_its_redis_api_and_worker_with_it(served):
+    process, base, _, printed = served
+    redis_port = int(re.search(r"redis-server at redis://127.0.0.1:(\d+)", printed).group(1))
+    api_port = int(base.rsplit(":", 1)[1])
+    process.kill()  # SIGKILL: the supervisor cannot stop anything itself
+    process.wait()
+    deadline = time.monotonic() + 30
+    open_ports = {redis_port, api_port}
+    while open_ports and time.monotonic() < deadline:
+        for port in list(open_ports):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            except ConnectionRefusedError:
+                open_ports.discard(port)
+        time.sleep(0.2)
+    assert not open_ports
