@@ -20,6 +20,7 @@ test: $(INSTALLED)
 	$(PY) -m pytest -q
 
 bench: $(INSTALLED)
+	command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) bench/run.py
 
 demo-model: $(INSTALLED)

@@ -47,7 +47,8 @@ def api(
     settings = _settings(host=host, port=port)
     uvicorn.run(
         create_app(settings), host=settings.host, port=settings.port,
-        log_level=settings.log_level.lower(), timeout_graceful_shutdown=int(settings.drain_timeout_s),
+        log_level=settings.log_level.lower(), access_log=settings.access_log,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
     )
 
 

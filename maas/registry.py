@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -99,11 +100,15 @@ def _read_config(path: Path) -> ModelConfig:
 
 
 class ModelRepository:
-    """Reads the repository on demand; parsed versions are cached until their files change."""
+    """Reads the repository on demand. Parsed versions are cached until their files change, and
+    lookups for `recheck_s` seconds, so a busy API does not scan the directory per request;
+    a change on disk is seen within recheck_s."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, recheck_s: float = 1.0):
         self.root = Path(root)
+        self.recheck_s = recheck_s
         self._cache: dict[Path, tuple[tuple, ModelVersion]] = {}
+        self._recent: dict[tuple[str, int | None], tuple[float, ModelVersion]] = {}
 
     def names(self) -> list[str]:
         if not self.root.is_dir():
@@ -124,6 +129,14 @@ class ModelRepository:
 
     def get(self, name: str, version: int | None = None) -> ModelVersion:
         """The given version of a model, or its latest when version is None."""
+        recent = self._recent.get((name, version))
+        if recent and time.monotonic() < recent[0]:
+            return recent[1]
+        found = self._find(name, version)
+        self._recent[(name, version)] = (time.monotonic() + self.recheck_s, found)
+        return found
+
+    def _find(self, name: str, version: int | None) -> ModelVersion:
         versions = self.versions(name)
         if not versions:
             raise ModelNotFoundError(f"model {name!r} not found")

@@ -66,4 +66,7 @@ class Settings(BaseSettings):
         description="Let a model config name a Python class as its runtime (`module:Class`); "
         "off by default, since it runs code named by the model repository.",
     )
+    access_log: bool = Field(
+        False, description="One log line per HTTP request (costs a few % of API throughput)."
+    )
     log_level: str = Field("INFO", description="Logging level of every maas process.")

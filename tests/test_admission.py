@@ -5,6 +5,7 @@ import json
 import time
 
 import httpx
+import pytest
 
 from api.app import create_app
 from batching import keys
@@ -15,8 +16,13 @@ ROW = [0.0] * 64
 PAIR = {"model": "pair", "inputs": {"a": [[1.0, 2.0, 3.0]], "b": [[1, 2]]}}
 
 
-async def test_a_full_lane_answers_429_with_retry_after_until_it_drains(api, model_repo, worker_handle):
+@pytest.fixture
+def model_repo(model_repo):
     (model_repo / "pair" / "1" / "config.json").write_text(json.dumps({"max_queue_rows": 5}))
+    return model_repo
+
+
+async def test_a_full_lane_answers_429_with_retry_after_until_it_drains(api, worker_handle):
     accepted = [await api.post("/v1/jobs", json=PAIR) for _ in range(5)]
     assert [r.status_code for r in accepted] == [202] * 5
     started = time.monotonic()

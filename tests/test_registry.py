@@ -62,7 +62,7 @@ def test_an_invalid_config_is_refused_with_its_reason(tmp_path, config):
 
 
 def test_a_config_change_is_seen_without_a_restart(model_repo):
-    registry = ModelRepository(model_repo)
+    registry = ModelRepository(model_repo, recheck_s=0)
     assert registry.get("pair").config.max_batch_size == 64
     (model_repo / "pair" / "1" / "config.json").write_text('{"max_batch_size": 4}')
     assert registry.get("pair").config.max_batch_size == 4

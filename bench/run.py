@@ -1,0 +1,128 @@
+"""`make bench`: raw onnxruntime throughput vs the service under closed-loop wrk load, per model.
+
+For each model of a generated repository (the demo `digits` and a compute-heavy MLP): rows/s of
+onnxruntime in-process per batch size (the limit), then jobs/s, latency and batch sizes of
+single-row synchronous jobs through a real `maas serve`, with the CPU each side used.
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from cpu import cores, machine_cpu_s, tree_cpu_s
+from heavy_model import build_repository
+from load import LoadSpec, run_wrk
+from raw_runtime import measure
+from report import cpu_summary, print_raw, print_tables, raw_summary, service_summary, write_json
+from service import Service, ServiceError
+
+from maas.registry import ModelRepository, ModelVersion
+
+OUT_FILE = Path(__file__).resolve().parent / "out" / "latest.json"
+CHECK_WAIT_S = 10.0  # the one job sent before the load only proves the service answers at all
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15, help="Seconds of measured load per model.")
+    parser.add_argument("--warmup", type=int, default=2, help="Seconds of unmeasured load first.")
+    parser.add_argument("--connections", type=int, default=64, help="Concurrent closed-loop clients.")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads.")
+    parser.add_argument("--wait", type=float, default=10, help="Prefer: wait=S on every job.")
+    parser.add_argument("--raw-seconds", type=float, default=0.5, help="Seconds per raw batch size.")
+    parser.add_argument("--models", default="", help="Comma-separated subset of the bench models.")
+    parser.add_argument("--out", type=Path, default=OUT_FILE, help="Where to write the JSON results.")
+    return parser.parse_args()
+
+
+def job_body(model: ModelVersion, seed: int = 0) -> bytes:
+    """One single-row job; the same body every time, as wrk sends it."""
+    spec = model.signature.inputs[0]
+    row = np.random.default_rng(seed).random(spec.shape[1:]).round(3).tolist()
+    return json.dumps({"model": model.name, "inputs": [row]}, separators=(",", ":")).encode()
+
+
+def check_one_job(service: Service, body: bytes) -> None:
+    status, job = service.submit(body, CHECK_WAIT_S)
+    if status != 200 or job.get("status") != "succeeded":
+        raise ServiceError(f"a single job answered {status}: {json.dumps(job)[:500]}")
+
+
+def measured_load(service: Service, spec: LoadSpec, log_file: Path) -> tuple[dict, dict]:
+    """Runs wrk once and returns (service figures, CPU figures) for that run."""
+    maas_before, (busy_before, _) = tree_cpu_s(service.process.pid), machine_cpu_s()
+    run = run_wrk(spec, log_file)
+    maas_after, (busy_after, _) = tree_cpu_s(service.process.pid), machine_cpu_s()
+    maas_s = {role: maas_after[role] - maas_before.get(role, 0.0) for role in maas_after}
+    cpu = cpu_summary(run.client_cpu_s, maas_s, busy_after - busy_before, run.wall_s, cores())
+    return service_summary(run.stats), cpu
+
+
+def load_model(service: Service, model: ModelVersion, args, work: Path) -> tuple[dict, dict]:
+    body_file = work / f"{model.name}.json"
+    body_file.write_bytes(job_body(model))
+    check_one_job(service, body_file.read_bytes())
+    spec = LoadSpec(service.url + "/v1/jobs", body_file, args.warmup, args.connections,
+                    args.threads, args.wait)
+    if args.warmup > 0:
+        run_wrk(spec, work / f"wrk-warmup-{model.name}.log")
+    spec = LoadSpec(spec.url, body_file, args.duration, args.connections, args.threads, args.wait)
+    svc, cpu = measured_load(service, spec, work / f"wrk-{model.name}.log")
+    print(f"  load {model.name}: {svc['jobs_per_s']:,.1f} jobs/s, p50 {svc['latency_ms']['p50']} ms, "
+          f"p99 {svc['latency_ms']['p99']} ms, {svc['not_finished_202']} x 202, "
+          f"{svc['other_responses']} other, socket errors {svc['socket_errors']}", flush=True)
+    return svc, cpu
+
+
+def serve_and_load(models: list[ModelVersion], args, repo: Path, work: Path) -> dict:
+    service = Service(repo, work / "state", work / "maas-serve.log")
+    started = time.monotonic()
+    try:
+        service.start()
+        print(f"maas serve ready on {service.url} after {time.monotonic() - started:.1f} s", flush=True)
+        return {m.name: load_model(service, m, args, work) for m in models}
+    except Exception:
+        if service.process is not None:
+            print("--- last lines of maas serve's log ---\n" + service.log_tail())
+        raise
+    finally:
+        service.stop()
+
+
+def result(model: ModelVersion, raw: dict, svc: dict, cpu: dict) -> dict:
+    not_200 = svc["not_finished_202"] + svc["other_responses"] + sum(svc["socket_errors"].values())
+    return {
+        "model": model.name, "config": model.config.model_dump(), "raw": raw, "service": svc,
+        "ratio_service_to_raw": round(svc["jobs_per_s"] / raw["limit_rows_per_s"], 4),
+        "all_responses_200": not_200 == 0, "cpu": cpu,
+    }
+
+
+def main() -> int:
+    args = parse_args()
+    with tempfile.TemporaryDirectory(prefix="maas-bench-") as tmp:
+        work = Path(tmp)
+        names = [m.name for m in build_repository(work / "models")]
+        wanted = [n.strip() for n in args.models.split(",") if n.strip()] or names
+        registry = ModelRepository(work / "models")
+        models = [registry.get(name) for name in wanted]
+        raws = {}
+        for model in models:
+            raws[model.name] = raw_summary(measure(model, args.raw_seconds))
+            print_raw(model.name, raws[model.name])
+        loads = serve_and_load(models, args, work / "models", work)
+    results = [result(m, raws[m.name], *loads[m.name]) for m in models]
+    print_tables(results)
+    write_json(args.out, {"settings": {**vars(args), "out": str(args.out)}, "results": results})
+    print(f"\nwrote {args.out}")
+    failed = [r["model"] for r in results if not r["all_responses_200"]]
+    if failed:
+        print(f"NOT every response was 200 for {failed}: see not_finished_202 / other_responses")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
