@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench demo-model clean
+.PHONY: run test lint bench soak demo-model clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) bench/run.py
+
+# A 5-minute soak with a worker SIGKILLed every 20 s; e.g. SOAK_ARGS='--duration 60 --rate 100'.
+soak: $(INSTALLED)
+	$(PY) soak/run.py $(SOAK_ARGS)
 
 demo-model: $(INSTALLED)
 	$(PY) scripts/train_digits.py

@@ -14,6 +14,7 @@ from batching.idempotency import IdempotencyKeys
 from batching.store import JobStore
 from maas.registry import ModelRepository
 from maas.settings import Settings
+from maas.url_safety import WebhookPolicy
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -29,6 +30,10 @@ def create_app(settings: Settings) -> FastAPI:
             settings, ModelRepository(settings.model_repository),
             JobStore(redis, settings.result_ttl_s), events,
             IdempotencyKeys(redis, settings.idempotency_retention_s),
+            WebhookPolicy(
+                settings.webhook_allow_http, tuple(settings.webhook_allowed_networks),
+                tuple(settings.webhook_allowed_hosts),
+            ),
         )
         try:
             yield

@@ -14,9 +14,11 @@ from batching.idempotency import IdempotencyKeys, check_key, fingerprint
 from batching.ids import is_job_id, new_job_id
 from batching.job import JobRecord, JobStatus
 from batching.store import JobStore
+from batching.webhook import WebhookRecord
 from maas.errors import InvalidInputError, JobNotFoundError, JobStateError
 from maas.registry import ModelRepository
 from maas.settings import Settings
+from maas.url_safety import UnsafeURLError, WebhookPolicy, resolve_safe_async
 
 
 @dataclass
@@ -26,6 +28,7 @@ class DataPlane:
     store: JobStore
     events: JobEvents
     idempotency: IdempotencyKeys
+    webhook_policy: WebhookPolicy
 
     async def submit(
         self, request: JobCreate, idempotency_key: str | None = None
@@ -49,7 +52,7 @@ class DataPlane:
         record = JobRecord(
             id=new_job_id(now), status=JobStatus.QUEUED, model=model.name,
             version=model.version, rows=rows, created_at=now, deadline=now + queue_time_s,
-            metadata=request.metadata,
+            metadata=request.metadata, webhook=await self._webhook(request),
         )
         if idempotency_key is not None:
             body = fingerprint(request.model_dump(mode="json"))
@@ -65,6 +68,29 @@ class DataPlane:
                 await self.idempotency.release(idempotency_key)
             raise
         return record, False
+
+    async def _webhook(self, request: JobCreate) -> WebhookRecord | None:
+        """The job's webhook, its URL checked now (and again on every delivery attempt)."""
+        if request.webhook is None:
+            return None
+        if not self.settings.webhook_secrets:
+            raise InvalidInputError(
+                "webhook: this server has no signing secret (MAAS_WEBHOOK_SECRETS); webhooks are off",
+                ("webhook",),
+            )
+        try:
+            await resolve_safe_async(request.webhook.url, self.webhook_policy)
+        except UnsafeURLError as e:
+            raise InvalidInputError(e.message, ("webhook", "url")) from e
+        return WebhookRecord(request.webhook.url, tuple(dict.fromkeys(request.webhook.events)))
+
+    async def redeliver(self, job_id: str) -> JobRecord:
+        """Queues a fresh delivery of the job's webhook event, with the same webhook-id."""
+        record = await self.get(job_id)
+        if record.webhook is None or record.webhook.event_id is None:
+            raise JobStateError(f"job {job_id} has no webhook event to deliver (yet)")
+        await self.store.queue_redelivery(job_id)
+        return await self.get(job_id)
 
     async def _replay(self, job_id: str) -> JobRecord:
         """The job an earlier request with the same key created; it may still be being written."""

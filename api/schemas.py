@@ -1,11 +1,22 @@
 """Request and response bodies, as documented in OpenAPI at /docs."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from batching.job import JobRecord, JobStatus
+from batching.job import JobStatus
+from batching.webhook import EVENTS
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="https URL to POST the job to when it ends.", max_length=2048)
+    events: list[Literal["succeeded", "failed", "cancelled", "expired"]] = Field(
+        default_factory=lambda: list(EVENTS), min_length=1,
+        description="Terminal states to be called for; default all.",
+    )
 
 
 class JobCreate(BaseModel):
@@ -24,6 +35,9 @@ class JobCreate(BaseModel):
         None, gt=0, description="The job expires, uncomputed, if not started within this."
     )
     metadata: dict[str, Any] | None = Field(None, description="Returned with the job as given.")
+    webhook: WebhookCreate | None = Field(
+        None, description="Signed POST of the job (Standard Webhooks) when it ends."
+    )
 
 
 class JobErrorPublic(BaseModel):
@@ -38,6 +52,18 @@ class JobTimingsPublic(BaseModel):
     total_ms: float | None = Field(None, description="Submit to finish.")
 
 
+class WebhookPublic(BaseModel):
+    url: str
+    events: list[str]
+    state: Literal["pending", "delivered", "retrying", "failed"] | None = Field(
+        None, description="None until an event the webhook wants happens."
+    )
+    id: str | None = Field(None, description="The `webhook-id` header, the same on every attempt.")
+    attempts: int
+    last_status: int | str | None = Field(None, description="HTTP status, or why none came back.")
+    next_attempt_at: float | None = Field(None, description="Epoch seconds, while retrying.")
+
+
 class JobPublic(BaseModel):
     id: str
     status: JobStatus
@@ -50,6 +76,7 @@ class JobPublic(BaseModel):
     error: JobErrorPublic | None = None
     timings: JobTimingsPublic | None = None
     metadata: dict[str, Any] | None = None
+    webhook: WebhookPublic | None = None
 
 
 class ModelVersionPublic(BaseModel):
@@ -71,32 +98,3 @@ class ModelPublic(BaseModel):
 
 class ErrorBody(BaseModel):
     error: dict[str, Any] = Field(description="{code, message, loc?}")
-
-
-def _iso(epoch_s: float | None) -> str | None:
-    if epoch_s is None:
-        return None
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
-
-
-def job_public(record: JobRecord) -> dict:
-    """The job as the API shows it; a plain dict so orjson writes numpy outputs directly."""
-    body: dict[str, Any] = {
-        "id": record.id,
-        "status": record.status.value,
-        "model": record.model,
-        "version": record.version,
-        "created_at": _iso(record.created_at),
-        "started_at": _iso(record.started_at),
-        "finished_at": _iso(record.finished_at),
-        "outputs": record.outputs,
-        "error": record.error.__dict__ if record.error else None,
-        "timings": None,
-        "metadata": record.metadata,
-    }
-    if record.timings is not None:
-        body["timings"] = dict(record.timings.__dict__)
-    if record.finished_at is not None:
-        body["timings"] = body["timings"] or {}
-        body["timings"]["total_ms"] = round((record.finished_at - record.created_at) * 1000, 3)
-    return body

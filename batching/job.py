@@ -7,6 +7,7 @@ import numpy as np
 import orjson
 
 from batching.codec import decode_tensors, encode_tensors
+from batching.webhook import WebhookRecord
 
 
 class JobStatus(StrEnum):
@@ -70,6 +71,7 @@ class JobRecord:
     outputs: dict[str, np.ndarray] | None = None
     error: JobError | None = None
     timings: JobTimings | None = None
+    webhook: WebhookRecord | None = None
 
     @property
     def terminal(self) -> bool:
@@ -88,6 +90,8 @@ class JobRecord:
         }
         if self.metadata is not None:
             fields["metadata"] = orjson.dumps(self.metadata)
+        if self.webhook is not None:
+            fields.update(self.webhook.to_fields())
         return fields
 
     @classmethod
@@ -111,4 +115,5 @@ class JobRecord:
             outputs=decode_tensors(f["outputs"]) if "outputs" in f else None,
             error=JobError(**orjson.loads(f["error"])) if "error" in f else None,
             timings=JobTimings(**orjson.loads(f["timings"])) if "timings" in f else None,
+            webhook=WebhookRecord.from_fields(f),
         )

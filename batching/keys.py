@@ -7,6 +7,8 @@ PREFIX = "maas"
 LANE_GROUP = "workers"
 JOB_EVENTS_CHANNEL = f"{PREFIX}:events:job"
 WORKERS = f"{PREFIX}:workers"
+WEBHOOK_OUTBOX = f"{PREFIX}:webhooks:outbox"  # webhook events created, not yet handed to rq
+WEBHOOK_QUEUE = f"{PREFIX}-webhooks"  # the rq queue's name (rq adds its own `rq:` prefix)
 
 
 def job(job_id: str) -> str:

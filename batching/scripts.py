@@ -1,11 +1,27 @@
-"""Lua scripts that change a job's state atomically. Each touches one job key (Cluster-safe).
+"""Lua scripts that change a job's or a lane's state atomically.
 
 A terminal state is first-wins: once a job is succeeded, failed, cancelled or expired, nothing
 overwrites it or announces it again, so a reclaimed batch may recompute but never re-deliver.
+The same step that makes a job terminal queues its webhook event in the outbox, so an event is
+created once, or not at all, whatever crashes. (Job scripts touch the job key and the global
+outbox: on Redis Cluster the outbox would need one key per slot; maas runs on one Redis today.)
 """
 
-# KEYS[1] job hash. ARGV: allowed current states ("*" = any non-terminal, else comma list),
-# new state, ttl seconds, events channel, then field/value pairs to set.
+# Ends a job (KEYS[1]): announce it, and queue its webhook event if it wants this state.
+# Needs: ARGV[3] ttl, ARGV[4] channel, `state` the terminal state; KEYS[2] the webhook outbox.
+_END = """
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  local job_id = redis.call('HGET', KEYS[1], 'id')
+  redis.call('PUBLISH', ARGV[4], job_id)
+  local wanted = redis.call('HGET', KEYS[1], 'webhook_events')
+  if wanted and string.find(',' .. wanted .. ',', ',' .. state .. ',', 1, true) then
+    redis.call('HSET', KEYS[1], 'webhook_state', 'pending', 'webhook_id', 'msg_' .. job_id)
+    redis.call('XADD', KEYS[2], '*', 'job', job_id)
+  end
+"""
+
+# KEYS[1] job hash, KEYS[2] webhook outbox. ARGV: allowed current states ("*" = any
+# non-terminal, else comma list), new state, ttl seconds, events channel, then field/value pairs.
 # Returns {1, previous state} when applied, {0, current state} when refused, {0, ""} if missing.
 TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -18,15 +34,15 @@ if ARGV[1] ~= '*' and not string.find(',' .. ARGV[1] .. ',', ',' .. current .. '
   return {0, current}
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 5))
-if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled'
-   or ARGV[2] == 'expired' then
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  redis.call('PUBLISH', ARGV[4], redis.call('HGET', KEYS[1], 'id'))
+local state = ARGV[2]
+if state == 'succeeded' or state == 'failed' or state == 'cancelled' or state == 'expired' then
+""" + _END + """
 end
 return {1, current}
 """
 
-# KEYS[1] job hash. ARGV: now (epoch s), worker id, ttl seconds, events channel, expiry error.
+# KEYS[1] job hash, KEYS[2] webhook outbox. ARGV: now (epoch s), worker id, ttl seconds, events
+# channel, expiry error.
 # Returns the state the job is in afterwards: 'running' means compute it, anything else drop.
 CLAIM = """
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -35,8 +51,8 @@ if current ~= 'queued' and current ~= 'running' then return current end
 local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
 if deadline and tonumber(ARGV[1]) > deadline then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'finished_at', ARGV[1], 'error', ARGV[5])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  redis.call('PUBLISH', ARGV[4], redis.call('HGET', KEYS[1], 'id'))
+  local state = 'expired'
+""" + _END + """
   return 'expired'
 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1], 'worker', ARGV[2])

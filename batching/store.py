@@ -29,7 +29,7 @@ def _pairs(fields: dict) -> list:
 
 def _transition(pipe, job_id: str, allowed: str, status: JobStatus, ttl_s: int, fields: dict):
     args = [allowed, status.value, ttl_s, keys.JOB_EVENTS_CHANNEL, *_pairs(fields)]
-    pipe.evalsha(_SHA["transition"], 1, keys.job(job_id), *args)
+    pipe.evalsha(_SHA["transition"], 2, keys.job(job_id), keys.WEBHOOK_OUTBOX, *args)
 
 
 def _ack(pipe, lane: str, entries: list[LaneEntry], computed_rows: int, dead: int = 0):
@@ -117,7 +117,7 @@ class JobStore:
 
         def build(pipe):
             for entry in entries:
-                pipe.evalsha(_SHA["claim"], 1, keys.job(entry.job_id), *args)
+                pipe.evalsha(_SHA["claim"], 2, keys.job(entry.job_id), keys.WEBHOOK_OUTBOX, *args)
 
         return [state.decode() for state in await self._run(build)]
 
@@ -155,6 +155,12 @@ class JobStore:
             _ack(pipe, lane, entries, 0, dead=len(entries))
 
         await self._run(build)
+
+    async def queue_redelivery(self, job_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.job(job_id), mapping={"webhook_state": "pending", "webhook_next_attempt_at": ""})
+            pipe.xadd(keys.WEBHOOK_OUTBOX, {"job": job_id, "redeliver": "1"})
+            await pipe.execute()
 
     async def lane_stats(self, lane: str) -> dict[str, int]:
         raw = await self.redis.hgetall(keys.lane_stats(lane))

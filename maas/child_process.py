@@ -9,7 +9,8 @@ _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """A preexec_fn: ask Linux to send SIGTERM to this child when its parent exits."""
+    """A preexec_fn: ask Linux to send SIGTERM to this child when the thread that started it
+    exits (so start children from the main thread)."""
     if sys.platform != "linux":
         return
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

@@ -11,6 +11,7 @@ from api.app import create_app
 from maas.logs import configure_logging
 from maas.settings import Settings
 from maas.supervisor import serve as serve_tree
+from worker.rq_worker import run_rq_worker
 from worker.service import run_worker
 
 app = typer.Typer(help="maas: asynchronous, dynamically batched model inference.", no_args_is_help=True)
@@ -63,3 +64,9 @@ def worker(
     if settings.device not in ("cpu", "cuda"):
         raise typer.BadParameter("--device must be cpu or cuda")
     asyncio.run(run_worker(settings))
+
+
+@app.command("rq-worker")
+def rq_worker() -> None:
+    """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
+    run_rq_worker(_settings())

@@ -1,8 +1,10 @@
 """The one settings object; every entry point builds it once and passes it down."""
 
+import base64
+import binascii
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,7 +68,45 @@ class Settings(BaseSettings):
         description="Let a model config name a Python class as its runtime (`module:Class`); "
         "off by default, since it runs code named by the model repository.",
     )
+    webhook_secrets: list[str] = Field(
+        default_factory=list,
+        description="Standard Webhooks signing secrets (`whsec_` + base64). Every delivery carries "
+        "one signature per secret, so a secret is rotated by adding the new one, then removing the "
+        "old. Empty: jobs with a webhook are refused.",
+    )
+    webhook_allow_http: bool = Field(False, description="Allow http:// webhook URLs (not only https).")
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs webhooks may reach although private/loopback, e.g. 127.0.0.0/8 in tests.",
+    )
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host names webhooks may reach whatever they resolve to."
+    )
+    webhook_timeout_s: float = Field(10.0, description="Per-attempt timeout of a delivery, seconds.")
+    webhook_retry_delays_s: list[float] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000],
+        description="Waits before each retry, seconds (Svix's schedule: 8 attempts over ~28 h); "
+        "each is spread by +-webhook_retry_jitter.",
+    )
+    webhook_retry_jitter: float = Field(0.2, ge=0, le=1, description="Fraction of random spread.")
+    rq_abandoned_after_s: float = Field(
+        60.0,
+        description="An rq task whose worker stopped sending heartbeats this long ago is retried "
+        "by another rq worker, seconds.",
+    )
     access_log: bool = Field(
         False, description="One log line per HTTP request (costs a few % of API throughput)."
     )
     log_level: str = Field("INFO", description="Logging level of every maas process.")
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _secrets_are_standard(cls, secrets: list[str]) -> list[str]:
+        for secret in secrets:
+            try:
+                key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+            except binascii.Error as e:
+                raise ValueError("each webhook secret must be `whsec_` + base64") from e
+            if not secret.startswith("whsec_") or len(key) < 24:
+                raise ValueError("each webhook secret must be `whsec_` + base64 of 24+ bytes")
+        return secrets

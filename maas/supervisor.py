@@ -51,7 +51,7 @@ class Supervisor:
             settings = settings.model_copy(update={"redis_url": self.redis.start()})
             log.info("started redis-server at %s (data in %s)", settings.redis_url, self.redis.data_dir)
         env = {**os.environ, **settings_env(settings)}
-        for role in ("api", "worker"):
+        for role in ("api", "worker", "rq-worker"):
             self.children[role] = subprocess.Popen(
                 [sys.executable, "-m", "maas", role], env=env, preexec_fn=die_with_parent
             )

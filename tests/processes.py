@@ -16,9 +16,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class WorkerProcess:
-    def __init__(self, settings: Settings, log_path: Path):
+    """`maas worker` (or another role, e.g. `rq-worker`) as a real process."""
+
+    def __init__(self, settings: Settings, log_path: Path, role: str = "worker"):
         self.settings = settings
         self.log_path = log_path
+        self.role = role
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "WorkerProcess":
@@ -26,7 +29,7 @@ class WorkerProcess:
         env.update(settings_env(self.settings))
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "maas", "worker"], env=env, cwd=REPO_ROOT,
+            [sys.executable, "-m", "maas", self.role], env=env, cwd=REPO_ROOT,
             stdout=log, stderr=subprocess.STDOUT,
         )
         return self

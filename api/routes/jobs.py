@@ -7,7 +7,8 @@ from fastapi import APIRouter, Header, Query, Request
 from api.body import read_json
 from api.dataplane import DataPlane
 from api.responses import NumpyJSONResponse
-from api.schemas import ErrorBody, JobCreate, JobPublic, job_public
+from api.schemas import ErrorBody, JobCreate, JobPublic
+from batching.job_view import job_public
 from maas.errors import InvalidInputError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -85,3 +86,12 @@ async def read_job(
 @router.delete("/{job_id}", responses={200: {"model": JobPublic}, **_ERRORS})
 async def cancel_job(job_id: str, request: Request) -> NumpyJSONResponse:
     return _job_response(await _dataplane(request).cancel(job_id), 200)
+
+
+@router.post(
+    "/{job_id}/webhook/redeliver", status_code=202,
+    responses={202: {"model": JobPublic}, **_ERRORS},
+    summary="Queue a fresh delivery of the job's webhook event (same webhook-id)",
+)
+async def redeliver_webhook(job_id: str, request: Request) -> NumpyJSONResponse:
+    return _job_response(await _dataplane(request).redeliver(job_id), 202)

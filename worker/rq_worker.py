@@ -1,0 +1,76 @@
+"""`maas rq-worker`: runs rq tasks (webhook deliveries) and relays webhook events into rq.
+
+rq jobs are JSON-serialized (rq's default is pickle, which maas never uses). A SimpleWorker
+runs each task in-process: a delivery is one bounded HTTP request, not worth a fork.
+"""
+
+import logging
+import os
+import secrets
+import socket
+import threading
+
+import redis
+from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
+
+from batching import keys
+from maas.child_process import die_with_parent
+from maas.settings import Settings
+from maas.url_safety import WebhookPolicy
+from worker.webhook_delivery import DeliveryContext, configure
+from worker.webhook_relay import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+def webhook_policy(settings: Settings) -> WebhookPolicy:
+    return WebhookPolicy(
+        allow_http=settings.webhook_allow_http,
+        allowed_networks=tuple(settings.webhook_allowed_networks),
+        allowed_hosts=tuple(settings.webhook_allowed_hosts),
+    )
+
+
+class MaasRqWorker(SimpleWorker):
+    """rq deems a task abandoned (its worker died) a fixed 60 s after its timeout; here that
+    grace is a setting, so a delivery cut off by a SIGKILL is retried sooner."""
+
+    abandoned_grace_s = 60
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        return int(job.timeout or 60) + int(self.abandoned_grace_s)
+
+
+def webhook_queue(client: redis.Redis) -> Queue:
+    return Queue(keys.WEBHOOK_QUEUE, connection=client, serializer=JSONSerializer)
+
+
+def run_rq_worker(settings: Settings) -> None:
+    # rq forks its scheduler; if this process is SIGKILLed, the orphaned scheduler would hold
+    # the scheduler lock and race the next worker. Every child dies with this process instead.
+    os.register_at_fork(after_in_child=die_with_parent)
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30)
+    configure(DeliveryContext(
+        client, settings.webhook_secrets, webhook_policy(settings), settings.webhook_timeout_s
+    ))
+    name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    queue = webhook_queue(client)
+    relay = OutboxRelay(
+        client, queue, name, settings.webhook_retry_delays_s, settings.webhook_retry_jitter,
+        task_timeout_s=int(settings.webhook_timeout_s) + 5,
+    )
+    threading.Thread(target=relay.run, name="webhook-relay", daemon=True).start()
+    maintenance_s = max(1, int(settings.rq_abandoned_after_s / 2))
+    worker = MaasRqWorker(
+        [queue], connection=client, serializer=JSONSerializer, name=name,
+        maintenance_interval=maintenance_s,
+        # An idle rq worker blocks on the queue for worker_ttl - 15 s and only checks for
+        # abandoned tasks between waits: keep the waits as short as the maintenance interval.
+        worker_ttl=maintenance_s + 15,
+    )
+    worker.abandoned_grace_s = settings.rq_abandoned_after_s
+    try:
+        worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
+    finally:
+        relay.stopping.set()

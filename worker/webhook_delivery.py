@@ -1,0 +1,107 @@
+"""One webhook delivery attempt, run as an rq task: sign, POST to the checked address, record.
+
+rq retries a raised attempt on the job's Retry schedule; the delivery state (attempts, last
+status, next attempt) lives in the job record, where GET /v1/jobs/{id} shows it.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+import orjson
+import redis
+from rq import get_current_job
+
+from batching import keys
+from batching.job import JobRecord
+from batching.job_view import job_public
+from batching.webhook import WebhookState
+from maas.errors import MaasError
+from maas.url_safety import UnsafeURLError, WebhookPolicy
+from worker.webhook_http import WebhookTransportError, post_pinned
+from worker.webhook_signing import signature_header
+
+log = logging.getLogger(__name__)
+
+
+class WebhookDeliveryError(MaasError):
+    """An attempt that did not get a 2xx; rq retries it while retries are left."""
+
+    code = "webhook_delivery_failed"
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    redis: redis.Redis
+    secrets: list[str]
+    policy: WebhookPolicy
+    timeout_s: float
+
+
+_context: DeliveryContext | None = None
+
+
+def configure(context: DeliveryContext) -> None:
+    """Called once by the rq-worker entry point; rq calls deliver() with the job id only."""
+    global _context
+    _context = context
+
+
+def deliver(job_id: str) -> str:
+    context = _context
+    raw = context.redis.hgetall(keys.job(job_id))
+    if not raw:
+        return "job gone (its result expired)"
+    record = JobRecord.from_fields(raw)
+    hook = record.webhook
+    if hook is None or hook.event_id is None:
+        return "no webhook event"
+    body = orjson.dumps(job_public(record), option=orjson.OPT_SERIALIZE_NUMPY)
+    timestamp = int(time.time())
+    headers = {
+        "webhook-id": hook.event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(context.secrets, hook.event_id, timestamp, body),
+    }
+    try:
+        status: int | str = post_pinned(hook.url, body, headers, context.timeout_s, context.policy)
+    except UnsafeURLError as e:
+        _record(context.redis, job_id, WebhookState.FAILED, e.message)  # no retry can fix this
+        return e.message
+    except WebhookTransportError as e:
+        status = e.message
+    return _conclude(context.redis, job_id, status)
+
+
+def _conclude(client: redis.Redis, job_id: str, status: int | str) -> str:
+    if isinstance(status, int) and 200 <= status < 300:
+        _record(client, job_id, WebhookState.DELIVERED, status)
+        return f"delivered ({status})"
+    if status == 410:  # Gone: the receiver asks us to stop
+        _record(client, job_id, WebhookState.FAILED, status)
+        return "receiver answered 410 Gone; not retried"
+    rq_job = get_current_job()
+    if rq_job is not None and rq_job.retries_left:
+        delay_s = rq_job.get_retry_interval()  # what rq will wait before the next attempt
+        _record(client, job_id, WebhookState.RETRYING, status, time.time() + delay_s)
+    else:
+        _record(client, job_id, WebhookState.FAILED, status)
+    raise WebhookDeliveryError(f"webhook for job {job_id}: {status}")
+
+
+def _record(
+    client: redis.Redis, job_id: str, state: WebhookState, status: int | str,
+    next_attempt_at: float | None = None,
+) -> None:
+    key = keys.job(job_id)
+    if not client.exists(key):
+        return  # its result expired meanwhile: do not leave a partial record behind
+    with client.pipeline(transaction=True) as pipe:
+        pipe.hincrby(key, "webhook_attempts", 1)
+        pipe.hset(key, mapping={
+            "webhook_state": state.value,
+            "webhook_last_status": str(status),
+            "webhook_next_attempt_at": repr(next_attempt_at) if next_attempt_at else "",
+        })
+        pipe.execute()
+    log.info("webhook for job %s: %s (%s)", job_id, state.value, status)
