@@ -1,5 +1,7 @@
 """Builds the FastAPI app for one Settings object."""
 
+import asyncio
+import contextlib
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -39,7 +41,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await events.stop()
-            await redis.aclose()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(redis.aclose(), 2.0)
 
     app = FastAPI(
         title="maas",

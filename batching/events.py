@@ -24,11 +24,12 @@ class JobEvents:
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="job-events")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 2.0) -> None:
+        """Cancels the listener; bounded, since a cancel that lands mid-connect can leave the
+        client's connection cleanup waiting, and shutdown must not hang on it."""
         if self._task:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=timeout_s)
 
     @contextlib.contextmanager
     def watch(self, job_id: str) -> Iterator[asyncio.Event]:

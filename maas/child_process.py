@@ -8,10 +8,10 @@ import sys
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """A preexec_fn: ask Linux to send SIGTERM to this child when the thread that started it
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """A preexec_fn: ask Linux to send `sig` to this child when the thread that started it
     exits (so start children from the main thread)."""
     if sys.platform != "linux":
         return
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(_PR_SET_PDEATHSIG, sig)

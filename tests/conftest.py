@@ -2,6 +2,7 @@
 repository of real ONNX files, the API in-process over ASGI, and an in-process worker."""
 
 import asyncio
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -67,14 +68,22 @@ def settings(redis_server, model_repo, tmp_path) -> Settings:
     )
 
 
-@pytest.fixture
-async def api(settings, redis):
+@contextlib.asynccontextmanager
+async def in_process_api(settings: Settings, wait_subscribed: bool = True):
+    """The API app with its lifespan, and an httpx client talking to it over ASGI."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        await asyncio.wait_for(app.state.dataplane.events.subscribed.wait(), 5)
+        if wait_subscribed:
+            await asyncio.wait_for(app.state.dataplane.events.subscribed.wait(), 5)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://maas") as client:
             yield client
+
+
+@pytest.fixture
+async def api(settings, redis):
+    async with in_process_api(settings) as client:
+        yield client
 
 
 class WorkerHandle:

@@ -4,13 +4,12 @@ import asyncio
 import json
 import time
 
-import httpx
 import pytest
 
-from api.app import create_app
 from batching import keys
 from maas.redis_server import free_port
 from maas.settings import Settings
+from tests.conftest import in_process_api
 
 ROW = [0.0] * 64
 PAIR = {"model": "pair", "inputs": {"a": [[1.0, 2.0, 3.0]], "b": [[1, 2]]}}
@@ -90,13 +89,10 @@ async def test_expired_jobs_are_never_computed(api, redis, worker_handle):
 
 async def test_redis_down_is_a_quick_503_never_a_202(model_repo):
     settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", model_repository=model_repo)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://maas") as client:
-            started = time.monotonic()
-            response = await client.post("/v1/jobs", json=PAIR)
-            assert response.status_code == 503
-            assert time.monotonic() - started < 3
-            assert "unreachable" in response.json()["error"]["message"]
-            assert (await client.get("/readyz")).status_code == 503
+    async with in_process_api(settings, wait_subscribed=False) as client:
+        started = time.monotonic()
+        response = await client.post("/v1/jobs", json=PAIR)
+        assert response.status_code == 503
+        assert time.monotonic() - started < 3
+        assert "unreachable" in response.json()["error"]["message"]
+        assert (await client.get("/readyz")).status_code == 503

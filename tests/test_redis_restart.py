@@ -7,10 +7,9 @@ import time
 import httpx
 import pytest
 
-from api.app import create_app
 from maas.redis_server import RedisServer
 from maas.settings import Settings
-from tests.conftest import WorkerHandle
+from tests.conftest import WorkerHandle, in_process_api
 
 ROW = [1.0] * 64
 
@@ -47,30 +46,27 @@ async def test_every_accepted_job_completes_across_a_redis_crash(durable_redis, 
         redis_url=first.url, model_repository=model_repo, heartbeat_interval_s=0.2,
         visibility_timeout_s=2, drain_timeout_s=5,
     )
-    app = create_app(settings)
     worker = WorkerHandle(settings)
     accepted, refused, stop = [], [], asyncio.Event()
-    async with app.router.lifespan_context(app):
+    async with in_process_api(settings) as client:
         await worker.start()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://maas") as client:
-            streaming = asyncio.create_task(stream_jobs(client, stop, accepted, refused))
-            await asyncio.sleep(1.0)
-            before_crash = len(accepted)
-            first.process.kill()  # SIGKILL: no chance to flush anything more
-            first.process.wait()
-            await asyncio.sleep(0.5)
-            durable_redis.append(RedisServer(first.data_dir, port=first.port, appendfsync="always"))
-            durable_redis[-1].start()
-            await asyncio.sleep(1.5)
-            stop.set()
-            await streaming
-            deadline = time.monotonic() + 30
-            statuses = []
-            for job_id in accepted:
-                remaining = max(0.1, deadline - time.monotonic())
-                job = (await client.get(f"/v1/jobs/{job_id}", params={"wait": remaining})).json()
-                statuses.append(job["status"])
+        streaming = asyncio.create_task(stream_jobs(client, stop, accepted, refused))
+        await asyncio.sleep(1.0)
+        before_crash = len(accepted)
+        first.process.kill()  # SIGKILL: no chance to flush anything more
+        first.process.wait()
+        await asyncio.sleep(0.5)
+        durable_redis.append(RedisServer(first.data_dir, port=first.port, appendfsync="always"))
+        durable_redis[-1].start()
+        await asyncio.sleep(1.5)
+        stop.set()
+        await streaming
+        deadline = time.monotonic() + 30
+        statuses = []
+        for job_id in accepted:
+            remaining = max(0.1, deadline - time.monotonic())
+            job = (await client.get(f"/v1/jobs/{job_id}", params={"wait": remaining})).json()
+            statuses.append(job["status"])
         await worker.stop()
     print(f"accepted {len(accepted)} ({before_crash} before the crash), refused {len(refused)}")
     assert before_crash > 10 and len(accepted) > before_crash  # it served before and after

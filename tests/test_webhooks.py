@@ -5,12 +5,11 @@ import asyncio
 import base64
 import time
 
-import httpx
 import pytest
 
-from api.app import create_app
 from maas.redis_server import free_port
 from maas.settings import Settings
+from tests.conftest import in_process_api
 from tests.processes import WorkerProcess
 from tests.webhook_receiver import HANG_S, Receiver
 
@@ -176,22 +175,17 @@ async def test_webhook_urls_that_reach_inside_are_refused_at_submit(
         redis_url=redis_server.url, model_repository=model_repo, webhook_secrets=SECRETS,
         webhook_allow_http=True,
     )
-    app = create_app(strict)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://maas") as client:
-            response = await client.post("/v1/jobs", json={**PAIR, "webhook": {"url": url}})
+    async with in_process_api(strict) as client:
+        response = await client.post("/v1/jobs", json={**PAIR, "webhook": {"url": url}})
     assert response.status_code == 422, response.text
     assert response.json()["error"]["loc"] == ["webhook", "url"]
     assert await redis.dbsize() == 0
 
 
 async def test_webhooks_are_refused_without_a_signing_secret(redis, redis_server, model_repo):
-    app = create_app(Settings(redis_url=redis_server.url, model_repository=model_repo))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://maas") as client:
-            body = {**PAIR, "webhook": {"url": "https://example.com/hook"}}
-            response = await client.post("/v1/jobs", json=body)
+    settings = Settings(redis_url=redis_server.url, model_repository=model_repo)
+    async with in_process_api(settings) as client:
+        body = {**PAIR, "webhook": {"url": "https://example.com/hook"}}
+        response = await client.post("/v1/jobs", json=body)
     assert response.status_code == 422
     assert "MAAS_WEBHOOK_SECRETS" in response.json()["error"]["message"]

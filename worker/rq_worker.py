@@ -7,6 +7,7 @@ runs each task in-process: a delivery is one bounded HTTP request, not worth a f
 import logging
 import os
 import secrets
+import signal
 import socket
 import threading
 
@@ -47,9 +48,10 @@ def webhook_queue(client: redis.Redis) -> Queue:
 
 
 def run_rq_worker(settings: Settings) -> None:
-    # rq forks its scheduler; if this process is SIGKILLed, the orphaned scheduler would hold
-    # the scheduler lock and race the next worker. Every child dies with this process instead.
-    os.register_at_fork(after_in_child=die_with_parent)
+    # rq forks its scheduler, which inherits this process's Redis sockets. If this process is
+    # SIGKILLed mid-BLMOVE, a surviving child keeps that socket open, so Redis still hands the
+    # next task to the dead worker (rq frees it only a minute later). Children die at once.
+    os.register_at_fork(after_in_child=lambda: die_with_parent(signal.SIGKILL))
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30)
     configure(DeliveryContext(
         client, settings.webhook_secrets, webhook_policy(settings), settings.webhook_timeout_s
