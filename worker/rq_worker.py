@@ -43,16 +43,25 @@ class MaasRqWorker(SimpleWorker):
         return int(job.timeout or 60) + int(self.abandoned_grace_s)
 
 
+def _after_fork_in_child(client: redis.Redis) -> None:
+    """rq forks its scheduler. The child dies with this process (SIGTERM: it then releases the
+    scheduler lock, or the next worker could not schedule retries for a minute), and closes its
+    copies of this process's Redis sockets at once: while a copy of the socket of a BLMOVE lives
+    on, Redis hands the next task to a worker that is already dead."""
+    die_with_parent(signal.SIGTERM)
+    pool = client.connection_pool
+    inherited = [*getattr(pool, "_available_connections", ()), *getattr(pool, "_in_use_connections", ())]
+    for connection in inherited:
+        connection.disconnect()  # in a child: close our copy only, no shutdown of the parent's
+
+
 def webhook_queue(client: redis.Redis) -> Queue:
     return Queue(keys.WEBHOOK_QUEUE, connection=client, serializer=JSONSerializer)
 
 
 def run_rq_worker(settings: Settings) -> None:
-    # rq forks its scheduler, which inherits this process's Redis sockets. If this process is
-    # SIGKILLed mid-BLMOVE, a surviving child keeps that socket open, so Redis still hands the
-    # next task to the dead worker (rq frees it only a minute later). Children die at once.
-    os.register_at_fork(after_in_child=lambda: die_with_parent(signal.SIGKILL))
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30)
+    os.register_at_fork(after_in_child=lambda: _after_fork_in_child(client))
     configure(DeliveryContext(
         client, settings.webhook_secrets, webhook_policy(settings), settings.webhook_timeout_s
     ))
