@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from api.dataplane import DataPlane
 from api.errors import install_error_handlers
 from api.responses import NumpyJSONResponse
-from api.routes import health, jobs, models
+from api.routes import audit, health, jobs, models
 from batching.connection import connect
 from batching.events import JobEvents
 from batching.idempotency import IdempotencyKeys
@@ -52,6 +52,6 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (jobs.router, models.router, health.router):
+    for router in (jobs.router, models.router, audit.router, health.router):
         app.include_router(router)
     return app

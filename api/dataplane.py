@@ -36,8 +36,7 @@ class DataPlane:
         """The new job (or, for a repeated Idempotency-Key, the original) and whether replayed."""
         if idempotency_key is not None:
             check_key(idempotency_key)
-        version = None if request.version in (None, "latest") else request.version
-        model = self.registry.get(request.model, version)
+        model = self.registry.get(request.model, request.version)
         inputs, rows = parse_inputs(request.inputs, model.signature)
         if rows > model.config.max_batch_size:
             raise InvalidInputError(

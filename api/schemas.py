@@ -23,8 +23,10 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model: str = Field(description="Model name.", examples=["digits"])
-    version: int | Literal["latest"] | None = Field(
-        None, description="Model version; default latest, resolved now and kept on the job."
+    version: int | str | None = Field(
+        None,
+        description="Model version, `latest` (the default) or an alias such as `stable`; resolved "
+        "at submit and kept on the job, so a later promotion never changes what it runs.",
     )
     inputs: dict[str, Any] | list = Field(
         description="Nested lists by input name, leading batch dimension; a bare nested list "
@@ -93,7 +95,31 @@ class ModelVersionPublic(BaseModel):
 class ModelPublic(BaseModel):
     name: str
     versions: list[int]
+    aliases: dict[str, int] = Field(description="Alias -> version; `latest` is implicit.")
     latest: ModelVersionPublic
+
+
+class AliasUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: int = Field(ge=1, description="The version the alias points to from now on.")
+
+
+class AliasPublic(BaseModel):
+    name: str
+    alias: str
+    version: int | None = Field(description="Now; None once deleted.")
+    previous: int | None = Field(description="Before this change.")
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: float = Field(description="Epoch seconds.")
+    actor: str
+    action: str
+    target: str
+    before: Any
+    after: Any
 
 
 class ErrorBody(BaseModel):

@@ -39,3 +39,6 @@ def lane_stats(lane: str) -> str:
 
 def idempotency(key: str) -> str:
     return f"{PREFIX}:idempotency:{key}"
+
+
+AUDIT = f"{PREFIX}:audit"  # who changed what in the model repository, and when

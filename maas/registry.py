@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from maas.aliases import AliasStore
 from maas.errors import ModelLoadError, ModelNotFoundError
 from maas.onnx_signature import read_onnx_signature
 from maas.signature import Signature
@@ -107,8 +108,19 @@ class ModelRepository:
     def __init__(self, root: Path, recheck_s: float = 1.0):
         self.root = Path(root)
         self.recheck_s = recheck_s
+        self.aliases = AliasStore(self.root)
         self._cache: dict[Path, tuple[tuple, ModelVersion]] = {}
-        self._recent: dict[tuple[str, int | None], tuple[float, ModelVersion]] = {}
+        self._recent: dict[tuple[str, int | str | None], tuple[float, ModelVersion]] = {}
+
+    def set_alias(self, name: str, alias: str, version: int | None) -> tuple[int | None, int | None]:
+        """Points an alias at an existing version (None removes it); returns (before, after)."""
+        if version is not None:
+            self._find(name, version)  # 404 for an unknown model or version
+        elif not self.versions(name):
+            raise ModelNotFoundError(f"model {name!r} not found")
+        changed = self.aliases.set(name, alias, version)
+        self._recent = {key: hit for key, hit in self._recent.items() if key[0] != name}
+        return changed
 
     def names(self) -> list[str]:
         if not self.root.is_dir():
@@ -127,8 +139,8 @@ class ModelRepository:
             if p.name.isdigit() and int(p.name) > 0 and _model_file(p) is not None
         )
 
-    def get(self, name: str, version: int | None = None) -> ModelVersion:
-        """The given version of a model, or its latest when version is None."""
+    def get(self, name: str, version: int | str | None = None) -> ModelVersion:
+        """A version of a model by number or alias; its latest when version is None."""
         recent = self._recent.get((name, version))
         if recent and time.monotonic() < recent[0]:
             return recent[1]
@@ -136,10 +148,12 @@ class ModelRepository:
         self._recent[(name, version)] = (time.monotonic() + self.recheck_s, found)
         return found
 
-    def _find(self, name: str, version: int | None) -> ModelVersion:
+    def _find(self, name: str, version: int | str | None) -> ModelVersion:
         versions = self.versions(name)
         if not versions:
             raise ModelNotFoundError(f"model {name!r} not found")
+        if isinstance(version, str):
+            version = None if version == "latest" else self.aliases.resolve(name, version)
         if version is None:
             version = versions[-1]
         elif version not in versions:

@@ -33,7 +33,8 @@ ROW = [0.0] * 64
         ({"model": "digits"}, 422, "inputs: Field required"),
         ({"model": "digits", "inputs": [ROW], "timeout_s": -1}, 422, "timeout_s"),
         ({"model": "digits", "inputs": [ROW], "colour": "red"}, 422, "colour"),
-        ({"model": "digits", "inputs": [ROW], "version": "stable"}, 422, "version"),
+        ({"model": "digits", "inputs": [ROW], "version": "stable"}, 404, "has no alias 'stable'"),
+        ({"model": "digits", "inputs": [ROW], "version": 1.5}, 422, "version"),
     ],
 )
 async def test_bad_job_bodies_are_refused_with_a_precise_message(api, redis, body, status, message_part):

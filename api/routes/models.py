@@ -4,7 +4,8 @@ import asyncio
 
 from fastapi import APIRouter, Request
 
-from api.schemas import ErrorBody, ModelPublic, ModelVersionPublic
+from api import management
+from api.schemas import AliasPublic, AliasUpdate, ErrorBody, ModelPublic, ModelVersionPublic
 from maas.errors import MaasError
 from maas.registry import ModelRepository, ModelVersion
 
@@ -22,7 +23,8 @@ def _version_public(model: ModelVersion) -> dict:
 def _model_public(registry: ModelRepository, name: str) -> dict:
     latest = registry.get(name)
     return ModelPublic(
-        name=name, versions=registry.versions(name), latest=_version_public(latest)
+        name=name, versions=registry.versions(name), aliases=registry.aliases.read(name),
+        latest=_version_public(latest),
     ).model_dump()
 
 
@@ -42,3 +44,34 @@ async def list_models(request: Request) -> list[dict]:
 async def read_model(name: str, request: Request) -> dict:
     registry: ModelRepository = request.app.state.dataplane.registry
     return await asyncio.to_thread(_model_public, registry, name)
+
+
+@router.get(
+    "/{name}/versions/{version}", response_model=ModelVersionPublic,
+    responses={404: {"model": ErrorBody}},
+)
+async def read_version(name: str, version: int, request: Request) -> dict:
+    registry: ModelRepository = request.app.state.dataplane.registry
+    return await asyncio.to_thread(lambda: _version_public(registry.get(name, version)))
+
+
+def _actor(request: Request) -> str:
+    """Who acts: the X-Actor header when given (no authentication yet), else the client."""
+    return request.headers.get("x-actor") or (request.client.host if request.client else "unknown")
+
+
+@router.put(
+    "/{name}/aliases/{alias}", response_model=AliasPublic,
+    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+async def put_alias(name: str, alias: str, body: AliasUpdate, request: Request) -> dict:
+    plane = request.app.state.dataplane
+    return await management.set_alias(
+        plane.registry, plane.store.redis, _actor(request), name, alias, body.version
+    )
+
+
+@router.delete("/{name}/aliases/{alias}", response_model=AliasPublic, responses={404: {"model": ErrorBody}})
+async def remove_alias(name: str, alias: str, request: Request) -> dict:
+    plane = request.app.state.dataplane
+    return await management.delete_alias(plane.registry, plane.store.redis, _actor(request), name, alias)
