@@ -16,7 +16,7 @@ from batching.idempotency import IdempotencyKeys
 from batching.store import JobStore
 from maas.registry import ModelRepository
 from maas.settings import Settings
-from maas.url_safety import WebhookPolicy
+from maas.url_safety import webhook_policy
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -32,10 +32,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings, ModelRepository(settings.model_repository),
             JobStore(redis, settings.result_ttl_s), events,
             IdempotencyKeys(redis, settings.idempotency_retention_s),
-            WebhookPolicy(
-                settings.webhook_allow_http, tuple(settings.webhook_allowed_networks),
-                tuple(settings.webhook_allowed_hosts),
-            ),
+            webhook_policy(settings),
         )
         try:
             yield

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from maas.errors import MaasError
+from maas.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -59,6 +60,15 @@ class WebhookPolicy:
     def allows_host(self, host: str) -> bool:
         wanted = host.lower().rstrip(".")
         return any(wanted == allowed.lower().rstrip(".") for allowed in self.allowed_hosts)
+
+
+def webhook_policy(settings: Settings) -> "WebhookPolicy":
+    """The policy the settings describe; the API (at submit) and the rq worker (per attempt)."""
+    return WebhookPolicy(
+        allow_http=settings.webhook_allow_http,
+        allowed_networks=tuple(settings.webhook_allowed_networks),
+        allowed_hosts=tuple(settings.webhook_allowed_hosts),
+    )
 
 
 def check_url_syntax(url: str, policy: WebhookPolicy) -> tuple[str, str, int]:

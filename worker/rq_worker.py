@@ -18,19 +18,11 @@ from rq.serializers import JSONSerializer
 from batching import keys
 from maas.child_process import die_with_parent
 from maas.settings import Settings
-from maas.url_safety import WebhookPolicy
+from maas.url_safety import webhook_policy
 from worker.webhook_delivery import DeliveryContext, configure
 from worker.webhook_relay import OutboxRelay
 
 log = logging.getLogger(__name__)
-
-
-def webhook_policy(settings: Settings) -> WebhookPolicy:
-    return WebhookPolicy(
-        allow_http=settings.webhook_allow_http,
-        allowed_networks=tuple(settings.webhook_allowed_networks),
-        allowed_hosts=tuple(settings.webhook_allowed_hosts),
-    )
 
 
 class MaasRqWorker(SimpleWorker):
