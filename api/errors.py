@@ -8,6 +8,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.responses import NumpyJSONResponse
 from maas.errors import (
+    ConflictError,
     InvalidInputError,
     JobNotFoundError,
     JobStateError,
@@ -24,6 +25,7 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     InvalidInputError: 422,
     PayloadTooLargeError: 413,
     JobStateError: 409,
+    ConflictError: 409,
     ModelLoadError: 503,
     QueueFullError: 429,
 }

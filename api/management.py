@@ -1,12 +1,82 @@
-"""Model management actions behind the /v1/models and /v1/audit routes; each one audited."""
+"""Model management actions behind the /v1/models routes: each one audited, and announced to the
+workers so they act on it within a moment."""
 
 import asyncio
 
+import orjson
 import redis.asyncio as aioredis
 
-from batching import audit
-from maas.errors import ModelNotFoundError
-from maas.registry import ModelRepository
+from api.model_upload import Upload
+from batching import audit, model_events
+from batching.heartbeat import live_worker_infos
+from maas import model_store
+from maas.errors import InvalidInputError, ModelNotFoundError
+from maas.model_validation import validate_model_file
+from maas.registry import ModelRepository, ModelVersion, check_model_name
+
+
+def version_status(model: ModelVersion, holders: list[dict]) -> str:
+    if model.retired:
+        return "retired"
+    states = {h["state"] for h in holders}
+    for status in ("ready", "loading"):
+        if status in states:
+            return status
+    return "failed" if states else "unloaded"
+
+
+async def version_public(redis: aioredis.Redis, heartbeat_s: float, model: ModelVersion) -> dict:
+    infos = await live_worker_infos(redis, heartbeat_s)
+    key = f"{model.name}:{model.version}"
+    holders = [
+        {"worker": worker, **info["models"][key]}
+        for worker, info in sorted(infos.items()) if key in info.get("models", {})
+    ]
+    return {
+        "name": model.name, "version": model.version, "runtime": model.runtime,
+        "signature": model.signature.to_dict(), "config": model.config.model_dump(),
+        "sha256": model.sha256, "size_bytes": model.metadata.get("size_bytes") or model.path.stat().st_size,
+        "created_at": model.metadata.get("created_at"), "status": version_status(model, holders),
+        "retired": model.retired, "workers": holders,
+    }
+
+
+async def upload_version(
+    registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, upload: Upload
+) -> ModelVersion:
+    check_model_name(name)
+    await asyncio.to_thread(validate_model_file, upload.path)
+    metadata = orjson.dumps({"uploaded_by": actor, "filename": upload.filename})
+    version = await asyncio.to_thread(
+        model_store.add_version, registry.root, name, upload.path, upload.config,
+        {model_store.METADATA_FILE: metadata},
+    )
+    registry.forget(name)
+    model = await asyncio.to_thread(registry.get, name, version)
+    await audit.record(redis, actor, "version.create", f"{name}:{version}", None,
+                       {"sha256": model.sha256, "config": upload.config})
+    await model_events.announce(redis, "version.create", name, version)
+    return model
+
+
+async def update_config(
+    registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, version: int, patch: object
+) -> ModelVersion:
+    if not isinstance(patch, dict):
+        raise InvalidInputError("body: a JSON merge patch object, e.g. {\"max_batch_size\": 32}", ("body",))
+    before, after = await asyncio.to_thread(registry.update_config, name, version, patch)
+    await audit.record(redis, actor, "version.config", f"{name}:{version}", before, after)
+    await model_events.announce(redis, "version.config", name, version)
+    return await asyncio.to_thread(registry.get, name, version)
+
+
+async def retire_version(
+    registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, version: int
+) -> dict:
+    record = await asyncio.to_thread(registry.retire, name, version, actor)
+    await audit.record(redis, actor, "version.retire", f"{name}:{version}", None, record)
+    await model_events.announce(redis, "version.retire", name, version)
+    return {"name": name, "version": version, **record}
 
 
 async def set_alias(
@@ -14,6 +84,16 @@ async def set_alias(
 ) -> dict:
     before, after = await asyncio.to_thread(registry.set_alias, name, alias, version)
     await audit.record(redis, actor, "alias.set", f"{name}:{alias}", before, after)
+    await model_events.announce(redis, "alias.set", name, after)
+    return {"name": name, "alias": alias, "version": after, "previous": before}
+
+
+async def rollback_alias(
+    registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, alias: str
+) -> dict:
+    before, after = await asyncio.to_thread(registry.rollback_alias, name, alias)
+    await audit.record(redis, actor, "alias.rollback", f"{name}:{alias}", before, after)
+    await model_events.announce(redis, "alias.set", name, after)
     return {"name": name, "alias": alias, "version": after, "previous": before}
 
 

@@ -81,6 +81,12 @@ class JobPublic(BaseModel):
     webhook: WebhookPublic | None = None
 
 
+class WorkerModelState(BaseModel):
+    worker: str
+    state: str = Field(description="loading | ready | failed")
+    error: str | None = None
+
+
 class ModelVersionPublic(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
@@ -90,6 +96,14 @@ class ModelVersionPublic(BaseModel):
     signature: dict[str, Any]
     config: dict[str, Any]
     sha256: str
+    size_bytes: int
+    created_at: float | None = Field(description="Epoch seconds of the upload; None if put by hand.")
+    status: str = Field(
+        description="ready (a worker serves it), loading, failed (every worker that tried failed), "
+        "unloaded (valid, loaded on its first job) or retired."
+    )
+    retired: dict[str, Any] | None = Field(None, description="{retired_at, by} once retired.")
+    workers: list[WorkerModelState] = Field(default_factory=list, description="Live workers holding it.")
 
 
 class ModelPublic(BaseModel):
@@ -110,6 +124,13 @@ class AliasPublic(BaseModel):
     alias: str
     version: int | None = Field(description="Now; None once deleted.")
     previous: int | None = Field(description="Before this change.")
+
+
+class RetiredPublic(BaseModel):
+    name: str
+    version: int
+    retired_at: float
+    by: str
 
 
 class AuditEntry(BaseModel):

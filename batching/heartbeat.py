@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import orjson
 import redis.asyncio as aioredis
@@ -24,11 +25,12 @@ async def beat(redis: aioredis.Redis, worker_id: str, info: dict, interval_s: fl
 
 
 async def heartbeat_forever(
-    redis: aioredis.Redis, worker_id: str, info: dict, interval_s: float
+    redis: aioredis.Redis, worker_id: str, info: Callable[[], dict], interval_s: float
 ) -> None:
+    """Beats every interval with what `info()` says then (the models loaded change)."""
     while True:
         try:
-            await beat(redis, worker_id, info, interval_s)
+            await beat(redis, worker_id, info(), interval_s)
         except RedisError as e:
             log.warning("heartbeat failed: %r", e)
         await asyncio.sleep(interval_s)
@@ -37,6 +39,15 @@ async def heartbeat_forever(
 async def live_workers(redis: aioredis.Redis, interval_s: float) -> int:
     """Workers that beat within the last three intervals."""
     return await redis.zcount(keys.WORKERS, time.time() - 3 * interval_s, "+inf")
+
+
+async def live_worker_infos(redis: aioredis.Redis, interval_s: float) -> dict[str, dict]:
+    """What each live worker last reported of itself (models, device, pid), by worker id."""
+    ids = await redis.zrangebyscore(keys.WORKERS, time.time() - 3 * interval_s, "+inf")
+    if not ids:
+        return {}
+    infos = await redis.mget([keys.worker(i.decode()) for i in ids])
+    return {i.decode(): orjson.loads(info) for i, info in zip(ids, infos, strict=True) if info}
 
 
 async def forget(redis: aioredis.Redis, worker_id: str) -> None:

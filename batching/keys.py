@@ -42,3 +42,4 @@ def idempotency(key: str) -> str:
 
 
 AUDIT = f"{PREFIX}:audit"  # who changed what in the model repository, and when
+MODEL_CHANGES_CHANNEL = f"{PREFIX}:models:changed"  # a version was added, reconfigured or retired

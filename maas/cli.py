@@ -9,12 +9,14 @@ import uvicorn
 
 from api.app import create_app
 from maas.logs import configure_logging
+from maas.models_cli import models_app
 from maas.settings import Settings
 from maas.supervisor import serve as serve_tree
 from worker.rq_worker import run_rq_worker
 from worker.service import run_worker
 
 app = typer.Typer(help="maas: asynchronous, dynamically batched model inference.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 
 def _settings(**overrides) -> Settings:

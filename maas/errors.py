@@ -45,6 +45,12 @@ class JobStateError(MaasError):
     code = "job_state_conflict"
 
 
+class ConflictError(MaasError):
+    """A management action the repository's state forbids (retiring an aliased version)."""
+
+    code = "conflict"
+
+
 class InferenceError(MaasError):
     """The runtime raised while running a batch."""
 

@@ -1,21 +1,23 @@
-"""The model repository: <root>/<name>/<version>/model.onnx with an optional config.json beside it."""
+"""The model repository: <root>/<name>/<version>/model.onnx with an optional config.json beside it,
+and, for versions that came through the API, version.json (checksum, size, upload time) and
+retired.json once retired. Writes go through maas.model_store."""
 
-import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from maas import model_store
 from maas.aliases import AliasStore
-from maas.errors import ModelLoadError, ModelNotFoundError
+from maas.errors import ConflictError, InvalidInputError, ModelLoadError, ModelNotFoundError
 from maas.onnx_signature import read_onnx_signature
 from maas.signature import Signature
 
-CONFIG_FILE = "config.json"
+CONFIG_FILE = model_store.CONFIG_FILE
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SIGNATURE_READERS = {".onnx": read_onnx_signature}
 _RUNTIMES = {".onnx": "onnxruntime"}
@@ -73,14 +75,24 @@ class ModelVersion:
     runtime: str
     config: ModelConfig
     signature: Signature
+    metadata: dict = field(default_factory=dict, compare=False)  # version.json
+    retired: dict | None = None  # retired.json: when and by whom
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.name, self.version
 
     @cached_property
     def sha256(self) -> str:
-        digest = hashlib.sha256()
-        with self.path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return self.metadata.get("sha256") or model_store.file_facts(self.path)["sha256"]
+
+
+def check_model_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise InvalidInputError(
+            f"model name {name!r}: 1-64 of A-Z, a-z, 0-9, _, . and -, starting with a letter or digit",
+            ("name",),
+        )
 
 
 def _model_file(version_dir: Path) -> Path | None:
@@ -118,49 +130,107 @@ class ModelRepository:
             self._find(name, version)  # 404 for an unknown model or version
         elif not self.versions(name):
             raise ModelNotFoundError(f"model {name!r} not found")
-        changed = self.aliases.set(name, alias, version)
-        self._recent = {key: hit for key, hit in self._recent.items() if key[0] != name}
+        with model_store.locked(self.root / name):
+            # Under the versions lock, so a version cannot be retired while it is being aliased.
+            if version is not None:
+                self._find(name, version)
+            changed = self.aliases.set(name, alias, version)
+        self.forget(name)
         return changed
 
-    def names(self) -> list[str]:
+    def rollback_alias(self, name: str, alias: str) -> tuple[int | None, int]:
+        """Points an alias back at the version it pointed to before (skipping retired ones)."""
+        with model_store.locked(self.root / name):
+            live = set(self.versions(name))
+            changed = self.aliases.rollback(name, alias, live.__contains__)
+        self.forget(name)
+        return changed
+
+    def names(self, include_retired: bool = False) -> list[str]:
         if not self.root.is_dir():
             return []
         return sorted(
             p.name for p in self.root.iterdir() if p.is_dir() and _NAME.match(p.name)
-            and self.versions(p.name)
+            and self.versions(p.name, include_retired)
         )
 
-    def versions(self, name: str) -> list[int]:
+    def versions(self, name: str, include_retired: bool = False) -> list[int]:
+        """Versions with a model file; retired ones only when asked (workers finish their jobs)."""
         model_dir = self.root / name
         if not _NAME.match(name) or not model_dir.is_dir():
             return []
         return sorted(
             int(p.name) for p in model_dir.iterdir()
             if p.name.isdigit() and int(p.name) > 0 and _model_file(p) is not None
+            and (include_retired or not (p / model_store.RETIRED_FILE).exists())
         )
 
-    def get(self, name: str, version: int | str | None = None) -> ModelVersion:
-        """A version of a model by number or alias; its latest when version is None."""
-        recent = self._recent.get((name, version))
+    def get(self, name: str, version: int | str | None = None, include_retired: bool = False) -> ModelVersion:
+        """A version of a model by number or alias; its latest when version is None. Aliases are
+        read fresh every time, so every process follows a promotion from the moment it is made."""
+        key = (name, version, include_retired)
+        cacheable = version is None or version == "latest" or isinstance(version, int)
+        recent = self._recent.get(key) if cacheable else None
         if recent and time.monotonic() < recent[0]:
             return recent[1]
-        found = self._find(name, version)
-        self._recent[(name, version)] = (time.monotonic() + self.recheck_s, found)
+        found = self._find(name, version, include_retired)
+        if cacheable:
+            self._recent[key] = (time.monotonic() + self.recheck_s, found)
         return found
 
-    def _find(self, name: str, version: int | str | None) -> ModelVersion:
-        versions = self.versions(name)
+    def get_uncached(self, name: str, version: int, include_retired: bool = False) -> ModelVersion:
+        """As get, read from the files now (parsed versions are still reused while unchanged)."""
+        return self._find(name, version, include_retired)
+
+    def forget(self, name: str) -> None:
+        """Drops this process's cached lookups of a model after it changed it."""
+        self._recent = {key: hit for key, hit in self._recent.items() if key[0] != name}
+
+    def _find(self, name: str, version: int | str | None, include_retired: bool = False) -> ModelVersion:
+        versions = self.versions(name, include_retired)
         if not versions:
             raise ModelNotFoundError(f"model {name!r} not found")
         if isinstance(version, str):
             version = None if version == "latest" else self.aliases.resolve(name, version)
         if version is None:
-            version = versions[-1]
+            version = self.versions(name)[-1] if include_retired else versions[-1]
         elif version not in versions:
+            retired = (self.root / name / str(version) / model_store.RETIRED_FILE).exists()
             raise ModelNotFoundError(
-                f"model {name!r} has no version {version} (versions: {versions})"
+                f"model {name!r} version {version} is retired" if retired
+                else f"model {name!r} has no version {version} (versions: {versions})"
             )
         return self._load(name, version)
+
+    def retire(self, name: str, version: int, actor: str) -> dict:
+        """Marks a version retired: new jobs get 404, queued ones still run. Refused while an
+        alias points to it."""
+        model = self._find(name, version, include_retired=True)
+        if model.retired:
+            return model.retired
+        with model_store.locked(self.root / name):
+            pointing = sorted(a for a, v in self.aliases.read(name).items() if v == version)
+            if pointing:
+                raise ConflictError(
+                    f"model {name!r} version {version} is the target of aliases {pointing}; "
+                    "point them elsewhere first"
+                )
+            record = model_store.retire(model.path.parent, actor)
+        self.forget(name)
+        return record
+
+    def update_config(self, name: str, version: int, patch: dict) -> tuple[dict, dict]:
+        """Applies a JSON merge patch (RFC 7396: null removes a key) to a version's config.json;
+        returns (before, after). Raises pydantic's ValidationError for a config that is not valid."""
+        model = self._find(name, version)
+        path = model.path.parent / CONFIG_FILE
+        with model_store.locked(self.root / name):
+            before = model_store.read_json(path) or {}
+            after = merge_patch(before, patch)
+            ModelConfig.model_validate(after)
+            model_store.write_json(path, after)
+        self.forget(name)
+        return before, after
 
     def _load(self, name: str, version: int) -> ModelVersion:
         version_dir = self.root / name / str(version)
@@ -168,9 +238,11 @@ class ModelRepository:
         if model_path is None:
             raise ModelNotFoundError(f"model {name!r} version {version} has no model file")
         config_path = version_dir / CONFIG_FILE
+        metadata_path = version_dir / model_store.METADATA_FILE
+        retired_path = version_dir / model_store.RETIRED_FILE
         stamp = tuple(
             (s.st_mtime_ns, s.st_size) if p.exists() and (s := p.stat()) else None
-            for p in (model_path, config_path)
+            for p in (model_path, config_path, metadata_path, retired_path)
         )
         cached = self._cache.get(version_dir)
         if cached and cached[0] == stamp:
@@ -184,7 +256,20 @@ class ModelRepository:
             )
         loaded = ModelVersion(
             name, version, model_path, config.runtime or _RUNTIMES[model_path.suffix], config,
-            signature,
+            signature, model_store.read_json(metadata_path) or {}, model_store.read_json(retired_path),
         )
         self._cache[version_dir] = (stamp, loaded)
         return loaded
+
+
+def merge_patch(target: dict, patch: dict) -> dict:
+    merged = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            current = merged.get(key)
+            merged[key] = merge_patch(current if isinstance(current, dict) else {}, value)
+        else:
+            merged[key] = value
+    return merged

@@ -60,6 +60,23 @@ class Settings(BaseSettings):
         default_factory=list, description="Models a worker serves; empty means every model."
     )
     device: str = Field("cpu", description="Worker device: cpu or cuda.")
+    worker_preload: bool = Field(
+        True,
+        description="Load every servable version at start and as it appears (within the memory "
+        "budget); false loads a version only when its first job arrives.",
+    )
+    worker_memory_budget_mb: float = Field(
+        0, ge=0,
+        description="Memory a worker's loaded models may take, MiB; past it, the least recently "
+        "used idle model is unloaded. 0: no limit.",
+    )
+    model_rescan_s: float = Field(
+        5.0, gt=0,
+        description="Workers rescan the repository this often besides acting on change notices.",
+    )
+    max_model_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1, description="Largest model file an upload may carry, bytes (422)."
+    )
     drain_timeout_s: float = Field(
         25.0, description="On SIGTERM a worker finishes in-flight batches within this, seconds."
     )

@@ -87,3 +87,16 @@ def heavy(path: Path, width: int = 512, depth: int = 8, config: dict | None = No
         initializers,
     )
     return _save(graph, path, config)
+
+
+def offset(path: Path, k: float, config: dict | None = None) -> Path:
+    """x: float32 [N, 4] -> y: float32 [N, 4] = x + k; versions that differ only in k tell which
+    version answered a job."""
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "k"], ["y"])],
+        "offset",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [numpy_helper.from_array(np.full((1, 4), k, dtype=np.float32), "k")],
+    )
+    return _save(graph, path, config)

@@ -1,4 +1,5 @@
-"""The worker process: loads its models, serves one lane per model version, drains on SIGTERM."""
+"""The worker process: serves one lane per model version it holds, reports them in its
+heartbeat, drains on SIGTERM."""
 
 import asyncio
 import logging
@@ -10,13 +11,10 @@ import socket
 import redis.asyncio as aioredis
 
 from batching.connection import connect
-from batching.heartbeat import forget, heartbeat_forever
-from batching.store import JobStore
-from maas.errors import ModelLoadError
-from maas.registry import ModelRepository, ModelVersion
+from batching.heartbeat import beat, forget, heartbeat_forever
+from maas.registry import ModelRepository
 from maas.settings import Settings
-from worker.lane_loop import LaneLoop, Reliability
-from worker.runtimes import load_runtime
+from worker.lane_manager import LaneManager
 
 log = logging.getLogger(__name__)
 
@@ -25,54 +23,42 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def served_versions(registry: ModelRepository, models: list[str]) -> list[ModelVersion]:
-    """Every version of the named models (all models when none are named) that loads."""
-    served = []
-    for name in models or registry.names():
-        for version in registry.versions(name):
-            try:
-                served.append(registry.get(name, version))
-            except ModelLoadError as e:
-                log.error("not serving %s v%s: %s", name, version, e.message)
-    return served
-
-
 class Worker:
     def __init__(self, settings: Settings, redis: aioredis.Redis):
         self.settings = settings
         self.redis = redis
         self.worker_id = new_worker_id()
         self.stopping = asyncio.Event()
+        self.lanes: LaneManager | None = None
+        self._beats: set[asyncio.Task] = set()
 
-    async def load_lanes(self, registry: ModelRepository) -> list[LaneLoop]:
-        store = JobStore(self.redis, self.settings.result_ttl_s)
-        reliability = Reliability(self.settings.visibility_timeout_s, self.settings.max_deliveries)
-        lanes = []
-        for model in served_versions(registry, self.settings.worker_models):
-            try:
-                runtime = await asyncio.to_thread(
-                    load_runtime, model, self.settings.device, self.settings.allow_plugin_runtimes
-                )
-            except ModelLoadError as e:
-                log.error("not serving %s v%s: %s", model.name, model.version, e.message)
-                continue
-            lanes.append(LaneLoop(model, runtime, store, self.worker_id, reliability))
-        return lanes
+    def _info(self) -> dict:
+        return {"models": self.lanes.states, "device": self.settings.device, "pid": os.getpid()}
+
+    def _beat_now(self) -> None:
+        """Reports a model's new state at once rather than at the next heartbeat."""
+        if self.lanes is None or self.stopping.is_set():
+            return
+        task = asyncio.get_running_loop().create_task(
+            beat(self.redis, self.worker_id, self._info(), self.settings.heartbeat_interval_s)
+        )
+        self._beats.add(task)
+        task.add_done_callback(self._beats.discard)
 
     async def run(self, registry: ModelRepository) -> None:
-        lanes = await self.load_lanes(registry)
-        if not lanes:
-            raise ModelLoadError(f"no servable model in {registry.root}")
-        info = {"models": [f"{lane.model.name}:{lane.model.version}" for lane in lanes],
-                "device": self.settings.device, "pid": os.getpid()}
+        self.lanes = LaneManager(self.settings, self.redis, registry, self.worker_id, self._beat_now)
+        await self.lanes.start()
+        if not self.lanes.known:
+            log.warning("no servable model in %s yet; waiting for one", registry.root)
         beating = asyncio.create_task(
-            heartbeat_forever(self.redis, self.worker_id, info, self.settings.heartbeat_interval_s)
+            heartbeat_forever(self.redis, self.worker_id, self._info, self.settings.heartbeat_interval_s)
         )
-        log.info("worker %s serving %s", self.worker_id, info["models"])
+        log.info("worker %s serving %s", self.worker_id, self.lanes.serving())
         try:
-            await asyncio.gather(*(lane.run(self.stopping) for lane in lanes))
+            await self.lanes.run(self.stopping)
         finally:
             beating.cancel()
+            await asyncio.gather(*self._beats, return_exceptions=True)
             await forget(self.redis, self.worker_id)
         log.info("worker %s stopped", self.worker_id)
 

@@ -1,58 +1,30 @@
-"""/v1/models: what can be served, with signatures and batching policies."""
+"""/v1/models: what can be served, and managing it (upload, configure, retire, aliases)."""
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from api import management
-from api.schemas import AliasPublic, AliasUpdate, ErrorBody, ModelPublic, ModelVersionPublic
+from api.body import read_json
+from api.dataplane import DataPlane
+from api.model_upload import received_upload
+from api.schemas import (
+    AliasPublic,
+    AliasUpdate,
+    ErrorBody,
+    ModelPublic,
+    ModelVersionPublic,
+    RetiredPublic,
+)
 from maas.errors import MaasError
-from maas.registry import ModelRepository, ModelVersion
+from maas.registry import ModelVersion
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+ERRORS = {404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}}
 
 
-def _version_public(model: ModelVersion) -> dict:
-    return ModelVersionPublic(
-        name=model.name, version=model.version, runtime=model.runtime,
-        signature=model.signature.to_dict(), config=model.config.model_dump(),
-        sha256=model.sha256,
-    ).model_dump()
-
-
-def _model_public(registry: ModelRepository, name: str) -> dict:
-    latest = registry.get(name)
-    return ModelPublic(
-        name=name, versions=registry.versions(name), aliases=registry.aliases.read(name),
-        latest=_version_public(latest),
-    ).model_dump()
-
-
-@router.get("", response_model=list[ModelPublic])
-async def list_models(request: Request) -> list[dict]:
-    registry: ModelRepository = request.app.state.dataplane.registry
-    listed = []
-    for name in registry.names():
-        try:
-            listed.append(await asyncio.to_thread(_model_public, registry, name))
-        except MaasError:
-            continue  # a model that cannot load is not listed as servable; its GET says why
-    return listed
-
-
-@router.get("/{name}", response_model=ModelPublic, responses={404: {"model": ErrorBody}})
-async def read_model(name: str, request: Request) -> dict:
-    registry: ModelRepository = request.app.state.dataplane.registry
-    return await asyncio.to_thread(_model_public, registry, name)
-
-
-@router.get(
-    "/{name}/versions/{version}", response_model=ModelVersionPublic,
-    responses={404: {"model": ErrorBody}},
-)
-async def read_version(name: str, version: int, request: Request) -> dict:
-    registry: ModelRepository = request.app.state.dataplane.registry
-    return await asyncio.to_thread(lambda: _version_public(registry.get(name, version)))
+def _plane(request: Request) -> DataPlane:
+    return request.app.state.dataplane
 
 
 def _actor(request: Request) -> str:
@@ -60,18 +32,93 @@ def _actor(request: Request) -> str:
     return request.headers.get("x-actor") or (request.client.host if request.client else "unknown")
 
 
-@router.put(
-    "/{name}/aliases/{alias}", response_model=AliasPublic,
-    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
-)
+async def _version_public(plane: DataPlane, model: ModelVersion) -> dict:
+    return await management.version_public(plane.store.redis, plane.settings.heartbeat_interval_s, model)
+
+
+async def _model_public(plane: DataPlane, name: str) -> dict:
+    latest = await asyncio.to_thread(plane.registry.get, name)
+    return {
+        "name": name, "versions": await asyncio.to_thread(plane.registry.versions, name),
+        "aliases": await asyncio.to_thread(plane.registry.aliases.read, name),
+        "latest": await _version_public(plane, latest),
+    }
+
+
+@router.get("", response_model=list[ModelPublic])
+async def list_models(request: Request) -> list[dict]:
+    plane = _plane(request)
+    listed = []
+    for name in await asyncio.to_thread(plane.registry.names):
+        try:
+            listed.append(await _model_public(plane, name))
+        except MaasError:
+            continue  # a model that cannot load is not listed as servable; its GET says why
+    return listed
+
+
+@router.get("/{name}", response_model=ModelPublic, responses=ERRORS)
+async def read_model(name: str, request: Request) -> dict:
+    return await _model_public(_plane(request), name)
+
+
+@router.post("/{name}/versions", response_model=ModelVersionPublic, status_code=201, responses=ERRORS)
+async def create_version(name: str, request: Request, response: Response) -> dict:
+    """Uploads the next version: multipart `file` (.onnx or .tflite) and optional `config` (JSON).
+    It is validated (loads, batches) before anything is written; a rejected file leaves the
+    repository unchanged."""
+    plane = _plane(request)
+    staging = plane.settings.state_dir / "uploads"
+    async with received_upload(request, staging, plane.settings.max_model_bytes) as upload:
+        model = await management.upload_version(
+            plane.registry, plane.store.redis, _actor(request), name, upload
+        )
+    response.headers["Location"] = f"/v1/models/{name}/versions/{model.version}"
+    return await _version_public(plane, model)
+
+
+@router.get("/{name}/versions/{version}", response_model=ModelVersionPublic, responses=ERRORS)
+async def read_version(name: str, version: int, request: Request) -> dict:
+    plane = _plane(request)
+    model = await asyncio.to_thread(plane.registry.get, name, version, True)
+    return await _version_public(plane, model)
+
+
+@router.patch("/{name}/versions/{version}/config", response_model=ModelVersionPublic, responses=ERRORS)
+async def patch_config(name: str, version: int, request: Request) -> dict:
+    """A JSON merge patch of the version's config (null removes a key); workers apply it
+    without a restart."""
+    plane = _plane(request)
+    patch = await read_json(request, plane.settings.max_body_bytes)
+    model = await management.update_config(
+        plane.registry, plane.store.redis, _actor(request), name, version, patch
+    )
+    return await _version_public(plane, model)
+
+
+@router.delete("/{name}/versions/{version}", response_model=RetiredPublic, responses=ERRORS)
+async def retire_version(name: str, version: int, request: Request) -> dict:
+    """Retires a version: new jobs get 404, queued ones still run; 409 while an alias points to it."""
+    plane = _plane(request)
+    return await management.retire_version(plane.registry, plane.store.redis, _actor(request), name, version)
+
+
+@router.put("/{name}/aliases/{alias}", response_model=AliasPublic, responses=ERRORS)
 async def put_alias(name: str, alias: str, body: AliasUpdate, request: Request) -> dict:
-    plane = request.app.state.dataplane
+    plane = _plane(request)
     return await management.set_alias(
         plane.registry, plane.store.redis, _actor(request), name, alias, body.version
     )
 
 
-@router.delete("/{name}/aliases/{alias}", response_model=AliasPublic, responses={404: {"model": ErrorBody}})
+@router.post("/{name}/aliases/{alias}/rollback", response_model=AliasPublic, responses=ERRORS)
+async def rollback_alias(name: str, alias: str, request: Request) -> dict:
+    """Points the alias back at the version it pointed to before its last change."""
+    plane = _plane(request)
+    return await management.rollback_alias(plane.registry, plane.store.redis, _actor(request), name, alias)
+
+
+@router.delete("/{name}/aliases/{alias}", response_model=AliasPublic, responses=ERRORS)
 async def remove_alias(name: str, alias: str, request: Request) -> dict:
-    plane = request.app.state.dataplane
+    plane = _plane(request)
     return await management.delete_alias(plane.registry, plane.store.redis, _actor(request), name, alias)

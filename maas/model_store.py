@@ -1,0 +1,105 @@
+"""Writes to the model repository: new versions, config changes, retirements.
+
+Every write is atomic for readers (a version directory appears whole, by rename; a JSON file is
+replaced whole, by os.replace), so an API or worker scanning the repository never sees half a
+version. Writers of one model serialize on a lock file beside its versions.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+CONFIG_FILE = "config.json"
+METADATA_FILE = "version.json"  # sha256, size, created_at, who uploaded it
+RETIRED_FILE = "retired.json"  # present once retired: when and by whom
+LOCK_FILE = ".versions.lock"
+STAGING_PREFIX = ".staging-"
+
+
+@contextmanager
+def locked(model_dir: Path) -> Iterator[None]:
+    """Serializes writers of one model across processes sharing the repository."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with (model_dir / LOCK_FILE).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def write_json(path: Path, value: object) -> None:
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(temporary, path)
+
+
+def read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def numbered_versions(model_dir: Path) -> list[int]:
+    """Every version directory, retired ones included: numbers are never reused."""
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and int(p.name) > 0)
+
+
+def add_version(
+    root: Path, name: str, model_file: Path, config: dict | None, extras: dict[str, bytes] | None = None,
+) -> int:
+    """Copies `model_file` (keeping its suffix, as model<suffix>) with its config and extra files
+    into the next free version of `name`; returns that version. The version directory is built
+    under a hidden name and renamed into place, so it appears complete or not at all.
+    `extras` may hold version.json's caller fields as JSON (e.g. who uploaded it)."""
+    model_dir = Path(root) / name
+    created = not model_dir.exists()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=STAGING_PREFIX))
+    extras = dict(extras or {})
+    try:
+        shutil.copyfile(model_file, staging / f"model{model_file.suffix}")
+        metadata = json.loads(extras.pop(METADATA_FILE, b"{}"))
+        write_json(staging / METADATA_FILE, {**metadata, **file_facts(model_file), "created_at": time.time()})
+        if config:
+            write_json(staging / CONFIG_FILE, config)
+        for filename, content in (extras or {}).items():
+            (staging / filename).write_bytes(content)
+        with locked(model_dir):
+            version = max(numbered_versions(model_dir), default=0) + 1
+            os.rename(staging, model_dir / str(version))
+        return version
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            _remove_if_unused(model_dir)
+        raise
+
+
+def _remove_if_unused(model_dir: Path) -> None:
+    """Removes a model directory this call created, unless another writer has put anything in it."""
+    if all(p.name == LOCK_FILE for p in model_dir.iterdir()):
+        (model_dir / LOCK_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            model_dir.rmdir()
+
+
+def file_facts(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest(), "size_bytes": path.stat().st_size}
+
+
+def retire(version_dir: Path, actor: str) -> dict:
+    record = {"retired_at": time.time(), "by": actor}
+    write_json(version_dir / RETIRED_FILE, record)
+    return record

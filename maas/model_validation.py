@@ -1,0 +1,83 @@
+"""Checks an uploaded model file before it becomes a version: it must be the format its name says,
+load in its runtime, have what batching needs, and answer a two-row batch with two rows."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from maas.errors import InvalidInputError, MaasError
+from maas.onnx_signature import read_onnx_signature
+from maas.signature import Signature
+
+TFLITE_IDENTIFIER = b"TFL3"  # bytes 4..8 of every TFLite flatbuffer
+_ONNX_FIRST_BYTE = 0x08  # protobuf tag of ModelProto.ir_version, first in every exported file
+
+
+def _reject(message: str) -> InvalidInputError:
+    return InvalidInputError(f"file: {message}", ("file",))
+
+
+def _sniff(head: bytes) -> str | None:
+    if head[4:8] == TFLITE_IDENTIFIER:
+        return ".tflite"
+    if head[:1] == bytes([_ONNX_FIRST_BYTE]):
+        return ".onnx"
+    return None
+
+
+def _trial_batch(signature: Signature, rows: int) -> dict[str, np.ndarray]:
+    return {
+        spec.name: np.zeros((rows, *(d or 1 for d in spec.shape[1:])), dtype=spec.dtype)
+        for spec in signature.inputs
+    }
+
+
+def _validate_onnx(path: Path) -> Signature:
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as e:  # the checker and protobuf raise several unrelated types
+        raise _reject(f"not a valid ONNX model: {str(e).strip().splitlines()[0]}") from e
+    try:
+        signature = read_onnx_signature(path)
+    except MaasError as e:
+        raise _reject(e.message) from e
+    if bad := signature.unbatchable():
+        raise _reject(
+            f"tensors {bad} have a fixed first dimension; batching needs a dynamic batch "
+            "dimension (export the model with a symbolic first dimension)"
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        outputs = session.run(None, _trial_batch(signature, 2))
+    except Exception as e:  # onnxruntime raises several unrelated types
+        raise _reject(f"onnxruntime cannot run a 2-row batch of zeros: {e}") from e
+    names = [spec.name for spec in signature.outputs]
+    not_batched = [n for n, out in zip(names, outputs, strict=True) if out.ndim == 0 or out.shape[0] != 2]
+    if not_batched:
+        raise _reject(f"outputs {not_batched} do not return one row per input row")
+    return signature
+
+
+VALIDATORS: dict[str, Callable[[Path], Signature]] = {".onnx": _validate_onnx}
+
+
+def validate_model_file(path: Path) -> Signature:
+    """The signature of a model file that can be served; InvalidInputError (loc `file`) saying
+    what is wrong otherwise."""
+    suffix = path.suffix
+    if suffix not in VALIDATORS:
+        raise _reject(f"{suffix or 'no suffix'}: a model file must end in one of {sorted(VALIDATORS)}")
+    with path.open("rb") as f:
+        head = f.read(8)
+    if not head:
+        raise _reject("is empty")
+    sniffed = _sniff(head)
+    if sniffed and sniffed != suffix:
+        raise _reject(f"named {suffix} but its content is a {sniffed} model; rename it")
+    return VALIDATORS[suffix](path)

@@ -1,0 +1,133 @@
+"""`maas models ...`: model versions and aliases, managed through a running API over HTTP."""
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+models_app = typer.Typer(help="Model versions and aliases, through the API.", no_args_is_help=True)
+console = Console()
+UrlOption = Annotated[
+    str, typer.Option("--url", envvar="MAAS_URL", help="The API's base URL.")
+]
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _client(url: str) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=300, headers={"X-Actor": f"cli:{os.environ.get('USER', '?')}"})
+
+
+def _call(url: str, method: str, path: str, **kwargs) -> dict | list:
+    """The response's JSON; the API's error message and exit code 1 on a 4xx/5xx."""
+    try:
+        with _client(url) as client:
+            response = client.request(method, path, **kwargs)
+    except httpx.HTTPError as e:
+        console.print(f"[red]cannot reach the API at {url}: {e}[/red]")
+        raise typer.Exit(2) from e
+    if response.is_error:
+        try:
+            error = response.json()["error"]
+            message = f"{error['code']}: {error['message']}"
+        except (ValueError, KeyError, TypeError):
+            message = response.text
+        console.print(f"[red]{response.status_code} {message}[/red]")
+        raise typer.Exit(1)
+    return response.json()
+
+
+@models_app.command("list")
+def list_models(url: UrlOption = DEFAULT_URL) -> None:
+    """Every model: versions, aliases, the latest version's status."""
+    table = Table("model", "versions", "aliases", "latest", "status")
+    for model in _call(url, "GET", "/v1/models"):
+        aliases = ", ".join(f"{a}->{v}" for a, v in model["aliases"].items())
+        latest = model["latest"]
+        table.add_row(model["name"], ", ".join(map(str, model["versions"])), aliases,
+                      str(latest["version"]), latest["status"])
+    console.print(table)
+
+
+@models_app.command()
+def show(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """One model's versions: status, checksum, size, batching, which workers hold them."""
+    model = _call(url, "GET", f"/v1/models/{name}")
+    aliases = {}
+    for alias, version in model["aliases"].items():
+        aliases.setdefault(version, []).append(alias)
+    table = Table("version", "status", "aliases", "sha256", "size", "max batch", "workers")
+    for version in model["versions"]:
+        v = _call(url, "GET", f"/v1/models/{name}/versions/{version}")
+        workers = ", ".join(f"{w['worker']}={w['state']}" for w in v["workers"])
+        table.add_row(str(version), v["status"], ", ".join(aliases.get(version, [])), v["sha256"][:12],
+                      f"{v['size_bytes']:,} B", str(v["config"]["max_batch_size"]), workers)
+    console.print(f"[bold]{name}[/bold]")
+    console.print(table)
+
+
+@models_app.command()
+def push(
+    name: str,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".onnx or .tflite")],
+    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="config.json")] = None,
+    alias: Annotated[str | None, typer.Option(help="Point this alias at the new version.")] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Uploads FILE as the next version of NAME (validated by the API before it is written)."""
+    with file.open("rb") as model_file:
+        parts = {"file": (file.name, model_file, "application/octet-stream")}
+        if config is not None:
+            parts["config"] = ("config.json", config.read_bytes(), "application/json")
+        created = _call(url, "POST", f"/v1/models/{name}/versions", files=parts)
+    console.print(f"{name} version {created['version']} created (sha256 {created['sha256'][:12]})")
+    if alias:
+        promote(name, created["version"], alias, url)
+
+
+@models_app.command()
+def promote(
+    name: str, version: int,
+    alias: Annotated[str, typer.Option(help="The alias to point at VERSION.")],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Points ALIAS at VERSION; jobs naming the alias run VERSION from now on."""
+    result = _call(url, "PUT", f"/v1/models/{name}/aliases/{alias}", json={"version": version})
+    console.print(f"{name}:{alias} -> {result['version']} (was {result['previous']})")
+
+
+@models_app.command()
+def rollback(
+    name: str,
+    alias: Annotated[str, typer.Option(help="The alias to point back where it was.")],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Points ALIAS back at the version it pointed to before its last change."""
+    result = _call(url, "POST", f"/v1/models/{name}/aliases/{alias}/rollback")
+    console.print(f"{name}:{alias} -> {result['version']} (was {result['previous']})")
+
+
+@models_app.command()
+def configure(
+    name: str, version: int,
+    patch: Annotated[str, typer.Argument(help='A JSON merge patch, e.g. \'{"max_batch_size": 32}\'')],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Changes a version's batching policy or runtime options; workers apply it without restart."""
+    try:
+        body = orjson.loads(patch)
+    except orjson.JSONDecodeError as e:
+        raise typer.BadParameter(f"not JSON: {e}") from e
+    result = _call(url, "PATCH", f"/v1/models/{name}/versions/{version}/config", json=body)
+    console.print_json(data=result["config"])
+
+
+@models_app.command()
+def retire(name: str, version: int, url: UrlOption = DEFAULT_URL) -> None:
+    """Retires VERSION: new jobs get 404, queued ones still run."""
+    result = _call(url, "DELETE", f"/v1/models/{name}/versions/{version}")
+    console.print(f"{name} version {version} retired by {result['by']}")

@@ -1,0 +1,341 @@
+"""Model versions managed over HTTP while jobs flow: upload (validated, atomic), config changes
+applied by a running worker, retirement, lazy loading and unloading under a memory budget."""
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests import onnx_models
+from tests.conftest import WorkerHandle, in_process_api
+
+
+def upload_parts(path: Path, config: dict | None = None, filename: str | None = None) -> dict:
+    parts = {"files": {"file": (filename or path.name, path.read_bytes(), "application/octet-stream")}}
+    if config is not None:
+        parts["data"] = {"config": json.dumps(config)}
+    return parts
+
+
+async def upload(api, name: str, path: Path, config: dict | None = None):
+    return await api.post(f"/v1/models/{name}/versions", **upload_parts(path, config))
+
+
+async def score(api, x: float, version=None, wait_s: float = 10) -> dict:
+    body = {"model": "offset", "inputs": [[x] * 4]}
+    if version is not None:
+        body["version"] = version
+    response = await api.post("/v1/jobs", json=body, headers={"Prefer": f"wait={wait_s}"})
+    assert response.status_code in (200, 202), response.text
+    return response.json()
+
+
+async def finished(api, job: dict) -> dict:
+    if job["status"] in ("queued", "running"):
+        job = (await api.get(f"/v1/jobs/{job['id']}", params={"wait": 20})).json()
+    return job
+
+
+def answered_by(job: dict, x: float) -> float:
+    """Which offset (= version, for these models) computed the job."""
+    assert job["status"] == "succeeded", job
+    return job["outputs"]["y"][0][0] - x
+
+
+def snapshot(root: Path) -> list:
+    """Every file with its size and mtime; writers' lock files aside (they hold no content)."""
+    return sorted(
+        (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*") if p.name != ".versions.lock" and p.is_file()
+    )
+
+
+@pytest.fixture
+def offset_v1(model_repo) -> Path:
+    return onnx_models.offset(model_repo / "offset" / "1" / "model.onnx", 1.0, {"max_queue_delay_ms": 2})
+
+
+@pytest.fixture
+def offset_v1_v2(model_repo) -> Path:
+    onnx_models.offset(model_repo / "offset" / "1" / "model.onnx", 1.0)
+    onnx_models.offset(model_repo / "offset" / "2" / "model.onnx", 2.0)
+    return model_repo
+
+
+async def test_upload_validates_records_and_serves_the_new_version(api, redis, worker, offset_v1, tmp_path):
+    candidate = onnx_models.offset(tmp_path / "candidate" / "model.onnx", 2.0)
+    response = await upload(api, "offset", candidate, {"max_batch_size": 16})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert response.headers["location"] == "/v1/models/offset/versions/2"
+    assert created["version"] == 2
+    assert created["sha256"] == hashlib.sha256(candidate.read_bytes()).hexdigest()
+    assert created["size_bytes"] == candidate.stat().st_size
+    assert created["config"]["max_batch_size"] == 16
+    assert created["signature"]["inputs"] == [{"name": "x", "dtype": "float32", "shape": [None, 4]}]
+    assert abs(created["created_at"] - time.time()) < 60
+
+    job = await finished(api, await score(api, 5.0))  # `latest` is the new version at once
+    assert job["version"] == 2 and answered_by(job, 5.0) == 2.0
+    state = (await api.get("/v1/models/offset/versions/2")).json()
+    assert state["status"] == "ready"
+    assert [w["state"] for w in state["workers"]] == ["ready"]
+    audit = (await api.get("/v1/audit")).json()
+    assert audit[0]["action"] == "version.create" and audit[0]["target"] == "offset:2"
+    assert audit[0]["after"]["sha256"] == created["sha256"]
+
+
+async def test_a_new_version_uploaded_while_1000_jobs_stream_in(api, worker, offset_v1, tmp_path):
+    """No job fails, and each job's result is the one of the version it was resolved to."""
+    candidate = onnx_models.offset(tmp_path / "candidate" / "model.onnx", 2.0)
+    jobs: list[tuple[float, dict]] = []
+
+    async def client(first: int) -> None:
+        for i in range(first, 1000, 20):
+            jobs.append((float(i), await score(api, float(i))))
+
+    async def upload_midway() -> None:
+        while len(jobs) < 300:
+            await asyncio.sleep(0.005)
+        response = await upload(api, "offset", candidate)
+        assert response.status_code == 201, response.text
+
+    await asyncio.gather(*(client(i) for i in range(20)), upload_midway())
+    assert len(jobs) == 1000
+    done = [(x, await finished(api, job)) for x, job in jobs]
+    assert all(answered_by(job, x) == job["version"] for x, job in done)
+    by_version = Counter(job["version"] for _, job in done)
+    assert by_version[1] >= 300 and by_version[2] > 0, by_version
+
+
+async def test_jobs_follow_an_alias_promoted_and_rolled_back_under_load(api, worker_handle, model_repo):
+    onnx_models.offset(model_repo / "offset" / "1" / "model.onnx", 1.0, {"max_queue_delay_ms": 2})
+    onnx_models.offset(model_repo / "offset" / "2" / "model.onnx", 2.0, {"max_queue_delay_ms": 2})
+    await worker_handle.start()
+    assert (await api.put("/v1/models/offset/aliases/stable", json={"version": 1})).status_code == 200
+    submitted: list[tuple[float, float, float, dict]] = []  # (started, answered, x, job)
+    stop = asyncio.Event()
+
+    async def client(seed: int) -> None:
+        x = float(seed)
+        while not stop.is_set():
+            started = time.monotonic()
+            job = await score(api, x, "stable", wait_s=0)
+            submitted.append((started, time.monotonic(), x, job))
+            x += 100
+
+    async def move(method: str, path: str, **kwargs) -> tuple[float, float]:
+        await asyncio.sleep(0.4)
+        called = time.monotonic()
+        response = await api.request(method, path, **kwargs)
+        assert response.status_code == 200, response.text
+        return called, time.monotonic()
+
+    clients = [asyncio.create_task(client(i)) for i in range(8)]
+    promoted = await move("PUT", "/v1/models/offset/aliases/stable", json={"version": 2})
+    rolled_back = await move("POST", "/v1/models/offset/aliases/stable/rollback")
+    await asyncio.sleep(0.4)
+    stop.set()
+    await asyncio.gather(*clients)
+
+    expected = Counter()
+    for started, answered, x, job in submitted:
+        if answered < promoted[0] or started > rolled_back[1]:
+            want = 1
+        elif promoted[1] < started and answered < rolled_back[0]:
+            want = 2
+        else:
+            continue  # submitted while the alias moved: either version is right
+        expected[want] += 1
+        assert job["version"] == want
+        assert answered_by(await finished(api, job), x) == want
+    assert expected[1] > 10 and expected[2] > 10, expected
+    audit = [(e["action"], e["before"], e["after"]) for e in (await api.get("/v1/audit")).json()]
+    assert audit[:3] == [("alias.rollback", 2, 1), ("alias.set", 1, 2), ("alias.set", None, 1)]
+
+
+async def test_a_config_change_reaches_the_running_worker(api, worker_handle, model_repo):
+    onnx_models.offset(
+        model_repo / "offset" / "1" / "model.onnx", 1.0, {"max_batch_size": 4, "max_queue_delay_ms": 100}
+    )
+    worker = await worker_handle.start()
+
+    async def largest_batch() -> int:
+        jobs = await asyncio.gather(*(score(api, float(i)) for i in range(32)))
+        return max([(await finished(api, job))["timings"]["batch_size"] for job in jobs])
+
+    assert await largest_batch() == 4
+    patched = await api.patch("/v1/models/offset/versions/1/config", json={"max_batch_size": 32})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["config"]["max_batch_size"] == 32
+    assert patched.json()["config"]["max_queue_delay_ms"] == 100  # a merge patch keeps the rest
+    deadline = time.monotonic() + 5
+    sizes = []
+    while time.monotonic() < deadline and (not sizes or sizes[-1] <= 4):
+        sizes.append(await largest_batch())
+    assert sizes[-1] > 4, sizes
+    assert not worker_handle.task.done() and worker_handle.worker is worker  # no restart
+    audit = (await api.get("/v1/audit")).json()[0]
+    assert audit["action"] == "version.config"
+    assert audit["before"]["max_batch_size"] == 4 and audit["after"]["max_batch_size"] == 32
+
+
+@pytest.mark.parametrize(
+    "patch, where",
+    [
+        ({"max_batch_size": 0}, ["max_batch_size"]),
+        ({"preferred_batch_sizes": [128]}, []),
+        ({"onnxruntime": {"threads": 2}}, ["onnxruntime", "threads"]),
+        ([1, 2], ["body"]),
+    ],
+)
+async def test_an_invalid_config_change_is_refused_and_changes_nothing(api, model_repo, patch, where):
+    before = snapshot(model_repo)
+    response = await api.patch("/v1/models/digits/versions/2/config", json=patch)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["loc"][: len(where)] == where if where else True
+    assert snapshot(model_repo) == before
+
+
+async def test_retiring_a_version_lets_its_queued_jobs_finish(api, worker_handle, offset_v1_v2):
+    queued = [await score(api, float(i), 1, wait_s=0) for i in range(5)]  # no worker yet
+    await api.put("/v1/models/offset/aliases/stable", json={"version": 1})
+    refused = await api.delete("/v1/models/offset/versions/1")
+    assert refused.status_code == 409 and "stable" in refused.json()["error"]["message"]
+    await api.delete("/v1/models/offset/aliases/stable")
+
+    retired = await api.delete("/v1/models/offset/versions/1", headers={"X-Actor": "alice"})
+    assert retired.status_code == 200, retired.text
+    assert retired.json()["by"] == "alice"
+    new = await api.post("/v1/jobs", json={"model": "offset", "version": 1, "inputs": [[0.0] * 4]})
+    assert new.status_code == 404 and "retired" in new.json()["error"]["message"]
+    page = (await api.get("/v1/models/offset/versions/1")).json()
+    assert page["status"] == "retired" and page["retired"]["by"] == "alice"
+    assert (await api.get("/v1/models/offset")).json()["versions"] == [2]
+
+    await worker_handle.start()
+    for i, job in enumerate(queued):
+        assert answered_by(await finished(api, job), float(i)) == 1.0
+    deadline = time.monotonic() + 5  # once its lane is empty, the worker unloads it
+    while "offset:1" in worker_handle.worker.lanes.states and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert "offset:1" not in worker_handle.worker.lanes.states
+    assert "offset:2" in worker_handle.worker.lanes.states
+
+
+async def test_lazy_loading_and_lru_unloading_under_a_memory_budget(settings, redis, offset_v1_v2):
+    lazy = settings.model_copy(update={"worker_preload": False, "worker_memory_budget_mb": 0.001})
+    handle = WorkerHandle(lazy)
+    async with in_process_api(lazy) as api:
+        try:
+            await handle.start()
+            lanes = handle.worker.lanes
+            assert lanes.states == {}  # nothing loaded before a job asks for it
+            assert (await api.get("/v1/models/offset/versions/1")).json()["status"] == "unloaded"
+            job = await finished(api, await score(api, 1.0, 1))
+            assert answered_by(job, 1.0) == 1.0
+            assert set(lanes.states) == {"offset:1"}
+            page = (await api.get("/v1/models/offset/versions/1")).json()
+            assert page["status"] == "ready" and page["workers"][0]["worker"] == handle.worker.worker_id
+            await asyncio.sleep(0.5)  # offset:1 is idle now
+            job = await finished(api, await score(api, 1.0, 2))
+            assert answered_by(job, 1.0) == 2.0
+            assert set(lanes.states) == {"offset:2"}  # the least recently used one made room
+            job = await finished(api, await score(api, 3.0, 1))  # and loads again on demand
+            assert answered_by(job, 3.0) == 1.0
+        finally:
+            await handle.stop()
+
+
+def random_bytes(tmp_path: Path) -> tuple[str, bytes]:
+    return "model.onnx", os.urandom(4096)
+
+
+def truncated_onnx(tmp_path: Path) -> tuple[str, bytes]:
+    whole = onnx_models.heavy(tmp_path / "h" / "model.onnx", width=64, depth=2).read_bytes()
+    return "model.onnx", whole[: len(whole) // 2]
+
+
+def tflite_named_onnx(tmp_path: Path) -> tuple[str, bytes]:
+    return "model.onnx", b"\x1c\x00\x00\x00TFL3" + os.urandom(1024)  # a TFLite flatbuffer's header
+
+
+def fixed_batch_of_one(tmp_path: Path) -> tuple[str, bytes]:
+    return "model.onnx", onnx_models.fixed_batch(tmp_path / "f" / "model.onnx").read_bytes()
+
+
+def unknown_suffix(tmp_path: Path) -> tuple[str, bytes]:
+    return "model.pt", os.urandom(64)
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (random_bytes, "not a valid ONNX model"),
+        (truncated_onnx, "not a valid ONNX model"),
+        (tflite_named_onnx, "content is a .tflite model"),
+        (fixed_batch_of_one, "fixed first dimension"),
+        (unknown_suffix, "must end in one of"),
+    ],
+)
+async def test_an_invalid_upload_gets_422_and_leaves_the_repository_unchanged(
+    api, model_repo, tmp_path, make, says
+):
+    filename, content = make(tmp_path)
+    before = snapshot(model_repo)
+    for name in ("digits", "brand-new"):
+        response = await api.post(
+            f"/v1/models/{name}/versions", files={"file": (filename, content, "application/octet-stream")}
+        )
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert says in error["message"] and error["loc"] == ["file"]
+    assert snapshot(model_repo) == before
+
+
+@pytest.mark.parametrize("size", [2_000, 200_000])  # under and over the form's slack for a config
+async def test_an_upload_over_the_size_limit_gets_422(settings, redis, model_repo, tmp_path, size):
+    small = settings.model_copy(update={"max_model_bytes": 1_000})
+    before = snapshot(model_repo)
+    async with in_process_api(small) as api:
+        content = os.urandom(size)
+        response = await api.post(
+            "/v1/models/digits/versions", files={"file": ("model.onnx", content, "application/octet-stream")}
+        )
+    assert response.status_code == 422, response.text
+    assert "exceeds the model size limit of 1000 bytes" in response.json()["error"]["message"]
+    assert snapshot(model_repo) == before
+
+
+@pytest.mark.parametrize(
+    "request_kwargs, loc",
+    [
+        ({"json": {"file": "model.onnx"}}, ["body"]),
+        ({"data": {"config": "{}"}}, ["file"]),
+        ({"data": {"config": "{not json"}}, ["config"]),
+        ({"data": {"config": '{"max_batch_size": -1}'}}, ["config", "max_batch_size"]),
+    ],
+)
+async def test_a_malformed_upload_request_says_what_is_wrong(api, model_repo, tmp_path, request_kwargs, loc):
+    model = onnx_models.offset(tmp_path / "m" / "model.onnx", 1.0)
+    if "data" in request_kwargs and loc != ["file"]:
+        request_kwargs = {**request_kwargs, **upload_parts(model)}
+    elif "data" in request_kwargs:
+        request_kwargs = {**request_kwargs, "files": {"other": ("x", b"x", "text/plain")}}
+    before = snapshot(model_repo)
+    response = await api.post("/v1/models/offset/versions", **request_kwargs)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["loc"] == loc
+    assert snapshot(model_repo) == before
+
+
+async def test_concurrent_uploads_get_distinct_versions(api, model_repo, tmp_path):
+    files = [onnx_models.offset(tmp_path / str(k) / "model.onnx", float(k)) for k in range(1, 6)]
+    responses = await asyncio.gather(*(upload(api, "offset", f) for f in files))
+    assert sorted(r.json()["version"] for r in responses) == [1, 2, 3, 4, 5]
+    assert not [p for p in (model_repo / "offset").iterdir() if p.name.startswith(".staging")]
