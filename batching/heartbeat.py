@@ -1,6 +1,7 @@
 """Worker liveness in Redis: a sorted set of worker ids scored by their last heartbeat."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -25,15 +26,21 @@ async def beat(redis: aioredis.Redis, worker_id: str, info: dict, interval_s: fl
 
 
 async def heartbeat_forever(
-    redis: aioredis.Redis, worker_id: str, info: Callable[[], dict], interval_s: float
+    redis: aioredis.Redis, worker_id: str, info: Callable[[], dict], interval_s: float,
+    wake: asyncio.Event, stop: asyncio.Event,
 ) -> None:
-    """Beats every interval with what `info()` says then (the models loaded change)."""
-    while True:
+    """Beats every interval, and at once when `wake` is set, with what `info()` says then, until
+    `stop` is set. One writer, so a newer state is never overwritten by an older one in flight.
+    It ends on `stop` rather than on cancellation, which a Redis call in flight may swallow."""
+    while not stop.is_set():
+        wake.clear()
         try:
             await beat(redis, worker_id, info(), interval_s)
         except RedisError as e:
             log.warning("heartbeat failed: %r", e)
-        await asyncio.sleep(interval_s)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval_s):
+                await wake.wait()
 
 
 async def live_workers(redis: aioredis.Redis, interval_s: float) -> int:

@@ -1,5 +1,6 @@
 """Checks an uploaded model file before it becomes a version: it must be the format its name says,
-load in its runtime, have what batching needs, and answer a two-row batch with two rows."""
+load in its runtime, have what batching needs, and answer a batch of zeros (2 rows, or its fixed
+batch size) with as many rows."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +36,7 @@ def _trial_batch(signature: Signature, rows: int) -> dict[str, np.ndarray]:
     }
 
 
-def _validate_onnx(path: Path) -> Signature:
+def _validate_onnx(path: Path, fixed_batch_size: int | None) -> Signature:
     try:
         onnx.checker.check_model(str(path))
     except Exception as e:  # the checker and protobuf raise several unrelated types
@@ -44,32 +45,35 @@ def _validate_onnx(path: Path) -> Signature:
         signature = read_onnx_signature(path)
     except MaasError as e:
         raise _reject(e.message) from e
-    if bad := signature.unbatchable():
+    if bad := signature.unbatchable(fixed_batch_size):
         raise _reject(
             f"tensors {bad} have a fixed first dimension; batching needs a dynamic batch "
-            "dimension (export the model with a symbolic first dimension)"
+            "dimension (export the model with a symbolic first dimension), or a config stating "
+            "`fixed_batch_size` equal to it"
         )
+    rows = fixed_batch_size or 2
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     try:
-        outputs = session.run(None, _trial_batch(signature, 2))
+        outputs = session.run(None, _trial_batch(signature, rows))
     except Exception as e:  # onnxruntime raises several unrelated types
-        raise _reject(f"onnxruntime cannot run a 2-row batch of zeros: {e}") from e
+        raise _reject(f"onnxruntime cannot run a {rows}-row batch of zeros: {e}") from e
     names = [spec.name for spec in signature.outputs]
-    not_batched = [n for n, out in zip(names, outputs, strict=True) if out.ndim == 0 or out.shape[0] != 2]
+    not_batched = [n for n, out in zip(names, outputs, strict=True) if out.ndim == 0 or out.shape[0] != rows]
     if not_batched:
         raise _reject(f"outputs {not_batched} do not return one row per input row")
     return signature
 
 
-VALIDATORS: dict[str, Callable[[Path], Signature]] = {".onnx": _validate_onnx}
+VALIDATORS: dict[str, Callable[[Path, int | None], Signature]] = {".onnx": _validate_onnx}
 
 
-def validate_model_file(path: Path) -> Signature:
+def validate_model_file(path: Path, fixed_batch_size: int | None = None) -> Signature:
     """The signature of a model file that can be served; InvalidInputError (loc `file`) saying
-    what is wrong otherwise."""
+    what is wrong otherwise. A model with a fixed batch dimension passes only when the config
+    states it (`fixed_batch_size`)."""
     suffix = path.suffix
     if suffix not in VALIDATORS:
         raise _reject(f"{suffix or 'no suffix'}: a model file must end in one of {sorted(VALIDATORS)}")
@@ -80,4 +84,4 @@ def validate_model_file(path: Path) -> Signature:
     sniffed = _sniff(head)
     if sniffed and sniffed != suffix:
         raise _reject(f"named {suffix} but its content is a {sniffed} model; rename it")
-    return VALIDATORS[suffix](path)
+    return VALIDATORS[suffix](path, fixed_batch_size)

@@ -45,6 +45,11 @@ class ModelConfig(BaseModel):
         "class of your own, which a worker loads only with MAAS_ALLOW_PLUGIN_RUNTIMES=true.",
     )
     max_batch_size: int = Field(64, ge=1, description="Most rows in one micro-batch.")
+    fixed_batch_size: int | None = Field(
+        None, ge=1,
+        description="For a model exported with a fixed batch dimension: every batch is padded to "
+        "this many rows, and max_batch_size defaults to it.",
+    )
     max_queue_delay_ms: float = Field(
         5.0, ge=0, description="Longest the oldest job of a batch waits for more, milliseconds."
     )
@@ -55,6 +60,17 @@ class ModelConfig(BaseModel):
         default_factory=list, description="Batch sizes the model runs best at, in rows."
     )
     onnxruntime: OnnxRuntimeOptions = Field(default_factory=OnnxRuntimeOptions)
+
+    @model_validator(mode="after")
+    def _fixed_batch_bounds_batches(self) -> "ModelConfig":
+        fixed = self.fixed_batch_size
+        if fixed is not None and self.max_batch_size > fixed:
+            if "max_batch_size" in self.model_fields_set:
+                raise ValueError(
+                    f"max_batch_size ({self.max_batch_size}) cannot exceed fixed_batch_size ({fixed})"
+                )
+            self.max_batch_size = fixed
+        return self
 
     @model_validator(mode="after")
     def _preferred_fit(self) -> "ModelConfig":
@@ -249,10 +265,11 @@ class ModelRepository:
             return cached[1]
         config = _read_config(config_path)
         signature = _SIGNATURE_READERS[model_path.suffix](model_path)
-        if bad := signature.unbatchable():
+        if bad := signature.unbatchable(config.fixed_batch_size):
             raise ModelLoadError(
                 f"model {name!r} version {version}: tensors {bad} have no dynamic first "
-                "(batch) dimension, which batching needs"
+                "(batch) dimension, which batching needs, and config.json states no matching "
+                "fixed_batch_size"
             )
         loaded = ModelVersion(
             name, version, model_path, config.runtime or _RUNTIMES[model_path.suffix], config,

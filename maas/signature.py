@@ -40,9 +40,13 @@ class Signature:
             "outputs": [t.to_dict() for t in self.outputs],
         }
 
-    def unbatchable(self) -> list[str]:
-        """Names of tensors whose first dimension is not dynamic (the batcher needs it)."""
-        return [t.name for t in (*self.inputs, *self.outputs) if not t.shape or t.shape[0] is not None]
+    def unbatchable(self, fixed_batch_size: int | None = None) -> list[str]:
+        """Names of tensors whose first dimension is neither dynamic nor the model's declared
+        fixed batch size (the batcher needs one or the other)."""
+        return [
+            t.name for t in (*self.inputs, *self.outputs)
+            if not t.shape or t.shape[0] not in (None, fixed_batch_size)
+        ]
 
     def check_inputs(self, tensors: dict[str, np.ndarray]) -> int:
         """Checks named arrays against the inputs (names, dtypes, shapes); returns their rows."""

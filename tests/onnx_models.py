@@ -57,13 +57,13 @@ def lookup(path: Path, config: dict | None = None) -> Path:
     return _save(graph, path, config)
 
 
-def fixed_batch(path: Path) -> Path:
-    """x: float32 [1, 4] -> y: float32 [1, 4]; no dynamic batch dimension."""
+def fixed_batch(path: Path, size: int = 1) -> Path:
+    """x: float32 [size, 4] -> y: float32 [size, 4] = relu(x); no dynamic batch dimension."""
     graph = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["y"])],
         "fixed",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [size, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, 4])],
     )
     return _save(graph, path)
 

@@ -67,7 +67,7 @@ def offset_v1_v2(model_repo) -> Path:
     return model_repo
 
 
-async def test_upload_validates_records_and_serves_the_new_version(api, redis, worker, offset_v1, tmp_path):
+async def test_upload_validates_records_and_serves_the_new_version(api, redis, offset_v1, worker, tmp_path):
     candidate = onnx_models.offset(tmp_path / "candidate" / "model.onnx", 2.0)
     response = await upload(api, "offset", candidate, {"max_batch_size": 16})
     assert response.status_code == 201, response.text
@@ -90,7 +90,7 @@ async def test_upload_validates_records_and_serves_the_new_version(api, redis, w
     assert audit[0]["after"]["sha256"] == created["sha256"]
 
 
-async def test_a_new_version_uploaded_while_1000_jobs_stream_in(api, worker, offset_v1, tmp_path):
+async def test_a_new_version_uploaded_while_1000_jobs_stream_in(api, offset_v1, worker, tmp_path):
     """No job fails, and each job's result is the one of the version it was resolved to."""
     candidate = onnx_models.offset(tmp_path / "candidate" / "model.onnx", 2.0)
     jobs: list[tuple[float, dict]] = []
@@ -229,7 +229,8 @@ async def test_retiring_a_version_lets_its_queued_jobs_finish(api, worker_handle
 
 
 async def test_lazy_loading_and_lru_unloading_under_a_memory_budget(settings, redis, offset_v1_v2):
-    lazy = settings.model_copy(update={"worker_preload": False, "worker_memory_budget_mb": 0.001})
+    # A budget smaller than one model: every load unloads every idle model first.
+    lazy = settings.model_copy(update={"worker_preload": False, "worker_memory_budget_mb": 0.0001})
     handle = WorkerHandle(lazy)
     async with in_process_api(lazy) as api:
         try:
@@ -242,7 +243,6 @@ async def test_lazy_loading_and_lru_unloading_under_a_memory_budget(settings, re
             assert set(lanes.states) == {"offset:1"}
             page = (await api.get("/v1/models/offset/versions/1")).json()
             assert page["status"] == "ready" and page["workers"][0]["worker"] == handle.worker.worker_id
-            await asyncio.sleep(0.5)  # offset:1 is idle now
             job = await finished(api, await score(api, 1.0, 2))
             assert answered_by(job, 1.0) == 2.0
             assert set(lanes.states) == {"offset:2"}  # the least recently used one made room
@@ -339,3 +339,56 @@ async def test_concurrent_uploads_get_distinct_versions(api, model_repo, tmp_pat
     responses = await asyncio.gather(*(upload(api, "offset", f) for f in files))
     assert sorted(r.json()["version"] for r in responses) == [1, 2, 3, 4, 5]
     assert not [p for p in (model_repo / "offset").iterdir() if p.name.startswith(".staging")]
+
+
+async def test_a_fixed_batch_model_is_accepted_with_a_config_stating_it_and_padded(api, worker, tmp_path):
+    fixed = onnx_models.fixed_batch(tmp_path / "f" / "model.onnx", size=4)
+    refused = await upload(api, "relu4", fixed, {"fixed_batch_size": 2})
+    assert refused.status_code == 422 and "fixed_batch_size" in refused.json()["error"]["message"]
+    too_big = await upload(api, "relu4", fixed, {"fixed_batch_size": 4, "max_batch_size": 8})
+    assert too_big.status_code == 422 and too_big.json()["error"]["loc"][0] == "config"
+    created = await upload(api, "relu4", fixed, {"fixed_batch_size": 4, "max_queue_delay_ms": 20})
+    assert created.status_code == 201, created.text
+    assert created.json()["config"]["max_batch_size"] == 4
+
+    rows = [[[float(i), -1.0, 2.0, -3.0]] * (1 + i % 2) for i in range(9)]  # 1- and 2-row jobs
+    responses = await asyncio.gather(*(
+        api.post("/v1/jobs", json={"model": "relu4", "inputs": r}, headers={"Prefer": "wait=10"})
+        for r in rows
+    ))
+    for r, response in zip(rows, responses, strict=True):
+        job = await finished(api, response.json())
+        assert job["outputs"]["y"] == [[max(v, 0.0) for v in row] for row in r]
+        assert job["timings"]["batch_size"] <= 4
+    too_many = await api.post("/v1/jobs", json={"model": "relu4", "inputs": [[0.0] * 4] * 5})
+    assert too_many.status_code == 422
+
+
+async def test_a_runtime_option_change_loads_a_new_runtime_and_a_broken_one_keeps_the_old(
+    api, offset_v1, worker
+):
+    lanes = worker.lanes
+    before = lanes.served[("offset", 1)].runtime
+    patched = await api.patch(
+        "/v1/models/offset/versions/1/config", json={"onnxruntime": {"intra_op_num_threads": 1}}
+    )
+    assert patched.status_code == 200, patched.text
+    deadline = time.monotonic() + 5
+    while lanes.served[("offset", 1)].runtime is before and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    reloaded = lanes.served[("offset", 1)].runtime
+    assert reloaded is not before
+    assert reloaded.session.get_session_options().intra_op_num_threads == 1
+    assert answered_by(await finished(api, await score(api, 2.0)), 2.0) == 1.0
+
+    broken = {"onnxruntime": {"providers": ["NoSuchProvider"]}}
+    await api.patch("/v1/models/offset/versions/1/config", json=broken)
+    deadline = time.monotonic() + 5
+    while not lanes.states["offset:1"]["error"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    page = (await api.get("/v1/models/offset/versions/1")).json()
+    assert page["status"] == "ready" and page["workers"][0]["state"] == "ready"
+    assert "new config not applied" in page["workers"][0]["error"]
+    assert "NoSuchProvider" in page["workers"][0]["error"]
+    assert lanes.served[("offset", 1)].runtime is reloaded  # the working runtime still serves
+    assert answered_by(await finished(api, await score(api, 3.0)), 3.0) == 1.0

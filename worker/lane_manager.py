@@ -44,6 +44,7 @@ class Served:
     task: asyncio.Task
     memory_bytes: int
     last_busy: float
+    depth: int = 0  # rows waiting in its lane at the last poll
 
 
 def label(key: Key) -> str:
@@ -86,7 +87,8 @@ class LaneManager:
         try:
             while not stopping.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.changed.wait(), DEMAND_POLL_S)
+                    async with asyncio.timeout(DEMAND_POLL_S):  # not wait_for: see heartbeat.py
+                        await self.changed.wait()
                 if self.changed.is_set() or time.monotonic() - last_scan > self.settings.model_rescan_s:
                     self.changed.clear()
                     last_scan = time.monotonic()
@@ -137,13 +139,15 @@ class LaneManager:
         if model is None:
             log.info("%s left the repository; unloading it", label(key))
             await self._stop(key)
-        elif model != served.model:
+        elif model != served.model and self.failed.get(key) != model:
             log.info("%s changed; applying %s", label(key), model.config.model_dump())
             runtime = served.runtime
             if needs_new_runtime(served.model, model):
                 runtime = await self._new_runtime(key, model)
-                if runtime is None:
-                    return  # the old runtime keeps serving; the state says why the new one failed
+                if runtime is None:  # the old runtime keeps serving
+                    error = self.states[label(key)]["error"]
+                    self._set_state(key, "ready", f"new config not applied: {error}")
+                    return
             await self._restart(key, model, runtime)
 
     async def _follow_demand(self) -> None:
@@ -161,6 +165,8 @@ class LaneManager:
         now = time.monotonic()
         for key, depth in zip(candidates, depths, strict=True):
             served = self.served.get(key)
+            if served is not None:
+                served.depth = depth
             if served is not None and depth > 0:
                 served.last_busy = now
             elif served is not None and served.model.retired and depth == 0:
@@ -205,10 +211,7 @@ class LaneManager:
         if not self._budget:
             return True
         while self._used() + needed > self._budget:
-            idle = [
-                (s.last_busy, key) for key, s in self.served.items()
-                if key != loading and time.monotonic() - s.last_busy > DEMAND_POLL_S * 2
-            ]
+            idle = [(s.last_busy, key) for key, s in self.served.items() if key != loading and not s.depth]
             if not idle:
                 log.warning("memory budget exceeded loading %s; nothing idle to unload", label(loading))
                 return False

@@ -4,6 +4,7 @@ import importlib
 
 from maas.errors import ModelLoadError
 from maas.registry import ModelVersion
+from worker.fixed_batch import FixedBatchRuntime
 from worker.onnx_runtime import OnnxRuntime
 from worker.runtime import Runtime
 
@@ -25,6 +26,9 @@ def runtime_class(name: str, allow_plugins: bool) -> type:
 
 
 def load_runtime(model: ModelVersion, device: str, allow_plugins: bool = False) -> Runtime:
+    """The model's runtime, warmed up."""
     runtime = runtime_class(model.runtime, allow_plugins)(model, device)
+    if model.config.fixed_batch_size is not None:
+        runtime = FixedBatchRuntime(runtime, model.config.fixed_batch_size)
     runtime.warm_up()
     return runtime

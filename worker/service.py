@@ -11,7 +11,7 @@ import socket
 import redis.asyncio as aioredis
 
 from batching.connection import connect
-from batching.heartbeat import beat, forget, heartbeat_forever
+from batching.heartbeat import forget, heartbeat_forever
 from maas.registry import ModelRepository
 from maas.settings import Settings
 from worker.lane_manager import LaneManager
@@ -30,35 +30,37 @@ class Worker:
         self.worker_id = new_worker_id()
         self.stopping = asyncio.Event()
         self.lanes: LaneManager | None = None
-        self._beats: set[asyncio.Task] = set()
+        self._announced = False  # no heartbeat before the first load: it would say "ready"
+        self._wake_heartbeat = asyncio.Event()
 
     def _info(self) -> dict:
         return {"models": self.lanes.states, "device": self.settings.device, "pid": os.getpid()}
 
     def _beat_now(self) -> None:
         """Reports a model's new state at once rather than at the next heartbeat."""
-        if self.lanes is None or self.stopping.is_set():
-            return
-        task = asyncio.get_running_loop().create_task(
-            beat(self.redis, self.worker_id, self._info(), self.settings.heartbeat_interval_s)
-        )
-        self._beats.add(task)
-        task.add_done_callback(self._beats.discard)
+        if self._announced and not self.stopping.is_set():
+            self._wake_heartbeat.set()
 
     async def run(self, registry: ModelRepository) -> None:
         self.lanes = LaneManager(self.settings, self.redis, registry, self.worker_id, self._beat_now)
         await self.lanes.start()
         if not self.lanes.known:
             log.warning("no servable model in %s yet; waiting for one", registry.root)
+        self._announced = True
+        stop_beating = asyncio.Event()  # beats go on while the lanes drain
         beating = asyncio.create_task(
-            heartbeat_forever(self.redis, self.worker_id, self._info, self.settings.heartbeat_interval_s)
+            heartbeat_forever(
+                self.redis, self.worker_id, self._info, self.settings.heartbeat_interval_s,
+                self._wake_heartbeat, stop_beating,
+            )
         )
         log.info("worker %s serving %s", self.worker_id, self.lanes.serving())
         try:
             await self.lanes.run(self.stopping)
         finally:
-            beating.cancel()
-            await asyncio.gather(*self._beats, return_exceptions=True)
+            stop_beating.set()
+            self._wake_heartbeat.set()
+            await beating
             await forget(self.redis, self.worker_id)
         log.info("worker %s stopped", self.worker_id)
 
