@@ -17,9 +17,11 @@ from maas.errors import (
     ModelNotFoundError,
     PayloadTooLargeError,
     QueueFullError,
+    UnauthorizedError,
 )
 
 STATUS_BY_ERROR: dict[type[MaasError], int] = {
+    UnauthorizedError: 401,
     ModelNotFoundError: 404,
     JobNotFoundError: 404,
     InvalidInputError: 422,
@@ -30,6 +32,7 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     QueueFullError: 429,
 }
 RETRY_AFTER_S = {QueueFullError: 1}
+CHALLENGES = {UnauthorizedError: 'Bearer realm="maas"'}
 
 
 def error_response(
@@ -49,10 +52,13 @@ def _status_of(error: MaasError) -> int:
 
 
 async def _maas_error(_: Request, error: MaasError) -> NumpyJSONResponse:
-    retry_after = RETRY_AFTER_S.get(type(error))
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    headers = {}
+    if retry_after := RETRY_AFTER_S.get(type(error)):
+        headers["Retry-After"] = str(retry_after)
+    if challenge := CHALLENGES.get(type(error)):
+        headers["WWW-Authenticate"] = challenge
     loc = getattr(error, "loc", None)
-    return error_response(_status_of(error), error.code, error.message, loc, headers)
+    return error_response(_status_of(error), error.code, error.message, loc, headers or None)
 
 
 def _describe(errors: list[dict]) -> str:

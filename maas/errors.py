@@ -31,6 +31,12 @@ class InvalidInputError(MaasError):
         self.loc = loc
 
 
+class UnauthorizedError(MaasError):
+    """A management call without a valid admin token, where tokens are configured."""
+
+    code = "unauthorized"
+
+
 class PayloadTooLargeError(MaasError):
     code = "payload_too_large"
 

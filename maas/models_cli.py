@@ -19,7 +19,11 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def _client(url: str) -> httpx.Client:
-    return httpx.Client(base_url=url, timeout=300, headers={"X-Actor": f"cli:{os.environ.get('USER', '?')}"})
+    """MAAS_ADMIN_TOKEN, when set, authenticates management calls (the API's MAAS_ADMIN_TOKENS)."""
+    headers = {"X-Actor": f"cli:{os.environ.get('USER', '?')}"}
+    if token := os.environ.get("MAAS_ADMIN_TOKEN"):
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.Client(base_url=url, timeout=300, headers=headers)
 
 
 def _call(url: str, method: str, path: str, **kwargs) -> dict | list:

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         5.0, gt=0,
         description="Workers rescan the repository this often besides acting on change notices.",
     )
+    admin_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="Name -> token. When set, model management (upload, config, retire, aliases) "
+        "needs `Authorization: Bearer <token>` and is audited under the name; unset, it is open "
+        "to anyone who reaches the API (a trusted network only).",
+    )
     max_model_bytes: int = Field(
         1024 * 1024 * 1024, ge=1, description="Largest model file an upload may carry, bytes (422)."
     )
@@ -115,6 +121,14 @@ class Settings(BaseSettings):
         False, description="One log line per HTTP request (costs a few % of API throughput)."
     )
     log_level: str = Field("INFO", description="Logging level of every maas process.")
+
+    @field_validator("admin_tokens")
+    @classmethod
+    def _tokens_are_long(cls, tokens: dict[str, str]) -> dict[str, str]:
+        short = [name for name, token in tokens.items() if len(token) < 16]
+        if short:
+            raise ValueError(f"admin tokens of {short} are shorter than 16 characters")
+        return tokens
 
     @field_validator("webhook_secrets")
     @classmethod

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from maas.settings import Settings
 from tests import onnx_models
 from tests.conftest import WorkerHandle, in_process_api
 
@@ -392,3 +393,37 @@ async def test_a_runtime_option_change_loads_a_new_runtime_and_a_broken_one_keep
     assert "NoSuchProvider" in page["workers"][0]["error"]
     assert lanes.served[("offset", 1)].runtime is reloaded  # the working runtime still serves
     assert answered_by(await finished(api, await score(api, 3.0)), 3.0) == 1.0
+
+
+async def test_with_admin_tokens_management_needs_one_and_is_audited_under_its_name(
+    settings, redis, model_repo, tmp_path
+):
+    guarded = settings.model_copy(update={"admin_tokens": {"alice": "a" * 24, "ci": "c" * 32}})
+    candidate = onnx_models.offset(tmp_path / "m" / "model.onnx", 1.0)
+    async with in_process_api(guarded) as api:
+        calls = [
+            ("PUT", "/v1/models/digits/aliases/stable", {"json": {"version": 1}}),
+            ("POST", "/v1/models/digits/aliases/stable/rollback", {}),
+            ("DELETE", "/v1/models/digits/aliases/stable", {}),
+            ("PATCH", "/v1/models/digits/versions/1/config", {"json": {"max_batch_size": 8}}),
+            ("DELETE", "/v1/models/digits/versions/1", {}),
+            ("POST", "/v1/models/offset/versions", upload_parts(candidate)),
+        ]
+        before = snapshot(model_repo)
+        for method, path, kwargs in calls:
+            for headers in ({}, {"Authorization": "Bearer " + "b" * 24}, {"X-Actor": "alice"}):
+                response = await api.request(method, path, headers=headers, **kwargs)
+                assert response.status_code == 401, (method, path, response.text)
+                assert response.headers["www-authenticate"].startswith("Bearer")
+        assert snapshot(model_repo) == before
+        assert (await api.get("/v1/models/digits")).status_code == 200  # reading stays open
+
+        alice = {"Authorization": "Bearer " + "a" * 24, "X-Actor": "mallory"}
+        moved = await api.put("/v1/models/digits/aliases/stable", json={"version": 1}, headers=alice)
+        assert moved.status_code == 200
+        assert (await api.get("/v1/audit")).json()[0]["actor"] == "alice"
+
+
+def test_admin_tokens_must_be_long():
+    with pytest.raises(ValueError, match="shorter than 16"):
+        Settings(admin_tokens={"bob": "short"})

@@ -2,9 +2,10 @@
 
 import asyncio
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from api import management
+from api.auth import management_actor
 from api.body import read_json
 from api.dataplane import DataPlane
 from api.model_upload import received_upload
@@ -21,15 +22,12 @@ from maas.registry import ModelVersion
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ERRORS = {404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+MANAGE = {401: {"model": ErrorBody}, **ERRORS}
+Actor = Depends(management_actor)
 
 
 def _plane(request: Request) -> DataPlane:
     return request.app.state.dataplane
-
-
-def _actor(request: Request) -> str:
-    """Who acts: the X-Actor header when given (no authentication yet), else the client."""
-    return request.headers.get("x-actor") or (request.client.host if request.client else "unknown")
 
 
 async def _version_public(plane: DataPlane, model: ModelVersion) -> dict:
@@ -62,8 +60,8 @@ async def read_model(name: str, request: Request) -> dict:
     return await _model_public(_plane(request), name)
 
 
-@router.post("/{name}/versions", response_model=ModelVersionPublic, status_code=201, responses=ERRORS)
-async def create_version(name: str, request: Request, response: Response) -> dict:
+@router.post("/{name}/versions", response_model=ModelVersionPublic, status_code=201, responses=MANAGE)
+async def create_version(name: str, request: Request, response: Response, actor: str = Actor) -> dict:
     """Uploads the next version: multipart `file` (.onnx or .tflite) and optional `config` (JSON).
     It is validated (loads, batches) before anything is written; a rejected file leaves the
     repository unchanged."""
@@ -71,7 +69,7 @@ async def create_version(name: str, request: Request, response: Response) -> dic
     staging = plane.settings.state_dir / "uploads"
     async with received_upload(request, staging, plane.settings.max_model_bytes) as upload:
         model = await management.upload_version(
-            plane.registry, plane.store.redis, _actor(request), name, upload
+            plane.registry, plane.store.redis, actor, name, upload
         )
     response.headers["Location"] = f"/v1/models/{name}/versions/{model.version}"
     return await _version_public(plane, model)
@@ -84,41 +82,41 @@ async def read_version(name: str, version: int, request: Request) -> dict:
     return await _version_public(plane, model)
 
 
-@router.patch("/{name}/versions/{version}/config", response_model=ModelVersionPublic, responses=ERRORS)
-async def patch_config(name: str, version: int, request: Request) -> dict:
+@router.patch("/{name}/versions/{version}/config", response_model=ModelVersionPublic, responses=MANAGE)
+async def patch_config(name: str, version: int, request: Request, actor: str = Actor) -> dict:
     """A JSON merge patch of the version's config (null removes a key); workers apply it
     without a restart."""
     plane = _plane(request)
     patch = await read_json(request, plane.settings.max_body_bytes)
     model = await management.update_config(
-        plane.registry, plane.store.redis, _actor(request), name, version, patch
+        plane.registry, plane.store.redis, actor, name, version, patch
     )
     return await _version_public(plane, model)
 
 
-@router.delete("/{name}/versions/{version}", response_model=RetiredPublic, responses=ERRORS)
-async def retire_version(name: str, version: int, request: Request) -> dict:
+@router.delete("/{name}/versions/{version}", response_model=RetiredPublic, responses=MANAGE)
+async def retire_version(name: str, version: int, request: Request, actor: str = Actor) -> dict:
     """Retires a version: new jobs get 404, queued ones still run; 409 while an alias points to it."""
     plane = _plane(request)
-    return await management.retire_version(plane.registry, plane.store.redis, _actor(request), name, version)
+    return await management.retire_version(plane.registry, plane.store.redis, actor, name, version)
 
 
-@router.put("/{name}/aliases/{alias}", response_model=AliasPublic, responses=ERRORS)
-async def put_alias(name: str, alias: str, body: AliasUpdate, request: Request) -> dict:
+@router.put("/{name}/aliases/{alias}", response_model=AliasPublic, responses=MANAGE)
+async def put_alias(name: str, alias: str, body: AliasUpdate, request: Request, actor: str = Actor) -> dict:
     plane = _plane(request)
     return await management.set_alias(
-        plane.registry, plane.store.redis, _actor(request), name, alias, body.version
+        plane.registry, plane.store.redis, actor, name, alias, body.version
     )
 
 
-@router.post("/{name}/aliases/{alias}/rollback", response_model=AliasPublic, responses=ERRORS)
-async def rollback_alias(name: str, alias: str, request: Request) -> dict:
+@router.post("/{name}/aliases/{alias}/rollback", response_model=AliasPublic, responses=MANAGE)
+async def rollback_alias(name: str, alias: str, request: Request, actor: str = Actor) -> dict:
     """Points the alias back at the version it pointed to before its last change."""
     plane = _plane(request)
-    return await management.rollback_alias(plane.registry, plane.store.redis, _actor(request), name, alias)
+    return await management.rollback_alias(plane.registry, plane.store.redis, actor, name, alias)
 
 
-@router.delete("/{name}/aliases/{alias}", response_model=AliasPublic, responses=ERRORS)
-async def remove_alias(name: str, alias: str, request: Request) -> dict:
+@router.delete("/{name}/aliases/{alias}", response_model=AliasPublic, responses=MANAGE)
+async def remove_alias(name: str, alias: str, request: Request, actor: str = Actor) -> dict:
     plane = _plane(request)
-    return await management.delete_alias(plane.registry, plane.store.redis, _actor(request), name, alias)
+    return await management.delete_alias(plane.registry, plane.store.redis, actor, name, alias)
