@@ -38,6 +38,7 @@ def write_json(path: Path, value: object) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(value, f, indent=2, sort_keys=True)
         f.write("\n")
+    os.chmod(temporary, 0o644)  # mkstemp makes it 0600; workers may run as another user
     os.replace(temporary, path)
 
 
@@ -70,8 +71,9 @@ def add_version(
         write_json(staging / METADATA_FILE, {**metadata, **file_facts(model_file), "created_at": time.time()})
         if config:
             write_json(staging / CONFIG_FILE, config)
-        for filename, content in (extras or {}).items():
+        for filename, content in extras.items():
             (staging / filename).write_bytes(content)
+        os.chmod(staging, 0o755)  # mkdtemp makes it 0700; the version is for every reader
         with locked(model_dir):
             version = max(numbered_versions(model_dir), default=0) + 1
             os.rename(staging, model_dir / str(version))

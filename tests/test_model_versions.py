@@ -80,6 +80,9 @@ async def test_upload_validates_records_and_serves_the_new_version(api, redis, o
     assert created["config"]["max_batch_size"] == 16
     assert created["signature"]["inputs"] == [{"name": "x", "dtype": "float32", "shape": [None, 4]}]
     assert abs(created["created_at"] - time.time()) < 60
+    version_dir = offset_v1.parent.parent / "2"
+    assert version_dir.stat().st_mode & 0o777 == 0o755  # readable by workers of another user
+    assert (version_dir / "config.json").stat().st_mode & 0o777 == 0o644
 
     job = await finished(api, await score(api, 5.0))  # `latest` is the new version at once
     assert job["version"] == 2 and answered_by(job, 5.0) == 2.0
