@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-webhooks soak demo-model clean
+.PHONY: run test lint bench bench-webhooks bench-rollout soak demo-model clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ soak: $(INSTALLED)
 
 bench-webhooks: $(INSTALLED)
 	$(PY) bench/webhook_latency.py
+
+bench-rollout: $(INSTALLED)
+	$(PY) bench/model_rollout.py
 
 demo-model: $(INSTALLED)
 	$(PY) scripts/train_digits.py

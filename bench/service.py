@@ -23,8 +23,8 @@ class ServiceError(RuntimeError):
 
 
 def http_status(url: str, body: bytes | None = None, headers: dict | None = None,
-                timeout_s: float = 2.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, headers=headers or {})
+                timeout_s: float = 2.0, method: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return response.status, response.read()
