@@ -1,4 +1,5 @@
-"""The model repository: <root>/<name>/<version>/model.onnx with an optional config.json beside it."""
+"""The model repository: <root>/<name>/<version>/model.onnx or model.tflite, with an optional
+config.json beside it."""
 
 import hashlib
 import json
@@ -14,11 +15,13 @@ from maas.aliases import AliasStore
 from maas.errors import ModelLoadError, ModelNotFoundError
 from maas.onnx_signature import read_onnx_signature
 from maas.signature import Signature
+from maas.tflite_signature import read_tflite_signature
 
 CONFIG_FILE = "config.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_SIGNATURE_READERS = {".onnx": read_onnx_signature}
-_RUNTIMES = {".onnx": "onnxruntime"}
+_SIGNATURE_READERS = {".onnx": read_onnx_signature, ".tflite": read_tflite_signature}
+_RUNTIMES = {".onnx": "onnxruntime", ".tflite": "litert"}
+MODEL_SUFFIXES = frozenset(_SIGNATURE_READERS)
 
 
 class OnnxRuntimeOptions(BaseModel):
@@ -31,6 +34,12 @@ class OnnxRuntimeOptions(BaseModel):
     )
 
 
+class TfliteOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    num_threads: int = Field(0, ge=0, description="Interpreter threads; 0 lets LiteRT choose.")
+
+
 class ModelConfig(BaseModel):
     """What config.json beside a model may say; every field is optional."""
 
@@ -38,8 +47,9 @@ class ModelConfig(BaseModel):
 
     runtime: str | None = Field(
         None,
-        pattern=r"^(onnxruntime|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
-        description="`onnxruntime` (default for .onnx), or `package.module:Class`, a Runtime "
+        pattern=r"^(onnxruntime|litert|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
+        description="`onnxruntime` (default for .onnx), `litert` (default for .tflite), or "
+        "`package.module:Class`, a Runtime "
         "class of your own, which a worker loads only with MAAS_ALLOW_PLUGIN_RUNTIMES=true.",
     )
     max_batch_size: int = Field(64, ge=1, description="Most rows in one micro-batch.")
@@ -53,6 +63,7 @@ class ModelConfig(BaseModel):
         default_factory=list, description="Batch sizes the model runs best at, in rows."
     )
     onnxruntime: OnnxRuntimeOptions = Field(default_factory=OnnxRuntimeOptions)
+    tflite: TfliteOptions = Field(default_factory=TfliteOptions)
 
     @model_validator(mode="after")
     def _preferred_fit(self) -> "ModelConfig":
@@ -81,6 +92,10 @@ class ModelVersion:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
         return digest.hexdigest()
+
+
+def valid_name(name: str) -> bool:
+    return bool(_NAME.match(name))
 
 
 def _model_file(version_dir: Path) -> Path | None:
