@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-webhooks soak demo-model clean
+.PHONY: run test lint bench bench-webhooks soak demo-model demo-export clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench-webhooks: $(INSTALLED)
 
 demo-model: $(INSTALLED)
 	$(PY) scripts/train_digits.py
+
+# Rebuilds digits versions 2-5 with the export toolchain (Keras -> TFLite, int8, student, ONNX).
+demo-export: $(INSTALLED)
+	$(PY) scripts/build_digits_demo.py
 
 clean:
 	rm -rf $(VENV) .maas .pytest_cache

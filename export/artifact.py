@@ -41,11 +41,16 @@ def _tflite_weights(path: Path) -> list[np.ndarray]:
     return weights
 
 
+def weight_matrices(path: Path) -> list[np.ndarray]:
+    """The file's constant tensors of 2 or more dimensions (kernels, not biases or scalars)."""
+    weights = _onnx_weights(path) if path.suffix == ".onnx" else _tflite_weights(path)
+    return [w for w in weights if w.ndim >= 2 and w.dtype.kind in "fi"]
+
+
 def weight_sparsity(path: Path) -> float:
     """Exact zeros among the elements of the file's weight matrices (2-D or more: kernels, not
     biases or scalars), as pruning counts them."""
-    weights = _onnx_weights(path) if path.suffix == ".onnx" else _tflite_weights(path)
-    matrices = [w for w in weights if w.ndim >= 2 and w.dtype.kind in "fi"]
+    matrices = weight_matrices(path)
     total = sum(w.size for w in matrices)
     return float(sum(int((w == 0).sum()) for w in matrices) / total) if total else 0.0
 

@@ -73,7 +73,8 @@ def from_keras(model: keras.Model, path: Path) -> SourceModel:
 
 def _from_saved_model(path: Path) -> SourceModel:
     try:
-        signature = tf.saved_model.load(str(path)).signatures[SERVING_KEY]
+        loaded = tf.saved_model.load(str(path))
+        signature = loaded.signatures[SERVING_KEY]
     except (OSError, ValueError, KeyError) as e:
         raise ExportError(f"{path}: not a SavedModel with a {SERVING_KEY!r} signature: {e}") from e
     by_name = signature.structured_input_signature[1]
@@ -82,7 +83,8 @@ def _from_saved_model(path: Path) -> SourceModel:
     names = list(signature.structured_outputs)
 
     def serve(*tensors):
-        return signature(**{s.name: t for s, t in zip(specs, tensors, strict=True)})
+        # through `loaded`, which owns the variables: a signature alone lets them be collected
+        return loaded.signatures[SERVING_KEY](**{s.name: t for s, t in zip(specs, tensors, strict=True)})
 
     return SourceModel(path, specs, names, tf.function(serve, input_signature=specs), None)
 
