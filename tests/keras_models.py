@@ -53,3 +53,12 @@ def fixed_batch(path: Path) -> Path:
     x = keras.Input(shape=(4,), batch_size=1, name="x")
     keras.Model(x, keras.layers.Dense(2, name="y")(x)).save(path)
     return path
+
+
+def integer_input(path: Path) -> Path:
+    """tokens: int32 [N, 3] (ids 0..7) -> weighted: float32 [N, 2]; a model taking integers."""
+    keras.utils.set_random_seed(2)
+    tokens = keras.Input(shape=(3,), dtype="int32", name="tokens")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(8, 2)(tokens))
+    keras.Model(tokens, keras.layers.Dense(2, name="weighted")(embedded)).save(path)
+    return path

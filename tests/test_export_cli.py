@@ -2,6 +2,8 @@
 model repository untouched; a good export is registered as the next version."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from typer.testing import CliRunner
 from maas.cli import app
 from maas.registry import ModelRepository
 from tests import keras_models
+from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +91,12 @@ def test_an_export_beyond_tolerance_exits_3_and_registers_nothing(digits, tmp_pa
     assert "differs from the model" in output and "nothing registered" in output
     assert not ModelRepository(root).versions("digits")
     assert json.loads((tmp_path / "report.json").read_text())["parity"]["passed"] is False
+
+
+def test_no_other_command_and_no_worker_imports_tensorflow():
+    probe = ("import sys, maas.cli, api.app, worker.service, worker.runtimes; "
+             "print(sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules))")
+    printed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert printed.stdout.strip() == "[]"

@@ -22,20 +22,20 @@ def tflite_files(tmp_path_factory) -> dict[str, Path]:
     digits = keras_models.build_digits(tmp_path_factory.getbasetemp() / "keras-digits")
     out = tmp_path_factory.mktemp("tflite")
     model = digits / keras_models.DIGITS_KERAS
-    pair = keras_models.two_inputs(out / "pair.keras")
     for name, options in {
         "float32": {"model": model},
         "int8": {"model": model, "quantize": "int8", "calibration": digits / keras_models.TRAIN},
-        "pair": {"model": pair},
+        "pair": {"model": keras_models.two_inputs(out / "pair.keras")},
+        "counts": {"model": keras_models.integer_input(out / "counts.keras")},
     }.items():
         run_export(ExportOptions(to="tflite", output=out / f"{name}.tflite", **options))
-    files = {name: out / f"{name}.tflite" for name in ("float32", "int8", "pair")}
+    files = {name: out / f"{name}.tflite" for name in ("float32", "int8", "pair", "counts")}
     return files | {"test": digits / keras_models.TEST}
 
 
 @pytest.fixture
 def tflite_repo(model_repo, tflite_files) -> Path:
-    for name, source in (("tdigits", "float32"), ("tint8", "int8"), ("tpair", "pair")):
+    for name, source in (("tdigits", "float32"), ("tint8", "int8"), ("tpair", "pair"), ("tcounts", "counts")):
         (model_repo / name / "1").mkdir(parents=True)
         shutil.copy(tflite_files[source], model_repo / name / "1" / "model.tflite")
     # a long queue delay, so that concurrent jobs surely share batches
@@ -108,3 +108,15 @@ async def test_a_two_input_tflite_model_is_served_under_its_own_tensor_names(
     assert sorted(job["outputs"]) == ["score", "total"]
     for name in ("score", "total"):
         np.testing.assert_allclose(np.asarray(job["outputs"][name], np.float32), expected[name], atol=1e-6)
+
+
+async def test_a_tflite_model_that_takes_integers_gets_integers(tflite_repo, tflite_files, api, worker):
+    tokens = np.array([[1, 2, 3], [0, 4, 7], [7, 0, 1]], np.int32)
+    job = await submit(api, {"model": "tcounts", "inputs": tokens.tolist()})
+    assert job["status"] == "succeeded", job
+    signature = (await api.get("/v1/models/tcounts")).json()["latest"]["signature"]
+    assert signature["inputs"] == [{"name": "tokens", "dtype": "int32", "shape": [None, 3]}]
+    expected = interpreter_directly(tflite_files["counts"], tokens=tokens)["weighted"]
+    np.testing.assert_allclose(np.asarray(job["outputs"]["weighted"], np.float32), expected, rtol=1e-6)
+    refused = await api.post("/v1/jobs", json={"model": "tcounts", "inputs": [[0.5, 1, 2]]})
+    assert refused.status_code == 422
