@@ -62,3 +62,12 @@ def integer_input(path: Path) -> Path:
     embedded = keras.layers.Flatten()(keras.layers.Embedding(8, 2)(tokens))
     keras.Model(tokens, keras.layers.Dense(2, name="weighted")(embedded)).save(path)
     return path
+
+
+def small_student(path: Path) -> Path:
+    """An untrained pixels [N, 64] -> probabilities [N, 10] MLP of 8, to be distilled into."""
+    keras.utils.set_random_seed(3)
+    pixels = keras.Input(shape=(64,), name="pixels")
+    hidden = keras.layers.Dense(8, activation="relu")(keras.layers.Rescaling(1 / 16)(pixels))
+    keras.Model(pixels, keras.layers.Dense(10, activation="softmax", name="probabilities")(hidden)).save(path)
+    return path

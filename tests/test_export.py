@@ -126,3 +126,10 @@ def test_a_saved_model_directory_exports_too(digits, tmp_path):
                                       output=tmp_path / "s.onnx")).report
     assert report["parity"]["max_abs_diff"] <= 1e-5
     assert report["signature"]["inputs"][0]["shape"] == [None, 64]
+
+
+def test_a_student_given_as_a_keras_file_learns_from_the_teacher(digits, tmp_path):
+    student = keras_models.small_student(tmp_path / "student.keras")
+    report = export(digits, tmp_path, distill=str(student), train=digits / keras_models.TRAIN, epochs=15)
+    assert report["distillation"]["student_weights"] < report["distillation"]["teacher_weights"] / 3
+    assert report["parity"]["accuracy"]["artifact"] >= 0.8  # an untrained student scores ~0.1
