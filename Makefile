@@ -4,12 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-webhooks bench-rollout soak demo-model clean
+.PHONY: run test lint bench bench-webhooks bench-rollout soak demo-model demo-export clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,demo]'
+	$(PY) -m pip install --quiet -e '.[test,demo,export]'
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
@@ -35,6 +35,10 @@ bench-rollout: $(INSTALLED)
 
 demo-model: $(INSTALLED)
 	$(PY) scripts/train_digits.py
+
+# Rebuilds digits versions 2-5 with the export toolchain (Keras -> TFLite, int8, student, ONNX).
+demo-export: $(INSTALLED)
+	$(PY) scripts/build_digits_demo.py
 
 clean:
 	rm -rf $(VENV) .maas .pytest_cache

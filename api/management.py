@@ -12,7 +12,7 @@ from batching.heartbeat import live_worker_infos
 from maas import model_store
 from maas.errors import InvalidInputError, ModelNotFoundError
 from maas.model_validation import validate_model_file
-from maas.registry import ModelConfig, ModelRepository, ModelVersion, check_model_name
+from maas.registry import ModelConfig, ModelRepository, ModelVersion
 
 
 def version_status(model: ModelVersion, holders: list[dict]) -> str:
@@ -44,7 +44,7 @@ async def version_public(redis: aioredis.Redis, heartbeat_s: float, model: Model
 async def upload_version(
     registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, upload: Upload
 ) -> ModelVersion:
-    check_model_name(name)
+    model_store.check_model_name(name)
     fixed = ModelConfig.model_validate(upload.config or {}).fixed_batch_size
     await asyncio.to_thread(validate_model_file, upload.path, fixed)
     metadata = orjson.dumps({"uploaded_by": actor, "filename": upload.filename})

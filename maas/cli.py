@@ -1,6 +1,7 @@
 """The `maas` command line."""
 
 import asyncio
+import importlib
 from pathlib import Path
 from typing import Annotated
 
@@ -72,3 +73,13 @@ def worker(
 def rq_worker() -> None:
     """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
     run_rq_worker(_settings())
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False
+)
+def export(ctx: typer.Context) -> None:
+    """Keras/TensorFlow -> ONNX or TFLite: quantize, prune, distill, check, register (`maas export --help`).
+    Needs the `export` extra."""
+    # Loaded on use: TensorFlow takes seconds and ~600 MB to import, and no other command needs it.
+    importlib.import_module("export.cli").app(ctx.args, prog_name="maas export")

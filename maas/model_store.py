@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -17,11 +18,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from maas.errors import InvalidInputError
+
+MODEL_SUFFIXES = (".onnx", ".tflite")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CONFIG_FILE = "config.json"
 METADATA_FILE = "version.json"  # sha256, size, created_at, who uploaded it
 RETIRED_FILE = "retired.json"  # present once retired: when and by whom
 LOCK_FILE = ".versions.lock"
 STAGING_PREFIX = ".staging-"
+
+
+def check_model_name(name: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise InvalidInputError(
+            f"model name {name!r}: 1-64 of A-Z, a-z, 0-9, _, . and -, starting with a letter or digit",
+            ("name",),
+        )
+
+
+def _check_files(model_file: Path, extras: dict[str, bytes]) -> None:
+    if model_file.suffix not in MODEL_SUFFIXES:
+        raise InvalidInputError(
+            f"{model_file.name}: a model file must end in one of {list(MODEL_SUFFIXES)}", ("file",)
+        )
+    reserved = {CONFIG_FILE, RETIRED_FILE} | {f"model{suffix}" for suffix in MODEL_SUFFIXES}
+    clashing = sorted(set(extras) & reserved)
+    bad_names = [n for n in extras if Path(n).name != n or n.startswith(".")]
+    if clashing or bad_names:
+        raise InvalidInputError(f"extra files {clashing + bad_names}: reserved or not a plain name")
 
 
 @contextmanager
@@ -54,17 +79,21 @@ def numbered_versions(model_dir: Path) -> list[int]:
 
 
 def add_version(
-    root: Path, name: str, model_file: Path, config: dict | None, extras: dict[str, bytes] | None = None,
+    root: Path, name: str, model_file: Path, config: dict | None = None,
+    extras: dict[str, bytes] | None = None,
 ) -> int:
     """Copies `model_file` (keeping its suffix, as model<suffix>) with its config and extra files
     into the next free version of `name`; returns that version. The version directory is built
     under a hidden name and renamed into place, so it appears complete or not at all.
     `extras` may hold version.json's caller fields as JSON (e.g. who uploaded it)."""
+    model_file = Path(model_file)
+    extras = dict(extras or {})
+    check_model_name(name)
+    _check_files(model_file, extras)
     model_dir = Path(root) / name
     created = not model_dir.exists()
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=STAGING_PREFIX))
-    extras = dict(extras or {})
     try:
         shutil.copyfile(model_file, staging / f"model{model_file.suffix}")
         metadata = json.loads(extras.pop(METADATA_FILE, b"{}"))

@@ -12,6 +12,8 @@ import onnxruntime as ort
 from maas.errors import InvalidInputError, MaasError
 from maas.onnx_signature import read_onnx_signature
 from maas.signature import Signature
+from maas.tflite_interpreters import TfliteInterpreters
+from maas.tflite_signature import read_tflite_signature
 
 TFLITE_IDENTIFIER = b"TFL3"  # bytes 4..8 of every TFLite flatbuffer
 _ONNX_FIRST_BYTE = 0x08  # protobuf tag of ModelProto.ir_version, first in every exported file
@@ -36,38 +38,69 @@ def _trial_batch(signature: Signature, rows: int) -> dict[str, np.ndarray]:
     }
 
 
-def _validate_onnx(path: Path, fixed_batch_size: int | None) -> Signature:
-    try:
-        onnx.checker.check_model(str(path))
-    except Exception as e:  # the checker and protobuf raise several unrelated types
-        raise _reject(f"not a valid ONNX model: {str(e).strip().splitlines()[0]}") from e
-    try:
-        signature = read_onnx_signature(path)
-    except MaasError as e:
-        raise _reject(e.message) from e
+def _check_batching(signature: Signature, fixed_batch_size: int | None) -> int:
+    """The rows of the trial batch: 2 for a dynamic batch dimension, else the declared fixed size."""
     if bad := signature.unbatchable(fixed_batch_size):
         raise _reject(
             f"tensors {bad} have a fixed first dimension; batching needs a dynamic batch "
             "dimension (export the model with a symbolic first dimension), or a config stating "
             "`fixed_batch_size` equal to it"
         )
-    rows = fixed_batch_size or 2
+    return fixed_batch_size or 2
+
+
+def _trial(signature: Signature, run: Callable[[dict], dict], rows: int, runtime: str) -> None:
+    """Runs a batch of zeros; every output must come back with one row per input row."""
+    try:
+        outputs = run(_trial_batch(signature, rows))
+    except Exception as e:  # runtimes raise several unrelated types
+        raise _reject(f"{runtime} cannot run a {rows}-row batch of zeros: {e}") from e
+    not_batched = [n for n, out in outputs.items() if out.ndim == 0 or out.shape[0] != rows]
+    if not_batched:
+        raise _reject(f"outputs {not_batched} do not return one row per input row")
+
+
+def _signature(read: Callable[[Path], Signature], path: Path) -> Signature:
+    try:
+        return read(path)
+    except MaasError as e:
+        raise _reject(e.message) from e
+
+
+def _validate_onnx(path: Path, fixed_batch_size: int | None) -> Signature:
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as e:  # the checker and protobuf raise several unrelated types
+        raise _reject(f"not a valid ONNX model: {str(e).strip().splitlines()[0]}") from e
+    signature = _signature(read_onnx_signature, path)
+    rows = _check_batching(signature, fixed_batch_size)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    try:
-        outputs = session.run(None, _trial_batch(signature, rows))
-    except Exception as e:  # onnxruntime raises several unrelated types
-        raise _reject(f"onnxruntime cannot run a {rows}-row batch of zeros: {e}") from e
     names = [spec.name for spec in signature.outputs]
-    not_batched = [n for n, out in zip(names, outputs, strict=True) if out.ndim == 0 or out.shape[0] != rows]
-    if not_batched:
-        raise _reject(f"outputs {not_batched} do not return one row per input row")
+
+    def run(feed: dict) -> dict:
+        return dict(zip(names, session.run(names, feed), strict=True))
+
+    _trial(signature, run, rows, "onnxruntime")
     return signature
 
 
-VALIDATORS: dict[str, Callable[[Path, int | None], Signature]] = {".onnx": _validate_onnx}
+def _validate_tflite(path: Path, fixed_batch_size: int | None) -> Signature:
+    signature = _signature(read_tflite_signature, path)
+    rows = _check_batching(signature, fixed_batch_size)
+    try:
+        interpreters = TfliteInterpreters(path.read_bytes(), 1, path.name)
+    except MaasError as e:
+        raise _reject(e.message) from e
+    _trial(signature, interpreters.run, rows, "LiteRT")
+    return signature
+
+
+VALIDATORS: dict[str, Callable[[Path, int | None], Signature]] = {
+    ".onnx": _validate_onnx, ".tflite": _validate_tflite,
+}
 
 
 def validate_model_file(path: Path, fixed_batch_size: int | None = None) -> Signature:

@@ -1,9 +1,8 @@
-"""The model repository: <root>/<name>/<version>/model.onnx with an optional config.json beside it,
-and, for versions that came through the API, version.json (checksum, size, upload time) and
-retired.json once retired. Writes go through maas.model_store."""
+"""The model repository: <root>/<name>/<version>/model.onnx or model.tflite, with an optional
+config.json beside it, and, for versions that came through the API, version.json (checksum,
+size, upload time) and retired.json once retired. Writes go through maas.model_store."""
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,14 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from maas import model_store
 from maas.aliases import AliasStore
-from maas.errors import ConflictError, InvalidInputError, ModelLoadError, ModelNotFoundError
+from maas.errors import ConflictError, ModelLoadError, ModelNotFoundError
 from maas.onnx_signature import read_onnx_signature
 from maas.signature import Signature
+from maas.tflite_signature import read_tflite_signature
 
 CONFIG_FILE = model_store.CONFIG_FILE
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_SIGNATURE_READERS = {".onnx": read_onnx_signature}
-_RUNTIMES = {".onnx": "onnxruntime"}
+_NAME = model_store.NAME_PATTERN
+_SIGNATURE_READERS = {".onnx": read_onnx_signature, ".tflite": read_tflite_signature}
+_RUNTIMES = {".onnx": "onnxruntime", ".tflite": "litert"}
 
 
 class OnnxRuntimeOptions(BaseModel):
@@ -33,6 +33,12 @@ class OnnxRuntimeOptions(BaseModel):
     )
 
 
+class TfliteOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    num_threads: int = Field(0, ge=0, description="Interpreter threads; 0 lets LiteRT choose.")
+
+
 class ModelConfig(BaseModel):
     """What config.json beside a model may say; every field is optional."""
 
@@ -40,8 +46,9 @@ class ModelConfig(BaseModel):
 
     runtime: str | None = Field(
         None,
-        pattern=r"^(onnxruntime|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
-        description="`onnxruntime` (default for .onnx), or `package.module:Class`, a Runtime "
+        pattern=r"^(onnxruntime|litert|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
+        description="`onnxruntime` (default for .onnx), `litert` (default for .tflite), or "
+        "`package.module:Class`, a Runtime "
         "class of your own, which a worker loads only with MAAS_ALLOW_PLUGIN_RUNTIMES=true.",
     )
     max_batch_size: int = Field(64, ge=1, description="Most rows in one micro-batch.")
@@ -60,6 +67,7 @@ class ModelConfig(BaseModel):
         default_factory=list, description="Batch sizes the model runs best at, in rows."
     )
     onnxruntime: OnnxRuntimeOptions = Field(default_factory=OnnxRuntimeOptions)
+    tflite: TfliteOptions = Field(default_factory=TfliteOptions)
 
     @model_validator(mode="after")
     def _fixed_batch_bounds_batches(self) -> "ModelConfig":
@@ -102,13 +110,6 @@ class ModelVersion:
     def sha256(self) -> str:
         return self.metadata.get("sha256") or model_store.file_facts(self.path)["sha256"]
 
-
-def check_model_name(name: str) -> None:
-    if not _NAME.match(name):
-        raise InvalidInputError(
-            f"model name {name!r}: 1-64 of A-Z, a-z, 0-9, _, . and -, starting with a letter or digit",
-            ("name",),
-        )
 
 
 def _model_file(version_dir: Path) -> Path | None:

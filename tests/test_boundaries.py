@@ -14,7 +14,7 @@ ALLOWED = {
     "export": {"export", "maas"},
     "maas": {"maas"},
 }
-ENTRY_POINTS = {"maas/cli.py": {"maas", "api", "worker"}}
+ENTRY_POINTS = {"maas/cli.py": {"maas", "api", "worker", "export"}}
 HEAVY_IN_WORKER = {"tensorflow", "keras", "tf2onnx", "fastapi", "uvicorn"}
 
 

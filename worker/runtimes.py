@@ -7,8 +7,9 @@ from maas.registry import ModelVersion
 from worker.fixed_batch import FixedBatchRuntime
 from worker.onnx_runtime import OnnxRuntime
 from worker.runtime import Runtime
+from worker.tflite_runtime import TfliteRuntime
 
-RUNTIMES = {"onnxruntime": OnnxRuntime}
+RUNTIMES = {"onnxruntime": OnnxRuntime, "litert": TfliteRuntime}
 
 
 def runtime_class(name: str, allow_plugins: bool) -> type:
