@@ -8,6 +8,7 @@ import typer
 import uvicorn
 
 from api.app import create_app
+from maas.bulk_cli import bulk_app
 from maas.logs import configure_logging
 from maas.settings import Settings
 from maas.supervisor import serve as serve_tree
@@ -15,6 +16,7 @@ from worker.rq_worker import run_rq_worker
 from worker.service import run_worker
 
 app = typer.Typer(help="maas: asynchronous, dynamically batched model inference.", no_args_is_help=True)
+app.add_typer(bulk_app, name="bulk")
 
 
 def _settings(**overrides) -> Settings:
