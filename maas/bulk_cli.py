@@ -60,7 +60,7 @@ def _show(job: dict) -> None:
             f"rows {counts['total']:,} (succeeded {counts['succeeded']:,}, failed {counts['failed']:,})")
     if job.get("error"):
         line += f"  error: {job['error']['message']}"
-    console.print(line)
+    console.print(line, soft_wrap=True)
 
 
 def follow(client: httpx.Client, bulk_id: str) -> dict:
