@@ -21,8 +21,7 @@ from batching.bulk_store import BulkStore
 from batching.job import JobError
 from maas.errors import MaasError
 from maas.file_store import FileStore, open_store
-from worker.batch_runner import run_batch
-from worker.bulk_scoring import chunk_result, dead_lettered, micro_batches
+from worker.bulk_scoring import chunk_result, dead_lettered, micro_batches, score
 
 log = logging.getLogger(__name__)
 IDLE_BLOCK_MS = 400
@@ -104,19 +103,17 @@ class BulkLoop:
             log.error("bulk job %s: chunk %d dead-lettered", entry.bulk_id, entry.index)
             return dead_lettered(chunk, self.max_deliveries)
         started = self._refreshed_at = time.monotonic()
-        outcomes = {}
-        slices = chunk.slices()
+        results = []
         loop = asyncio.get_running_loop()
         for batch in micro_batches(chunk, self.model.config.max_batch_size):
             await self._wait_for_spare_capacity(entry, stopping)
             if stopping.is_set():
                 return None
-            jobs = [slices[i] for i in batch]
-            results = await loop.run_in_executor(self.lane.executor, run_batch, self.lane.runtime, jobs)
-            outcomes.update(zip(batch, results, strict=True))
+            runtime = self.lane.runtime
+            results.append(await loop.run_in_executor(self.lane.executor, score, runtime, chunk, batch))
         log.debug("bulk job %s: chunk %d (%d items) in %.1f ms", entry.bulk_id, entry.index,
                   len(chunk.ids), (time.monotonic() - started) * 1000)
-        return chunk_result(chunk, outcomes)
+        return chunk_result(chunk, results)
 
     async def _wait_for_spare_capacity(self, entry: ChunkEntry, stopping: asyncio.Event) -> None:
         """Online batches first; meanwhile keep the chunk ours (refresh its idle time)."""

@@ -1,35 +1,76 @@
-"""A bulk chunk's items in micro-batches, and the chunk's result from the items' outcomes."""
+"""A bulk chunk's items in micro-batches, each run as one block of rows, and the chunk's result.
+
+The items of a micro-batch are consecutive, so their rows are one slice of the chunk's tensors:
+a batch runs as that slice, with no per-item stacking or splitting. Only a batch that fails is
+run again item by item (bisected by the batch runner), so that a bad item fails alone.
+"""
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from batching.bulk_chunk import ChunkFile
 from batching.job import JobError
 from batching.policy import BatchPolicy
-from worker.batch_runner import Outcome
+from worker.batch_runner import Outcome, run_batch
+from worker.runtime import Runtime
 
 
-def micro_batches(chunk: ChunkFile, max_batch_size: int) -> list[list[int]]:
-    """Item positions per micro-batch, in order; at most max_batch_size rows each (a larger
-    item goes alone), the same rule as online batches."""
+@dataclass(frozen=True)
+class MicroBatch:
+    items: list[int]  # item positions in the chunk
+    start: int  # its rows in the chunk's tensors
+    end: int
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch: MicroBatch
+    outputs: dict[str, np.ndarray] | None  # the whole batch's outputs, when it ran in one go
+    per_item: dict[int, Outcome]  # else each item's outcome
+
+
+def micro_batches(chunk: ChunkFile, max_batch_size: int) -> list[MicroBatch]:
+    """At most max_batch_size rows each (a larger item goes alone), as for online batches."""
     policy = BatchPolicy(max_batch_size, 0.0)
-    waiting, batches = chunk.ok_items(), []
+    waiting, batches, start = chunk.ok_items(), [], 0
     while waiting:
         taken = policy.take([chunk.rows[i] for i in waiting])
-        batches.append(waiting[:taken])
-        waiting = waiting[taken:]
+        items, waiting = waiting[:taken], waiting[taken:]
+        end = start + sum(chunk.rows[i] for i in items)
+        batches.append(MicroBatch(items, start, end))
+        start = end
     return batches
 
 
-def chunk_result(chunk: ChunkFile, outcomes: dict[int, Outcome]) -> ChunkFile:
+def score(runtime: Runtime, chunk: ChunkFile, batch: MicroBatch) -> BatchResult:
+    """Runs in the inference thread."""
+    rows = {name: array[batch.start : batch.end] for name, array in chunk.tensors.items()}
+    [outcome] = run_batch(runtime, [rows])
+    if outcome.error is None and _batch_major(outcome.outputs, batch.end - batch.start):
+        return BatchResult(batch, outcome.outputs, {})
+    slices = chunk.slices()
+    outcomes = run_batch(runtime, [slices[i] for i in batch.items])
+    return BatchResult(batch, None, dict(zip(batch.items, outcomes, strict=True)))
+
+
+def _batch_major(outputs: dict[str, np.ndarray], rows: int) -> bool:
+    return all(array.ndim > 0 and array.shape[0] == rows for array in outputs.values())
+
+
+def chunk_result(chunk: ChunkFile, results: list[BatchResult]) -> ChunkFile:
     """The result file of a chunk: the items' outputs in order, and every failed item's error."""
     errors = dict(chunk.errors)
     parts = []
-    for i in chunk.ok_items():
-        outcome = outcomes[i]
-        if outcome.error is not None:
-            errors[i] = outcome.error
-        else:
-            parts.append(outcome.outputs)
+    for result in results:
+        if result.outputs is not None:
+            parts.append(result.outputs)
+            continue
+        for i, outcome in result.per_item.items():
+            if outcome.error is not None:
+                errors[i] = outcome.error
+            else:
+                parts.append(outcome.outputs)
     tensors = {}
     if parts:
         tensors = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
