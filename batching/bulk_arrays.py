@@ -118,10 +118,12 @@ def open_npz(stream: BinaryIO) -> zipfile.ZipFile:
 
 
 def array_chunks(
-    columns: list[ArrayColumn], start_row: int, index: int, chunk_rows: int
+    columns: list[ArrayColumn], start_row: int, index: int, chunk_rows: int, max_bytes: int
 ) -> Iterator[tuple[ChunkFile, int]]:
-    """(chunk, the row after it) from start_row on; each row is one item, its id its row number."""
+    """(chunk, the row after it) from start_row on; each row is one item, its id its row number.
+    A chunk has chunk_rows rows, or fewer when they would take more than max_bytes."""
     total = columns[0].rows
+    chunk_rows = max(1, min(chunk_rows, max_bytes // max(1, sum(c.row_bytes for c in columns))))
     for start in range(start_row, total, chunk_rows):
         count = min(chunk_rows, total - start)
         tensors = {c.name: c.read(start, count) for c in columns}

@@ -45,14 +45,16 @@ def _client_id(line: bytes, item: int) -> object:
 
 def jsonl_chunks(
     stream: BinaryIO, signature: Signature, offset: int, first_item: int, index: int,
-    chunk_rows: int,
+    chunk_rows: int, max_bytes: int,
 ) -> Iterator[tuple[ChunkFile, int]]:
-    """(chunk, the byte offset after it) from `offset` on; items count from first_item."""
+    """(chunk, the byte offset after it) from `offset` on; items count from first_item. A chunk
+    has chunk_rows lines, or fewer when they hold more than max_bytes of text."""
     stream.seek(offset)
     while True:
         chunk = ChunkFile(index, [], [])
         parts: list[dict[str, np.ndarray]] = []
-        while len(chunk.ids) < chunk_rows and (line := stream.readline()):
+        start = offset
+        while len(chunk.ids) < chunk_rows and offset - start < max_bytes and (line := stream.readline()):
             offset += len(line)
             if not line.strip():
                 continue

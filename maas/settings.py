@@ -102,7 +102,12 @@ class Settings(BaseSettings):
         None, description="Local directory of bulk jobs' files; unset: <state_dir>/bulk."
     )
     bulk_chunk_rows: int = Field(
-        1000, ge=1, le=1_000_000, description="Default rows (JSONL lines) per bulk chunk."
+        10_000, ge=1, le=1_000_000, description="Default rows (JSONL lines) per bulk chunk."
+    )
+    bulk_chunk_max_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024,
+        description="A bulk chunk holds fewer rows when they would take more than this, bytes "
+        "(array data, or JSONL text), so that a worker's memory stays bounded whatever the rows.",
     )
     bulk_max_upload_bytes: int = Field(
         64 * 1024**3, ge=1, description="Largest bulk input file, bytes (413)."

@@ -7,6 +7,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from batching.bulk_arrays import array_chunks, npy_columns
+from batching.bulk_jsonl import jsonl_chunks
+from maas.registry import ModelRepository
 from tests.bulk_helpers import jsonl, npy, npz, output_lines, read_npz, submit, wait_until
 from tests.conftest import DIGITS
 from tests.processes import WorkerProcess
@@ -135,3 +138,18 @@ async def test_cancel_mid_run_stops_the_remaining_chunks(api, worker_handle, rq_
     assert (await api.get(f"/v1/bulk-jobs/{job['id']}/output")).status_code == 409
     final = await wait_until(api, job["id"], {"cancelled"})
     assert final["counts"]["succeeded"] < 5000
+
+
+def test_a_chunk_holds_fewer_rows_when_they_would_pass_its_byte_limit():
+    signature = ModelRepository(DIGITS.parent.parent).get("digits", 1).signature
+    rows = digits_rows(100)
+    columns = npy_columns(io.BytesIO(npy(rows)), signature)
+    chunks = list(array_chunks(columns, 0, 0, chunk_rows=1000, max_bytes=30 * 64 * 4))
+    assert [len(chunk.ids) for chunk, _ in chunks] == [30, 30, 30, 10]
+    assert [after for _, after in chunks] == [30, 60, 90, 100]  # where a resumed split goes on
+    np.testing.assert_array_equal(np.concatenate([c.tensors["pixels"] for c, _ in chunks]), rows)
+    text = jsonl([{"inputs": [[5.0] * 64]}] * 100)  # lines of one length
+    line_bytes = len(text) // 100
+    lines = list(jsonl_chunks(io.BytesIO(text), signature, 0, 0, 0, chunk_rows=40, max_bytes=25 * line_bytes))
+    assert [len(chunk.ids) for chunk, _ in lines] == [25, 25, 25, 25]
+    assert lines[1][0].ids[0] == 25 and lines[-1][1] == len(text)

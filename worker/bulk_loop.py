@@ -1,6 +1,6 @@
 """Serves a model version's bulk lane beside its online lane, with the online lane's runtime and
-inference thread, in its spare capacity: before each micro-batch of a chunk it waits until no
-online batch is held or running, so an online job waits at most one bulk micro-batch.
+inference thread, in its spare capacity: bulk micro-batches run only while no online batch is
+held or running, so an online job waits at most one bulk micro-batch (or SLICE_S of them).
 
 A chunk's result file is written whole (atomically) before the chunk is counted, and counted
 before its lane entry is acknowledged: a worker killed anywhere leaves the chunk to be
@@ -21,11 +21,14 @@ from batching.bulk_store import BulkStore
 from batching.job import JobError
 from maas.errors import MaasError
 from maas.file_store import FileStore, open_store
-from worker.bulk_scoring import chunk_result, dead_lettered, micro_batches, score
+from worker.bulk_scoring import chunk_result, dead_lettered, micro_batches, score_while_idle
 
 log = logging.getLogger(__name__)
 IDLE_BLOCK_MS = 400
 ONLINE_POLL_S = 0.001
+# Longest run of back-to-back bulk micro-batches in one go, while the online lane is idle; an
+# online job waits at most this or one micro-batch, whichever is longer.
+SLICE_S = 0.005
 
 
 def read_chunk(files: FileStore, path: str) -> ChunkFile:
@@ -104,13 +107,18 @@ class BulkLoop:
             return dead_lettered(chunk, self.max_deliveries)
         started = self._refreshed_at = time.monotonic()
         results = []
+        waiting = micro_batches(chunk, self.model.config.max_batch_size)
         loop = asyncio.get_running_loop()
-        for batch in micro_batches(chunk, self.model.config.max_batch_size):
+        while waiting:
             await self._wait_for_spare_capacity(entry, stopping)
             if stopping.is_set():
                 return None
-            runtime = self.lane.runtime
-            results.append(await loop.run_in_executor(self.lane.executor, score, runtime, chunk, batch))
+            done = await loop.run_in_executor(
+                self.lane.executor, score_while_idle, self.lane.runtime, chunk, waiting,
+                SLICE_S, self.lane.online_busy,
+            )
+            results += done
+            waiting = waiting[len(done):]
         log.debug("bulk job %s: chunk %d (%d items) in %.1f ms", entry.bulk_id, entry.index,
                   len(chunk.ids), (time.monotonic() - started) * 1000)
         return chunk_result(chunk, results)

@@ -5,6 +5,8 @@ a batch runs as that slice, with no per-item stacking or splitting. Only a batch
 run again item by item (bisected by the batch runner), so that a bad item fails alone.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +54,22 @@ def score(runtime: Runtime, chunk: ChunkFile, batch: MicroBatch) -> BatchResult:
     slices = chunk.slices()
     outcomes = run_batch(runtime, [slices[i] for i in batch.items])
     return BatchResult(batch, None, dict(zip(batch.items, outcomes, strict=True)))
+
+
+def score_while_idle(
+    runtime: Runtime, chunk: ChunkFile, batches: list[MicroBatch], budget_s: float,
+    online_busy: Callable[[], bool],
+) -> list[BatchResult]:
+    """Runs in the inference thread: the first batch, then the next ones while the online lane
+    stays idle and budget_s has not passed (a light model's batches take microseconds; one
+    thread hop each would cost more than the batch)."""
+    started = time.perf_counter()
+    results = [score(runtime, chunk, batches[0])]
+    for batch in batches[1:]:
+        if time.perf_counter() - started >= budget_s or online_busy():
+            break
+        results.append(score(runtime, chunk, batch))
+    return results
 
 
 def _batch_major(outputs: dict[str, np.ndarray], rows: int) -> bool:

@@ -39,6 +39,7 @@ class SplitContext:
     redis: redis.Redis
     registry: ModelRepository
     task_s: float
+    chunk_max_bytes: int
 
 
 _context: SplitContext | None = None
@@ -71,13 +72,15 @@ def split(bulk_id: str) -> str:
     return f"continues as {enqueue_split(context.redis, bulk_id, fed, context.task_s)}"
 
 
-def _chunks(record: BulkRecord, stream: BinaryIO, signature: Signature) -> Iterator[tuple[ChunkFile, int]]:
+def _chunks(
+    record: BulkRecord, stream: BinaryIO, signature: Signature, max_bytes: int
+) -> Iterator[tuple[ChunkFile, int]]:
     offset, index, rows = record.split_offset, record.fed, record.chunk_rows
     if record.format is BulkFormat.JSONL:
-        return jsonl_chunks(stream, signature, offset, record.total, index, rows)
+        return jsonl_chunks(stream, signature, offset, record.total, index, rows, max_bytes)
     if record.format is BulkFormat.NPY:
-        return array_chunks(npy_columns(stream, signature), offset, index, rows)
-    return array_chunks(npz_columns(open_npz(stream), signature), offset, index, rows)
+        return array_chunks(npy_columns(stream, signature), offset, index, rows, max_bytes)
+    return array_chunks(npz_columns(open_npz(stream), signature), offset, index, rows, max_bytes)
 
 
 def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
@@ -88,7 +91,7 @@ def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
     signature = context.registry.get(record.model, record.version).signature
     deadline = time.monotonic() + context.task_s
     with files.open_read(input_path(record.id, record.format)) as stream:
-        chunks = _chunks(record, stream, signature)
+        chunks = _chunks(record, stream, signature, context.chunk_max_bytes)
         current = next(chunks, None)
         if current is None and record.fed == 0:
             raise InvalidInputError("file: it holds no rows", ("file",))

@@ -95,7 +95,8 @@ class LaneLoop:
         return self._executor
 
     def online_busy(self) -> bool:
-        """An online batch is held or running: bulk chunks wait for it."""
+        """An online batch is held or running: bulk chunks wait for it. Also read from the
+        inference thread, between bulk micro-batches: a stale answer costs one micro-batch."""
         return bool(self.collector.held()) or (self._inflight is not None and not self._inflight.done())
 
     async def _dispatch(self, batch: list[LaneEntry]) -> None:

@@ -62,7 +62,8 @@ def run_rq_worker(settings: Settings) -> None:
         client, settings.webhook_secrets, webhook_policy(settings), settings.webhook_timeout_s
     ))
     bulk_split.configure(bulk_split.SplitContext(
-        client, ModelRepository(settings.model_repository), settings.bulk_task_s
+        client, ModelRepository(settings.model_repository), settings.bulk_task_s,
+        settings.bulk_chunk_max_bytes,
     ))
     name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     queue = webhook_queue(client)
