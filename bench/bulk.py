@@ -28,7 +28,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="Rows per bulk job.")
     parser.add_argument("--models", default="", help="Comma-separated subset of the bench models.")
-    parser.add_argument("--chunk-rows", type=int, default=1000, help="Rows per chunk.")
+    parser.add_argument("--chunk-rows", type=int, default=None, help="Rows per chunk; default the server's.")
     parser.add_argument("--raw-seconds", type=float, default=1.0, help="Seconds of raw measurement.")
     parser.add_argument("--out", type=Path, default=OUT_FILE, help="Where to write the JSON results.")
     return parser.parse_args()
@@ -50,10 +50,10 @@ def epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def run_job(client: httpx.Client, model: ModelVersion, source: Path, chunk_rows: int) -> dict:
+def run_job(client: httpx.Client, model: ModelVersion, source: Path, chunk_rows: int | None) -> dict:
+    fields = {"model": model.name, **({"chunk_rows": str(chunk_rows)} if chunk_rows else {})}
     with source.open("rb") as f:
-        response = client.post("/v1/bulk-jobs", data={"model": model.name, "chunk_rows": str(chunk_rows)},
-                               files={"file": (source.name, f)})
+        response = client.post("/v1/bulk-jobs", data=fields, files={"file": (source.name, f)})
     if response.status_code != 202:
         raise ServiceError(f"submit answered {response.status_code}: {response.text[:500]}")
     bulk_id, split_done_s = response.json()["id"], None

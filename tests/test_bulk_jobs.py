@@ -11,7 +11,7 @@ from batching.bulk_arrays import array_chunks, npy_columns
 from batching.bulk_jsonl import jsonl_chunks
 from maas.registry import ModelRepository
 from tests.bulk_helpers import jsonl, npy, npz, output_lines, read_npz, submit, wait_until
-from tests.conftest import DIGITS
+from tests.conftest import DIGITS, in_process_api
 from tests.processes import WorkerProcess
 
 
@@ -153,3 +153,24 @@ def test_a_chunk_holds_fewer_rows_when_they_would_pass_its_byte_limit():
     lines = list(jsonl_chunks(io.BytesIO(text), signature, 0, 0, 0, chunk_rows=40, max_bytes=25 * line_bytes))
     assert [len(chunk.ids) for chunk, _ in lines] == [25, 25, 25, 25]
     assert lines[1][0].ids[0] == 25 and lines[-1][1] == len(text)
+
+
+async def test_a_server_side_path_is_read_only_under_the_allowed_directories(
+    settings, worker, rq_worker, tmp_path
+):
+    allowed = tmp_path / "inputs"
+    allowed.mkdir()
+    rows = digits_rows(20, seed=4)
+    (allowed / "rows.npy").write_bytes(npy(rows))
+    (tmp_path / "elsewhere.npy").write_bytes(npy(rows))
+    async with in_process_api(settings.model_copy(update={"bulk_input_dirs": [allowed]})) as api:
+        outside = await api.post(
+            "/v1/bulk-jobs", data={"model": "digits", "path": str(allowed / ".." / "elsewhere.npy")}
+        )
+        assert outside.status_code == 422, outside.text
+        assert "not under an allowed input directory" in outside.json()["error"]["message"]
+        inside = {"model": "digits", "path": str(allowed / "rows.npy")}
+        response = await api.post("/v1/bulk-jobs", data=inside)
+        assert response.status_code == 202, response.text
+        done = await wait_until(api, response.json()["id"], {"succeeded", "failed"})
+        assert done["status"] == "succeeded" and done["counts"]["succeeded"] == 20

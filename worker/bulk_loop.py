@@ -107,18 +107,16 @@ class BulkLoop:
             return dead_lettered(chunk, self.max_deliveries)
         started = self._refreshed_at = time.monotonic()
         results = []
-        waiting = micro_batches(chunk, self.model.config.max_batch_size)
+        batches = micro_batches(chunk, self.model.config.max_batch_size)
         loop = asyncio.get_running_loop()
-        while waiting:
+        while len(results) < len(batches):
             await self._wait_for_spare_capacity(entry, stopping)
             if stopping.is_set():
                 return None
-            done = await loop.run_in_executor(
-                self.lane.executor, score_while_idle, self.lane.runtime, chunk, waiting,
-                SLICE_S, self.lane.online_busy,
+            results += await loop.run_in_executor(
+                self.lane.executor, score_while_idle, self.lane.runtime, chunk, batches,
+                len(results), SLICE_S, self.lane.online_busy,
             )
-            results += done
-            waiting = waiting[len(done):]
         log.debug("bulk job %s: chunk %d (%d items) in %.1f ms", entry.bulk_id, entry.index,
                   len(chunk.ids), (time.monotonic() - started) * 1000)
         return chunk_result(chunk, results)

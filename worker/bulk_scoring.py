@@ -35,13 +35,14 @@ class BatchResult:
 def micro_batches(chunk: ChunkFile, max_batch_size: int) -> list[MicroBatch]:
     """At most max_batch_size rows each (a larger item goes alone), as for online batches."""
     policy = BatchPolicy(max_batch_size, 0.0)
-    waiting, batches, start = chunk.ok_items(), [], 0
-    while waiting:
-        taken = policy.take([chunk.rows[i] for i in waiting])
-        items, waiting = waiting[:taken], waiting[taken:]
+    ok, batches, first, start = chunk.ok_items(), [], 0, 0
+    while first < len(ok):
+        # Every item has a row at least, so a batch takes at most max_batch_size items.
+        window = ok[first : first + max_batch_size]
+        items = window[: policy.take([chunk.rows[i] for i in window])]
         end = start + sum(chunk.rows[i] for i in items)
         batches.append(MicroBatch(items, start, end))
-        start = end
+        first, start = first + len(items), end
     return batches
 
 
@@ -57,15 +58,15 @@ def score(runtime: Runtime, chunk: ChunkFile, batch: MicroBatch) -> BatchResult:
 
 
 def score_while_idle(
-    runtime: Runtime, chunk: ChunkFile, batches: list[MicroBatch], budget_s: float,
+    runtime: Runtime, chunk: ChunkFile, batches: list[MicroBatch], first: int, budget_s: float,
     online_busy: Callable[[], bool],
 ) -> list[BatchResult]:
-    """Runs in the inference thread: the first batch, then the next ones while the online lane
+    """Runs in the inference thread: batches[first], then the next ones while the online lane
     stays idle and budget_s has not passed (a light model's batches take microseconds; one
     thread hop each would cost more than the batch)."""
     started = time.perf_counter()
-    results = [score(runtime, chunk, batches[0])]
-    for batch in batches[1:]:
+    results = [score(runtime, chunk, batches[first])]
+    for batch in batches[first + 1 :]:
         if time.perf_counter() - started >= budget_s or online_busy():
             break
         results.append(score(runtime, chunk, batch))
