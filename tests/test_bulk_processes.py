@@ -3,6 +3,8 @@ and duplicate no row, and online jobs keep their latency while a bulk job runs."
 
 import asyncio
 import io
+import json
+import shutil
 import time
 
 import numpy as np
@@ -13,6 +15,8 @@ from batching import keys
 from maas.settings import Settings
 from tests import onnx_models
 from tests.bulk_helpers import jsonl, npy, output_lines, submit, wait_until
+from tests.conftest import DIGITS
+from tests.crash_runtime import MARKER
 from tests.processes import WorkerProcess, wait_for_workers
 
 WIDTH = 512
@@ -27,6 +31,10 @@ def model_repo(tmp_path):
         config={"max_batch_size": MAX_BATCH, "max_queue_delay_ms": 2,
                 "onnxruntime": {"intra_op_num_threads": 1}},
     )
+    shutil.copytree(DIGITS, root / "crashy" / "1")
+    (root / "crashy" / "1" / "config.json").write_text(
+        json.dumps({"runtime": "tests.crash_runtime:CrashOnMarker"})
+    )
     return root
 
 
@@ -35,7 +43,7 @@ def settings(redis_server, model_repo, tmp_path) -> Settings:
     return Settings(
         redis_url=redis_server.url, model_repository=model_repo, state_dir=tmp_path / "state",
         heartbeat_interval_s=0.2, visibility_timeout_s=1.5, max_deliveries=3, drain_timeout_s=5,
-        rq_abandoned_after_s=1, bulk_task_s=0.3,
+        rq_abandoned_after_s=1, bulk_task_s=0.3, allow_plugin_runtimes=True,
     )
 
 
@@ -167,3 +175,22 @@ async def test_online_jobs_keep_a_short_queue_wait_while_a_bulk_job_runs(api, re
     # (The slowest few are left to the noise of a shared 2-core machine, within half a second.)
     assert total_ms[15] < 3 * batch_ms + 20 and total_ms[26] < 6 * batch_ms + 50 and total_ms[-1] < 500
     await api.post(f"/v1/bulk-jobs/{job['id']}/cancel")
+
+
+async def test_a_chunk_that_kills_its_worker_every_time_fails_its_rows_and_the_job_ends(api, processes):
+    rows = np.random.default_rng(8).integers(0, 17, (60, 64)).astype(np.float32)
+    rows[25] = MARKER  # in the second chunk of 20 rows: its worker dies on every try
+    processes("rq-worker")
+    job = await submit(api, "rows.npy", npy(rows), model="crashy", chunk_rows=20)
+    deadline = time.monotonic() + 90
+    state = {"status": "validating"}
+    while state["status"] not in ("succeeded", "failed") and time.monotonic() < deadline:
+        worker = processes("worker")  # the test plays supervisor: restart the worker when it dies
+        while worker.alive() and state["status"] not in ("succeeded", "failed"):
+            state = (await api.get(f"/v1/bulk-jobs/{job['id']}")).json()
+            await asyncio.sleep(0.1)
+    assert state["status"] == "succeeded", state
+    assert state["counts"] == {"total": 60, "succeeded": 40, "failed": 20}
+    errors = await output_lines(api, job["id"], "errors")
+    assert [e["row"] for e in errors] == list(range(20, 40))
+    assert {e["error"]["code"] for e in errors} == {"dead_lettered"}
