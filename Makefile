@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-webhooks bench-rollout soak demo-model demo-export clean
+.PHONY: run test lint bench bench-bulk bench-webhooks bench-rollout soak demo-model demo-export clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ bench: $(INSTALLED)
 # A 5-minute soak with a worker SIGKILLed every 20 s; e.g. SOAK_ARGS='--duration 60 --rate 100'.
 soak: $(INSTALLED)
 	$(PY) soak/run.py $(SOAK_ARGS)
+
+# One bulk job of 1,000,000 rows per bench model; e.g. BULK_ARGS='--rows 100000 --models digits'.
+bench-bulk: $(INSTALLED)
+	$(PY) bench/bulk.py $(BULK_ARGS)
 
 bench-webhooks: $(INSTALLED)
 	$(PY) bench/webhook_latency.py

@@ -4,16 +4,20 @@ import asyncio
 import contextlib
 from contextlib import asynccontextmanager
 
+import redis as sync_redis
 from fastapi import FastAPI
 
+from api.bulk_plane import BulkPlane
 from api.dataplane import DataPlane
 from api.errors import install_error_handlers
 from api.responses import NumpyJSONResponse
-from api.routes import audit, health, jobs, models
+from api.routes import audit, bulk_jobs, health, jobs, models
+from batching.bulk_store import BulkStore
 from batching.connection import connect
 from batching.events import JobEvents
 from batching.idempotency import IdempotencyKeys
 from batching.store import JobStore
+from maas.file_store import LocalFileStore
 from maas.registry import ModelRepository
 from maas.settings import Settings
 from maas.url_safety import webhook_policy
@@ -34,9 +38,15 @@ def create_app(settings: Settings) -> FastAPI:
             IdempotencyKeys(redis, settings.idempotency_retention_s),
             webhook_policy(settings),
         )
+        rq_redis = sync_redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+        app.state.bulk = BulkPlane(
+            app.state.dataplane, BulkStore(redis, settings.bulk_retention_s),
+            LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk"), rq_redis,
+        )
         try:
             yield
         finally:
+            rq_redis.close()
             await events.stop()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(redis.aclose(), 2.0)
@@ -49,6 +59,6 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (jobs.router, models.router, audit.router, health.router):
+    for router in (jobs.router, bulk_jobs.router, models.router, audit.router, health.router):
         app.include_router(router)
     return app

@@ -4,7 +4,6 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from api.inputs import parse_inputs
 from api.schemas import JobCreate
 from batching import keys
 from batching.codec import encode_tensors
@@ -16,6 +15,7 @@ from batching.job import JobRecord, JobStatus
 from batching.store import JobStore
 from batching.webhook import WebhookRecord
 from maas.errors import InvalidInputError, JobNotFoundError, JobStateError
+from maas.inputs import parse_inputs
 from maas.registry import ModelRepository
 from maas.settings import Settings
 from maas.url_safety import UnsafeURLError, WebhookPolicy, resolve_safe_async

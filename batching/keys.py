@@ -43,3 +43,22 @@ def idempotency(key: str) -> str:
 
 AUDIT = f"{PREFIX}:audit"  # who changed what in the model repository, and when
 MODEL_CHANGES_CHANNEL = f"{PREFIX}:models:changed"  # a version was added, reconfigured or retired
+
+
+# Bulk jobs. A bulk job's keys share the hash tag {id}; its chunks go to its model version's
+# bulk lane, which shares the online lane's tag.
+BULK_JOBS = f"{PREFIX}:bulk-jobs"  # sorted set: bulk job ids by creation time, for listing
+BULK_QUEUE = f"{PREFIX}-bulk"  # the rq queue of bulk split tasks (rq adds its own `rq:` prefix)
+
+
+def bulk_job(bulk_id: str) -> str:
+    return f"{PREFIX}:bulk:{{{bulk_id}}}"
+
+
+def bulk_chunks_done(bulk_id: str) -> str:
+    """Hash: chunk index -> "succeeded,failed" rows, written once per chunk (first wins)."""
+    return f"{PREFIX}:bulk:{{{bulk_id}}}:done"
+
+
+def bulk_lane(model: str, version: int) -> str:
+    return f"{PREFIX}:lane:{{{model}:{version}}}:bulk"

@@ -9,6 +9,7 @@ import typer
 import uvicorn
 
 from api.app import create_app
+from maas.bulk_cli import bulk_app
 from maas.logs import configure_logging
 from maas.models_cli import models_app
 from maas.settings import Settings
@@ -18,6 +19,7 @@ from worker.service import run_worker
 
 app = typer.Typer(help="maas: asynchronous, dynamically batched model inference.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(bulk_app, name="bulk")
 
 
 def _settings(**overrides) -> Settings:

@@ -121,6 +121,34 @@ class Settings(BaseSettings):
         False, description="One log line per HTTP request (costs a few % of API throughput)."
     )
     log_level: str = Field("INFO", description="Logging level of every maas process.")
+    bulk_store_dir: Path | None = Field(
+        None, description="Local directory of bulk jobs' files; unset: <state_dir>/bulk."
+    )
+    bulk_chunk_rows: int = Field(
+        10_000, ge=1, le=1_000_000, description="Default rows (JSONL lines) per bulk chunk."
+    )
+    bulk_chunk_max_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024,
+        description="A bulk chunk holds fewer rows when they would take more than this, bytes "
+        "(array data, or JSONL text), so that a worker's memory stays bounded whatever the rows.",
+    )
+    bulk_max_upload_bytes: int = Field(
+        64 * 1024**3, ge=1, description="Largest bulk input file, bytes (413)."
+    )
+    bulk_input_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Server-side directories whose files POST /v1/bulk-jobs may name by `path` "
+        "instead of uploading them; empty: uploads only.",
+    )
+    bulk_retention_s: int = Field(
+        7 * 86_400, ge=60, description="How long a bulk job's record stays readable after its "
+        "submission, seconds."
+    )
+    bulk_task_s: float = Field(
+        20.0, gt=0,
+        description="An rq split task works this long, then queues its continuation, seconds; its "
+        "rq timeout is 3x this, so a split cut off by a crash is retried soon.",
+    )
 
     @field_validator("admin_tokens")
     @classmethod

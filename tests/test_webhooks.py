@@ -3,6 +3,7 @@ HTTP receiver that verifies signatures with the `standardwebhooks` library, real
 
 import asyncio
 import base64
+import json
 import time
 
 import pytest
@@ -18,9 +19,10 @@ PAIR = {"model": "pair", "inputs": {"a": [[1.0, 2.0, 3.0]], "b": [[1, 2]]}}
 
 
 @pytest.fixture
-def settings(redis_server, model_repo) -> Settings:
+def settings(redis_server, model_repo, tmp_path) -> Settings:
     return Settings(
         redis_url=redis_server.url, model_repository=model_repo, heartbeat_interval_s=0.2,
+        state_dir=tmp_path / "state",
         webhook_secrets=SECRETS, webhook_allow_http=True, webhook_allowed_networks=["127.0.0.0/8"],
         webhook_timeout_s=1.0, webhook_retry_delays_s=[1, 1, 1], webhook_retry_jitter=0,
         rq_abandoned_after_s=2,
@@ -189,3 +191,25 @@ async def test_webhooks_are_refused_without_a_signing_secret(redis, redis_server
         response = await client.post("/v1/jobs", json=body)
     assert response.status_code == 422
     assert "MAAS_WEBHOOK_SECRETS" in response.json()["error"]["message"]
+
+
+async def test_a_bulk_job_that_ends_sends_one_signed_event(api, worker, receiver, rq_workers):
+    receiver.start()
+    rq_workers()
+    hook = {"url": f"http://127.0.0.1:{receiver.port}/hooks/maas", "events": ["succeeded"]}
+    line = b'{"id": %d, "inputs": {"a": [[1, 2, 3]], "b": [[%d, 1]]}}\n'
+    content = b"".join(line % (i, i) for i in range(30))
+    response = await api.post(
+        "/v1/bulk-jobs", data={"model": "pair", "chunk_rows": "8", "webhook": json.dumps(hook)},
+        files={"file": ("pairs.jsonl", content)},
+    )
+    assert response.status_code == 202, response.text
+    bulk_id = response.json()["id"]
+    deadline = time.monotonic() + 30
+    while (job := (await api.get(f"/v1/bulk-jobs/{bulk_id}")).json())["webhook"]["state"] != "delivered":
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.1)
+    assert job["status"] == "succeeded" and job["webhook"]["attempts"] == 1
+    [call] = receiver.calls
+    assert call.headers["webhook-id"] == f"msg_{bulk_id}" and call.verified_with == [0, 1]
+    assert call.body["id"] == bulk_id and call.body["counts"] == {"total": 30, "succeeded": 30, "failed": 0}

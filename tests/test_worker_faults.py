@@ -134,6 +134,7 @@ async def test_sigkill_of_a_worker_mid_batch_loses_nothing(api, redis, workers, 
     async with EventCounter(redis) as events:
         ids = await submit_all(api, "heavy", rows)  # 2,000 jobs in flight before workers start
         first, _ = workers(), workers()
+        await wait_for_workers(redis, 2)  # on a loaded machine one may start long after the other
         await wait_until_computed(redis, 300)
         first.kill()  # SIGKILL while it is busy with a batch
         assert await pending_of(redis, first.pid) > 0  # it died holding unacknowledged entries

@@ -24,6 +24,7 @@ from batching.store import JobStore
 from maas.errors import MaasError
 from maas.registry import ModelVersion
 from worker.batch_runner import Outcome, run_batch
+from worker.bulk_loop import BulkLoop
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class LaneLoop:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Serves the lane until `stopping` is set, then finishes the batches it holds."""
+        bulk = asyncio.create_task(BulkLoop(self).run(stopping))  # the bulk lane, in spare capacity
         backoff_s = 0.1
         while not stopping.is_set():
             try:
@@ -85,7 +87,17 @@ class LaneLoop:
             await self._dispatch(batch)
         await self._settle()
         await asyncio.gather(*self._finishing, return_exceptions=True)
+        await bulk
         self._executor.shutdown()
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        return self._executor
+
+    def online_busy(self) -> bool:
+        """An online batch is held or running: bulk chunks wait for it. Also read from the
+        inference thread, between bulk micro-batches: a stale answer costs one micro-batch."""
+        return bool(self.collector.held()) or (self._inflight is not None and not self._inflight.done())
 
     async def _dispatch(self, batch: list[LaneEntry]) -> None:
         """Dead-letters repeat offenders, isolates suspects, runs the rest as one batch."""

@@ -44,7 +44,7 @@ class Served:
     task: asyncio.Task
     memory_bytes: int
     last_busy: float
-    depth: int = 0  # rows waiting in its lane at the last poll
+    depth: int = 0  # online rows and bulk chunks waiting in its lanes at the last poll
 
 
 def label(key: Key) -> str:
@@ -151,14 +151,17 @@ class LaneManager:
             await self._restart(key, model, runtime)
 
     async def _follow_demand(self) -> None:
-        """Loads versions whose lanes have work, notes which lanes are busy, unloads drained
-        retired versions."""
+        """Loads versions whose lanes (online or bulk) have work, notes which are busy, unloads
+        drained retired versions."""
         candidates = sorted(set(self.known) | set(self.served))
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name, version in candidates:
                     pipe.get(keys.lane_rows(keys.online_lane(name, version)))
-                depths = [int(d or 0) for d in await pipe.execute()]
+                    pipe.xlen(keys.bulk_lane(name, version))  # chunks are deleted once done
+                answers = await pipe.execute()
+            pairs = zip(answers[::2], answers[1::2], strict=True)
+            depths = [int(rows or 0) + chunks for rows, chunks in pairs]
         except RedisError as e:
             log.warning("could not read lane depths: %r", e)
             return

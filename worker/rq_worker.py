@@ -1,4 +1,5 @@
-"""`maas rq-worker`: runs rq tasks (webhook deliveries) and relays webhook events into rq.
+"""`maas rq-worker`: runs rq tasks (webhook deliveries, bulk splits) and relays webhook events
+into rq.
 
 rq jobs are JSON-serialized (rq's default is pickle, which maas never uses). A SimpleWorker
 runs each task in-process: a delivery is one bounded HTTP request, not worth a fork.
@@ -16,9 +17,12 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from batching import keys
+from batching.bulk_queue import bulk_queue
 from maas.child_process import die_with_parent
+from maas.registry import ModelRepository
 from maas.settings import Settings
 from maas.url_safety import webhook_policy
+from worker import bulk_split
 from worker.webhook_delivery import DeliveryContext, configure
 from worker.webhook_relay import OutboxRelay
 
@@ -57,6 +61,10 @@ def run_rq_worker(settings: Settings) -> None:
     configure(DeliveryContext(
         client, settings.webhook_secrets, webhook_policy(settings), settings.webhook_timeout_s
     ))
+    bulk_split.configure(bulk_split.SplitContext(
+        client, ModelRepository(settings.model_repository), settings.bulk_task_s,
+        settings.bulk_chunk_max_bytes,
+    ))
     name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     queue = webhook_queue(client)
     relay = OutboxRelay(
@@ -66,7 +74,7 @@ def run_rq_worker(settings: Settings) -> None:
     threading.Thread(target=relay.run, name="webhook-relay", daemon=True).start()
     maintenance_s = max(1, int(settings.rq_abandoned_after_s / 2))
     worker = MaasRqWorker(
-        [queue], connection=client, serializer=JSONSerializer, name=name,
+        [queue, bulk_queue(client)], connection=client, serializer=JSONSerializer, name=name,
         maintenance_interval=maintenance_s,
         # An idle rq worker blocks on the queue for worker_ttl - 15 s and only checks for
         # abandoned tasks between waits: keep the waits as short as the maintenance interval.

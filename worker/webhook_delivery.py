@@ -15,7 +15,7 @@ from rq import get_current_job
 from batching import keys
 from batching.job import JobRecord
 from batching.job_view import job_public
-from batching.webhook import WebhookState
+from batching.webhook import WebhookRecord, WebhookState
 from maas.errors import MaasError
 from maas.url_safety import UnsafeURLError, WebhookPolicy
 from worker.webhook_http import WebhookTransportError, post_pinned
@@ -47,16 +47,25 @@ def configure(context: DeliveryContext) -> None:
     _context = context
 
 
+def current_context() -> DeliveryContext:
+    return _context
+
+
 def deliver(job_id: str) -> str:
     context = _context
     raw = context.redis.hgetall(keys.job(job_id))
     if not raw:
         return "job gone (its result expired)"
     record = JobRecord.from_fields(raw)
-    hook = record.webhook
+    return post_event(keys.job(job_id), record.webhook, job_public(record))
+
+
+def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
+    """One attempt of the webhook event of the record at `key` (a job or a bulk job)."""
+    context = _context
     if hook is None or hook.event_id is None:
         return "no webhook event"
-    body = orjson.dumps(job_public(record), option=orjson.OPT_SERIALIZE_NUMPY)
+    body = orjson.dumps(view, option=orjson.OPT_SERIALIZE_NUMPY)
     timestamp = int(time.time())
     headers = {
         "webhook-id": hook.event_id,
@@ -66,34 +75,33 @@ def deliver(job_id: str) -> str:
     try:
         status: int | str = post_pinned(hook.url, body, headers, context.timeout_s, context.policy)
     except UnsafeURLError as e:
-        _record(context.redis, job_id, WebhookState.FAILED, e.message)  # no retry can fix this
+        _record(context.redis, key, WebhookState.FAILED, e.message)  # no retry can fix this
         return e.message
     except WebhookTransportError as e:
         status = e.message
-    return _conclude(context.redis, job_id, status)
+    return _conclude(context.redis, key, status)
 
 
-def _conclude(client: redis.Redis, job_id: str, status: int | str) -> str:
+def _conclude(client: redis.Redis, key: str, status: int | str) -> str:
     if isinstance(status, int) and 200 <= status < 300:
-        _record(client, job_id, WebhookState.DELIVERED, status)
+        _record(client, key, WebhookState.DELIVERED, status)
         return f"delivered ({status})"
     if status == 410:  # Gone: the receiver asks us to stop
-        _record(client, job_id, WebhookState.FAILED, status)
+        _record(client, key, WebhookState.FAILED, status)
         return "receiver answered 410 Gone; not retried"
     rq_job = get_current_job()
     if rq_job is not None and rq_job.retries_left:
         delay_s = rq_job.get_retry_interval()  # what rq will wait before the next attempt
-        _record(client, job_id, WebhookState.RETRYING, status, time.time() + delay_s)
+        _record(client, key, WebhookState.RETRYING, status, time.time() + delay_s)
     else:
-        _record(client, job_id, WebhookState.FAILED, status)
-    raise WebhookDeliveryError(f"webhook for job {job_id}: {status}")
+        _record(client, key, WebhookState.FAILED, status)
+    raise WebhookDeliveryError(f"webhook for {key}: {status}")
 
 
 def _record(
-    client: redis.Redis, job_id: str, state: WebhookState, status: int | str,
+    client: redis.Redis, key: str, state: WebhookState, status: int | str,
     next_attempt_at: float | None = None,
 ) -> None:
-    key = keys.job(job_id)
     if not client.exists(key):
         return  # its result expired meanwhile: do not leave a partial record behind
     with client.pipeline(transaction=True) as pipe:
@@ -104,4 +112,4 @@ def _record(
             "webhook_next_attempt_at": repr(next_attempt_at) if next_attempt_at else "",
         })
         pipe.execute()
-    log.info("webhook for job %s: %s (%s)", job_id, state.value, status)
+    log.info("webhook for %s: %s (%s)", key, state.value, status)

@@ -65,13 +65,15 @@ class OutboxRelay:
         return [(i, f) for _, messages in response or [] for i, f in messages if f]
 
     def _enqueue(self, entry_id: bytes, fields: dict) -> None:
-        job_id = fields[b"job"].decode()
+        bulk = b"bulk" in fields  # a bulk job's event, else a job's
+        job_id = fields[b"bulk" if bulk else b"job"].decode()
+        task = "worker.bulk_webhook.deliver" if bulk else "worker.webhook_delivery.deliver"
         task_id = f"webhook-{job_id}"
         if b"redeliver" in fields:
             task_id += "-" + entry_id.decode()
         if not Job.exists(task_id, connection=self.redis):
             self.queue.enqueue(
-                "worker.webhook_delivery.deliver", job_id, job_id=task_id,
+                task, job_id, job_id=task_id,
                 retry=Retry(len(self.retry_delays_s), jittered(self.retry_delays_s, self.jitter))
                 if self.retry_delays_s else None,
                 job_timeout=self.task_timeout_s, result_ttl=86_400, failure_ttl=7 * 86_400,

@@ -1,0 +1,112 @@
+"""/v1/bulk-jobs: submit a file for offline scoring, follow it, cancel it, download its output
+and errors. Translates HTTP; BulkPlane does the work."""
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import StreamingResponse
+
+from api.bulk_plane import MEDIA_TYPES, BulkPlane
+from api.bulk_schemas import BulkJobCreate, BulkJobList, BulkJobPublic
+from api.responses import NumpyJSONResponse
+from api.schemas import ErrorBody
+from batching.bulk_job import bulk_public
+from maas.errors import InvalidInputError, PayloadTooLargeError
+
+router = APIRouter(prefix="/v1/bulk-jobs", tags=["bulk jobs"])
+_ERRORS = {
+    404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 413: {"model": ErrorBody},
+    422: {"model": ErrorBody}, 503: {"model": ErrorBody},
+}
+
+
+def _plane(request: Request) -> BulkPlane:
+    return request.app.state.bulk
+
+
+def _json_field(name: str, text: str | None) -> object:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        raise InvalidInputError(f"{name}: malformed JSON: {e}", (name,)) from e
+
+
+def _version(text: str | None) -> int | str | None:
+    return int(text) if text is not None and text.isdigit() else text
+
+
+@router.post("", status_code=202, responses={202: {"model": BulkJobPublic}, **_ERRORS},
+             summary="Submit a JSONL, .npy or .npz file (upload, or a server-side path) for scoring")
+async def create_bulk_job(
+    request: Request,
+    model: str = Form(description="Model name."),
+    file: Annotated[UploadFile | None, File(description=".jsonl, .npy or .npz")] = None,
+    version: str | None = Form(None, description="A version, `latest` or an alias."),
+    format: str | None = Form(None, description="jsonl, npy or npz; default: the file's suffix."),
+    path: str | None = Form(None, description="A server-side file (when the server allows it)."),
+    chunk_rows: int | None = Form(None, description="Rows per chunk."),
+    webhook: str | None = Form(None, description='JSON: {"url": ..., "events": [...]}'),
+    metadata: str | None = Form(None, description="JSON object, returned with the bulk job."),
+) -> NumpyJSONResponse:
+    plane = _plane(request)
+    declared = request.headers.get("content-length")
+    limit = plane.dataplane.settings.bulk_max_upload_bytes
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise PayloadTooLargeError(f"body of {declared} bytes exceeds the limit of {limit}")
+    body = BulkJobCreate.model_validate({
+        "model": model, "version": _version(version), "format": format, "path": path,
+        "chunk_rows": chunk_rows, "webhook": _json_field("webhook", webhook),
+        "metadata": _json_field("metadata", metadata),
+    })
+    if file is not None and path is not None:
+        raise InvalidInputError("file: give a file or a path, not both", ("path",))
+    filename = file.filename if file is not None else (path or "")
+    record = await plane.submit(body, file.file if file is not None else None, filename or "")
+    return NumpyJSONResponse(
+        bulk_public(record), status_code=202, headers={"Location": f"/v1/bulk-jobs/{record.id}"}
+    )
+
+
+@router.get("", response_model=BulkJobList)
+async def list_bulk_jobs(
+    request: Request,
+    limit: int = Query(20, ge=1, le=1000),
+    before: float | None = Query(None, description="Only jobs created before (epoch seconds)."),
+) -> NumpyJSONResponse:
+    records = await _plane(request).store.list(limit, before)
+    return NumpyJSONResponse({"data": [bulk_public(r) for r in records]})
+
+
+@router.get("/{bulk_id}", responses={200: {"model": BulkJobPublic}, **_ERRORS})
+async def read_bulk_job(bulk_id: str, request: Request) -> NumpyJSONResponse:
+    return NumpyJSONResponse(bulk_public(await _plane(request).get(bulk_id)))
+
+
+@router.post("/{bulk_id}/cancel", responses={200: {"model": BulkJobPublic}, **_ERRORS})
+async def cancel_bulk_job(bulk_id: str, request: Request) -> NumpyJSONResponse:
+    return NumpyJSONResponse(bulk_public(await _plane(request).cancel(bulk_id)))
+
+
+@router.get("/{bulk_id}/output", responses=_ERRORS,
+            summary="The results in input order: JSONL, or .npy/.npz like the input")
+async def bulk_output(
+    bulk_id: str, request: Request,
+    format: str | None = Query(None, description="jsonl (any job), npy or npz (array jobs)."),
+) -> StreamingResponse:
+    plane = _plane(request)
+    record = await plane.finished(bulk_id)
+    fmt, stream = plane.output(record, format)
+    disposition = f'attachment; filename="{bulk_id}.{fmt}"'
+    return StreamingResponse(stream, media_type=MEDIA_TYPES[fmt],
+                             headers={"Content-Disposition": disposition})
+
+
+@router.get("/{bulk_id}/errors", responses=_ERRORS,
+            summary="One JSONL line per failed row: its id, its row number and the reason")
+async def bulk_errors(bulk_id: str, request: Request) -> StreamingResponse:
+    plane = _plane(request)
+    record = await plane.finished(bulk_id)
+    return StreamingResponse(plane.errors(record), media_type=MEDIA_TYPES["jsonl"])
