@@ -40,10 +40,15 @@ def format_of(declared: str | None, filename: str) -> BulkFormat:
 def check_arrays(files: FileStore, path: str, fmt: BulkFormat, signature: Signature) -> None:
     """Reads the headers of an .npy/.npz input (not its data): 422 now, not a failed job later."""
     with files.open_read(path) as stream:
-        if fmt is BulkFormat.NPY:
-            npy_columns(stream, signature)
-        elif fmt is BulkFormat.NPZ:
-            npz_columns(open_npz(stream), signature)
+        try:
+            if fmt is BulkFormat.NPY:
+                npy_columns(stream, signature)
+            elif fmt is BulkFormat.NPZ:
+                npz_columns(open_npz(stream), signature)
+        except InvalidInputError:
+            raise
+        except Exception as e:  # zipfile, zlib and numpy's header parser raise many types
+            raise InvalidInputError(f"file: not a readable .{fmt.value} file: {e!r}", ("file",)) from e
 
 
 @dataclass
@@ -94,6 +99,8 @@ class BulkPlane:
             raise InvalidInputError("file: upload a file, or give a server-side path", ("file",))
         if not allowed:
             raise InvalidInputError("path: server-side paths are off (MAAS_BULK_INPUT_DIRS)", ("path",))
+        if "\x00" in path:
+            raise InvalidInputError("path: contains a NUL character", ("path",))
         resolved = Path(path).resolve()
         if not any(resolved.is_relative_to(Path(d).resolve()) for d in allowed):
             raise InvalidInputError(f"path: {path} is not under an allowed input directory", ("path",))
@@ -118,7 +125,8 @@ class BulkPlane:
 
     def output(self, record: BulkRecord, wanted: str | None) -> tuple[str, Iterator[bytes]]:
         """(format, byte stream) of the output: the input's format unless `wanted` says jsonl."""
-        outputs = self.dataplane.registry.get(record.model, record.version).signature.outputs
+        # A retired version's bulk jobs still finish and download (issue 6: queued work ends).
+        outputs = self.dataplane.registry.get(record.model, record.version, True).signature.outputs
         fmt = wanted or record.format.value
         if fmt == "npy" and len(outputs) > 1:
             fmt = "npz"  # one .npy holds one array

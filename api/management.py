@@ -12,7 +12,7 @@ from batching.heartbeat import live_worker_infos
 from maas import model_store
 from maas.errors import InvalidInputError, ModelNotFoundError
 from maas.model_validation import validate_model_file
-from maas.registry import ModelConfig, ModelRepository, ModelVersion
+from maas.registry import ModelConfig, ModelRepository, ModelVersion, check_serves
 
 
 def version_status(model: ModelVersion, holders: list[dict]) -> str:
@@ -45,8 +45,9 @@ async def upload_version(
     registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, upload: Upload
 ) -> ModelVersion:
     model_store.check_model_name(name)
-    fixed = ModelConfig.model_validate(upload.config or {}).fixed_batch_size
-    await asyncio.to_thread(validate_model_file, upload.path, fixed)
+    config = ModelConfig.model_validate(upload.config or {})
+    await asyncio.to_thread(validate_model_file, upload.path, config.fixed_batch_size)
+    await asyncio.to_thread(check_serves, upload.path, config)
     metadata = orjson.dumps({"uploaded_by": actor, "filename": upload.filename})
     version = await asyncio.to_thread(
         model_store.add_version, registry.root, name, upload.path, upload.config,

@@ -8,6 +8,7 @@ import orjson
 
 from batching.codec import decode_tensors, encode_tensors
 from batching.webhook import WebhookRecord
+from maas.errors import MaasError
 
 
 class JobStatus(StrEnum):
@@ -26,6 +27,14 @@ TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
 class JobError:
     code: str
     message: str
+
+    @classmethod
+    def of(cls, error: Exception, code: str) -> "JobError":
+        """What went wrong, for the job's owner: a MaasError's own code and message, else `code`
+        and the exception itself."""
+        if isinstance(error, MaasError):
+            return cls(error.code, error.message)
+        return cls(code, repr(error))
 
 
 @dataclass(frozen=True)

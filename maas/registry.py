@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from maas import model_store
 from maas.aliases import AliasStore
-from maas.errors import ConflictError, ModelLoadError, ModelNotFoundError
+from maas.errors import ConflictError, InvalidInputError, ModelLoadError, ModelNotFoundError
 from maas.onnx_signature import read_onnx_signature
 from maas.signature import Signature
 from maas.tflite_signature import read_tflite_signature
@@ -157,6 +157,8 @@ class ModelRepository:
 
     def rollback_alias(self, name: str, alias: str) -> tuple[int | None, int]:
         """Points an alias back at the version it pointed to before (skipping retired ones)."""
+        if not self.versions(name):
+            raise ModelNotFoundError(f"model {name!r} not found")
         with model_store.locked(self.root / name):
             live = set(self.versions(name))
             changed = self.aliases.rollback(name, alias, live.__contains__)
@@ -219,32 +221,43 @@ class ModelRepository:
             )
         return self._load(name, version)
 
+    def _version_dir(self, name: str, version: int) -> Path:
+        """A version's directory, found without loading it: management must reach a version
+        whose file or config no longer loads, to repair or retire it."""
+        version_dir = self.root / name / str(version)
+        if not _NAME.match(name) or _model_file(version_dir) is None:
+            raise ModelNotFoundError(f"model {name!r} has no version {version}")
+        return version_dir
+
     def retire(self, name: str, version: int, actor: str) -> dict:
         """Marks a version retired: new jobs get 404, queued ones still run. Refused while an
         alias points to it."""
-        model = self._find(name, version, include_retired=True)
-        if model.retired:
-            return model.retired
+        version_dir = self._version_dir(name, version)
         with model_store.locked(self.root / name):
+            if retired := model_store.read_json(version_dir / model_store.RETIRED_FILE):
+                return retired
             pointing = sorted(a for a, v in self.aliases.read(name).items() if v == version)
             if pointing:
                 raise ConflictError(
                     f"model {name!r} version {version} is the target of aliases {pointing}; "
                     "point them elsewhere first"
                 )
-            record = model_store.retire(model.path.parent, actor)
+            record = model_store.retire(version_dir, actor)
         self.forget(name)
         return record
 
     def update_config(self, name: str, version: int, patch: dict) -> tuple[dict, dict]:
         """Applies a JSON merge patch (RFC 7396: null removes a key) to a version's config.json;
-        returns (before, after). Raises pydantic's ValidationError for a config that is not valid."""
-        model = self._find(name, version)
-        path = model.path.parent / CONFIG_FILE
+        returns (before, after). Nothing is written unless the result is a valid config that
+        serves the model (pydantic's ValidationError or InvalidInputError otherwise)."""
+        version_dir = self._version_dir(name, version)
+        if (version_dir / model_store.RETIRED_FILE).exists():
+            raise ModelNotFoundError(f"model {name!r} version {version} is retired")
+        path = version_dir / CONFIG_FILE
         with model_store.locked(self.root / name):
             before = model_store.read_json(path) or {}
             after = merge_patch(before, patch)
-            ModelConfig.model_validate(after)
+            check_serves(_model_file(version_dir), ModelConfig.model_validate(after))
             model_store.write_json(path, after)
         self.forget(name)
         return before, after
@@ -278,6 +291,22 @@ class ModelRepository:
         )
         self._cache[version_dir] = (stamp, loaded)
         return loaded
+
+
+def check_serves(model_path: Path, config: ModelConfig) -> None:
+    """The checks a config must pass for its model to load, beyond its own schema."""
+    builtin = _RUNTIMES[model_path.suffix]
+    if config.runtime in set(_RUNTIMES.values()) - {builtin}:
+        raise InvalidInputError(
+            f"runtime: {config.runtime!r} does not run {model_path.suffix} files (use {builtin!r})",
+            ("runtime",),
+        )
+    signature = _SIGNATURE_READERS[model_path.suffix](model_path)
+    if bad := signature.unbatchable(config.fixed_batch_size):
+        raise InvalidInputError(
+            f"fixed_batch_size: tensors {bad} have no dynamic first dimension, and "
+            f"fixed_batch_size ({config.fixed_batch_size}) does not match it", ("fixed_batch_size",),
+        )
 
 
 def merge_patch(target: dict, patch: dict) -> dict:

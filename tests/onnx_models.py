@@ -100,3 +100,16 @@ def offset(path: Path, k: float, config: dict | None = None) -> Path:
         [numpy_helper.from_array(np.full((1, 4), k, dtype=np.float32), "k")],
     )
     return _save(graph, path, config)
+
+
+def conv3x3(path: Path) -> Path:
+    """x: float32 [N, 1, H, W] -> y: float32 [N, 1, H-2, W-2], a 3x3 box sum without padding: a
+    valid model that refuses the 1x1 dummy images of a generic warm-up."""
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"])],
+        "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1, None, None])],
+        [numpy_helper.from_array(np.ones((1, 1, 3, 3), dtype=np.float32), "w")],
+    )
+    return _save(graph, path)

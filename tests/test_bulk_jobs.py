@@ -8,8 +8,10 @@ import onnxruntime as ort
 import pytest
 
 from batching.bulk_arrays import array_chunks, npy_columns
+from batching.bulk_job import chunk_path
 from batching.bulk_jsonl import jsonl_chunks
 from maas.registry import ModelRepository
+from tests import onnx_models
 from tests.bulk_helpers import jsonl, npy, npz, output_lines, read_npz, submit, wait_until
 from tests.conftest import DIGITS, WorkerHandle, in_process_api
 from tests.processes import WorkerProcess
@@ -191,3 +193,65 @@ async def test_a_lazy_worker_loads_a_version_that_only_a_bulk_job_needs(settings
             assert set(handle.worker.lanes.states) == {"digits:2"}
         finally:
             await handle.stop()
+
+
+async def test_rows_of_different_dynamic_sizes_and_an_overlong_line(
+    settings, redis, model_repo, worker, tmp_path
+):
+    """A model with dynamic inner dimensions: lines of different image sizes go to different
+    chunks (they cannot stack); a line over the chunk byte limit fails alone, unread."""
+    onnx_models.conv3x3(model_repo / "conv" / "1" / "model.onnx")
+    small = settings.model_copy(update={"bulk_chunk_max_bytes": 1024})
+    splitter = WorkerProcess(small, tmp_path / "rq-worker.log", role="rq-worker").start()
+    lines = [{"id": f"a{i}", "inputs": [[[[1.0] * 5] * 5]]} for i in range(3)]
+    lines += [{"id": "b0", "inputs": [[[[2.0] * 4] * 4]]}, {"id": "long", "inputs": [[[[1.0] * 300] * 5]]}]
+    lines += [{"id": "a3", "inputs": [[[[1.0] * 5] * 5]]}]
+    try:
+        async with in_process_api(small) as api:
+            job = await submit(api, "mixed.jsonl", jsonl(lines), model="conv")
+            done = await wait_until(api, job["id"], {"succeeded", "failed"})
+            assert done["counts"] == {"total": 6, "succeeded": 5, "failed": 1}, done
+            output = await output_lines(api, job["id"])
+    finally:
+        splitter.kill()
+    assert [line["id"] for line in output] == ["a0", "a1", "a2", "b0", 4, "a3"]
+    assert output[0]["outputs"]["y"] == [[[[9.0] * 3] * 3]]
+    assert output[3]["outputs"]["y"] == [[[[18.0] * 2] * 2]]
+    assert "longer than 1024 bytes" in output[4]["error"]["message"]
+
+
+async def test_damaged_or_odd_inputs_get_422_not_500(api, settings, tmp_path):
+    damaged = bytearray(npz(pixels=np.ones((50, 64), np.float32)))
+    damaged[120] ^= 0xFF  # inside the array data: the CRC no longer matches
+    files = {"file": ("x.npz", bytes(damaged))}
+    response = await api.post("/v1/bulk-jobs", data={"model": "digits"}, files=files)
+    assert response.status_code == 422 and response.json()["error"]["loc"] == ["file"], response.text
+    allowed = tmp_path / "inputs"
+    allowed.mkdir()
+    async with in_process_api(settings.model_copy(update={"bulk_input_dirs": [allowed]})) as guarded:
+        nul = await guarded.post("/v1/bulk-jobs", data={"model": "digits", "path": f"{allowed}/a\x00b.npy"})
+    assert nul.status_code == 422 and "NUL" in nul.json()["error"]["message"]
+
+
+async def test_a_corrupt_chunk_fails_its_job_visibly_and_the_lane_goes_on(
+    api, settings, worker_handle, rq_worker
+):
+    first = await submit(api, "a.npy", npy(digits_rows(30)), model="digits", chunk_rows=10)
+    await wait_until(api, first["id"], {"queued"})  # split, no worker yet
+    store = settings.state_dir / "bulk"
+    (store / chunk_path(first["id"], 0)).write_bytes(b"garbage")
+    await worker_handle.start()
+    failed = await wait_until(api, first["id"], {"failed", "succeeded"})
+    assert failed["status"] == "failed" and "chunk 0" in failed["error"]["message"], failed
+    second = await submit(api, "b.npy", npy(digits_rows(30, seed=1)), model="digits", chunk_rows=10)
+    done = await wait_until(api, second["id"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded" and done["counts"]["succeeded"] == 30
+
+
+async def test_a_retired_versions_bulk_job_finishes_and_downloads(api, worker, rq_worker):
+    job = await submit(api, "a.npy", npy(digits_rows(20)), model="digits", version="1")
+    retired = await api.delete("/v1/models/digits/versions/1")
+    assert retired.status_code == 200, retired.text
+    done = await wait_until(api, job["id"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded", done
+    assert (await api.get(f"/v1/bulk-jobs/{job['id']}/output")).status_code == 200

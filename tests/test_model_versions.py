@@ -456,3 +456,43 @@ async def test_a_tflite_upload_is_validated_and_served(api, worker, model_repo, 
     refused = await upload(api, "digits", onnx_named_tflite)
     assert refused.status_code == 422 and "content is a .onnx model" in refused.json()["error"]["message"]
     assert snapshot(model_repo) == before
+
+
+async def test_a_model_that_refuses_the_dummy_warm_up_batch_still_uploads_and_serves(api, worker, tmp_path):
+    created = await upload(api, "conv", onnx_models.conv3x3(tmp_path / "c" / "model.onnx"))
+    assert created.status_code == 201, created.text
+    image = [[[[1.0] * 5] * 5]]  # one 5x5 image
+    body = {"model": "conv", "inputs": image}
+    response = await api.post("/v1/jobs", json=body, headers={"Prefer": "wait=10"})
+    job = await finished(api, response.json())
+    assert job["status"] == "succeeded", job
+    assert job["outputs"]["y"] == [[[[9.0] * 3] * 3]]
+    assert worker.lanes.states["conv:1"]["state"] == "ready"
+
+
+async def test_a_config_change_that_would_not_serve_is_refused_and_a_broken_one_can_be_repaired(
+    api, model_repo, tmp_path
+):
+    fixed = onnx_models.fixed_batch(model_repo / "relu4" / "1" / "model.onnx", size=4)
+    (fixed.parent / "config.json").write_text('{"fixed_batch_size": 4}')
+    before = snapshot(model_repo)
+    unservable = (({"fixed_batch_size": None}, "fixed_batch_size"), ({"runtime": "litert"}, "runtime"))
+    for patch, where in unservable:
+        refused = await api.patch("/v1/models/relu4/versions/1/config", json=patch)
+        assert refused.status_code == 422 and refused.json()["error"]["loc"] == [where], refused.text
+    assert snapshot(model_repo) == before
+
+    (fixed.parent / "config.json").write_text("{}")  # broken by hand: the version no longer loads
+    assert (await api.post("/v1/jobs", json={"model": "relu4", "inputs": [[0.0] * 4]})).status_code == 503
+    repaired = await api.patch("/v1/models/relu4/versions/1/config", json={"fixed_batch_size": 4})
+    assert repaired.status_code == 200, repaired.text
+    assert (await api.post("/v1/jobs", json={"model": "relu4", "inputs": [[0.0] * 4]})).status_code == 202
+
+
+async def test_rollback_of_an_unknown_model_is_404_and_creates_nothing(api, model_repo):
+    before = sorted(p.name for p in model_repo.parent.iterdir())
+    for name in ("nosuch", "%2E%2E"):
+        response = await api.post(f"/v1/models/{name}/aliases/stable/rollback")
+        assert response.status_code == 404, response.text
+    assert not (model_repo / "nosuch").exists()
+    assert sorted(p.name for p in model_repo.parent.iterdir()) == before

@@ -19,7 +19,6 @@ from batching.bulk_job import chunk_path, result_path
 from batching.bulk_lane import BulkLaneReader, ChunkEntry
 from batching.bulk_store import BulkStore
 from batching.job import JobError
-from maas.errors import MaasError
 from maas.file_store import FileStore, open_store
 from worker.bulk_scoring import chunk_result, dead_lettered, micro_batches, score_while_idle
 
@@ -75,12 +74,18 @@ class BulkLoop:
                 backoff_s = min(backoff_s * 2, 5.0)
 
     async def _serve_or_fail(self, entry: ChunkEntry, stopping: asyncio.Event) -> None:
-        """A chunk that cannot be read (its files gone, corrupt) fails its whole bulk job."""
+        """A chunk that cannot be served (its files gone or corrupt, a disk error) fails its whole
+        bulk job, visibly, rather than the loop: other chunks and jobs go on. A Redis error leaves
+        the chunk pending, to be retried or reclaimed."""
         try:
             await self._serve(entry, stopping)
-        except MaasError as e:
-            log.error("bulk job %s: chunk %d: %s", entry.bulk_id, entry.index, e.message)
-            await self.store.fail(entry.bulk_id, JobError(e.code, f"chunk {entry.index}: {e.message}"))
+        except RedisError:
+            raise
+        except Exception as e:  # anything else about this chunk must cost only its job
+            error = JobError.of(e, "bulk_chunk_failed")
+            log.error("bulk job %s: chunk %d: %s", entry.bulk_id, entry.index, error.message)
+            where = JobError(error.code, f"chunk {entry.index}: {error.message}")
+            await self.store.fail(entry.bulk_id, where)
             await self.reader.ack(entry)
 
     async def _serve(self, entry: ChunkEntry, stopping: asyncio.Event) -> None:

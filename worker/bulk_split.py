@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import redis
+from redis.exceptions import RedisError
 
 from batching import keys
 from batching.bulk_arrays import array_chunks, npy_columns, npz_columns, open_npz
@@ -24,7 +25,7 @@ from batching.bulk_queue import enqueue_split
 from batching.bulk_scripts import FEED, TRANSITION
 from batching.bulk_store import FAILABLE, failure_fields, transition_args
 from batching.job import JobError
-from maas.errors import InvalidInputError, MaasError
+from maas.errors import InvalidInputError
 from maas.file_store import FileStore, open_store
 from maas.registry import ModelRepository
 from maas.signature import Signature
@@ -61,11 +62,14 @@ def split(bulk_id: str) -> str:
         return f"nothing to split ({record.status}, {record.fed} chunks fed)"
     try:
         finished = feed_chunks(context, record)
-    except MaasError as e:
-        log.info("bulk job %s failed: %s", bulk_id, e.message)
-        args = transition_args(FAILABLE, BulkStatus.FAILED, failure_fields(JobError(e.code, e.message)))
+    except RedisError:
+        raise  # transient: rq retries the task
+    except Exception as e:  # the file itself is bad (corrupt archive, ragged rows): fail visibly
+        error = JobError.of(e, "bulk_split_failed")
+        log.info("bulk job %s failed: %s", bulk_id, error.message)
+        args = transition_args(FAILABLE, BulkStatus.FAILED, failure_fields(error))
         context.redis.eval(TRANSITION, 2, keys.bulk_job(bulk_id), keys.WEBHOOK_OUTBOX, *args)
-        return f"failed: {e.message}"
+        return f"failed: {error.message}"
     if finished:
         return "split complete"
     fed = int(context.redis.hget(keys.bulk_job(bulk_id), "fed") or 0)
@@ -88,7 +92,7 @@ def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
     slice is over (False). A chunk is fed knowing whether it is the last one (one chunk of look
     ahead), so the job's chunk count is set in the same step as its last chunk."""
     files = open_store(record.store)
-    signature = context.registry.get(record.model, record.version).signature
+    signature = context.registry.get(record.model, record.version, include_retired=True).signature
     deadline = time.monotonic() + context.task_s
     with files.open_read(input_path(record.id, record.format)) as stream:
         chunks = _chunks(record, stream, signature, context.chunk_max_bytes)

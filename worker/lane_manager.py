@@ -184,10 +184,11 @@ class LaneManager:
             runtime = await asyncio.to_thread(
                 load_runtime, model, self.settings.device, self.settings.allow_plugin_runtimes
             )
-        except MaasError as e:
-            log.error("cannot load %s: %s", label(key), e.message)
+        except Exception as e:  # a model that cannot load must not take the worker down
+            message = e.message if isinstance(e, MaasError) else repr(e)
+            log.error("cannot load %s: %s", label(key), message)
             self.failed[key] = model
-            self._set_state(key, "failed", e.message)
+            self._set_state(key, "failed", message)
             return None
         self.failed.pop(key, None)
         return runtime
