@@ -13,6 +13,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from export.options import ExportOptions
 from export.pipeline import run_export
+from maas.tflite_interpreters import TfliteInterpreters
 from tests import keras_models
 from tests.test_jobs_through_queue import submit
 
@@ -120,3 +121,20 @@ async def test_a_tflite_model_that_takes_integers_gets_integers(tflite_repo, tfl
     np.testing.assert_allclose(np.asarray(job["outputs"]["weighted"], np.float32), expected, rtol=1e-6)
     refused = await api.post("/v1/jobs", json={"model": "tcounts", "inputs": [[0.5, 1, 2]]})
     assert refused.status_code == 422
+
+
+def test_batches_of_every_size_share_a_few_interpreters_and_answer_row_by_row():
+    """Batch sizes 1..64 are padded to powers of two: 7 interpreters, none rebuilt on rotation,
+    and each row's answer is the one it gets alone."""
+    demo = Path(__file__).resolve().parent.parent / "models" / "digits" / "2" / "model.tflite"
+    content = demo.read_bytes()
+    interpreters = TfliteInterpreters(content, 1)
+    name = interpreters.inputs[0].name
+    rows = np.random.default_rng(0).uniform(0, 16, (64, 64)).astype(np.float32)
+    one_by_one = [next(iter(interpreters.run({name: rows[i : i + 1]}).values())) for i in range(64)]
+    alone = np.concatenate(one_by_one)
+    for size in range(1, 65):
+        batched = next(iter(interpreters.run({name: rows[:size]}).values()))
+        assert batched.shape[0] == size
+        np.testing.assert_allclose(batched, alone[:size], atol=1e-6)
+    assert len(interpreters._interpreters) == 7
