@@ -12,6 +12,7 @@ from api.dataplane import DataPlane
 from api.errors import install_error_handlers
 from api.responses import NumpyJSONResponse
 from api.routes import audit, bulk_jobs, health, jobs, models
+from api.version_health import VersionHealth
 from batching.bulk_store import BulkStore
 from batching.connection import connect
 from batching.events import JobEvents
@@ -36,7 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings, ModelRepository(settings.model_repository),
             JobStore(redis, settings.result_ttl_s), events,
             IdempotencyKeys(redis, settings.idempotency_retention_s),
-            webhook_policy(settings),
+            webhook_policy(settings), VersionHealth(redis, settings.heartbeat_interval_s),
         )
         rq_redis = sync_redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
         app.state.bulk = BulkPlane(

@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 
 from api.schemas import JobCreate
+from api.version_health import VersionHealth
 from batching import keys
 from batching.codec import encode_tensors
 from batching.entry import LaneEntry
@@ -29,6 +30,7 @@ class DataPlane:
     events: JobEvents
     idempotency: IdempotencyKeys
     webhook_policy: WebhookPolicy
+    health: VersionHealth
 
     async def submit(
         self, request: JobCreate, idempotency_key: str | None = None
@@ -37,6 +39,7 @@ class DataPlane:
         if idempotency_key is not None:
             check_key(idempotency_key)
         model = self.registry.get(request.model, request.version)
+        await self.health.check(model)
         inputs, rows = parse_inputs(request.inputs, model.signature)
         if rows > model.config.max_batch_size:
             raise InvalidInputError(

@@ -496,3 +496,23 @@ async def test_rollback_of_an_unknown_model_is_404_and_creates_nothing(api, mode
         assert response.status_code == 404, response.text
     assert not (model_repo / "nosuch").exists()
     assert sorted(p.name for p in model_repo.parent.iterdir()) == before
+
+
+async def test_jobs_for_a_version_every_worker_failed_to_load_get_503_at_once(
+    api, offset_v1, worker, tmp_path
+):
+    candidate = onnx_models.offset(tmp_path / "m" / "model.onnx", 2.0)
+    created = await upload(api, "offset", candidate, {"onnxruntime": {"providers": ["NoSuchProvider"]}})
+    assert created.status_code == 201, created.text  # the API cannot know what workers provide
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        response = await api.post("/v1/jobs", json={"model": "offset", "inputs": [[0.0] * 4]})
+        if response.status_code != 202:
+            break
+        await asyncio.sleep(0.2)
+    assert response.status_code == 503, response.text
+    assert "failed to load on every worker" in response.json()["error"]["message"]
+    assert "NoSuchProvider" in response.json()["error"]["message"]
+    assert (await api.get("/v1/models/offset/versions/2")).json()["status"] == "failed"
+    job = await finished(api, await score(api, 1.0, 1))  # the other version is unaffected
+    assert answered_by(job, 1.0) == 1.0
