@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api.bulk_plane import BulkPlane
 from api.dataplane import DataPlane
 from api.errors import install_error_handlers
+from api.model_upload import sweep_uploads
 from api.responses import NumpyJSONResponse
 from api.routes import audit, bulk_jobs, health, jobs, models
 from api.version_health import VersionHealth
@@ -18,10 +19,18 @@ from batching.connection import connect
 from batching.events import JobEvents
 from batching.idempotency import IdempotencyKeys
 from batching.store import JobStore
+from maas import model_store
 from maas.file_store import LocalFileStore
 from maas.registry import ModelRepository
 from maas.settings import Settings
 from maas.url_safety import webhook_policy
+
+STALE_STAGING_S = 3600.0  # no upload takes this long; anything older was left by a dead process
+
+
+def sweep_leftovers(settings: Settings) -> None:
+    sweep_uploads(settings.state_dir / "uploads", STALE_STAGING_S)
+    model_store.sweep_staging(settings.model_repository, STALE_STAGING_S)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -39,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
             IdempotencyKeys(redis, settings.idempotency_retention_s),
             webhook_policy(settings), VersionHealth(redis, settings.heartbeat_interval_s),
         )
+        await asyncio.to_thread(sweep_leftovers, settings)
         rq_redis = sync_redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
         app.state.bulk = BulkPlane(
             app.state.dataplane, BulkStore(redis, settings.bulk_retention_s),

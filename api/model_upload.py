@@ -4,6 +4,7 @@ size limit, without holding it in memory and without touching the repository."""
 import contextlib
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,15 @@ async def _form(request: Request, limit_bytes: int):
         return await parser.parse()
     except MultiPartException as e:
         raise InvalidInputError(f"body: malformed multipart form: {e.message}", ("body",)) from e
+
+
+def sweep_uploads(staging_root: Path, older_than_s: float) -> None:
+    """Removes staged uploads a killed API process left behind (never a live one: those are
+    younger than any upload may take)."""
+    cutoff = time.time() - older_than_s
+    for folder in staging_root.glob("upload-*") if staging_root.is_dir() else ():
+        if folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.asynccontextmanager

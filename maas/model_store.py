@@ -134,3 +134,15 @@ def retire(version_dir: Path, actor: str) -> dict:
     record = {"retired_at": time.time(), "by": actor}
     write_json(version_dir / RETIRED_FILE, record)
     return record
+
+
+def sweep_staging(root: Path, older_than_s: float) -> list[Path]:
+    """Removes version directories left half-built by a writer that died (hidden `.staging-*`,
+    ignored by readers) once older than `older_than_s`; returns what it removed."""
+    cutoff = time.time() - older_than_s
+    stale = [
+        p for p in Path(root).glob(f"*/{STAGING_PREFIX}*") if p.is_dir() and p.stat().st_mtime < cutoff
+    ]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale

@@ -516,3 +516,19 @@ async def test_jobs_for_a_version_every_worker_failed_to_load_get_503_at_once(
     assert (await api.get("/v1/models/offset/versions/2")).json()["status"] == "failed"
     job = await finished(api, await score(api, 1.0, 1))  # the other version is unaffected
     assert answered_by(job, 1.0) == 1.0
+
+
+async def test_an_api_start_sweeps_what_a_killed_upload_left_behind(settings, redis, model_repo):
+    stale_stage = model_repo / "digits" / ".staging-dead"
+    stale_upload = settings.state_dir / "uploads" / "upload-dead"
+    fresh_upload = settings.state_dir / "uploads" / "upload-live"
+    for folder in (stale_stage, stale_upload, fresh_upload):
+        folder.mkdir(parents=True)
+        (folder / "model.onnx").write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    for folder in (stale_stage, stale_upload):
+        os.utime(folder, (two_hours_ago, two_hours_ago))
+    async with in_process_api(settings):
+        pass
+    assert not stale_stage.exists() and not stale_upload.exists()
+    assert fresh_upload.exists()  # an upload in flight in another API process is left alone
