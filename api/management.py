@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from api.model_upload import Upload
 from batching import audit, model_events
-from batching.heartbeat import live_worker_infos
+from batching.heartbeat import holders_by_version, live_worker_infos
 from maas import model_store
 from maas.errors import InvalidInputError, ModelNotFoundError
 from maas.model_validation import validate_model_file
@@ -25,13 +25,13 @@ def version_status(model: ModelVersion, holders: list[dict]) -> str:
     return "failed" if states else "unloaded"
 
 
-async def version_public(redis: aioredis.Redis, heartbeat_s: float, model: ModelVersion) -> dict:
-    infos = await live_worker_infos(redis, heartbeat_s)
-    key = f"{model.name}:{model.version}"
-    holders = [
-        {"worker": worker, **info["models"][key]}
-        for worker, info in sorted(infos.items()) if key in info.get("models", {})
-    ]
+async def holders(redis: aioredis.Redis, heartbeat_s: float) -> dict[str, list[dict]]:
+    """Which live workers hold which versions, read once for a whole answer."""
+    return holders_by_version(await live_worker_infos(redis, heartbeat_s))
+
+
+def version_public(model: ModelVersion, held: dict[str, list[dict]]) -> dict:
+    holders = held.get(f"{model.name}:{model.version}", [])
     return {
         "name": model.name, "version": model.version, "runtime": model.runtime,
         "signature": model.signature.to_dict(), "config": model.config.model_dump(),
@@ -39,6 +39,15 @@ async def version_public(redis: aioredis.Redis, heartbeat_s: float, model: Model
         "created_at": model.metadata.get("created_at"), "status": version_status(model, holders),
         "retired": model.retired, "workers": holders,
     }
+
+
+async def _changed(
+    redis: aioredis.Redis, actor: str, action: str, target: str, before: object, after: object,
+    name: str, version: int | None,
+) -> None:
+    """Every management change is audited, then announced to the workers."""
+    await audit.record(redis, actor, action, target, before, after)
+    await model_events.announce(redis, action, name, version)
 
 
 async def upload_version(
@@ -55,9 +64,8 @@ async def upload_version(
     )
     registry.forget(name)
     model = await asyncio.to_thread(registry.get, name, version)
-    await audit.record(redis, actor, "version.create", f"{name}:{version}", None,
-                       {"sha256": model.sha256, "config": upload.config})
-    await model_events.announce(redis, "version.create", name, version)
+    after = {"sha256": model.sha256, "config": upload.config}
+    await _changed(redis, actor, "version.create", f"{name}:{version}", None, after, name, version)
     return model
 
 
@@ -67,8 +75,7 @@ async def update_config(
     if not isinstance(patch, dict):
         raise InvalidInputError("body: a JSON merge patch object, e.g. {\"max_batch_size\": 32}", ("body",))
     before, after = await asyncio.to_thread(registry.update_config, name, version, patch)
-    await audit.record(redis, actor, "version.config", f"{name}:{version}", before, after)
-    await model_events.announce(redis, "version.config", name, version)
+    await _changed(redis, actor, "version.config", f"{name}:{version}", before, after, name, version)
     return await asyncio.to_thread(registry.get, name, version)
 
 
@@ -76,8 +83,7 @@ async def retire_version(
     registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, version: int
 ) -> dict:
     record = await asyncio.to_thread(registry.retire, name, version, actor)
-    await audit.record(redis, actor, "version.retire", f"{name}:{version}", None, record)
-    await model_events.announce(redis, "version.retire", name, version)
+    await _changed(redis, actor, "version.retire", f"{name}:{version}", None, record, name, version)
     return {"name": name, "version": version, **record}
 
 
@@ -85,8 +91,7 @@ async def set_alias(
     registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, alias: str, version: int
 ) -> dict:
     before, after = await asyncio.to_thread(registry.set_alias, name, alias, version)
-    await audit.record(redis, actor, "alias.set", f"{name}:{alias}", before, after)
-    await model_events.announce(redis, "alias.set", name, after)
+    await _changed(redis, actor, "alias.set", f"{name}:{alias}", before, after, name, after)
     return {"name": name, "alias": alias, "version": after, "previous": before}
 
 
@@ -94,8 +99,7 @@ async def rollback_alias(
     registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, alias: str
 ) -> dict:
     before, after = await asyncio.to_thread(registry.rollback_alias, name, alias)
-    await audit.record(redis, actor, "alias.rollback", f"{name}:{alias}", before, after)
-    await model_events.announce(redis, "alias.set", name, after)
+    await _changed(redis, actor, "alias.rollback", f"{name}:{alias}", before, after, name, after)
     return {"name": name, "alias": alias, "version": after, "previous": before}
 
 

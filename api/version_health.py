@@ -3,11 +3,10 @@ such a version is refused at once (503, with the workers' reason) rather than le
 its queue time. Read at most once a second, not per job."""
 
 import time
-from collections import defaultdict
 
 import redis.asyncio as aioredis
 
-from batching.heartbeat import live_worker_infos
+from batching.heartbeat import holders_by_version, live_worker_infos
 from maas.errors import ModelLoadError
 from maas.registry import ModelVersion
 
@@ -33,10 +32,7 @@ class VersionHealth:
 
     async def _refresh(self) -> None:
         self._expires = time.monotonic() + REFRESH_S
-        states: dict[str, list[dict]] = defaultdict(list)
-        for info in (await live_worker_infos(self.redis, self.heartbeat_s)).values():
-            for key, state in info.get("models", {}).items():
-                states[key].append(state)
+        states = holders_by_version(await live_worker_infos(self.redis, self.heartbeat_s))
         self._failed = {
             key: held[0].get("error") or "unknown error"
             for key, held in states.items() if all(s["state"] == "failed" for s in held)

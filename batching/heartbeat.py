@@ -57,6 +57,15 @@ async def live_worker_infos(redis: aioredis.Redis, interval_s: float) -> dict[st
     return {i.decode(): orjson.loads(info) for i, info in zip(ids, infos, strict=True) if info}
 
 
+def holders_by_version(infos: dict[str, dict]) -> dict[str, list[dict]]:
+    """"name:version" -> [{worker, state, error}] of the workers that report holding it."""
+    held: dict[str, list[dict]] = {}
+    for worker, info in sorted(infos.items()):
+        for key, state in info.get("models", {}).items():
+            held.setdefault(key, []).append({"worker": worker, **state})
+    return held
+
+
 async def forget(redis: aioredis.Redis, worker_id: str) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zrem(keys.WORKERS, worker_id)

@@ -5,7 +5,6 @@ batch size) with as many rows."""
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import onnx
 import onnxruntime as ort
 
@@ -31,13 +30,6 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def _trial_batch(signature: Signature, rows: int) -> dict[str, np.ndarray]:
-    return {
-        spec.name: np.zeros((rows, *(d or 1 for d in spec.shape[1:])), dtype=spec.dtype)
-        for spec in signature.inputs
-    }
-
-
 def _check_batching(signature: Signature, fixed_batch_size: int | None) -> int:
     """The rows of the trial batch: 2 for a dynamic batch dimension, else the declared fixed size."""
     if bad := signature.unbatchable(fixed_batch_size):
@@ -55,7 +47,7 @@ def _trial(signature: Signature, run: Callable[[dict], dict], rows: int, runtime
     if any(d is None for spec in signature.inputs for d in spec.shape[1:]):
         return
     try:
-        outputs = run(_trial_batch(signature, rows))
+        outputs = run(signature.zeros(rows))
     except Exception as e:  # runtimes raise several unrelated types
         raise _reject(f"{runtime} cannot run a {rows}-row batch of zeros: {e}") from e
     not_batched = [n for n, out in outputs.items() if out.ndim == 0 or out.shape[0] != rows]

@@ -40,6 +40,13 @@ class Signature:
             "outputs": [t.to_dict() for t in self.outputs],
         }
 
+    def zeros(self, rows: int) -> dict[str, np.ndarray]:
+        """A batch of `rows` zero rows (dynamic inner dimensions as 1), for warm-up and trials."""
+        return {
+            spec.name: np.zeros((rows, *(d or 1 for d in spec.shape[1:])), dtype=spec.dtype)
+            for spec in self.inputs
+        }
+
     def unbatchable(self, fixed_batch_size: int | None = None) -> list[str]:
         """Names of tensors whose first dimension is neither dynamic nor the model's declared
         fixed batch size (the batcher needs one or the other)."""

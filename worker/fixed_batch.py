@@ -3,7 +3,7 @@ since the policy caps it there) is padded with zero rows to the size, and the ou
 
 import numpy as np
 
-from worker.runtime import Runtime, zeros_batch
+from worker.runtime import Runtime
 
 
 class FixedBatchRuntime:
@@ -25,4 +25,4 @@ class FixedBatchRuntime:
         return {name: output[:rows] for name, output in self.inner.run(padded).items()}
 
     def warm_up(self) -> None:
-        self.run(zeros_batch(self.signature, 1))
+        self.run(self.signature.zeros(1))

@@ -7,7 +7,6 @@ import onnxruntime as ort
 
 from maas.errors import ModelLoadError
 from maas.registry import ModelVersion
-from worker.runtime import zeros_batch
 
 log = logging.getLogger(__name__)
 
@@ -51,4 +50,4 @@ class OnnxRuntime:
         return dict(zip(self._output_names, outputs, strict=True))
 
     def warm_up(self) -> None:
-        self.run(zeros_batch(self.signature, 1))
+        self.run(self.signature.zeros(1))

@@ -7,7 +7,6 @@ import numpy as np
 
 from maas.registry import ModelVersion
 from maas.tflite_interpreters import TfliteInterpreters
-from worker.runtime import zeros_batch
 
 log = logging.getLogger(__name__)
 
@@ -27,4 +26,4 @@ class TfliteRuntime:
         return self._interpreters.run(inputs)
 
     def warm_up(self) -> None:
-        self.run(zeros_batch(self.signature, 1))
+        self.run(self.signature.zeros(1))

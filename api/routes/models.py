@@ -30,26 +30,31 @@ def _plane(request: Request) -> DataPlane:
     return request.app.state.dataplane
 
 
+async def _holders(plane: DataPlane) -> dict[str, list[dict]]:
+    return await management.holders(plane.store.redis, plane.settings.heartbeat_interval_s)
+
+
 async def _version_public(plane: DataPlane, model: ModelVersion) -> dict:
-    return await management.version_public(plane.store.redis, plane.settings.heartbeat_interval_s, model)
+    return management.version_public(model, await _holders(plane))
 
 
-async def _model_public(plane: DataPlane, name: str) -> dict:
+async def _model_public(plane: DataPlane, name: str, held: dict[str, list[dict]]) -> dict:
     latest = await asyncio.to_thread(plane.registry.get, name)
     return {
         "name": name, "versions": await asyncio.to_thread(plane.registry.versions, name),
         "aliases": await asyncio.to_thread(plane.registry.aliases.read, name),
-        "latest": await _version_public(plane, latest),
+        "latest": management.version_public(latest, held),
     }
 
 
 @router.get("", response_model=list[ModelPublic])
 async def list_models(request: Request) -> list[dict]:
     plane = _plane(request)
+    held = await _holders(plane)  # one read of the heartbeats for the whole list
     listed = []
     for name in await asyncio.to_thread(plane.registry.names):
         try:
-            listed.append(await _model_public(plane, name))
+            listed.append(await _model_public(plane, name, held))
         except MaasError:
             continue  # a model that cannot load is not listed as servable; its GET says why
     return listed
@@ -57,7 +62,8 @@ async def list_models(request: Request) -> list[dict]:
 
 @router.get("/{name}", response_model=ModelPublic, responses=ERRORS)
 async def read_model(name: str, request: Request) -> dict:
-    return await _model_public(_plane(request), name)
+    plane = _plane(request)
+    return await _model_public(plane, name, await _holders(plane))
 
 
 @router.post("/{name}/versions", response_model=ModelVersionPublic, status_code=201, responses=MANAGE)
