@@ -7,23 +7,23 @@ from contextlib import asynccontextmanager
 import redis as sync_redis
 from fastapi import FastAPI
 
-from api.bulk_plane import BulkPlane
-from api.dataplane import DataPlane
 from api.errors import install_error_handlers
-from api.model_upload import sweep_uploads
 from api.responses import NumpyJSONResponse
 from api.routes import audit, bulk_jobs, health, jobs, models
-from api.version_health import VersionHealth
-from batching.bulk_store import BulkStore
+from api.services.bulk import BulkPlane
+from api.services.jobs import DataPlane
+from api.services.model_upload import sweep_uploads
+from api.services.version_health import VersionHealth
+from batching.bulk.store import BulkStore
 from batching.connection import connect
-from batching.events import JobEvents
-from batching.idempotency import IdempotencyKeys
-from batching.store import JobStore
-from maas import model_store
-from maas.file_store import LocalFileStore
-from maas.registry import ModelRepository
-from maas.settings import Settings
-from maas.url_safety import webhook_policy
+from batching.jobs.events import JobEvents
+from batching.jobs.idempotency import IdempotencyKeys
+from batching.jobs.store import JobStore
+from maas.core.file_store import LocalFileStore
+from maas.core.settings import Settings
+from maas.core.url_safety import webhook_policy
+from maas.models import store as model_store
+from maas.models.registry import ModelRepository
 
 STALE_STAGING_S = 3600.0  # no upload takes this long; anything older was left by a dead process
 

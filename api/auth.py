@@ -5,7 +5,7 @@ import hmac
 
 from fastapi import Request
 
-from maas.errors import UnauthorizedError
+from maas.core.errors import UnauthorizedError
 
 
 def management_actor(request: Request) -> str:

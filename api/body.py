@@ -3,7 +3,7 @@
 import orjson
 from fastapi import Request
 
-from maas.errors import InvalidInputError, PayloadTooLargeError
+from maas.core.errors import InvalidInputError, PayloadTooLargeError
 
 
 async def read_json(request: Request, limit_bytes: int) -> object:

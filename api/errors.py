@@ -7,7 +7,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.responses import NumpyJSONResponse
-from maas.errors import (
+from maas.core.errors import (
     ConflictError,
     InvalidInputError,
     JobNotFoundError,

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from batching.job import JobStatus
+from batching.jobs.record import JobStatus
 from batching.webhook import EVENTS
 
 

@@ -8,7 +8,7 @@ import struct
 
 import numpy as np
 
-from maas.errors import MaasError
+from maas.core.errors import MaasError
 
 _MAGIC = b"MT1"
 _DTYPES = tuple(

@@ -18,7 +18,7 @@ from report import write_json
 from rss import peak_rss_mb
 from service import Service, ServiceError
 
-from maas.registry import ModelRepository, ModelVersion
+from maas.models.registry import ModelRepository, ModelVersion
 
 OUT_FILE = Path(__file__).resolve().parent / "out" / "bulk.json"
 BLOCK_ROWS = 65_536

@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
-from maas.registry import ModelVersion
-from worker.onnx_runtime import OnnxRuntime
+from maas.models.registry import ModelVersion
+from worker.runtimes.onnx_runtime import OnnxRuntime
 
 
 def batch_sizes(max_batch_size: int) -> list[int]:

@@ -19,7 +19,7 @@ from raw_runtime import measure
 from report import cpu_summary, print_raw, print_tables, raw_summary, service_summary, write_json
 from service import Service, ServiceError
 
-from maas.registry import ModelRepository, ModelVersion
+from maas.models.registry import ModelRepository, ModelVersion
 
 OUT_FILE = Path(__file__).resolve().parent / "out" / "latest.json"
 CHECK_WAIT_S = 10.0  # the one job sent before the load only proves the service answers at all

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from maas.redis_server import free_port
+from maas.cli.redis_server import free_port
 
 MAAS = Path(sys.executable).parent / "maas"
 # maas drains for up to 25 s on SIGTERM (settings.drain_timeout_s); a closed-loop bench leaves at

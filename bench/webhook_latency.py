@@ -17,7 +17,7 @@ from urllib.request import Request, urlopen
 import numpy as np
 from service import Service
 
-from maas.redis_server import free_port
+from maas.cli.redis_server import free_port
 
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
 

@@ -12,7 +12,7 @@ import onnxruntime as ort
 from onnx import numpy_helper
 from tensorflow.lite.tools import flatbuffer_utils
 
-from maas.tflite_interpreters import TfliteInterpreters
+from maas.models.tflite_interpreters import TfliteInterpreters
 
 # TFLite schema TensorType codes of the weight types pruning and quantization leave behind.
 _TFLITE_WEIGHT_TYPES = {0: np.float32, 1: np.float16, 9: np.int8}

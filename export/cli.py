@@ -12,7 +12,7 @@ from rich.table import Table
 from export.errors import ExportError
 from export.options import ExportOptions
 from export.pipeline import ExportResult, run_export
-from maas.settings import Settings
+from maas.core.settings import Settings
 
 app = typer.Typer(add_completion=False)
 _err = Console(stderr=True)

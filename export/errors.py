@@ -1,6 +1,6 @@
 """Errors of the export toolchain; each carries the exit code the CLI ends with."""
 
-from maas.errors import MaasError
+from maas.core.errors import MaasError
 
 
 class ExportError(MaasError):

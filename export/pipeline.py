@@ -20,10 +20,10 @@ from export.parity import accuracy, compare, parity_report
 from export.prune import prune
 from export.source import SourceModel, load_source
 from export.tflite_export import to_tflite
-from maas.errors import ModelLoadError
-from maas.model_store import add_version
-from maas.onnx_signature import read_onnx_signature
-from maas.tflite_signature import read_tflite_signature
+from maas.core.errors import ModelLoadError
+from maas.models.onnx_signature import read_onnx_signature
+from maas.models.store import add_version
+from maas.models.tflite_signature import read_tflite_signature
 
 REPORT_FILE = "report.json"
 REGISTERED_CONFIG = {"max_batch_size": 64, "max_queue_delay_ms": 5.0}

@@ -1,3 +1,3 @@
-from maas.cli import app
+from maas.cli.app import app
 
 app()

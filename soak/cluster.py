@@ -12,10 +12,10 @@ from pathlib import Path
 import redis
 
 from batching import keys
-from maas.child_process import die_with_parent
-from maas.redis_server import RedisServer, free_port
-from maas.settings import Settings
-from maas.supervisor import settings_env
+from maas.cli.redis_server import RedisServer, free_port
+from maas.cli.supervisor import settings_env
+from maas.core.child_process import die_with_parent
+from maas.core.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2

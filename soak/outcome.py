@@ -11,7 +11,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from batching import keys
-from batching.job import TERMINAL, JobStatus
+from batching.jobs.record import TERMINAL, JobStatus
 
 READ_CHUNK = 2_000
 LONG_POLL_S = 5.0

@@ -14,11 +14,11 @@ import redis.asyncio as aioredis
 from api.app import create_app
 from batching.connection import connect
 from batching.heartbeat import live_workers
-from maas.redis_server import RedisServer
-from maas.registry import ModelRepository
-from maas.settings import Settings
-from tests import onnx_models
-from worker.service import Worker
+from maas.cli.redis_server import RedisServer
+from maas.core.settings import Settings
+from maas.models.registry import ModelRepository
+from tests.support import onnx_models
+from worker.batch.service import Worker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DIGITS = REPO_ROOT / "models" / "digits" / "1"

@@ -7,12 +7,12 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
-from api.bulk_plane import MEDIA_TYPES, BulkPlane
-from api.bulk_schemas import BulkJobCreate, BulkJobList, BulkJobPublic
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody
-from batching.bulk_job import bulk_public
-from maas.errors import InvalidInputError, PayloadTooLargeError
+from api.schemas_bulk import BulkJobCreate, BulkJobList, BulkJobPublic
+from api.services.bulk import MEDIA_TYPES, BulkPlane
+from batching.bulk.record import bulk_public
+from maas.core.errors import InvalidInputError, PayloadTooLargeError
 
 router = APIRouter(prefix="/v1/bulk-jobs", tags=["bulk jobs"])
 _ERRORS = {

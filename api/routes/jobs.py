@@ -5,11 +5,11 @@ import re
 from fastapi import APIRouter, Header, Query, Request
 
 from api.body import read_json
-from api.dataplane import DataPlane
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody, JobCreate, JobPublic
-from batching.job_view import job_public
-from maas.errors import InvalidInputError
+from api.services.jobs import DataPlane
+from batching.jobs.view import job_public
+from maas.core.errors import InvalidInputError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)

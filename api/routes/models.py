@@ -4,11 +4,8 @@ import asyncio
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api import management
 from api.auth import management_actor
 from api.body import read_json
-from api.dataplane import DataPlane
-from api.model_upload import received_upload
 from api.schemas import (
     AliasPublic,
     AliasUpdate,
@@ -17,8 +14,11 @@ from api.schemas import (
     ModelVersionPublic,
     RetiredPublic,
 )
-from maas.errors import MaasError
-from maas.registry import ModelVersion
+from api.services import models as management
+from api.services.jobs import DataPlane
+from api.services.model_upload import received_upload
+from maas.core.errors import MaasError
+from maas.models.registry import ModelVersion
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ERRORS = {404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}}

@@ -1,0 +1,144 @@
+"""What the bulk job routes do, as plain functions of plain values (no HTTP here)."""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import redis
+
+from api.schemas_bulk import BulkJobCreate
+from api.services.jobs import DataPlane
+from batching.bulk.arrays import npy_columns, npz_columns, open_npz
+from batching.bulk.output import error_lines, jsonl_output, npy_output, npz_output
+from batching.bulk.queue import enqueue_split
+from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus, input_path
+from batching.bulk.store import BulkStore
+from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError
+from maas.core.file_store import FileStore, copy_stream
+from maas.core.ids import is_job_id, new_job_id
+from maas.core.signature import Signature
+from maas.models.registry import ModelVersion
+
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "npy": "application/octet-stream",
+               "npz": "application/zip"}
+
+
+def format_of(declared: str | None, filename: str) -> BulkFormat:
+    name = declared or Path(filename).suffix.removeprefix(".").lower()
+    try:
+        return BulkFormat(name)
+    except ValueError as e:
+        raise InvalidInputError(
+            f"file: format {name!r} unknown; name the file .jsonl, .npy or .npz, or give format",
+            ("format",),
+        ) from e
+
+
+def check_arrays(files: FileStore, path: str, fmt: BulkFormat, signature: Signature) -> None:
+    """Reads the headers of an .npy/.npz input (not its data): 422 now, not a failed job later."""
+    with files.open_read(path) as stream:
+        try:
+            if fmt is BulkFormat.NPY:
+                npy_columns(stream, signature)
+            elif fmt is BulkFormat.NPZ:
+                npz_columns(open_npz(stream), signature)
+        except InvalidInputError:
+            raise
+        except Exception as e:  # zipfile, zlib and numpy's header parser raise many types
+            raise InvalidInputError(f"file: not a readable .{fmt.value} file: {e!r}", ("file",)) from e
+
+
+@dataclass
+class BulkPlane:
+    dataplane: DataPlane
+    store: BulkStore
+    files: FileStore
+    sync_redis: redis.Redis  # rq is synchronous
+
+    async def submit(self, request: BulkJobCreate, upload: BinaryIO | None, filename: str) -> BulkRecord:
+        settings = self.dataplane.settings
+        model = self.dataplane.registry.get(request.model, request.version)
+        source = None if upload is not None else self._server_file(request.path)
+        fmt = format_of(request.format, filename)
+        webhook = await self.dataplane._webhook(request)
+        bulk_id = new_job_id()
+        try:
+            await asyncio.to_thread(self._store_input, bulk_id, fmt, upload, source, model)
+        except BaseException:
+            await asyncio.to_thread(self.files.remove_tree, bulk_id)
+            raise
+        record = BulkRecord(
+            id=bulk_id, status=BulkStatus.VALIDATING, model=model.name, version=model.version,
+            format=fmt, store=self.files.url, chunk_rows=request.chunk_rows or settings.bulk_chunk_rows,
+            created_at=time.time(), metadata=request.metadata, webhook=webhook,
+        )
+        await self.store.create(record)
+        await asyncio.to_thread(enqueue_split, self.sync_redis, bulk_id, 0, settings.bulk_task_s)
+        return record
+
+    def _store_input(
+        self, bulk_id: str, fmt: BulkFormat, upload: BinaryIO | None, source: Path | None,
+        model: ModelVersion,
+    ) -> None:
+        limit = self.dataplane.settings.bulk_max_upload_bytes
+        destination = input_path(bulk_id, fmt)
+        with self.files.write_atomic(destination) as target:
+            if upload is not None:
+                copy_stream(upload, target, limit)
+            else:
+                with source.open("rb") as f:
+                    copy_stream(f, target, limit)
+        check_arrays(self.files, destination, fmt, model.signature)
+
+    def _server_file(self, path: str | None) -> Path:
+        allowed = self.dataplane.settings.bulk_input_dirs
+        if path is None:
+            raise InvalidInputError("file: upload a file, or give a server-side path", ("file",))
+        if not allowed:
+            raise InvalidInputError("path: server-side paths are off (MAAS_BULK_INPUT_DIRS)", ("path",))
+        if "\x00" in path:
+            raise InvalidInputError("path: contains a NUL character", ("path",))
+        resolved = Path(path).resolve()
+        if not any(resolved.is_relative_to(Path(d).resolve()) for d in allowed):
+            raise InvalidInputError(f"path: {path} is not under an allowed input directory", ("path",))
+        if not resolved.is_file():
+            raise InvalidInputError(f"path: {path} is not a file", ("path",))
+        return resolved
+
+    async def get(self, bulk_id: str) -> BulkRecord:
+        if not is_job_id(bulk_id):
+            raise JobNotFoundError(f"bulk job {bulk_id!r} not found (not a job id)")
+        return await self.store.get(bulk_id)
+
+    async def cancel(self, bulk_id: str) -> BulkRecord:
+        await self.get(bulk_id)
+        return await self.store.cancel(bulk_id)
+
+    async def finished(self, bulk_id: str) -> BulkRecord:
+        record = await self.get(bulk_id)
+        if record.status is not BulkStatus.SUCCEEDED:
+            raise JobStateError(f"bulk job {bulk_id} is {record.status}; results come once it succeeded")
+        return record
+
+    def output(self, record: BulkRecord, wanted: str | None) -> tuple[str, Iterator[bytes]]:
+        """(format, byte stream) of the output: the input's format unless `wanted` says jsonl."""
+        # A retired version's bulk jobs still finish and download (issue 6: queued work ends).
+        outputs = self.dataplane.registry.get(record.model, record.version, True).signature.outputs
+        fmt = wanted or record.format.value
+        if fmt == "npy" and len(outputs) > 1:
+            fmt = "npz"  # one .npy holds one array
+        if fmt != "jsonl" and record.format is BulkFormat.JSONL:
+            raise InvalidInputError("format: a JSONL job's output is JSONL", ("format",))
+        if fmt == "jsonl":
+            return fmt, jsonl_output(self.files, record)
+        if fmt == "npy":
+            return fmt, npy_output(self.files, record, outputs[0])
+        if fmt == "npz":
+            return fmt, npz_output(self.files, record, outputs)
+        raise InvalidInputError(f"format: {fmt!r} unknown; jsonl, npy or npz", ("format",))
+
+    def errors(self, record: BulkRecord) -> Iterator[bytes]:
+        return error_lines(self.files, record)

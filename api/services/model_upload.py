@@ -1,0 +1,124 @@
+"""Receives a model upload (multipart: `file`, optional `config`) into a staging file, within the
+size limit, without holding it in memory and without touching the repository."""
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from fastapi import Request
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from maas.core.errors import InvalidInputError
+from maas.models.registry import ModelConfig
+
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+@dataclass
+class Upload:
+    path: Path  # the staged model file, named model<suffix>
+    filename: str
+    config: dict | None
+
+
+def _too_large(limit_bytes: int) -> InvalidInputError:
+    return InvalidInputError(
+        f"file: the upload exceeds the model size limit of {limit_bytes} bytes (MAAS_MAX_MODEL_BYTES)",
+        ("file",),
+    )
+
+
+async def _limited(stream: AsyncIterator[bytes], limit_bytes: int) -> AsyncIterator[bytes]:
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit_bytes:
+            raise _too_large(limit_bytes)
+        yield chunk
+
+
+def _parse_config(value: str | UploadFile | None, text: bytes | None) -> dict | None:
+    if value is None:
+        return None
+    raw = text if text is not None else str(value).encode()
+    try:
+        config = orjson.loads(raw)
+        ModelConfig.model_validate(config)
+    except orjson.JSONDecodeError as e:
+        raise InvalidInputError(f"config: malformed JSON: {e}", ("config",)) from e
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInputError(f"config.{where}: {first['msg']}", ("config", *first["loc"])) from e
+    return config
+
+
+async def _stage(file: UploadFile, folder: Path) -> Path:
+    suffix = Path(file.filename or "").suffix.lower()
+    target = folder / f"model{suffix}"
+    with target.open("wb") as out:
+        while chunk := await file.read(1 << 20):
+            out.write(chunk)
+    return target
+
+
+async def _form(request: Request, limit_bytes: int):
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise InvalidInputError(
+            "body: send multipart/form-data with a `file` part (the .onnx or .tflite model) "
+            "and an optional `config` part (JSON)", ("body",),
+        )
+    declared = request.headers.get("content-length")
+    # The form may carry a config beside the file, hence the slack over the file's limit.
+    body_limit = limit_bytes + MAX_CONFIG_BYTES
+    if declared and declared.isdigit() and int(declared) > body_limit:
+        raise _too_large(limit_bytes)
+    parser = MultiPartParser(
+        request.headers, _limited(request.stream(), body_limit), max_files=2, max_fields=4,
+        max_part_size=MAX_CONFIG_BYTES,
+    )
+    try:
+        return await parser.parse()
+    except MultiPartException as e:
+        raise InvalidInputError(f"body: malformed multipart form: {e.message}", ("body",)) from e
+
+
+def sweep_uploads(staging_root: Path, older_than_s: float) -> None:
+    """Removes staged uploads a killed API process left behind (never a live one: those are
+    younger than any upload may take)."""
+    cutoff = time.time() - older_than_s
+    for folder in staging_root.glob("upload-*") if staging_root.is_dir() else ():
+        if folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def received_upload(request: Request, staging_root: Path, limit_bytes: int):
+    """The upload staged in a private directory under `staging_root`, removed afterwards."""
+    staging_root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=staging_root, prefix="upload-"))
+    form = None
+    try:
+        form = await _form(request, limit_bytes)
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise InvalidInputError("file: missing; send the model as the `file` part", ("file",))
+        config_part = form.get("config")
+        config_text = await config_part.read() if isinstance(config_part, UploadFile) else None
+        config = _parse_config(config_part, config_text)
+        path = await _stage(file, folder)
+        if path.stat().st_size > limit_bytes:
+            raise _too_large(limit_bytes)
+        yield Upload(path, file.filename or "", config)
+    finally:
+        if form is not None:
+            await form.close()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""The stored job record (a Redis hash), its states, and the result a worker writes into it."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import orjson
+
+from batching.codec import decode_tensors, encode_tensors
+from batching.webhook import WebhookRecord
+from maas.core.errors import MaasError
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED})
+
+
+@dataclass(frozen=True)
+class JobError:
+    code: str
+    message: str
+
+    @classmethod
+    def of(cls, error: Exception, code: str) -> "JobError":
+        """What went wrong, for the job's owner: a MaasError's own code and message, else `code`
+        and the exception itself."""
+        if isinstance(error, MaasError):
+            return cls(error.code, error.message)
+        return cls(code, repr(error))
+
+
+@dataclass(frozen=True)
+class JobTimings:
+    queue_ms: float
+    inference_ms: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a worker writes when a job ends: outputs on success, an error otherwise."""
+
+    status: JobStatus
+    finished_at: float
+    outputs: dict[str, np.ndarray] | None = None
+    error: JobError | None = None
+    timings: JobTimings | None = None
+
+    def to_fields(self) -> dict[str, bytes | str]:
+        fields: dict[str, bytes | str] = {"finished_at": repr(self.finished_at)}
+        if self.outputs is not None:
+            fields["outputs"] = encode_tensors(self.outputs)
+        if self.error is not None:
+            fields["error"] = orjson.dumps(self.error.__dict__)
+        if self.timings is not None:
+            fields["timings"] = orjson.dumps(self.timings.__dict__)
+        return fields
+
+
+@dataclass
+class JobRecord:
+    id: str
+    status: JobStatus
+    model: str
+    version: int
+    rows: int
+    created_at: float
+    deadline: float
+    metadata: dict | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    outputs: dict[str, np.ndarray] | None = None
+    error: JobError | None = None
+    timings: JobTimings | None = None
+    webhook: WebhookRecord | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_fields(self) -> dict[str, bytes | str]:
+        """The fields written at submit; later fields come from JobResult and the claim script."""
+        fields: dict[str, bytes | str] = {
+            "id": self.id,
+            "status": self.status.value,
+            "model": self.model,
+            "version": str(self.version),
+            "rows": str(self.rows),
+            "created_at": repr(self.created_at),
+            "deadline": repr(self.deadline),
+        }
+        if self.metadata is not None:
+            fields["metadata"] = orjson.dumps(self.metadata)
+        if self.webhook is not None:
+            fields.update(self.webhook.to_fields())
+        return fields
+
+    @classmethod
+    def from_fields(cls, raw: dict[bytes, bytes]) -> "JobRecord":
+        f = {k.decode(): v for k, v in raw.items()}
+
+        def opt_float(name: str) -> float | None:
+            return float(f[name]) if name in f else None
+
+        return cls(
+            id=f["id"].decode(),
+            status=JobStatus(f["status"].decode()),
+            model=f["model"].decode(),
+            version=int(f["version"]),
+            rows=int(f["rows"]),
+            created_at=float(f["created_at"]),
+            deadline=float(f["deadline"]),
+            metadata=orjson.loads(f["metadata"]) if "metadata" in f else None,
+            started_at=opt_float("started_at"),
+            finished_at=opt_float("finished_at"),
+            outputs=decode_tensors(f["outputs"]) if "outputs" in f else None,
+            error=JobError(**orjson.loads(f["error"])) if "error" in f else None,
+            timings=JobTimings(**orjson.loads(f["timings"])) if "timings" in f else None,
+            webhook=WebhookRecord.from_fields(f),
+        )

@@ -1,0 +1,87 @@
+"""The `maas` command line."""
+
+import asyncio
+import importlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from api.app import create_app
+from maas.cli.bulk import bulk_app
+from maas.cli.logs import configure_logging
+from maas.cli.models import models_app
+from maas.cli.supervisor import serve as serve_tree
+from maas.core.settings import Settings
+from worker.batch.service import run_worker
+from worker.tasks.rq_worker import run_rq_worker
+
+app = typer.Typer(help="maas: asynchronous, dynamically batched model inference.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(bulk_app, name="bulk")
+
+
+def _settings(**overrides) -> Settings:
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.log_level)
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="API bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="API port.")] = None,
+    model_repository: Annotated[Path | None, typer.Option(help="Model repository directory.")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Use this Redis instead of starting one.")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Where the embedded Redis keeps data.")] = None,
+) -> None:
+    """Redis (unless --redis-url) + API + one worker, in one process tree. Ctrl-C stops all."""
+    settings = _settings(
+        host=host, port=port, model_repository=model_repository, redis_url=redis_url,
+        state_dir=state_dir,
+    )
+    raise typer.Exit(serve_tree(settings))
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+) -> None:
+    """The HTTP API alone (needs MAAS_REDIS_URL)."""
+    settings = _settings(host=host, port=port)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port,
+        log_level=settings.log_level.lower(), access_log=settings.access_log,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+    )
+
+
+@app.command()
+def worker(
+    models: Annotated[str | None, typer.Option(help="Comma-separated models; default all.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
+) -> None:
+    """A batch worker alone (needs MAAS_REDIS_URL)."""
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    settings = _settings(worker_models=names, device=device)
+    if settings.device not in ("cpu", "cuda"):
+        raise typer.BadParameter("--device must be cpu or cuda")
+    asyncio.run(run_worker(settings))
+
+
+@app.command("rq-worker")
+def rq_worker() -> None:
+    """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
+    run_rq_worker(_settings())
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False
+)
+def export(ctx: typer.Context) -> None:
+    """Keras/TensorFlow -> ONNX or TFLite: quantize, prune, distill, check, register (`maas export --help`).
+    Needs the `export` extra."""
+    # Loaded on use: TensorFlow takes seconds and ~600 MB to import, and no other command needs it.
+    importlib.import_module("export.cli").app(ctx.args, prog_name="maas export")

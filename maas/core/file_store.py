@@ -1,0 +1,100 @@
+"""Where bulk jobs keep their files (input, chunks, chunk results): a small interface, so an
+S3-compatible fsspec store can replace the local directory without touching the pipeline.
+
+Paths are relative, `/`-separated names inside the store. A store is named by a URL kept on each
+bulk job, so every process (API, rq worker, workers) opens the same store for a job.
+"""
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from maas.core.errors import MaasError, PayloadTooLargeError
+
+COPY_BLOCK_BYTES = 1 << 20
+
+
+class FileStoreError(MaasError):
+    code = "file_store_error"
+
+
+class FileStore(Protocol):
+    url: str
+
+    def open_read(self, path: str) -> BinaryIO:
+        """A seekable binary file; FileStoreError when it does not exist."""
+
+    def write_atomic(self, path: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """A file to write; readers see all of it or none of it (replaced on success only)."""
+
+    def exists(self, path: str) -> bool: ...
+
+    def size(self, path: str) -> int: ...
+
+    def remove_tree(self, prefix: str) -> None:
+        """Deletes every file under prefix; nothing there is not an error."""
+
+
+class LocalFileStore:
+    """A directory on a local (or shared network) file system."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self.url = self.root.as_uri()
+
+    def _path(self, path: str) -> Path:
+        full = (self.root / path).resolve()
+        if not full.is_relative_to(self.root):
+            raise FileStoreError(f"path {path!r} leaves the file store")
+        return full
+
+    def open_read(self, path: str) -> BinaryIO:
+        try:
+            return self._path(path).open("rb")
+        except FileNotFoundError as e:
+            raise FileStoreError(f"{path}: not in the file store") from e
+
+    @contextlib.contextmanager
+    def write_atomic(self, path: str) -> Iterator[BinaryIO]:
+        final = self._path(path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with temporary.open("wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, final)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def exists(self, path: str) -> bool:
+        return self._path(path).is_file()
+
+    def size(self, path: str) -> int:
+        return self._path(path).stat().st_size
+
+    def remove_tree(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix), ignore_errors=True)
+
+
+def open_store(url: str) -> FileStore:
+    """The store a URL names. Only file:// today; an fsspec-backed class goes here for s3://."""
+    if url.startswith("file://"):
+        return LocalFileStore(Path(url.removeprefix("file://")))
+    raise FileStoreError(f"file store {url!r}: only file:// stores are supported")
+
+
+def copy_stream(source: BinaryIO, target: BinaryIO, limit_bytes: int) -> int:
+    """Copies in blocks (memory does not grow with the size); returns the bytes copied."""
+    copied = 0
+    while block := source.read(COPY_BLOCK_BYTES):
+        copied += len(block)
+        if copied > limit_bytes:
+            raise PayloadTooLargeError(f"the file exceeds the limit of {limit_bytes} bytes")
+        target.write(block)
+    return copied

@@ -1,0 +1,115 @@
+"""Checks an uploaded model file before it becomes a version: it must be the format its name says,
+load in its runtime, have what batching needs, and answer a batch of zeros (2 rows, or its fixed
+batch size) with as many rows."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import onnx
+import onnxruntime as ort
+
+from maas.core.errors import InvalidInputError, MaasError
+from maas.core.signature import Signature
+from maas.models.onnx_signature import read_onnx_signature
+from maas.models.tflite_interpreters import TfliteInterpreters
+from maas.models.tflite_signature import read_tflite_signature
+
+TFLITE_IDENTIFIER = b"TFL3"  # bytes 4..8 of every TFLite flatbuffer
+_ONNX_FIRST_BYTE = 0x08  # protobuf tag of ModelProto.ir_version, first in every exported file
+
+
+def _reject(message: str) -> InvalidInputError:
+    return InvalidInputError(f"file: {message}", ("file",))
+
+
+def _sniff(head: bytes) -> str | None:
+    if head[4:8] == TFLITE_IDENTIFIER:
+        return ".tflite"
+    if head[:1] == bytes([_ONNX_FIRST_BYTE]):
+        return ".onnx"
+    return None
+
+
+def _check_batching(signature: Signature, fixed_batch_size: int | None) -> int:
+    """The rows of the trial batch: 2 for a dynamic batch dimension, else the declared fixed size."""
+    if bad := signature.unbatchable(fixed_batch_size):
+        raise _reject(
+            f"tensors {bad} have a fixed first dimension; batching needs a dynamic batch "
+            "dimension (export the model with a symbolic first dimension), or a config stating "
+            "`fixed_batch_size` equal to it"
+        )
+    return fixed_batch_size or 2
+
+
+def _trial(signature: Signature, run: Callable[[dict], dict], rows: int, runtime: str) -> None:
+    """Runs a batch of zeros; every output must come back with one row per input row. Skipped
+    when an input has a dynamic inner dimension: no dummy size is valid for every such model."""
+    if any(d is None for spec in signature.inputs for d in spec.shape[1:]):
+        return
+    try:
+        outputs = run(signature.zeros(rows))
+    except Exception as e:  # runtimes raise several unrelated types
+        raise _reject(f"{runtime} cannot run a {rows}-row batch of zeros: {e}") from e
+    not_batched = [n for n, out in outputs.items() if out.ndim == 0 or out.shape[0] != rows]
+    if not_batched:
+        raise _reject(f"outputs {not_batched} do not return one row per input row")
+
+
+def _signature(read: Callable[[Path], Signature], path: Path) -> Signature:
+    try:
+        return read(path)
+    except MaasError as e:
+        raise _reject(e.message) from e
+
+
+def _validate_onnx(path: Path, fixed_batch_size: int | None) -> Signature:
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as e:  # the checker and protobuf raise several unrelated types
+        raise _reject(f"not a valid ONNX model: {str(e).strip().splitlines()[0]}") from e
+    signature = _signature(read_onnx_signature, path)
+    rows = _check_batching(signature, fixed_batch_size)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [spec.name for spec in signature.outputs]
+
+    def run(feed: dict) -> dict:
+        return dict(zip(names, session.run(names, feed), strict=True))
+
+    _trial(signature, run, rows, "onnxruntime")
+    return signature
+
+
+def _validate_tflite(path: Path, fixed_batch_size: int | None) -> Signature:
+    signature = _signature(read_tflite_signature, path)
+    rows = _check_batching(signature, fixed_batch_size)
+    try:
+        interpreters = TfliteInterpreters(path.read_bytes(), 1, path.name)
+    except MaasError as e:
+        raise _reject(e.message) from e
+    _trial(signature, interpreters.run, rows, "LiteRT")
+    return signature
+
+
+VALIDATORS: dict[str, Callable[[Path, int | None], Signature]] = {
+    ".onnx": _validate_onnx, ".tflite": _validate_tflite,
+}
+
+
+def validate_model_file(path: Path, fixed_batch_size: int | None = None) -> Signature:
+    """The signature of a model file that can be served; InvalidInputError (loc `file`) saying
+    what is wrong otherwise. A model with a fixed batch dimension passes only when the config
+    states it (`fixed_batch_size`)."""
+    suffix = path.suffix
+    if suffix not in VALIDATORS:
+        raise _reject(f"{suffix or 'no suffix'}: a model file must end in one of {sorted(VALIDATORS)}")
+    with path.open("rb") as f:
+        head = f.read(8)
+    if not head:
+        raise _reject("is empty")
+    sniffed = _sniff(head)
+    if sniffed and sniffed != suffix:
+        raise _reject(f"named {suffix} but its content is a {sniffed} model; rename it")
+    return VALIDATORS[suffix](path, fixed_batch_size)

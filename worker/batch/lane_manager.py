@@ -1,0 +1,275 @@
+"""Keeps a worker's lanes in step with the model repository, without a restart.
+
+It rescans the repository when the API announces a change (and every `model_rescan_s`, for a
+notice missed or a file dropped in by hand), and every DEMAND_POLL_S reads the depth of each lane
+it knows. A version is loaded and warmed up before its lane is served: at start and when it
+appears (preload, within the memory budget), or when its first job arrives. A config change
+restarts the lane's loop with the new policy, on a new runtime if the runtime options changed.
+A retired version is served until its lane is empty, then unloaded. Past the memory budget, the
+least recently used idle version is unloaded to make room.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from batching import keys, model_events
+from batching.jobs.store import JobStore
+from maas.core.errors import MaasError, ModelLoadError
+from maas.core.settings import Settings
+from maas.models.registry import ModelRepository, ModelVersion
+from worker.batch.lane_loop import LaneLoop, Reliability
+from worker.batch.memory import rss_bytes
+from worker.runtimes.base import Runtime
+from worker.runtimes.catalog import load_runtime
+
+log = logging.getLogger(__name__)
+DEMAND_POLL_S = 0.2
+BATCHING_FIELDS = {"max_batch_size", "max_queue_delay_ms", "max_queue_rows", "preferred_batch_sizes"}
+Key = tuple[str, int]
+
+
+@dataclass
+class Served:
+    model: ModelVersion
+    runtime: Runtime
+    loop: LaneLoop
+    stopping: asyncio.Event
+    task: asyncio.Task
+    memory_bytes: int
+    last_busy: float
+    depth: int = 0  # online rows and bulk chunks waiting in its lanes at the last poll
+
+
+def label(key: Key) -> str:
+    return f"{key[0]}:{key[1]}"
+
+
+def needs_new_runtime(old: ModelVersion, new: ModelVersion) -> bool:
+    def runtime_part(model: ModelVersion) -> dict:
+        return model.config.model_dump(exclude=BATCHING_FIELDS)
+
+    return old.path != new.path or old.runtime != new.runtime or runtime_part(old) != runtime_part(new)
+
+
+class LaneManager:
+    def __init__(
+        self, settings: Settings, redis: aioredis.Redis, registry: ModelRepository, worker_id: str,
+        on_change: Callable[[], None] = lambda: None,
+    ):
+        self.settings = settings
+        self.redis = redis
+        self.registry = registry
+        self.worker_id = worker_id
+        self.store = JobStore(redis, settings.result_ttl_s)
+        self.reliability = Reliability(settings.visibility_timeout_s, settings.max_deliveries)
+        self.states: dict[str, dict] = {}  # "name:version" -> {state, error}, for the heartbeat
+        self.served: dict[Key, Served] = {}
+        self.known: dict[Key, ModelVersion] = {}
+        self.failed: dict[Key, ModelVersion] = {}  # retried only once the version's files change
+        self.changed = asyncio.Event()
+        self.on_change = on_change
+        self._budget = int(settings.worker_memory_budget_mb * 1024 * 1024)
+
+    async def start(self) -> None:
+        """The first scan and preload, before the worker announces itself."""
+        await self.rescan()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        listening = asyncio.create_task(self._listen())
+        last_scan = time.monotonic()
+        try:
+            while not stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(DEMAND_POLL_S):  # not wait_for: see heartbeat.py
+                        await self.changed.wait()
+                if self.changed.is_set() or time.monotonic() - last_scan > self.settings.model_rescan_s:
+                    self.changed.clear()
+                    last_scan = time.monotonic()
+                    await self.rescan()
+                await self._follow_demand()
+        finally:
+            listening.cancel()
+            await asyncio.gather(*(self._stop(key) for key in list(self.served)))
+
+    async def _listen(self) -> None:
+        """Sets `changed` on every repository notice; reconnects after Redis errors."""
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(keys.MODEL_CHANGES_CHANNEL)
+                    self.changed.set()  # anything missed while not subscribed
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            log.info("repository changed: %s", model_events.parse(message["data"]))
+                            self.changed.set()
+            except (RedisError, OSError) as e:
+                log.warning("model change notices interrupted: %r", e)
+                await asyncio.sleep(1)
+
+    def _scan(self) -> dict[Key, ModelVersion]:
+        found = {}
+        for name in self.settings.worker_models or self.registry.names(include_retired=True):
+            for version in self.registry.versions(name, include_retired=True):
+                try:
+                    found[(name, version)] = self.registry.get_uncached(name, version, include_retired=True)
+                except ModelLoadError as e:
+                    self._set_state((name, version), "failed", e.message)
+        return found
+
+    async def rescan(self) -> None:
+        self.known = await asyncio.to_thread(self._scan)
+        for key in list(self.served):
+            await self._follow_change(key)
+        if self.settings.worker_preload:
+            newest_first = sorted(self.known, key=lambda k: (k[0], -k[1]))
+            for key in newest_first:
+                model = self.known[key]
+                if key not in self.served and not model.retired and self._loadable(key):
+                    await self._load(key, preload=True)
+
+    async def _follow_change(self, key: Key) -> None:
+        served, model = self.served[key], self.known.get(key)
+        if model is None:
+            log.info("%s left the repository; unloading it", label(key))
+            await self._stop(key)
+        elif model != served.model and self.failed.get(key) != model:
+            log.info("%s changed; applying %s", label(key), model.config.model_dump())
+            runtime = served.runtime
+            if needs_new_runtime(served.model, model):
+                runtime = await self._new_runtime(key, model)
+                if runtime is None:  # the old runtime keeps serving
+                    error = self.states[label(key)]["error"]
+                    self._set_state(key, "ready", f"new config not applied: {error}")
+                    return
+            await self._restart(key, model, runtime)
+
+    async def _follow_demand(self) -> None:
+        """Loads versions whose lanes (online or bulk) have work, notes which are busy, unloads
+        drained retired versions."""
+        candidates = sorted(set(self.known) | set(self.served))
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name, version in candidates:
+                    pipe.get(keys.lane_rows(keys.online_lane(name, version)))
+                    pipe.xlen(keys.bulk_lane(name, version))  # chunks are deleted once done
+                answers = await pipe.execute()
+            pairs = zip(answers[::2], answers[1::2], strict=True)
+            depths = [int(rows or 0) + chunks for rows, chunks in pairs]
+        except RedisError as e:
+            log.warning("could not read lane depths: %r", e)
+            return
+        now = time.monotonic()
+        for key, depth in zip(candidates, depths, strict=True):
+            served = self.served.get(key)
+            if served is not None:
+                served.depth = depth
+            if served is not None and depth > 0:
+                served.last_busy = now
+            elif served is not None and served.model.retired and depth == 0:
+                log.info("%s is retired and its lane is empty; unloading it", label(key))
+                await self._stop(key)
+            elif served is None and depth > 0 and self._loadable(key):
+                await self._load(key, preload=False)
+
+    async def _new_runtime(self, key: Key, model: ModelVersion) -> Runtime | None:
+        self._set_state(key, "loading")
+        try:
+            runtime = await asyncio.to_thread(
+                load_runtime, model, self.settings.device, self.settings.allow_plugin_runtimes
+            )
+        except Exception as e:  # a model that cannot load must not take the worker down
+            message = e.message if isinstance(e, MaasError) else repr(e)
+            log.error("cannot load %s: %s", label(key), message)
+            self.failed[key] = model
+            self._set_state(key, "failed", message)
+            return None
+        self.failed.pop(key, None)
+        return runtime
+
+    async def _load(self, key: Key, preload: bool) -> None:
+        """Loads and warms up a version, then serves its lane."""
+        model = self.known[key]
+        estimate = model.path.stat().st_size
+        if preload and self._budget and self._used() + estimate > self._budget:
+            return  # preloading never unloads another model; a job will load this one
+        await self._make_room(estimate, key)
+        before = rss_bytes()
+        runtime = await self._new_runtime(key, model)
+        if runtime is None:
+            return
+        memory = max(estimate, rss_bytes() - before)
+        self._start(key, model, runtime, memory)
+        log.info("serving %s (%.1f MiB)", label(key), memory / 2**20)
+
+    async def _make_room(self, needed: int, loading: Key) -> bool:
+        """Unloads idle versions, least recently busy first, until `needed` bytes fit the budget.
+        False when they cannot: then a job's version loads anyway (jobs never starve), a preload
+        does not."""
+        if not self._budget:
+            return True
+        while self._used() + needed > self._budget:
+            idle = [(s.last_busy, key) for key, s in self.served.items() if key != loading and not s.depth]
+            if not idle:
+                log.warning("memory budget exceeded loading %s; nothing idle to unload", label(loading))
+                return False
+            _, evicted = min(idle)
+            log.info("unloading idle %s to stay within the memory budget", label(evicted))
+            await self._stop(evicted)
+        return True
+
+    def _loadable(self, key: Key) -> bool:
+        """Known, and not a version that failed to load and has not changed since."""
+        return key in self.known and self.failed.get(key) != self.known[key]
+
+    def _used(self) -> int:
+        return sum(s.memory_bytes for s in self.served.values())
+
+    def _start(self, key: Key, model: ModelVersion, runtime: Runtime, memory: int) -> None:
+        loop = LaneLoop(model, runtime, self.store, self.worker_id, self.reliability)
+        stopping = asyncio.Event()
+        task = asyncio.create_task(loop.run(stopping), name=f"lane-{label(key)}")
+        task.add_done_callback(lambda t: self._ended(key, t))
+        self.served[key] = Served(model, runtime, loop, stopping, task, memory, time.monotonic())
+        self._set_state(key, "ready")
+
+    async def _restart(self, key: Key, model: ModelVersion, runtime: Runtime) -> None:
+        """The lane's loop finishes what it holds, then a new one runs with the new config."""
+        old = self.served[key]
+        old.stopping.set()
+        await old.task
+        self._start(key, model, runtime, old.memory_bytes)
+
+    async def _stop(self, key: Key) -> None:
+        served = self.served.pop(key, None)
+        if served is None:
+            return
+        served.stopping.set()
+        try:
+            await served.task
+        finally:
+            self.states.pop(label(key), None)
+            self.on_change()
+
+    def _ended(self, key: Key, task: asyncio.Task) -> None:
+        """A lane loop that ended without being asked to is dropped, to be loaded again on demand."""
+        served = self.served.get(key)
+        if served is None or served.task is not task or served.stopping.is_set():
+            return
+        error = None if task.cancelled() else task.exception()
+        log.error("lane of %s ended unexpectedly: %r", label(key), error)
+        del self.served[key]
+        self._set_state(key, "failed", f"lane loop ended: {error!r}")
+
+    def _set_state(self, key: Key, state: str, error: str | None = None) -> None:
+        self.states[label(key)] = {"state": state, "error": error}
+        self.on_change()
+
+    def serving(self) -> list[str]:
+        return [label(key) for key in self.served]

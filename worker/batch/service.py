@@ -1,0 +1,86 @@
+"""The worker process: serves one lane per model version it holds, reports them in its
+heartbeat, drains on SIGTERM."""
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+
+import redis.asyncio as aioredis
+
+from batching.connection import connect
+from batching.heartbeat import forget, heartbeat_forever
+from maas.core.settings import Settings
+from maas.models.registry import ModelRepository
+from worker.batch.lane_manager import LaneManager
+
+log = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Worker:
+    def __init__(self, settings: Settings, redis: aioredis.Redis):
+        self.settings = settings
+        self.redis = redis
+        self.worker_id = new_worker_id()
+        self.stopping = asyncio.Event()
+        self.lanes: LaneManager | None = None
+        self._announced = False  # no heartbeat before the first load: it would say "ready"
+        self._wake_heartbeat = asyncio.Event()
+
+    def _info(self) -> dict:
+        return {"models": self.lanes.states, "device": self.settings.device, "pid": os.getpid()}
+
+    def _beat_now(self) -> None:
+        """Reports a model's new state at once rather than at the next heartbeat."""
+        if self._announced and not self.stopping.is_set():
+            self._wake_heartbeat.set()
+
+    async def run(self, registry: ModelRepository) -> None:
+        self.lanes = LaneManager(self.settings, self.redis, registry, self.worker_id, self._beat_now)
+        await self.lanes.start()
+        if not self.lanes.known:
+            log.warning("no servable model in %s yet; waiting for one", registry.root)
+        self._announced = True
+        stop_beating = asyncio.Event()  # beats go on while the lanes drain
+        beating = asyncio.create_task(
+            heartbeat_forever(
+                self.redis, self.worker_id, self._info, self.settings.heartbeat_interval_s,
+                self._wake_heartbeat, stop_beating,
+            )
+        )
+        log.info("worker %s serving %s", self.worker_id, self.lanes.serving())
+        try:
+            await self.lanes.run(self.stopping)
+        finally:
+            stop_beating.set()
+            self._wake_heartbeat.set()
+            await beating
+            await forget(self.redis, self.worker_id)
+        log.info("worker %s stopped", self.worker_id)
+
+
+async def run_worker(settings: Settings) -> None:
+    """Entry point of `maas worker`: SIGTERM/SIGINT drains, a second signal exits at once."""
+    redis = connect(settings.redis_url, settings.redis_max_connections)
+    worker = Worker(settings, redis)
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_signal() -> None:
+        if worker.stopping.is_set():
+            main.cancel()
+        worker.stopping.set()
+        loop.call_later(settings.drain_timeout_s, main.cancel)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await worker.run(ModelRepository(settings.model_repository))
+    finally:
+        await redis.aclose()

@@ -1,0 +1,47 @@
+"""Which Runtime class serves which `runtime` of a model config. A new runtime is a new line."""
+
+import importlib
+import logging
+
+from maas.core.errors import MaasError, ModelLoadError
+from maas.models.registry import ModelVersion
+from worker.runtimes.base import Runtime
+from worker.runtimes.fixed_batch import FixedBatchRuntime
+from worker.runtimes.onnx_runtime import OnnxRuntime
+from worker.runtimes.tflite_runtime import TfliteRuntime
+
+log = logging.getLogger(__name__)
+RUNTIMES = {"onnxruntime": OnnxRuntime, "litert": TfliteRuntime}
+
+
+def runtime_class(name: str, allow_plugins: bool) -> type:
+    if name in RUNTIMES:
+        return RUNTIMES[name]
+    if not allow_plugins:
+        raise ModelLoadError(
+            f"runtime {name!r} is a plugin class; set MAAS_ALLOW_PLUGIN_RUNTIMES=true to allow it"
+        )
+    module_name, _, class_name = name.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as e:
+        raise ModelLoadError(f"runtime {name!r} cannot be imported: {e}") from e
+
+
+def load_runtime(model: ModelVersion, device: str, allow_plugins: bool = False) -> Runtime:
+    """The model's runtime, warmed up when it can be. Warm-up feeds zeros with every dynamic
+    inner dimension as 1, which some valid models refuse (a 3x3 convolution of a 1x1 image): that
+    costs the first real batch its one-time setup, not the model its lane."""
+    try:
+        runtime = runtime_class(model.runtime, allow_plugins)(model, device)
+    except MaasError:
+        raise
+    except Exception as e:  # a plugin or runtime may raise anything while loading
+        raise ModelLoadError(f"{model.name} v{model.version}: cannot load: {e!r}") from e
+    if model.config.fixed_batch_size is not None:
+        runtime = FixedBatchRuntime(runtime, model.config.fixed_batch_size)
+    try:
+        runtime.warm_up()
+    except Exception as e:  # whatever the runtime raises for the dummy batch
+        log.warning("%s v%s: warm-up skipped, the dummy batch failed: %r", model.name, model.version, e)
+    return runtime

@@ -1,0 +1,121 @@
+"""The rq task that checks a bulk job's input file and splits it into chunks in its model
+version's bulk lane, streaming (one chunk in memory at a time).
+
+It works for at most `task_s` seconds, then queues its own continuation, so that a task cut off
+by a crash is noticed (and retried) within a few multiples of task_s. It resumes from what the
+job record says was fed, so a retried split feeds no chunk twice.
+"""
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import redis
+from redis.exceptions import RedisError
+
+from batching import keys
+from batching.bulk.arrays import array_chunks, npy_columns, npz_columns, open_npz
+from batching.bulk.chunk import ChunkFile
+from batching.bulk.jsonl import jsonl_chunks
+from batching.bulk.lane import ChunkEntry
+from batching.bulk.queue import enqueue_split
+from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus, chunk_path, input_path
+from batching.bulk.scripts import FEED, TRANSITION
+from batching.bulk.store import FAILABLE, failure_fields, transition_args
+from batching.jobs.record import JobError
+from maas.core.errors import InvalidInputError
+from maas.core.file_store import FileStore, open_store
+from maas.core.signature import Signature
+from maas.models.registry import ModelRepository
+from worker.batch.bulk_loop import write_chunk
+
+log = logging.getLogger(__name__)
+SPLITTABLE = frozenset({BulkStatus.VALIDATING, BulkStatus.QUEUED, BulkStatus.RUNNING})
+
+
+@dataclass(frozen=True)
+class SplitContext:
+    redis: redis.Redis
+    registry: ModelRepository
+    task_s: float
+    chunk_max_bytes: int
+
+
+_context: SplitContext | None = None
+
+
+def configure(context: SplitContext) -> None:
+    """Called once by the rq-worker entry point; rq calls split() with the bulk job id only."""
+    global _context
+    _context = context
+
+
+def split(bulk_id: str) -> str:
+    context = _context
+    raw = context.redis.hgetall(keys.bulk_job(bulk_id))
+    if not raw:
+        return "bulk job gone"
+    record = BulkRecord.from_fields(raw)
+    if record.status not in SPLITTABLE or record.chunks is not None:
+        return f"nothing to split ({record.status}, {record.fed} chunks fed)"
+    try:
+        finished = feed_chunks(context, record)
+    except RedisError:
+        raise  # transient: rq retries the task
+    except Exception as e:  # the file itself is bad (corrupt archive, ragged rows): fail visibly
+        error = JobError.of(e, "bulk_split_failed")
+        log.info("bulk job %s failed: %s", bulk_id, error.message)
+        args = transition_args(FAILABLE, BulkStatus.FAILED, failure_fields(error))
+        context.redis.eval(TRANSITION, 2, keys.bulk_job(bulk_id), keys.WEBHOOK_OUTBOX, *args)
+        return f"failed: {error.message}"
+    if finished:
+        return "split complete"
+    fed = int(context.redis.hget(keys.bulk_job(bulk_id), "fed") or 0)
+    return f"continues as {enqueue_split(context.redis, bulk_id, fed, context.task_s)}"
+
+
+def _chunks(
+    record: BulkRecord, stream: BinaryIO, signature: Signature, max_bytes: int
+) -> Iterator[tuple[ChunkFile, int]]:
+    offset, index, rows = record.split_offset, record.fed, record.chunk_rows
+    if record.format is BulkFormat.JSONL:
+        return jsonl_chunks(stream, signature, offset, record.total, index, rows, max_bytes)
+    if record.format is BulkFormat.NPY:
+        return array_chunks(npy_columns(stream, signature), offset, index, rows, max_bytes)
+    return array_chunks(npz_columns(open_npz(stream), signature), offset, index, rows, max_bytes)
+
+
+def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
+    """Writes and feeds chunks until the file ends (True), the job stops (True) or the time
+    slice is over (False). A chunk is fed knowing whether it is the last one (one chunk of look
+    ahead), so the job's chunk count is set in the same step as its last chunk."""
+    files = open_store(record.store)
+    signature = context.registry.get(record.model, record.version, include_retired=True).signature
+    deadline = time.monotonic() + context.task_s
+    with files.open_read(input_path(record.id, record.format)) as stream:
+        chunks = _chunks(record, stream, signature, context.chunk_max_bytes)
+        current = next(chunks, None)
+        if current is None and record.fed == 0:
+            raise InvalidInputError("file: it holds no rows", ("file",))
+        while current is not None:
+            following = next(chunks, None)
+            if not _feed(context.redis, files, record, *current, last=following is None):
+                return True
+            if following is not None and time.monotonic() > deadline:
+                return False
+            current = following
+    return True
+
+
+def _feed(client: redis.Redis, files: FileStore, record: BulkRecord, chunk: ChunkFile, offset: int,
+          last: bool) -> bool:
+    """Writes the chunk file, then puts the chunk in the lane; False once the job stopped."""
+    write_chunk(files, chunk_path(record.id, chunk.index), chunk)
+    entry = ChunkEntry(record.id, chunk.index, len(chunk.ids), record.store)
+    pairs = [item for pair in entry.to_fields().items() for item in pair]
+    lane = keys.bulk_lane(record.model, record.version)
+    args = [chunk.index, len(chunk.ids), offset, int(last), *pairs]
+    state = client.eval(FEED, 2, keys.bulk_job(record.id), lane, *args).decode()
+    return state in ("fed", "dup")

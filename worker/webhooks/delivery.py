@@ -1,0 +1,115 @@
+"""One webhook delivery attempt, run as an rq task: sign, POST to the checked address, record.
+
+rq retries a raised attempt on the job's Retry schedule; the delivery state (attempts, last
+status, next attempt) lives in the job record, where GET /v1/jobs/{id} shows it.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+import orjson
+import redis
+from rq import get_current_job
+
+from batching import keys
+from batching.jobs.record import JobRecord
+from batching.jobs.view import job_public
+from batching.webhook import WebhookRecord, WebhookState
+from maas.core.errors import MaasError
+from maas.core.url_safety import UnsafeURLError, WebhookPolicy
+from worker.webhooks.http import WebhookTransportError, post_pinned
+from worker.webhooks.signing import signature_header
+
+log = logging.getLogger(__name__)
+
+
+class WebhookDeliveryError(MaasError):
+    """An attempt that did not get a 2xx; rq retries it while retries are left."""
+
+    code = "webhook_delivery_failed"
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    redis: redis.Redis
+    secrets: list[str]
+    policy: WebhookPolicy
+    timeout_s: float
+
+
+_context: DeliveryContext | None = None
+
+
+def configure(context: DeliveryContext) -> None:
+    """Called once by the rq-worker entry point; rq calls deliver() with the job id only."""
+    global _context
+    _context = context
+
+
+def current_context() -> DeliveryContext:
+    return _context
+
+
+def deliver(job_id: str) -> str:
+    context = _context
+    raw = context.redis.hgetall(keys.job(job_id))
+    if not raw:
+        return "job gone (its result expired)"
+    record = JobRecord.from_fields(raw)
+    return post_event(keys.job(job_id), record.webhook, job_public(record))
+
+
+def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
+    """One attempt of the webhook event of the record at `key` (a job or a bulk job)."""
+    context = _context
+    if hook is None or hook.event_id is None:
+        return "no webhook event"
+    body = orjson.dumps(view, option=orjson.OPT_SERIALIZE_NUMPY)
+    timestamp = int(time.time())
+    headers = {
+        "webhook-id": hook.event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(context.secrets, hook.event_id, timestamp, body),
+    }
+    try:
+        status: int | str = post_pinned(hook.url, body, headers, context.timeout_s, context.policy)
+    except UnsafeURLError as e:
+        _record(context.redis, key, WebhookState.FAILED, e.message)  # no retry can fix this
+        return e.message
+    except WebhookTransportError as e:
+        status = e.message
+    return _conclude(context.redis, key, status)
+
+
+def _conclude(client: redis.Redis, key: str, status: int | str) -> str:
+    if isinstance(status, int) and 200 <= status < 300:
+        _record(client, key, WebhookState.DELIVERED, status)
+        return f"delivered ({status})"
+    if status == 410:  # Gone: the receiver asks us to stop
+        _record(client, key, WebhookState.FAILED, status)
+        return "receiver answered 410 Gone; not retried"
+    rq_job = get_current_job()
+    if rq_job is not None and rq_job.retries_left:
+        delay_s = rq_job.get_retry_interval()  # what rq will wait before the next attempt
+        _record(client, key, WebhookState.RETRYING, status, time.time() + delay_s)
+    else:
+        _record(client, key, WebhookState.FAILED, status)
+    raise WebhookDeliveryError(f"webhook for {key}: {status}")
+
+
+def _record(
+    client: redis.Redis, key: str, state: WebhookState, status: int | str,
+    next_attempt_at: float | None = None,
+) -> None:
+    if not client.exists(key):
+        return  # its result expired meanwhile: do not leave a partial record behind
+    with client.pipeline(transaction=True) as pipe:
+        pipe.hincrby(key, "webhook_attempts", 1)
+        pipe.hset(key, mapping={
+            "webhook_state": state.value,
+            "webhook_last_status": str(status),
+            "webhook_next_attempt_at": repr(next_attempt_at) if next_attempt_at else "",
+        })
+        pipe.execute()
+    log.info("webhook for %s: %s (%s)", key, state.value, status)
