@@ -43,16 +43,21 @@ def create_app(settings: Settings) -> FastAPI:
         events = JobEvents(redis)
         events.start()
         app.state.dataplane = DataPlane(
-            settings, ModelRepository(settings.model_repository),
-            JobStore(redis, settings.result_ttl_s), events,
+            settings,
+            ModelRepository(settings.model_repository),
+            JobStore(redis, settings.result_ttl_s),
+            events,
             IdempotencyKeys(redis, settings.idempotency_retention_s),
-            webhook_policy(settings), VersionHealth(redis, settings.heartbeat_interval_s),
+            webhook_policy(settings),
+            VersionHealth(redis, settings.heartbeat_interval_s),
         )
         await asyncio.to_thread(sweep_leftovers, settings)
         rq_redis = sync_redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
         app.state.bulk = BulkPlane(
-            app.state.dataplane, BulkStore(redis, settings.bulk_retention_s),
-            LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk"), rq_redis,
+            app.state.dataplane,
+            BulkStore(redis, settings.bulk_retention_s),
+            LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk"),
+            rq_redis,
         )
         try:
             yield

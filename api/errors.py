@@ -63,8 +63,7 @@ async def _maas_error(_: Request, error: MaasError) -> NumpyJSONResponse:
 
 def _describe(errors: list[dict]) -> str:
     return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
-        for e in errors
+        f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in errors
     )
 
 

@@ -14,7 +14,8 @@ class WebhookCreate(BaseModel):
 
     url: str = Field(description="https URL to POST the job to when it ends.", max_length=2048)
     events: list[Literal["succeeded", "failed", "cancelled", "expired"]] = Field(
-        default_factory=lambda: list(EVENTS), min_length=1,
+        default_factory=lambda: list(EVENTS),
+        min_length=1,
         description="Terminal states to be called for; default all.",
     )
 

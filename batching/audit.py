@@ -14,8 +14,12 @@ async def record(
     redis: aioredis.Redis, actor: str, action: str, target: str, before: object, after: object
 ) -> None:
     entry = {
-        "at": repr(time.time()), "actor": actor, "action": action, "target": target,
-        "before": orjson.dumps(before), "after": orjson.dumps(after),
+        "at": repr(time.time()),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "before": orjson.dumps(before),
+        "after": orjson.dumps(after),
     }
     await redis.xadd(keys.AUDIT, entry, maxlen=MAX_ENTRIES, approximate=True)
 

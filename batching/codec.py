@@ -14,8 +14,18 @@ _MAGIC = b"MT1"
 _DTYPES = tuple(
     np.dtype(n).newbyteorder("<")
     for n in (
-        "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-        "float16", "float32", "float64",
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
     )
 )
 _CODES = {dt: code for code, dt in enumerate(_DTYPES)}

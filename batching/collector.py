@@ -51,9 +51,7 @@ class BatchCollector:
             if self.policy.ready(rows, waited):
                 break
             remaining = self.policy.max_queue_delay_s - waited
-            self._admit(
-                await self._source.read(max(1, self.policy.max_batch_size - rows), remaining)
-            )
+            self._admit(await self._source.read(max(1, self.policy.max_batch_size - rows), remaining))
         return self.flush()
 
     def flush(self) -> list[BatchItem]:

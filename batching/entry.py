@@ -27,9 +27,7 @@ class LaneEntry:
         }
 
     @classmethod
-    def from_fields(
-        cls, stream_id: bytes, raw: dict[bytes, bytes], deliveries: int = 1
-    ) -> "LaneEntry":
+    def from_fields(cls, stream_id: bytes, raw: dict[bytes, bytes], deliveries: int = 1) -> "LaneEntry":
         return cls(
             job_id=raw[b"job"].decode(),
             rows=int(raw[b"rows"]),

@@ -26,8 +26,12 @@ async def beat(redis: aioredis.Redis, worker_id: str, info: dict, interval_s: fl
 
 
 async def heartbeat_forever(
-    redis: aioredis.Redis, worker_id: str, info: Callable[[], dict], interval_s: float,
-    wake: asyncio.Event, stop: asyncio.Event,
+    redis: aioredis.Redis,
+    worker_id: str,
+    info: Callable[[], dict],
+    interval_s: float,
+    wake: asyncio.Event,
+    stop: asyncio.Event,
 ) -> None:
     """Beats every interval, and at once when `wake` is set, with what `info()` says then, until
     `stop` is set. One writer, so a newer state is never overwritten by an older one in flight.
@@ -58,7 +62,7 @@ async def live_worker_infos(redis: aioredis.Redis, interval_s: float) -> dict[st
 
 
 def holders_by_version(infos: dict[str, dict]) -> dict[str, list[dict]]:
-    """"name:version" -> [{worker, state, error}] of the workers that report holding it."""
+    """ "name:version" -> [{worker, state, error}] of the workers that report holding it."""
     held: dict[str, list[dict]] = {}
     for worker, info in sorted(infos.items()):
         for key, state in info.get("models", {}).items():

@@ -28,9 +28,7 @@ class LaneReader:
     worker) has held unacknowledged for visibility_timeout_s, so nothing stays stranded.
     """
 
-    def __init__(
-        self, redis: aioredis.Redis, stream: str, consumer: str, visibility_timeout_s: float
-    ):
+    def __init__(self, redis: aioredis.Redis, stream: str, consumer: str, visibility_timeout_s: float):
         self.redis = redis
         self.stream = stream
         self.consumer = consumer
@@ -83,15 +81,13 @@ class LaneReader:
         fresh = [i for i, n in counts.items() if n < ISOLATE_FROM_DELIVERY]
         chosen = fresh or [next(iter(counts))]
         # More waiting: come back on the next read instead of after a tick.
-        self._next_reclaim = 0.0 if len(chosen) < len(pending) else (
-            time.monotonic() + self.visibility_timeout_s / 2
+        self._next_reclaim = (
+            0.0 if len(chosen) < len(pending) else (time.monotonic() + self.visibility_timeout_s / 2)
         )
         claimed = await self.redis.xclaim(
             self.stream, keys.LANE_GROUP, self.consumer, min_idle_time=idle_ms, message_ids=chosen
         )
-        entries = [
-            LaneEntry.from_fields(sid, fields, counts[sid]) for sid, fields in claimed if fields
-        ]
+        entries = [LaneEntry.from_fields(sid, fields, counts[sid]) for sid, fields in claimed if fields]
         if entries:
             log.warning("reclaimed %d stalled entries on %s", len(entries), self.stream)
         return entries
@@ -100,6 +96,10 @@ class LaneReader:
         """Resets the entries' idle time (not their delivery count) while a slow batch runs, so
         no other worker reclaims them."""
         await self.redis.xclaim(
-            self.stream, keys.LANE_GROUP, self.consumer, min_idle_time=0,
-            message_ids=[e.stream_id for e in entries], justid=True,
+            self.stream,
+            keys.LANE_GROUP,
+            self.consumer,
+            min_idle_time=0,
+            message_ids=[e.stream_id for e in entries],
+            justid=True,
         )

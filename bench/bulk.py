@@ -72,11 +72,14 @@ def run_job(client: httpx.Client, model: ModelVersion, source: Path, chunk_rows:
     download_s = time.monotonic() - started
     created, finished = epoch(job["created_at"]), epoch(job["finished_at"])
     return {
-        "status": job["status"], "counts": job["counts"], "chunks": job["chunks"]["total"],
+        "status": job["status"],
+        "counts": job["counts"],
+        "chunks": job["chunks"]["total"],
         "seconds": round(finished - created, 2),
         "split_seconds_at_most": round(split_done_s - created, 2) if split_done_s else None,
         "rows_per_s": round(job["counts"]["total"] / (finished - created), 1),
-        "output_bytes": size, "download_s": round(download_s, 2),
+        "output_bytes": size,
+        "download_s": round(download_s, 2),
     }
 
 
@@ -88,8 +91,11 @@ def bench_model(service: Service, model: ModelVersion, args, work: Path) -> dict
         job = run_job(client, model, source, args.chunk_rows)
     source.unlink()
     result = {
-        "model": model.name, "rows": args.rows, "batch_size": model.config.max_batch_size,
-        "raw_rows_per_s": round(raw, 1), "job": job,
+        "model": model.name,
+        "rows": args.rows,
+        "batch_size": model.config.max_batch_size,
+        "raw_rows_per_s": round(raw, 1),
+        "job": job,
         "ratio_to_raw": round(job["rows_per_s"] / raw, 3),
         "peak_rss_mb_so_far": peak_rss_mb(service.process.pid),
     }

@@ -56,7 +56,8 @@ def write_heavy_model(path: Path, seed: int = 0) -> None:
             previous = f"relu{i}"
     nodes.append(helper.make_node("Identity", [previous], ["scores"]))
     graph = helper.make_graph(
-        nodes, "heavy_mlp",
+        nodes,
+        "heavy_mlp",
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", HEAVY_FEATURES])],
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", HEAVY_OUTPUTS])],
         weights,

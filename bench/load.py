@@ -41,9 +41,14 @@ def wrk_command(spec: LoadSpec) -> list[str]:
     # wrk's own timeout (default 2 s) would cut requests the service legitimately holds for up
     # to wait_s, and count them as socket timeouts: give it the wait plus slack.
     return [
-        wrk, f"--threads={spec.threads}", f"--connections={spec.connections}",
-        f"--duration={spec.duration_s}s", f"--timeout={math.ceil(spec.wait_s) + 5}s",
-        f"--script={LUA_SCRIPT}", "--latency", spec.url,
+        wrk,
+        f"--threads={spec.threads}",
+        f"--connections={spec.connections}",
+        f"--duration={spec.duration_s}s",
+        f"--timeout={math.ceil(spec.wait_s) + 5}s",
+        f"--script={LUA_SCRIPT}",
+        "--latency",
+        spec.url,
     ]
 
 
@@ -68,5 +73,5 @@ def run_wrk(spec: LoadSpec, log_file: Path) -> LoadRun:
     lines = [line for line in output.splitlines() if line.startswith(MARKER)]
     if not lines:
         raise LoadError(f"wrk printed no {MARKER.strip()} line:\n{output}")
-    stats = json.loads(lines[-1][len(MARKER):])
+    stats = json.loads(lines[-1][len(MARKER) :])
     return LoadRun(stats, wall_s, usage.ru_utime + usage.ru_stime)

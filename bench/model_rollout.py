@@ -21,9 +21,13 @@ DIGITS = Path(__file__).resolve().parent.parent / "models" / "digits" / "1"
 def multipart(file: Path) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"model.onnx\"\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + file.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="model.onnx"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + file.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -79,9 +83,11 @@ def summarize(records, since: float, until: float) -> str:
     latencies = np.array([(r[1] - r[0]) * 1000 for r in window]) if window else np.zeros(1)
     failed = sum(1 for r in window if r[2] != 200)
     versions = sorted({r[3] for r in window if r[3] is not None})
-    return (f"{len(window):5d} jobs, {failed} failed, versions {versions}, "
-            f"p50 {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms, "
-            f"max {latencies.max():.1f} ms")
+    return (
+        f"{len(window):5d} jobs, {failed} failed, versions {versions}, "
+        f"p50 {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms, "
+        f"max {latencies.max():.1f} ms"
+    )
 
 
 def main() -> None:
@@ -121,8 +127,10 @@ def main() -> None:
             service.stop()
     records = traffic.records
     print(f"rollout under {args.rate:g} jobs/s of single-row digits jobs naming alias `stable`:")
-    print(f"  upload (validate + write) answered in {upload_s * 1000:.0f} ms; "
-          f"a worker served it {ready_s * 1000:.0f} ms later")
+    print(
+        f"  upload (validate + write) answered in {upload_s * 1000:.0f} ms; "
+        f"a worker served it {ready_s * 1000:.0f} ms later"
+    )
     print(f"  promote answered in {promote_s * 1000:.1f} ms; rollback in {rollback_s * 1000:.1f} ms")
     steps = list(marks.items())
     for (name, since), (_, until) in zip(steps, steps[1:], strict=False):

@@ -35,9 +35,11 @@ def service_summary(stats: dict) -> dict:
     }
 
 
-def cpu_summary(client_s: float, maas_s: dict[str, float], machine_busy_s: float, wall_s: float,
-                cores: int) -> dict:
+def cpu_summary(
+    client_s: float, maas_s: dict[str, float], machine_busy_s: float, wall_s: float, cores: int
+) -> dict:
     """CPU as % of one core over the load run (the machine's ceiling is cores x 100 %)."""
+
     def pct(seconds: float) -> float:
         return round(100 * seconds / wall_s, 1)
 
@@ -58,31 +60,41 @@ def _fmt(value, spec: str = "") -> str:
 
 def print_raw(model: str, raw: dict) -> None:
     rates = "  ".join(f"b{size}: {rate:,.0f}" for size, rate in raw["rows_per_s_by_batch"].items())
-    print(f"  raw onnxruntime {model}: rows/s {rates}  (best b{raw['best_batch']}, "
-          f"{raw['batching_gain']}x batch 1)")
+    print(
+        f"  raw onnxruntime {model}: rows/s {rates}  (best b{raw['best_batch']}, "
+        f"{raw['batching_gain']}x batch 1)"
+    )
 
 
 def print_tables(results: list[dict]) -> None:
-    head = (f"{'model':<10} {'raw rows/s':>10} {'(batch)':>7} {'svc jobs/s':>10} {'svc/raw':>7} "
-            f"{'p50 ms':>7} {'p99 ms':>7} {'batch/job':>9} {'batch/bat':>9} {'queue ms':>8} "
-            f"{'infer ms':>8} {'not 200':>7}")
+    head = (
+        f"{'model':<10} {'raw rows/s':>10} {'(batch)':>7} {'svc jobs/s':>10} {'svc/raw':>7} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'batch/job':>9} {'batch/bat':>9} {'queue ms':>8} "
+        f"{'infer ms':>8} {'not 200':>7}"
+    )
     print("\n" + head + "\n" + "-" * len(head))
     for r in results:
         raw, svc = r["raw"], r["service"]
         failures = svc["not_finished_202"] + svc["other_responses"] + sum(svc["socket_errors"].values())
-        print(f"{r['model']:<10} {raw['limit_rows_per_s']:>10,.0f} {raw['best_batch']:>7} "
-              f"{svc['jobs_per_s']:>10,.1f} {r['ratio_service_to_raw']:>7.3f} "
-              f"{svc['latency_ms']['p50']:>7.1f} {svc['latency_ms']['p99']:>7.1f} "
-              f"{_fmt(svc['mean_batch_per_job'], '.1f'):>9} {_fmt(svc['mean_batch_per_batch'], '.1f'):>9} "
-              f"{_fmt(svc['mean_queue_ms'], '.1f'):>8} {_fmt(svc['mean_inference_ms'], '.1f'):>8} "
-              f"{failures:>7}")
-    print("\nCPU over each load run, % of one core "
-          f"({results[0]['cpu']['cores']} cores: the client competes with the service)")
+        print(
+            f"{r['model']:<10} {raw['limit_rows_per_s']:>10,.0f} {raw['best_batch']:>7} "
+            f"{svc['jobs_per_s']:>10,.1f} {r['ratio_service_to_raw']:>7.3f} "
+            f"{svc['latency_ms']['p50']:>7.1f} {svc['latency_ms']['p99']:>7.1f} "
+            f"{_fmt(svc['mean_batch_per_job'], '.1f'):>9} {_fmt(svc['mean_batch_per_batch'], '.1f'):>9} "
+            f"{_fmt(svc['mean_queue_ms'], '.1f'):>8} {_fmt(svc['mean_inference_ms'], '.1f'):>8} "
+            f"{failures:>7}"
+        )
+    print(
+        "\nCPU over each load run, % of one core "
+        f"({results[0]['cpu']['cores']} cores: the client competes with the service)"
+    )
     for r in results:
         cpu = r["cpu"]
         parts = "  ".join(f"{role} {pct}" for role, pct in cpu["maas_pct_by_process"].items())
-        print(f"{r['model']:<10} client wrk {cpu['client_wrk_pct']:>5.1f}   maas {cpu['maas_pct']:>5.1f} "
-              f"({parts})   machine busy {cpu['machine_busy_pct']:>5.1f}   other {cpu['other_pct']:>5.1f}")
+        print(
+            f"{r['model']:<10} client wrk {cpu['client_wrk_pct']:>5.1f}   maas {cpu['maas_pct']:>5.1f} "
+            f"({parts})   machine busy {cpu['machine_busy_pct']:>5.1f}   other {cpu['other_pct']:>5.1f}"
+        )
 
 
 def write_json(path: Path, document: dict) -> None:

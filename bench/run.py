@@ -65,15 +65,19 @@ def load_model(service: Service, model: ModelVersion, args, work: Path) -> tuple
     body_file = work / f"{model.name}.json"
     body_file.write_bytes(job_body(model))
     check_one_job(service, body_file.read_bytes())
-    spec = LoadSpec(service.url + "/v1/jobs", body_file, args.warmup, args.connections,
-                    args.threads, args.wait)
+    spec = LoadSpec(
+        service.url + "/v1/jobs", body_file, args.warmup, args.connections, args.threads, args.wait
+    )
     if args.warmup > 0:
         run_wrk(spec, work / f"wrk-warmup-{model.name}.log")
     spec = LoadSpec(spec.url, body_file, args.duration, args.connections, args.threads, args.wait)
     svc, cpu = measured_load(service, spec, work / f"wrk-{model.name}.log")
-    print(f"  load {model.name}: {svc['jobs_per_s']:,.1f} jobs/s, p50 {svc['latency_ms']['p50']} ms, "
-          f"p99 {svc['latency_ms']['p99']} ms, {svc['not_finished_202']} x 202, "
-          f"{svc['other_responses']} other, socket errors {svc['socket_errors']}", flush=True)
+    print(
+        f"  load {model.name}: {svc['jobs_per_s']:,.1f} jobs/s, p50 {svc['latency_ms']['p50']} ms, "
+        f"p99 {svc['latency_ms']['p99']} ms, {svc['not_finished_202']} x 202, "
+        f"{svc['other_responses']} other, socket errors {svc['socket_errors']}",
+        flush=True,
+    )
     return svc, cpu
 
 
@@ -95,9 +99,13 @@ def serve_and_load(models: list[ModelVersion], args, repo: Path, work: Path) -> 
 def result(model: ModelVersion, raw: dict, svc: dict, cpu: dict) -> dict:
     not_200 = svc["not_finished_202"] + svc["other_responses"] + sum(svc["socket_errors"].values())
     return {
-        "model": model.name, "config": model.config.model_dump(), "raw": raw, "service": svc,
+        "model": model.name,
+        "config": model.config.model_dump(),
+        "raw": raw,
+        "service": svc,
         "ratio_service_to_raw": round(svc["jobs_per_s"] / raw["limit_rows_per_s"], 4),
-        "all_responses_200": not_200 == 0, "cpu": cpu,
+        "all_responses_200": not_200 == 0,
+        "cpu": cpu,
     }
 
 

@@ -22,8 +22,13 @@ class ServiceError(RuntimeError):
     pass
 
 
-def http_status(url: str, body: bytes | None = None, headers: dict | None = None,
-                timeout_s: float = 2.0, method: str | None = None) -> tuple[int, bytes]:
+def http_status(
+    url: str,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    timeout_s: float = 2.0,
+    method: str | None = None,
+) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
@@ -38,8 +43,14 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_file = log_file
         self.command = [
-            str(MAAS), "serve", "--port", str(self.port), "--state-dir", str(state_dir),
-            "--model-repository", str(repository),
+            str(MAAS),
+            "serve",
+            "--port",
+            str(self.port),
+            "--state-dir",
+            str(state_dir),
+            "--model-repository",
+            str(repository),
         ]
         self.process: subprocess.Popen | None = None
 
@@ -75,8 +86,9 @@ class Service:
         try:
             self.process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            print(f"maas serve did not stop in {STOP_TIMEOUT_S:g} s; killing its process group",
-                  file=sys.stderr)
+            print(
+                f"maas serve did not stop in {STOP_TIMEOUT_S:g} s; killing its process group", file=sys.stderr
+            )
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 

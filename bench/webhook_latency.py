@@ -59,10 +59,12 @@ def submit_paced(url: str, hook_url: str, jobs: int, rate: float) -> None:
         delay = started + i / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        body = {"model": "digits", "inputs": rng.integers(0, 17, (1, 64)).tolist(),
-                "webhook": {"url": hook_url}}
-        request = Request(url + "/v1/jobs", json.dumps(body).encode(),
-                          {"Content-Type": "application/json"})
+        body = {
+            "model": "digits",
+            "inputs": rng.integers(0, 17, (1, 64)).tolist(),
+            "webhook": {"url": hook_url},
+        }
+        request = Request(url + "/v1/jobs", json.dumps(body).encode(), {"Content-Type": "application/json"})
         with urlopen(request, timeout=10) as response:
             assert response.status == 202, response.status
 
@@ -75,10 +77,13 @@ def main() -> None:
     arrivals = Arrivals()
     receiver, port = start_receiver(arrivals)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    os.environ.update({
-        "MAAS_WEBHOOK_SECRETS": json.dumps([secret]), "MAAS_WEBHOOK_ALLOW_HTTP": "true",
-        "MAAS_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
-    })
+    os.environ.update(
+        {
+            "MAAS_WEBHOOK_SECRETS": json.dumps([secret]),
+            "MAAS_WEBHOOK_ALLOW_HTTP": "true",
+            "MAAS_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
+        }
+    )
     with tempfile.TemporaryDirectory(prefix="maas-bench-webhooks-") as work:
         service = Service(REPO_MODELS, Path(work) / "state", Path(work) / "serve.log")
         try:
@@ -91,10 +96,15 @@ def main() -> None:
             service.stop()
             receiver.shutdown()
     got = np.array(arrivals.latencies_ms)
-    print(f"webhook deliveries: {len(got)} of {args.jobs} jobs at {args.rate:g} jobs/s "
-          "(one rq worker, one API, one batch worker)")
-    print("latency from job finished_at to receiver, ms: " + "  ".join(
-        f"p{q}: {np.percentile(got, q):.1f}" for q in (50, 90, 99)) + f"  max: {got.max():.1f}")
+    print(
+        f"webhook deliveries: {len(got)} of {args.jobs} jobs at {args.rate:g} jobs/s "
+        "(one rq worker, one API, one batch worker)"
+    )
+    print(
+        "latency from job finished_at to receiver, ms: "
+        + "  ".join(f"p{q}: {np.percentile(got, q):.1f}" for q in (50, 90, 99))
+        + f"  max: {got.max():.1f}"
+    )
 
 
 if __name__ == "__main__":

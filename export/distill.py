@@ -57,8 +57,9 @@ def _widths(spec: str) -> list[int]:
     return widths
 
 
-def student_from_widths(teacher: SourceModel, widths: list[int], classes: int, probabilities: bool,
-                        train: Dataset) -> keras.Model:
+def student_from_widths(
+    teacher: SourceModel, widths: list[int], classes: int, probabilities: bool, train: Dataset
+) -> keras.Model:
     """An MLP on the teacher's single [N, features] input: normalized inputs (statistics of the
     training rows), ReLU layers of the given widths, and an output named like the teacher's."""
     spec = teacher.input_specs[0] if len(teacher.input_specs) == 1 else None
@@ -76,8 +77,9 @@ def student_from_widths(teacher: SourceModel, widths: list[int], classes: int, p
     return keras.Model(inputs, outputs, name="student")
 
 
-def _student(spec: str, teacher: SourceModel, classes: int, probabilities: bool,
-             train: Dataset) -> keras.Model:
+def _student(
+    spec: str, teacher: SourceModel, classes: int, probabilities: bool, train: Dataset
+) -> keras.Model:
     if Path(spec).suffix in KERAS_SUFFIXES:
         student = load_source(Path(spec))
         if [s.name for s in student.input_specs] != [s.name for s in teacher.input_specs]:
@@ -86,8 +88,9 @@ def _student(spec: str, teacher: SourceModel, classes: int, probabilities: bool,
     return student_from_widths(teacher, _widths(spec), classes, probabilities, train)
 
 
-def distill(teacher: SourceModel, spec: str, train: Dataset, temperature: float,
-            epochs: int) -> tuple[SourceModel, dict]:
+def distill(
+    teacher: SourceModel, spec: str, train: Dataset, temperature: float, epochs: int
+) -> tuple[SourceModel, dict]:
     if temperature <= 0:
         raise ExportError(f"--temperature must be positive, got {temperature}")
     soft = classifier_outputs(teacher, train)
@@ -97,7 +100,12 @@ def distill(teacher: SourceModel, spec: str, train: Dataset, temperature: float,
     targets = np.concatenate([train.labels[:, None].astype(np.float32), teacher_logits], axis=1)
     student.compile(adam(3e-3), distillation_loss(temperature, probabilities))
     student.fit(model_inputs(student, train), targets, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
-    info = {"student": spec, "temperature": temperature, "alpha": ALPHA, "epochs": epochs,
-            "teacher_weights": weight_count(teacher.keras_model) if teacher.keras_model else None,
-            "student_weights": weight_count(student)}
+    info = {
+        "student": spec,
+        "temperature": temperature,
+        "alpha": ALPHA,
+        "epochs": epochs,
+        "teacher_weights": weight_count(teacher.keras_model) if teacher.keras_model else None,
+        "student_weights": weight_count(student),
+    }
     return from_keras(student, Path(spec)), info

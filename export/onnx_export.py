@@ -32,8 +32,11 @@ def to_onnx(source: SourceModel, out_path: Path) -> Path:
     renames = {t.name: spec.name for t, spec in zip(frozen.inputs, source.input_specs, strict=True)}
     renames |= {t.name: key for t, key in zip(frozen.outputs, output_keys, strict=True)}
     tf2onnx.convert.from_graph_def(
-        frozen.graph.as_graph_def(), input_names=[t.name for t in frozen.inputs],
-        output_names=[t.name for t in frozen.outputs], opset=OPSET, tensors_to_rename=renames,
+        frozen.graph.as_graph_def(),
+        input_names=[t.name for t in frozen.inputs],
+        output_names=[t.name for t in frozen.outputs],
+        opset=OPSET,
+        tensors_to_rename=renames,
         output_path=str(out_path),
     )
     return out_path
@@ -45,7 +48,7 @@ class _Calibration(CalibrationDataReader):
     def __init__(self, data: Dataset, batch_rows: int = 32):
         data = data.head(CALIBRATION_ROWS)
         starts = range(0, data.rows, batch_rows)
-        self._batches = iter([{k: v[i:i + batch_rows] for k, v in data.inputs.items()} for i in starts])
+        self._batches = iter([{k: v[i : i + batch_rows] for k, v in data.inputs.items()} for i in starts])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)
@@ -60,7 +63,12 @@ def quantize_onnx(float_path: Path, out_path: Path, mode: str, calibration: Data
         quantize_dynamic(float_path, out_path, weight_type=QuantType.QInt8, reduce_range=True)
     else:
         quantize_static(
-            float_path, out_path, _Calibration(calibration), quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, reduce_range=True,
+            float_path,
+            out_path,
+            _Calibration(calibration),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            reduce_range=True,
         )
     return out_path

@@ -67,7 +67,8 @@ def parity_report(reference: Predict, artifact: Predict, data: Dataset, toleranc
     report = {"rows": data.rows, **compare(ref_out, art_out), "tolerance": tolerance}
     report["passed"] = bool(report["max_abs_diff"] <= tolerance)
     report["accuracy"] = {
-        "reference": accuracy(ref_out, data.labels), "artifact": accuracy(art_out, data.labels)
+        "reference": accuracy(ref_out, data.labels),
+        "artifact": accuracy(art_out, data.labels),
     }
     report["latency_ms"] = {
         runtime: {str(rows): latency_ms(predict, data, rows) for rows in LATENCY_BATCHES}

@@ -82,16 +82,30 @@ def _versions() -> dict[str, str | None]:
 def _against_original(original: SourceModel, artifact: Path, data: Dataset) -> dict:
     """How far a pruned or distilled model moved from the original, measured on the artifact."""
     reference, exported = original.predict(data.inputs), artifact_runner(artifact)(data.inputs)
-    return {"accuracy": accuracy(reference, data.labels),
-            "top1_agreement": compare(reference, exported)["top1_agreement"]}
+    return {
+        "accuracy": accuracy(reference, data.labels),
+        "top1_agreement": compare(reference, exported)["top1_agreement"],
+    }
 
 
-def build_report(options: ExportOptions, source: SourceModel, model: SourceModel, artifact: Path,
-                 validation: Dataset | None, changes: dict) -> dict:
+def build_report(
+    options: ExportOptions,
+    source: SourceModel,
+    model: SourceModel,
+    artifact: Path,
+    validation: Dataset | None,
+    changes: dict,
+) -> dict:
     report = {
-        "source": str(options.model), "format": options.to, "quantize": options.quantize, **changes,
-        "file": file_sizes(artifact), "weight_sparsity": round(weight_sparsity(artifact), 4),
-        "signature": _signature(artifact), "toolchain": _versions(), "parity": None,
+        "source": str(options.model),
+        "format": options.to,
+        "quantize": options.quantize,
+        **changes,
+        "file": file_sizes(artifact),
+        "weight_sparsity": round(weight_sparsity(artifact), 4),
+        "signature": _signature(artifact),
+        "toolchain": _versions(),
+        "parity": None,
     }
     if validation is not None:
         runner = artifact_runner(artifact)
@@ -119,7 +133,10 @@ def _publish(options: ExportOptions, artifact: Path, report: dict) -> tuple[Path
     version = None
     if options.register:
         version = add_version(
-            options.model_repository, options.register, artifact, dict(REGISTERED_CONFIG),
+            options.model_repository,
+            options.register,
+            artifact,
+            dict(REGISTERED_CONFIG),
             {REPORT_FILE: (json.dumps(report, indent=2) + "\n").encode()},
         )
     output = options.output or (None if options.register else _default_output(options))

@@ -67,13 +67,21 @@ def prune(source: SourceModel, sparsity: float, train: Dataset, epochs: int) -> 
     pruning = MagnitudePruning(kernels, sparsity, end_step, frequency=max(1, end_step // 10))
     model.compile(adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities))
     model.fit(
-        model_inputs(model, train), train.labels, batch_size=BATCH_SIZE, epochs=epochs, verbose=0,
+        model_inputs(model, train),
+        train.labels,
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        verbose=0,
         callbacks=[pruning],
     )
     pruning.masks = [magnitude_mask(k.numpy(), sparsity) for k in kernels]
     pruning.apply()
     zeros = sum(int((k.numpy() == 0).sum()) for k in kernels)
     total = sum(int(np.prod(k.shape)) for k in kernels)
-    info = {"target_sparsity": sparsity, "kernel_sparsity": zeros / total, "fine_tune_epochs": epochs,
-            "fine_tune_steps": steps}
+    info = {
+        "target_sparsity": sparsity,
+        "kernel_sparsity": zeros / total,
+        "fine_tune_epochs": epochs,
+        "fine_tune_steps": steps,
+    }
     return from_keras(model, source.path), info

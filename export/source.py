@@ -32,7 +32,7 @@ class SourceModel:
     def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 256) -> dict[str, np.ndarray]:
         rows = len(next(iter(inputs.values())))
         parts = [
-            self.serve(*(tf.constant(inputs[s.name][start:start + batch_size]) for s in self.input_specs))
+            self.serve(*(tf.constant(inputs[s.name][start : start + batch_size]) for s in self.input_specs))
             for start in range(0, rows, batch_size)
         ]
         return {name: np.concatenate([p[name].numpy() for p in parts]) for name in self.output_names}

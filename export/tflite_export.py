@@ -16,7 +16,7 @@ REPRESENTATIVE_ROWS = 256
 def _representative(data: Dataset) -> Iterator[dict[str, np.ndarray]]:
     data = data.head(REPRESENTATIVE_ROWS)
     for row in range(data.rows):
-        yield {name: values[row:row + 1] for name, values in data.inputs.items()}
+        yield {name: values[row : row + 1] for name, values in data.inputs.items()}
 
 
 def _all_float(specs) -> bool:
@@ -24,7 +24,10 @@ def _all_float(specs) -> bool:
 
 
 def to_tflite(
-    source: SourceModel, saved_model_dir: Path, out_path: Path, quantize: str | None,
+    source: SourceModel,
+    saved_model_dir: Path,
+    out_path: Path,
+    quantize: str | None,
     representative: Dataset | None,
 ) -> Path:
     """`float16`: float16 weights; `dynamic`: int8 weights, float activations; `int8`: full

@@ -65,12 +65,18 @@ def main() -> None:
     common = {"model": model_path, "validate": work / "test.npz", "model_repository": args.model_repository}
     builds = [
         ("tflite float32", {"to": "tflite", "register": "digits"}),
-        ("tflite int8", {"to": "tflite", "quantize": "int8", "calibration": work / "train.npz",
-                         "register": "digits"}),
-        ("onnx student 32", {"distill": "32", "train": work / "train.npz", "epochs": args.epochs,
-                             "register": "digits"}),
-        ("onnx pruned 0.8", {"prune": 0.8, "train": work / "train.npz", "epochs": 10,
-                             "output": work / "pruned.onnx"}),
+        (
+            "tflite int8",
+            {"to": "tflite", "quantize": "int8", "calibration": work / "train.npz", "register": "digits"},
+        ),
+        (
+            "onnx student 32",
+            {"distill": "32", "train": work / "train.npz", "epochs": args.epochs, "register": "digits"},
+        ),
+        (
+            "onnx pruned 0.8",
+            {"prune": 0.8, "train": work / "train.npz", "epochs": 10, "output": work / "pruned.onnx"},
+        ),
         ("onnx dynamic int8", {"quantize": "dynamic", "output": work / "dynamic.onnx"}),
         ("onnx float32", {"register": "digits"}),
     ]
@@ -82,9 +88,11 @@ def main() -> None:
     keras_row = rows[-1][1]["parity"]
     console = Console(width=160)
     console.print(summary_table(f"digits: {len(y_test)} held-out rows", rows))
-    console.print(f"Keras (TensorFlow) reference: accuracy {keras_row['accuracy']['reference']}, "
-                  f"ms @1 {keras_row['latency_ms']['reference']['1']}, "
-                  f"ms @32 {keras_row['latency_ms']['reference']['32']}")
+    console.print(
+        f"Keras (TensorFlow) reference: accuracy {keras_row['accuracy']['reference']}, "
+        f"ms @1 {keras_row['latency_ms']['reference']['1']}, "
+        f"ms @32 {keras_row['latency_ms']['reference']['32']}"
+    )
     shutil.rmtree(work)
 
 

@@ -38,7 +38,8 @@ def to_onnx(mlp: MLPClassifier) -> onnx.ModelProto:
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
     ]
     graph = helper.make_graph(
-        nodes, "digits",
+        nodes,
+        "digits",
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 64])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
         initializers,
@@ -66,8 +67,10 @@ def main() -> None:
     (probabilities,) = session.run(None, {"pixels": x_test})
     accuracy = float((probabilities.argmax(1) == y_test).mean())
     sklearn_accuracy = mlp.score(x_test / PIXEL_MAX, y_test)
-    print(f"wrote {args.out}: held-out accuracy {accuracy:.4f} on {len(y_test)} digits "
-          f"(scikit-learn: {sklearn_accuracy:.4f})")
+    print(
+        f"wrote {args.out}: held-out accuracy {accuracy:.4f} on {len(y_test)} digits "
+        f"(scikit-learn: {sklearn_accuracy:.4f})"
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,11 @@ class Cluster:
         self.state_dir = state_dir
         self.redis_server = RedisServer(state_dir / "redis", appendfsync="everysec")
         self.settings = Settings(
-            state_dir=state_dir, model_repository=model_repository, port=free_port(),
-            visibility_timeout_s=visibility_timeout_s, heartbeat_interval_s=0.5,
+            state_dir=state_dir,
+            model_repository=model_repository,
+            port=free_port(),
+            visibility_timeout_s=visibility_timeout_s,
+            heartbeat_interval_s=0.5,
             drain_timeout_s=10.0,
         )
         self.api: subprocess.Popen | None = None
@@ -58,8 +61,12 @@ class Cluster:
         env.update(settings_env(self.settings))
         with (self.state_dir / log_name).open("ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "maas", role], env=env, cwd=REPO_ROOT,
-                stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                [sys.executable, "-m", "maas", role],
+                env=env,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
 
     def _start_worker(self) -> subprocess.Popen:
@@ -101,8 +108,10 @@ class Cluster:
         victim.wait()
         self.kills += 1
         self.workers[slot] = self._start_worker()
-        return (f"SIGKILLed worker pid {victim.pid} (peak RSS {rss_mb or 0:.0f} MB), "
-                f"started pid {self.workers[slot].pid}")
+        return (
+            f"SIGKILLed worker pid {victim.pid} (peak RSS {rss_mb or 0:.0f} MB), "
+            f"started pid {self.workers[slot].pid}"
+        )
 
     def restart_dead_workers(self) -> list[str]:
         """Only the soak may kill a worker: one that exited by itself is recorded and replaced."""

@@ -41,7 +41,8 @@ def _heavy_graph(rng: np.random.Generator):
             previous = f"relu{i}"
     nodes.append(helper.make_node("Softmax", [previous], ["probabilities"], axis=-1))
     return helper.make_graph(
-        nodes, "soak_heavy_mlp",
+        nodes,
+        "soak_heavy_mlp",
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", FEATURES])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", CLASSES])],
         weights,

@@ -72,9 +72,7 @@ async def drain(
     return states
 
 
-async def api_disagreements(
-    client: httpx.AsyncClient, states: dict[str, JobState], seed: int
-) -> list[str]:
+async def api_disagreements(client: httpx.AsyncClient, states: dict[str, JobState], seed: int) -> list[str]:
     """A sample read back over HTTP must match what Redis holds: the counts are what clients see."""
     sample = random.Random(seed).sample(sorted(states), min(API_SAMPLE, len(states)))
     found = []

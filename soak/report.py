@@ -21,8 +21,10 @@ def failures(report: dict) -> list[str]:
     if exits := report["unexpected_exits"]:
         found.append(f"{len(exits)} worker exits the soak did not cause, e.g. {exits[0]}")
     if report["event_listener_failure"]:
-        found.append(f"the announcement counter died ({report['event_listener_failure']}): "
-                     "duplicates cannot be ruled out")
+        found.append(
+            f"the announcement counter died ({report['event_listener_failure']}): "
+            "duplicates cannot be ruled out"
+        )
     return found
 
 

@@ -33,15 +33,25 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=300, help="Seconds of load (default 300).")
     parser.add_argument("--rate", type=float, default=150, help="Jobs started per second.")
-    parser.add_argument("--heavy-share", type=float, default=0.2,
-                        help="Share of jobs for the generated, slower-to-batch model "
-                        "(model_repository.py).")
+    parser.add_argument(
+        "--heavy-share",
+        type=float,
+        default=0.2,
+        help="Share of jobs for the generated, slower-to-batch model (model_repository.py).",
+    )
     parser.add_argument("--kill-every", type=float, default=20, help="Seconds between worker kills.")
-    parser.add_argument("--drain-timeout", type=float, default=60,
-                        help="Seconds the accepted jobs get to end after the load stops.")
-    parser.add_argument("--visibility-timeout", type=float, default=3,
-                        help="MAAS_VISIBILITY_TIMEOUT_S: a killed worker's entries are reclaimed "
-                        "after this many seconds.")
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60,
+        help="Seconds the accepted jobs get to end after the load stops.",
+    )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=3,
+        help="MAAS_VISIBILITY_TIMEOUT_S: a killed worker's entries are reclaimed after this many seconds.",
+    )
     parser.add_argument("--seed", type=int, default=0, help="Seed of the job mix and inputs.")
     return parser.parse_args()
 
@@ -116,8 +126,11 @@ async def soak(args: argparse.Namespace, cluster: Cluster) -> dict:
 def main() -> int:
     args = parse_args()
     state_dir = Path(tempfile.mkdtemp(prefix="maas-soak-"))
-    print(f"soak: {args.duration:g} s at {args.rate:g} jobs/s, a worker SIGKILLed every "
-          f"{args.kill_every:g} s; state and logs in {state_dir}", flush=True)
+    print(
+        f"soak: {args.duration:g} s at {args.rate:g} jobs/s, a worker SIGKILLed every "
+        f"{args.kill_every:g} s; state and logs in {state_dir}",
+        flush=True,
+    )
     cluster = Cluster(state_dir, build_repository(state_dir / "models"), args.visibility_timeout)
     try:
         cluster.start()

@@ -16,8 +16,11 @@ from maas.core.errors import InvalidInputError, PayloadTooLargeError
 
 router = APIRouter(prefix="/v1/bulk-jobs", tags=["bulk jobs"])
 _ERRORS = {
-    404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 413: {"model": ErrorBody},
-    422: {"model": ErrorBody}, 503: {"model": ErrorBody},
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+    413: {"model": ErrorBody},
+    422: {"model": ErrorBody},
+    503: {"model": ErrorBody},
 }
 
 
@@ -38,8 +41,12 @@ def _version(text: str | None) -> int | str | None:
     return int(text) if text is not None and text.isdigit() else text
 
 
-@router.post("", status_code=202, responses={202: {"model": BulkJobPublic}, **_ERRORS},
-             summary="Submit a JSONL, .npy or .npz file (upload, or a server-side path) for scoring")
+@router.post(
+    "",
+    status_code=202,
+    responses={202: {"model": BulkJobPublic}, **_ERRORS},
+    summary="Submit a JSONL, .npy or .npz file (upload, or a server-side path) for scoring",
+)
 async def create_bulk_job(
     request: Request,
     model: str = Form(description="Model name."),
@@ -56,11 +63,17 @@ async def create_bulk_job(
     limit = plane.dataplane.settings.bulk_max_upload_bytes
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise PayloadTooLargeError(f"body of {declared} bytes exceeds the limit of {limit}")
-    body = BulkJobCreate.model_validate({
-        "model": model, "version": _version(version), "format": format, "path": path,
-        "chunk_rows": chunk_rows, "webhook": _json_field("webhook", webhook),
-        "metadata": _json_field("metadata", metadata),
-    })
+    body = BulkJobCreate.model_validate(
+        {
+            "model": model,
+            "version": _version(version),
+            "format": format,
+            "path": path,
+            "chunk_rows": chunk_rows,
+            "webhook": _json_field("webhook", webhook),
+            "metadata": _json_field("metadata", metadata),
+        }
+    )
     if file is not None and path is not None:
         raise InvalidInputError("file: give a file or a path, not both", ("path",))
     filename = file.filename if file is not None else (path or "")
@@ -90,22 +103,30 @@ async def cancel_bulk_job(bulk_id: str, request: Request) -> NumpyJSONResponse:
     return NumpyJSONResponse(bulk_public(await _plane(request).cancel(bulk_id)))
 
 
-@router.get("/{bulk_id}/output", responses=_ERRORS,
-            summary="The results in input order: JSONL, or .npy/.npz like the input")
+@router.get(
+    "/{bulk_id}/output",
+    responses=_ERRORS,
+    summary="The results in input order: JSONL, or .npy/.npz like the input",
+)
 async def bulk_output(
-    bulk_id: str, request: Request,
+    bulk_id: str,
+    request: Request,
     format: str | None = Query(None, description="jsonl (any job), npy or npz (array jobs)."),
 ) -> StreamingResponse:
     plane = _plane(request)
     record = await plane.finished(bulk_id)
     fmt, stream = plane.output(record, format)
     disposition = f'attachment; filename="{bulk_id}.{fmt}"'
-    return StreamingResponse(stream, media_type=MEDIA_TYPES[fmt],
-                             headers={"Content-Disposition": disposition})
+    return StreamingResponse(
+        stream, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition}
+    )
 
 
-@router.get("/{bulk_id}/errors", responses=_ERRORS,
-            summary="One JSONL line per failed row: its id, its row number and the reason")
+@router.get(
+    "/{bulk_id}/errors",
+    responses=_ERRORS,
+    summary="One JSONL line per failed row: its id, its row number and the reason",
+)
 async def bulk_errors(bulk_id: str, request: Request) -> StreamingResponse:
     plane = _plane(request)
     record = await plane.finished(bulk_id)

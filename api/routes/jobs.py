@@ -14,8 +14,11 @@ from maas.core.errors import InvalidInputError
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _ERRORS = {
-    404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 413: {"model": ErrorBody},
-    422: {"model": ErrorBody}, 503: {"model": ErrorBody},
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+    413: {"model": ErrorBody},
+    422: {"model": ErrorBody},
+    503: {"model": ErrorBody},
 }
 
 
@@ -89,7 +92,8 @@ async def cancel_job(job_id: str, request: Request) -> NumpyJSONResponse:
 
 
 @router.post(
-    "/{job_id}/webhook/redeliver", status_code=202,
+    "/{job_id}/webhook/redeliver",
+    status_code=202,
     responses={202: {"model": JobPublic}, **_ERRORS},
     summary="Queue a fresh delivery of the job's webhook event (same webhook-id)",
 )

@@ -41,7 +41,8 @@ async def _version_public(plane: DataPlane, model: ModelVersion) -> dict:
 async def _model_public(plane: DataPlane, name: str, held: dict[str, list[dict]]) -> dict:
     latest = await asyncio.to_thread(plane.registry.get, name)
     return {
-        "name": name, "versions": await asyncio.to_thread(plane.registry.versions, name),
+        "name": name,
+        "versions": await asyncio.to_thread(plane.registry.versions, name),
         "aliases": await asyncio.to_thread(plane.registry.aliases.read, name),
         "latest": management.version_public(latest, held),
     }
@@ -74,9 +75,7 @@ async def create_version(name: str, request: Request, response: Response, actor:
     plane = _plane(request)
     staging = plane.settings.state_dir / "uploads"
     async with received_upload(request, staging, plane.settings.max_model_bytes) as upload:
-        model = await management.upload_version(
-            plane.registry, plane.store.redis, actor, name, upload
-        )
+        model = await management.upload_version(plane.registry, plane.store.redis, actor, name, upload)
     response.headers["Location"] = f"/v1/models/{name}/versions/{model.version}"
     return await _version_public(plane, model)
 
@@ -94,9 +93,7 @@ async def patch_config(name: str, version: int, request: Request, actor: str = A
     without a restart."""
     plane = _plane(request)
     patch = await read_json(request, plane.settings.max_body_bytes)
-    model = await management.update_config(
-        plane.registry, plane.store.redis, actor, name, version, patch
-    )
+    model = await management.update_config(plane.registry, plane.store.redis, actor, name, version, patch)
     return await _version_public(plane, model)
 
 
@@ -110,9 +107,7 @@ async def retire_version(name: str, version: int, request: Request, actor: str =
 @router.put("/{name}/aliases/{alias}", response_model=AliasPublic, responses=MANAGE)
 async def put_alias(name: str, alias: str, body: AliasUpdate, request: Request, actor: str = Actor) -> dict:
     plane = _plane(request)
-    return await management.set_alias(
-        plane.registry, plane.store.redis, actor, name, alias, body.version
-    )
+    return await management.set_alias(plane.registry, plane.store.redis, actor, name, alias, body.version)
 
 
 @router.post("/{name}/aliases/{alias}/rollback", response_model=AliasPublic, responses=MANAGE)

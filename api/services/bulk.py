@@ -22,8 +22,7 @@ from maas.core.ids import is_job_id, new_job_id
 from maas.core.signature import Signature
 from maas.models.registry import ModelVersion
 
-MEDIA_TYPES = {"jsonl": "application/x-ndjson", "npy": "application/octet-stream",
-               "npz": "application/zip"}
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "npy": "application/octet-stream", "npz": "application/zip"}
 
 
 def format_of(declared: str | None, filename: str) -> BulkFormat:
@@ -71,16 +70,27 @@ class BulkPlane:
             await asyncio.to_thread(self.files.remove_tree, bulk_id)
             raise
         record = BulkRecord(
-            id=bulk_id, status=BulkStatus.VALIDATING, model=model.name, version=model.version,
-            format=fmt, store=self.files.url, chunk_rows=request.chunk_rows or settings.bulk_chunk_rows,
-            created_at=time.time(), metadata=request.metadata, webhook=webhook,
+            id=bulk_id,
+            status=BulkStatus.VALIDATING,
+            model=model.name,
+            version=model.version,
+            format=fmt,
+            store=self.files.url,
+            chunk_rows=request.chunk_rows or settings.bulk_chunk_rows,
+            created_at=time.time(),
+            metadata=request.metadata,
+            webhook=webhook,
         )
         await self.store.create(record)
         await asyncio.to_thread(enqueue_split, self.sync_redis, bulk_id, 0, settings.bulk_task_s)
         return record
 
     def _store_input(
-        self, bulk_id: str, fmt: BulkFormat, upload: BinaryIO | None, source: Path | None,
+        self,
+        bulk_id: str,
+        fmt: BulkFormat,
+        upload: BinaryIO | None,
+        source: Path | None,
         model: ModelVersion,
     ) -> None:
         limit = self.dataplane.settings.bulk_max_upload_bytes

@@ -32,9 +32,7 @@ class DataPlane:
     webhook_policy: WebhookPolicy
     health: VersionHealth
 
-    async def submit(
-        self, request: JobCreate, idempotency_key: str | None = None
-    ) -> tuple[JobRecord, bool]:
+    async def submit(self, request: JobCreate, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
         """The new job (or, for a repeated Idempotency-Key, the original) and whether replayed."""
         if idempotency_key is not None:
             check_key(idempotency_key)
@@ -52,9 +50,15 @@ class DataPlane:
         if request.timeout_s is not None:
             queue_time_s = min(queue_time_s, request.timeout_s)
         record = JobRecord(
-            id=new_job_id(now), status=JobStatus.QUEUED, model=model.name,
-            version=model.version, rows=rows, created_at=now, deadline=now + queue_time_s,
-            metadata=request.metadata, webhook=await self._webhook(request),
+            id=new_job_id(now),
+            status=JobStatus.QUEUED,
+            model=model.name,
+            version=model.version,
+            rows=rows,
+            created_at=now,
+            deadline=now + queue_time_s,
+            metadata=request.metadata,
+            webhook=await self._webhook(request),
         )
         if idempotency_key is not None:
             body = fingerprint(request.model_dump(mode="json"))
@@ -132,4 +136,3 @@ class DataPlane:
             raise JobNotFoundError(f"job {job_id!r} not found (not a job id)")
         await self.store.cancel(job_id)
         return await self.store.get(job_id)
-

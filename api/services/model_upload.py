@@ -74,7 +74,8 @@ async def _form(request: Request, limit_bytes: int):
     if not content_type.startswith("multipart/form-data"):
         raise InvalidInputError(
             "body: send multipart/form-data with a `file` part (the .onnx or .tflite model) "
-            "and an optional `config` part (JSON)", ("body",),
+            "and an optional `config` part (JSON)",
+            ("body",),
         )
     declared = request.headers.get("content-length")
     # The form may carry a config beside the file, hence the slack over the file's limit.
@@ -82,7 +83,10 @@ async def _form(request: Request, limit_bytes: int):
     if declared and declared.isdigit() and int(declared) > body_limit:
         raise _too_large(limit_bytes)
     parser = MultiPartParser(
-        request.headers, _limited(request.stream(), body_limit), max_files=2, max_fields=4,
+        request.headers,
+        _limited(request.stream(), body_limit),
+        max_files=2,
+        max_fields=4,
         max_part_size=MAX_CONFIG_BYTES,
     )
     try:

@@ -33,17 +33,29 @@ async def holders(redis: aioredis.Redis, heartbeat_s: float) -> dict[str, list[d
 def version_public(model: ModelVersion, held: dict[str, list[dict]]) -> dict:
     holders = held.get(f"{model.name}:{model.version}", [])
     return {
-        "name": model.name, "version": model.version, "runtime": model.runtime,
-        "signature": model.signature.to_dict(), "config": model.config.model_dump(),
-        "sha256": model.sha256, "size_bytes": model.metadata.get("size_bytes") or model.path.stat().st_size,
-        "created_at": model.metadata.get("created_at"), "status": version_status(model, holders),
-        "retired": model.retired, "workers": holders,
+        "name": model.name,
+        "version": model.version,
+        "runtime": model.runtime,
+        "signature": model.signature.to_dict(),
+        "config": model.config.model_dump(),
+        "sha256": model.sha256,
+        "size_bytes": model.metadata.get("size_bytes") or model.path.stat().st_size,
+        "created_at": model.metadata.get("created_at"),
+        "status": version_status(model, holders),
+        "retired": model.retired,
+        "workers": holders,
     }
 
 
 async def _changed(
-    redis: aioredis.Redis, actor: str, action: str, target: str, before: object, after: object,
-    name: str, version: int | None,
+    redis: aioredis.Redis,
+    actor: str,
+    action: str,
+    target: str,
+    before: object,
+    after: object,
+    name: str,
+    version: int | None,
 ) -> None:
     """Every management change is audited, then announced to the workers."""
     await audit.record(redis, actor, action, target, before, after)
@@ -59,7 +71,11 @@ async def upload_version(
     await asyncio.to_thread(check_serves, upload.path, config)
     metadata = orjson.dumps({"uploaded_by": actor, "filename": upload.filename})
     version = await asyncio.to_thread(
-        model_store.add_version, registry.root, name, upload.path, upload.config,
+        model_store.add_version,
+        registry.root,
+        name,
+        upload.path,
+        upload.config,
         {model_store.METADATA_FILE: metadata},
     )
     registry.forget(name)
@@ -73,7 +89,7 @@ async def update_config(
     registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, version: int, patch: object
 ) -> ModelVersion:
     if not isinstance(patch, dict):
-        raise InvalidInputError("body: a JSON merge patch object, e.g. {\"max_batch_size\": 32}", ("body",))
+        raise InvalidInputError('body: a JSON merge patch object, e.g. {"max_batch_size": 32}', ("body",))
     before, after = await asyncio.to_thread(registry.update_config, name, version, patch)
     await _changed(redis, actor, "version.config", f"{name}:{version}", before, after, name, version)
     return await asyncio.to_thread(registry.get, name, version)

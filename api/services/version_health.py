@@ -35,5 +35,6 @@ class VersionHealth:
         states = holders_by_version(await live_worker_infos(self.redis, self.heartbeat_s))
         self._failed = {
             key: held[0].get("error") or "unknown error"
-            for key, held in states.items() if all(s["state"] == "failed" for s in held)
+            for key, held in states.items()
+            if all(s["state"] == "failed" for s in held)
         }

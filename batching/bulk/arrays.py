@@ -69,9 +69,7 @@ def column(name: str, stream: BinaryIO, spec: TensorSpec, where: str) -> ArrayCo
         want is None or want == got for want, got in zip(spec.shape[1:], shape[1:], strict=True)
     )
     if not fits:
-        raise InvalidInputError(
-            f"{where}: expected shape {spec.describe_shape()}, got {list(shape)}", loc
-        )
+        raise InvalidInputError(f"{where}: expected shape {spec.describe_shape()}, got {list(shape)}", loc)
     if shape[0] < 1:
         raise InvalidInputError(f"{where}: the array has no rows", loc)
     if fortran and len(shape) > 1:

@@ -28,10 +28,14 @@ class ChunkFile:
     tensors: dict[str, np.ndarray] = field(default_factory=dict)  # rows of the items that are fine
 
     def encode(self) -> bytes:
-        header = orjson.dumps({
-            "index": self.index, "ids": self.ids, "rows": self.rows,
-            "errors": {str(i): e.__dict__ for i, e in self.errors.items()},
-        })
+        header = orjson.dumps(
+            {
+                "index": self.index,
+                "ids": self.ids,
+                "rows": self.rows,
+                "errors": {str(i): e.__dict__ for i, e in self.errors.items()},
+            }
+        )
         return b"".join((_MAGIC, struct.pack("<I", len(header)), header, encode_tensors(self.tensors)))
 
     @classmethod

@@ -60,8 +60,15 @@ def _fits(parts: list[dict[str, np.ndarray]], arrays: dict[str, np.ndarray]) -> 
     return not parts or all(arrays[n].shape[1:] == parts[0][n].shape[1:] for n in arrays)
 
 
-def _fill(chunk: ChunkFile, parts: list, stream: BinaryIO, signature: Signature, first_item: int,
-          chunk_rows: int, max_bytes: int) -> int:
+def _fill(
+    chunk: ChunkFile,
+    parts: list,
+    stream: BinaryIO,
+    signature: Signature,
+    first_item: int,
+    chunk_rows: int,
+    max_bytes: int,
+) -> int:
     """Adds lines to the chunk until it is full; returns the bytes it consumed. A line whose
     dynamic dimensions differ from the chunk's so far starts the next chunk instead."""
     consumed = 0
@@ -95,8 +102,13 @@ def _fill(chunk: ChunkFile, parts: list, stream: BinaryIO, signature: Signature,
 
 
 def jsonl_chunks(
-    stream: BinaryIO, signature: Signature, offset: int, first_item: int, index: int,
-    chunk_rows: int, max_bytes: int,
+    stream: BinaryIO,
+    signature: Signature,
+    offset: int,
+    first_item: int,
+    index: int,
+    chunk_rows: int,
+    max_bytes: int,
 ) -> Iterator[tuple[ChunkFile, int]]:
     """(chunk, the byte offset after it) from `offset` on; items count from first_item. A chunk
     has chunk_rows lines, or fewer when they hold more than max_bytes of text or a line's

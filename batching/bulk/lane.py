@@ -28,8 +28,12 @@ class ChunkEntry:
     @classmethod
     def from_fields(cls, stream_id: bytes, raw: dict[bytes, bytes], deliveries: int = 1) -> "ChunkEntry":
         return cls(
-            raw[b"bulk"].decode(), int(raw[b"chunk"]), int(raw[b"rows"]), raw[b"store"].decode(),
-            stream_id, deliveries,
+            raw[b"bulk"].decode(),
+            int(raw[b"chunk"]),
+            int(raw[b"rows"]),
+            raw[b"store"].decode(),
+            stream_id,
+            deliveries,
         )
 
 
@@ -53,7 +57,10 @@ class BulkLaneReader:
         if pending:
             deliveries = pending[0]["times_delivered"] + 1
             claimed = await self.redis.xclaim(
-                self.stream, keys.LANE_GROUP, self.consumer, min_idle_time=idle_ms,
+                self.stream,
+                keys.LANE_GROUP,
+                self.consumer,
+                min_idle_time=idle_ms,
                 message_ids=[pending[0]["message_id"]],
             )
             if claimed and claimed[0][1]:
@@ -73,8 +80,13 @@ class BulkLaneReader:
     async def release(self, entry: ChunkEntry) -> None:
         """Hands an unfinished chunk back at once (on shutdown): it looks stalled to the others."""
         await self.redis.xclaim(
-            self.stream, keys.LANE_GROUP, self.consumer, min_idle_time=0,
-            message_ids=[entry.stream_id], idle=int(self.visibility_timeout_s * 1000), justid=True,
+            self.stream,
+            keys.LANE_GROUP,
+            self.consumer,
+            min_idle_time=0,
+            message_ids=[entry.stream_id],
+            idle=int(self.visibility_timeout_s * 1000),
+            justid=True,
         )
 
     async def ack(self, entry: ChunkEntry) -> None:

@@ -61,8 +61,11 @@ def npy_output(files: FileStore, record: BulkRecord, spec: TensorSpec) -> Iterat
     """One output as an .npy file of record.total rows (one row per input row)."""
     dtype, inner = _layout(files, record, spec)
     header = io.BytesIO()
-    layout = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-              "shape": (record.total, *inner)}
+    layout = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": False,
+        "shape": (record.total, *inner),
+    }
     np.lib.format.write_array_header_2_0(header, layout)
     yield header.getvalue()
     fill = np.nan if dtype.kind in "fc" else 0

@@ -22,8 +22,12 @@ def enqueue_split(client: redis.Redis, bulk_id: str, fed: int, task_s: float) ->
     task_id = f"bulk-split-{bulk_id}-{fed}"
     if not Job.exists(task_id, connection=client):
         bulk_queue(client).enqueue(
-            SPLIT_TASK, bulk_id, job_id=task_id,
+            SPLIT_TASK,
+            bulk_id,
+            job_id=task_id,
             retry=Retry(len(SPLIT_RETRY_DELAYS_S), SPLIT_RETRY_DELAYS_S),
-            job_timeout=int(3 * task_s) + 1, result_ttl=86_400, failure_ttl=7 * 86_400,
+            job_timeout=int(3 * task_s) + 1,
+            result_ttl=86_400,
+            failure_ttl=7 * 86_400,
         )
     return task_id

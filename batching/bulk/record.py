@@ -71,10 +71,19 @@ class BulkRecord:
     def to_fields(self) -> dict[str, bytes | str]:
         """The fields written at submit; the rest are written by the Lua scripts as it runs."""
         fields: dict[str, bytes | str] = {
-            "id": self.id, "status": self.status.value, "model": self.model,
-            "version": str(self.version), "format": self.format.value, "store": self.store,
-            "chunk_rows": str(self.chunk_rows), "created_at": repr(self.created_at),
-            "total": "0", "succeeded": "0", "failed": "0", "fed": "0", "split_offset": "0",
+            "id": self.id,
+            "status": self.status.value,
+            "model": self.model,
+            "version": str(self.version),
+            "format": self.format.value,
+            "store": self.store,
+            "chunk_rows": str(self.chunk_rows),
+            "created_at": repr(self.created_at),
+            "total": "0",
+            "succeeded": "0",
+            "failed": "0",
+            "fed": "0",
+            "split_offset": "0",
         }
         if self.metadata is not None:
             fields["metadata"] = orjson.dumps(self.metadata)
@@ -90,13 +99,21 @@ class BulkRecord:
             return float(f[name]) if f.get(name) else None
 
         return cls(
-            id=f["id"].decode(), status=BulkStatus(f["status"].decode()), model=f["model"].decode(),
-            version=int(f["version"]), format=BulkFormat(f["format"].decode()),
-            store=f["store"].decode(), chunk_rows=int(f["chunk_rows"]),
-            created_at=float(f["created_at"]), total=int(f["total"]),
-            succeeded=int(f["succeeded"]), failed=int(f["failed"]),
-            chunks=int(f["chunks"]) if f.get("chunks") else None, fed=int(f["fed"]),
-            split_offset=int(f["split_offset"]), started_at=opt_float("started_at"),
+            id=f["id"].decode(),
+            status=BulkStatus(f["status"].decode()),
+            model=f["model"].decode(),
+            version=int(f["version"]),
+            format=BulkFormat(f["format"].decode()),
+            store=f["store"].decode(),
+            chunk_rows=int(f["chunk_rows"]),
+            created_at=float(f["created_at"]),
+            total=int(f["total"]),
+            succeeded=int(f["succeeded"]),
+            failed=int(f["failed"]),
+            chunks=int(f["chunks"]) if f.get("chunks") else None,
+            fed=int(f["fed"]),
+            split_offset=int(f["split_offset"]),
+            started_at=opt_float("started_at"),
             finished_at=opt_float("finished_at"),
             error=JobError(**orjson.loads(f["error"])) if f.get("error") else None,
             metadata=orjson.loads(f["metadata"]) if "metadata" in f else None,

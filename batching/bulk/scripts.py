@@ -27,7 +27,9 @@ _END = """
 # KEYS[1] bulk hash, KEYS[2] webhook outbox. ARGV: allowed current states (comma list), new
 # state, now, then field/value pairs. Returns {1, previous} when applied, {0, current} when not
 # ({0, ''} for a missing job).
-TRANSITION = _TERMINAL + """
+TRANSITION = (
+    _TERMINAL
+    + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {0, ''} end
 if terminal(current) or not string.find(',' .. ARGV[1] .. ',', ',' .. current .. ',', 1, true) then
@@ -36,10 +38,13 @@ end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 4))
 local state = ARGV[2]
 if terminal(state) then
-""" + _END + """
+"""
+    + _END
+    + """
 end
 return {1, current}
 """
+)
 
 # KEYS[1] bulk hash, KEYS[2] bulk lane. ARGV: chunk index, its rows, the split offset after it,
 # 1 if it is the last chunk, then the lane entry's field/value pairs. Feeds each chunk once (a
@@ -64,7 +69,9 @@ return 'fed'
 # KEYS[1] bulk hash, KEYS[2] its chunks-done hash. ARGV: now, chunk index. A worker starts a
 # chunk: the job is running from now on. Returns 'running' (compute the chunk), 'done' (it was
 # computed and counted before) or the state that says not to (cancelled, ...).
-START = _TERMINAL + """
+START = (
+    _TERMINAL
+    + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return 'missing' end
 if terminal(current) then return current end
@@ -75,11 +82,14 @@ end
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
 return 'running'
 """
+)
 
 # KEYS[1] bulk hash, KEYS[2] its chunks-done hash. ARGV: chunk index, rows succeeded, rows
 # failed. Counts the chunk unless it was counted before; once every chunk of a completely split
 # job is done the job is finalizing. Returns the job's state afterwards.
-CHUNK_DONE = _TERMINAL + """
+CHUNK_DONE = (
+    _TERMINAL
+    + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return 'missing' end
 if terminal(current) then return current end
@@ -95,3 +105,4 @@ if chunks and redis.call('HLEN', KEYS[2]) >= tonumber(chunks) then
 end
 return current
 """
+)

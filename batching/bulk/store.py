@@ -91,13 +91,9 @@ class BulkStore:
         return state.decode()
 
     async def succeed(self, bulk_id: str) -> bool:
-        applied, _ = await self.transition(
-            bulk_id, BulkStatus.FINALIZING.value, BulkStatus.SUCCEEDED, {}
-        )
+        applied, _ = await self.transition(bulk_id, BulkStatus.FINALIZING.value, BulkStatus.SUCCEEDED, {})
         return applied
 
     async def fail(self, bulk_id: str, error: JobError) -> bool:
-        applied, _ = await self.transition(
-            bulk_id, FAILABLE, BulkStatus.FAILED, failure_fields(error)
-        )
+        applied, _ = await self.transition(bulk_id, FAILABLE, BulkStatus.FAILED, failure_fields(error))
         return applied

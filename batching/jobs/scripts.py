@@ -23,7 +23,8 @@ _END = """
 # KEYS[1] job hash, KEYS[2] webhook outbox. ARGV: allowed current states ("*" = any
 # non-terminal, else comma list), new state, ttl seconds, events channel, then field/value pairs.
 # Returns {1, previous state} when applied, {0, current state} when refused, {0, ""} if missing.
-TRANSITION = """
+TRANSITION = (
+    """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {0, ''} end
 if current == 'succeeded' or current == 'failed' or current == 'cancelled'
@@ -36,15 +37,19 @@ end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 5))
 local state = ARGV[2]
 if state == 'succeeded' or state == 'failed' or state == 'cancelled' or state == 'expired' then
-""" + _END + """
+"""
+    + _END
+    + """
 end
 return {1, current}
 """
+)
 
 # KEYS[1] job hash, KEYS[2] webhook outbox. ARGV: now (epoch s), worker id, ttl seconds, events
 # channel, expiry error.
 # Returns the state the job is in afterwards: 'running' means compute it, anything else drop.
-CLAIM = """
+CLAIM = (
+    """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return 'missing' end
 if current ~= 'queued' and current ~= 'running' then return current end
@@ -52,12 +57,15 @@ local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
 if deadline and tonumber(ARGV[1]) > deadline then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'finished_at', ARGV[1], 'error', ARGV[5])
   local state = 'expired'
-""" + _END + """
+"""
+    + _END
+    + """
   return 'expired'
 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1], 'worker', ARGV[2])
 return 'running'
 """
+)
 
 # KEYS[1] lane stream, KEYS[2] its rows counter. ARGV: rows, max rows waiting (0 = no limit),
 # then the entry's field/value pairs. Returns {1, rows waiting} or {0, rows waiting} when full.

@@ -122,7 +122,10 @@ class JobStore:
         return [state.decode() for state in await self._run(build)]
 
     async def finish(
-        self, lane: str, results: list[tuple[LaneEntry, JobResult]], done: list[LaneEntry],
+        self,
+        lane: str,
+        results: list[tuple[LaneEntry, JobResult]],
+        done: list[LaneEntry],
         computed_rows: int = 0,
     ) -> None:
         """Writes results (the first terminal write wins), then acknowledges and deletes every

@@ -38,7 +38,10 @@ def serve(
 ) -> None:
     """Redis (unless --redis-url) + API + one worker, in one process tree. Ctrl-C stops all."""
     settings = _settings(
-        host=host, port=port, model_repository=model_repository, redis_url=redis_url,
+        host=host,
+        port=port,
+        model_repository=model_repository,
+        redis_url=redis_url,
         state_dir=state_dir,
     )
     raise typer.Exit(serve_tree(settings))
@@ -52,8 +55,11 @@ def api(
     """The HTTP API alone (needs MAAS_REDIS_URL)."""
     settings = _settings(host=host, port=port)
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port,
-        log_level=settings.log_level.lower(), access_log=settings.access_log,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
     )
 

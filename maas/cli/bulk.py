@@ -56,8 +56,10 @@ def _checked(response: httpx.Response) -> dict:
 
 def _show(job: dict) -> None:
     counts = job["counts"]
-    line = (f"{job['id']}  {job['status']}  {job['model']} v{job['version']}  "
-            f"rows {counts['total']:,} (succeeded {counts['succeeded']:,}, failed {counts['failed']:,})")
+    line = (
+        f"{job['id']}  {job['status']}  {job['model']} v{job['version']}  "
+        f"rows {counts['total']:,} (succeeded {counts['succeeded']:,}, failed {counts['failed']:,})"
+    )
     if job.get("error"):
         line += f"  error: {job['error']['message']}"
     console.print(line, soft_wrap=True)
@@ -65,16 +67,25 @@ def _show(job: dict) -> None:
 
 def follow(client: httpx.Client, bulk_id: str) -> dict:
     """Polls the bulk job with a progress bar (rows done, rows/s, ETA) until it ends."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RowsPerSecond(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RowsPerSecond(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("validating", total=None)
         while True:
             job = _checked(client.get(f"/v1/bulk-jobs/{bulk_id}"))
             counts = job["counts"]
             split_done = job["chunks"]["total"] is not None
-            progress.update(task, description=job["status"], total=counts["total"] if split_done else None,
-                            completed=counts["succeeded"] + counts["failed"])
+            progress.update(
+                task,
+                description=job["status"],
+                total=counts["total"] if split_done else None,
+                completed=counts["succeeded"] + counts["failed"],
+            )
             if job["status"] in TERMINAL:
                 return job
             time.sleep(POLL_S)

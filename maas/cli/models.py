@@ -12,9 +12,7 @@ from rich.table import Table
 
 models_app = typer.Typer(help="Model versions and aliases, through the API.", no_args_is_help=True)
 console = Console()
-UrlOption = Annotated[
-    str, typer.Option("--url", envvar="MAAS_URL", help="The API's base URL.")
-]
+UrlOption = Annotated[str, typer.Option("--url", envvar="MAAS_URL", help="The API's base URL.")]
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -52,8 +50,13 @@ def list_models(url: UrlOption = DEFAULT_URL) -> None:
     for model in _call(url, "GET", "/v1/models"):
         aliases = ", ".join(f"{a}->{v}" for a, v in model["aliases"].items())
         latest = model["latest"]
-        table.add_row(model["name"], ", ".join(map(str, model["versions"])), aliases,
-                      str(latest["version"]), latest["status"])
+        table.add_row(
+            model["name"],
+            ", ".join(map(str, model["versions"])),
+            aliases,
+            str(latest["version"]),
+            latest["status"],
+        )
     console.print(table)
 
 
@@ -68,8 +71,15 @@ def show(name: str, url: UrlOption = DEFAULT_URL) -> None:
     for version in model["versions"]:
         v = _call(url, "GET", f"/v1/models/{name}/versions/{version}")
         workers = ", ".join(f"{w['worker']}={w['state']}" for w in v["workers"])
-        table.add_row(str(version), v["status"], ", ".join(aliases.get(version, [])), v["sha256"][:12],
-                      f"{v['size_bytes']:,} B", str(v["config"]["max_batch_size"]), workers)
+        table.add_row(
+            str(version),
+            v["status"],
+            ", ".join(aliases.get(version, [])),
+            v["sha256"][:12],
+            f"{v['size_bytes']:,} B",
+            str(v["config"]["max_batch_size"]),
+            workers,
+        )
     console.print(f"[bold]{name}[/bold]")
     console.print(table)
 
@@ -95,7 +105,8 @@ def push(
 
 @models_app.command()
 def promote(
-    name: str, version: int,
+    name: str,
+    version: int,
     alias: Annotated[str, typer.Option(help="The alias to point at VERSION.")],
     url: UrlOption = DEFAULT_URL,
 ) -> None:
@@ -117,8 +128,9 @@ def rollback(
 
 @models_app.command()
 def configure(
-    name: str, version: int,
-    patch: Annotated[str, typer.Argument(help='A JSON merge patch, e.g. \'{"max_batch_size": 32}\'')],
+    name: str,
+    version: int,
+    patch: Annotated[str, typer.Argument(help="A JSON merge patch, e.g. '{\"max_batch_size\": 32}'")],
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Changes a version's batching policy or runtime options; workers apply it without restart."""

@@ -46,19 +46,31 @@ class RedisServer:
     def command(self) -> list[str]:
         durability = (
             ["--appendonly", "yes", "--appendfsync", self.appendfsync]
-            if self.appendfsync else ["--appendonly", "no"]
+            if self.appendfsync
+            else ["--appendonly", "no"]
         )
         return [
-            find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir.resolve()), "--save", "", *durability,
-            "--maxmemory-policy", "noeviction", "--logfile", "redis.log", "--daemonize", "no",
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--save",
+            "",
+            *durability,
+            "--maxmemory-policy",
+            "noeviction",
+            "--logfile",
+            "redis.log",
+            "--daemonize",
+            "no",
         ]
 
     def start(self, timeout_s: float = 10.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, preexec_fn=die_with_parent
-        )
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         try:

@@ -22,8 +22,7 @@ def parse_inputs(raw: object, signature: Signature) -> tuple[dict[str, np.ndarra
         )
     specs = {spec.name: spec for spec in signature.inputs}
     arrays = {
-        name: to_array(value, specs[name]) if name in specs else np.empty(0)
-        for name, value in raw.items()
+        name: to_array(value, specs[name]) if name in specs else np.empty(0) for name, value in raw.items()
     }
     rows = signature.check_inputs(arrays)
     return arrays, rows
@@ -40,8 +39,7 @@ def to_array(value: object, spec: TensorSpec) -> np.ndarray:
         raise InvalidInputError(f"{where}: ragged nested lists (rows of unequal length)", loc) from e
     if array.dtype.kind not in "biuf":
         raise InvalidInputError(
-            f"{where}: expected numbers ({spec.dtype.name}), found non-numeric or out-of-range "
-            "values",
+            f"{where}: expected numbers ({spec.dtype.name}), found non-numeric or out-of-range values",
             loc,
         )
     return _cast(array, spec, where, loc)

@@ -16,9 +16,7 @@ class Settings(BaseSettings):
         description="Redis to use, e.g. redis://host:6379/0. Unset: `maas serve` starts a local "
         "redis-server with its data under state_dir.",
     )
-    state_dir: Path = Field(
-        Path(".maas"), description="Directory for the embedded Redis's data and logs."
-    )
+    state_dir: Path = Field(Path(".maas"), description="Directory for the embedded Redis's data and logs.")
     model_repository: Path = Field(
         Path("models"), description="Model repository: <name>/<version>/model.onnx (+config.json)."
     )
@@ -66,12 +64,14 @@ class Settings(BaseSettings):
         "budget); false loads a version only when its first job arrives.",
     )
     worker_memory_budget_mb: float = Field(
-        0, ge=0,
+        0,
+        ge=0,
         description="Memory a worker's loaded models may take, MiB; past it, the least recently "
         "used idle model is unloaded. 0: no limit.",
     )
     model_rescan_s: float = Field(
-        5.0, gt=0,
+        5.0,
+        gt=0,
         description="Workers rescan the repository this often besides acting on change notices.",
     )
     admin_tokens: dict[str, str] = Field(
@@ -128,7 +128,8 @@ class Settings(BaseSettings):
         10_000, ge=1, le=1_000_000, description="Default rows (JSONL lines) per bulk chunk."
     )
     bulk_chunk_max_bytes: int = Field(
-        8 * 1024 * 1024, ge=1024,
+        8 * 1024 * 1024,
+        ge=1024,
         description="A bulk chunk holds fewer rows when they would take more than this, bytes "
         "(array data, or JSONL text), so that a worker's memory stays bounded whatever the rows.",
     )
@@ -141,11 +142,13 @@ class Settings(BaseSettings):
         "instead of uploading them; empty: uploads only.",
     )
     bulk_retention_s: int = Field(
-        7 * 86_400, ge=60, description="How long a bulk job's record stays readable after its "
-        "submission, seconds."
+        7 * 86_400,
+        ge=60,
+        description="How long a bulk job's record stays readable after its submission, seconds.",
     )
     bulk_task_s: float = Field(
-        20.0, gt=0,
+        20.0,
+        gt=0,
         description="An rq split task works this long, then queues its continuation, seconds; its "
         "rq timeout is 3x this, so a split cut off by a crash is retried soon.",
     )

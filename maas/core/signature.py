@@ -9,8 +9,18 @@ from maas.core.errors import InvalidInputError
 SUPPORTED_DTYPES = frozenset(
     np.dtype(name)
     for name in (
-        "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-        "float16", "float32", "float64",
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
     )
 )
 
@@ -51,7 +61,8 @@ class Signature:
         """Names of tensors whose first dimension is neither dynamic nor the model's declared
         fixed batch size (the batcher needs one or the other)."""
         return [
-            t.name for t in (*self.inputs, *self.outputs)
+            t.name
+            for t in (*self.inputs, *self.outputs)
             if not t.shape or t.shape[0] not in (None, fixed_batch_size)
         ]
 

@@ -25,8 +25,7 @@ ALLOW_HINT = "MAAS_WEBHOOK_ALLOWED_NETWORKS allows it"
 
 # Instance metadata services hand out cloud credentials; named so the refusal says why.
 METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
 )
 CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 # IPv6 prefixes that carry an IPv4 address in their last 32 bits and reach it through a

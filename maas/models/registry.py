@@ -53,7 +53,8 @@ class ModelConfig(BaseModel):
     )
     max_batch_size: int = Field(64, ge=1, description="Most rows in one micro-batch.")
     fixed_batch_size: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description="For a model exported with a fixed batch dimension: every batch is padded to "
         "this many rows, and max_batch_size defaults to it.",
     )
@@ -85,8 +86,7 @@ class ModelConfig(BaseModel):
         too_big = [s for s in self.preferred_batch_sizes if s < 1 or s > self.max_batch_size]
         if too_big:
             raise ValueError(
-                f"preferred_batch_sizes {too_big} must lie in 1..max_batch_size "
-                f"({self.max_batch_size})"
+                f"preferred_batch_sizes {too_big} must lie in 1..max_batch_size ({self.max_batch_size})"
             )
         return self
 
@@ -109,7 +109,6 @@ class ModelVersion:
     @cached_property
     def sha256(self) -> str:
         return self.metadata.get("sha256") or model_store.file_facts(self.path)["sha256"]
-
 
 
 def _model_file(version_dir: Path) -> Path | None:
@@ -169,8 +168,9 @@ class ModelRepository:
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and _NAME.match(p.name)
-            and self.versions(p.name, include_retired)
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and _NAME.match(p.name) and self.versions(p.name, include_retired)
         )
 
     def versions(self, name: str, include_retired: bool = False) -> list[int]:
@@ -179,8 +179,11 @@ class ModelRepository:
         if not _NAME.match(name) or not model_dir.is_dir():
             return []
         return sorted(
-            int(p.name) for p in model_dir.iterdir()
-            if p.name.isdigit() and int(p.name) > 0 and _model_file(p) is not None
+            int(p.name)
+            for p in model_dir.iterdir()
+            if p.name.isdigit()
+            and int(p.name) > 0
+            and _model_file(p) is not None
             and (include_retired or not (p / model_store.RETIRED_FILE).exists())
         )
 
@@ -216,7 +219,8 @@ class ModelRepository:
         elif version not in versions:
             retired = (self.root / name / str(version) / model_store.RETIRED_FILE).exists()
             raise ModelNotFoundError(
-                f"model {name!r} version {version} is retired" if retired
+                f"model {name!r} version {version} is retired"
+                if retired
                 else f"model {name!r} has no version {version} (versions: {versions})"
             )
         return self._load(name, version)
@@ -286,8 +290,14 @@ class ModelRepository:
                 "fixed_batch_size"
             )
         loaded = ModelVersion(
-            name, version, model_path, config.runtime or _RUNTIMES[model_path.suffix], config,
-            signature, model_store.read_json(metadata_path) or {}, model_store.read_json(retired_path),
+            name,
+            version,
+            model_path,
+            config.runtime or _RUNTIMES[model_path.suffix],
+            config,
+            signature,
+            model_store.read_json(metadata_path) or {},
+            model_store.read_json(retired_path),
         )
         self._cache[version_dir] = (stamp, loaded)
         return loaded
@@ -305,7 +315,8 @@ def check_serves(model_path: Path, config: ModelConfig) -> None:
     if bad := signature.unbatchable(config.fixed_batch_size):
         raise InvalidInputError(
             f"fixed_batch_size: tensors {bad} have no dynamic first dimension, and "
-            f"fixed_batch_size ({config.fixed_batch_size}) does not match it", ("fixed_batch_size",),
+            f"fixed_batch_size ({config.fixed_batch_size}) does not match it",
+            ("fixed_batch_size",),
         )
 
 

@@ -79,7 +79,10 @@ def numbered_versions(model_dir: Path) -> list[int]:
 
 
 def add_version(
-    root: Path, name: str, model_file: Path, config: dict | None = None,
+    root: Path,
+    name: str,
+    model_file: Path,
+    config: dict | None = None,
     extras: dict[str, bytes] | None = None,
 ) -> int:
     """Copies `model_file` (keeping its suffix, as model<suffix>) with its config and extra files
@@ -140,9 +143,7 @@ def sweep_staging(root: Path, older_than_s: float) -> list[Path]:
     """Removes version directories left half-built by a writer that died (hidden `.staging-*`,
     ignored by readers) once older than `older_than_s`; returns what it removed."""
     cutoff = time.time() - older_than_s
-    stale = [
-        p for p in Path(root).glob(f"*/{STAGING_PREFIX}*") if p.is_dir() and p.stat().st_mtime < cutoff
-    ]
+    stale = [p for p in Path(root).glob(f"*/{STAGING_PREFIX}*") if p.is_dir() and p.stat().st_mtime < cutoff]
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     return stale

@@ -94,6 +94,4 @@ def tflite_tensors(interpreter: Interpreter) -> tuple[list[TfliteTensor], list[T
 
 def read_tflite_signature(path: Path) -> Signature:
     inputs, outputs = tflite_tensors(open_interpreter(path, num_threads=1))
-    return Signature(
-        inputs=tuple(t.spec() for t in inputs), outputs=tuple(t.spec() for t in outputs)
-    )
+    return Signature(inputs=tuple(t.spec() for t in inputs), outputs=tuple(t.spec() for t in outputs))

@@ -94,7 +94,8 @@ def _validate_tflite(path: Path, fixed_batch_size: int | None) -> Signature:
 
 
 VALIDATORS: dict[str, Callable[[Path, int | None], Signature]] = {
-    ".onnx": _validate_onnx, ".tflite": _validate_tflite,
+    ".onnx": _validate_onnx,
+    ".tflite": _validate_tflite,
 }
 
 

@@ -53,9 +53,7 @@ async def test_a_retry_with_the_same_idempotency_key_returns_the_original_job(ap
 
 async def test_concurrent_duplicate_submits_with_one_key_create_one_job(api, redis):
     headers = {"Idempotency-Key": "burst"}
-    responses = await asyncio.gather(
-        *(api.post("/v1/jobs", json=PAIR, headers=headers) for _ in range(20))
-    )
+    responses = await asyncio.gather(*(api.post("/v1/jobs", json=PAIR, headers=headers) for _ in range(20)))
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["id"] for r in responses}) == 1
     assert await redis.xlen(keys.online_lane("pair", 1)) == 1
@@ -69,9 +67,7 @@ async def test_a_refused_request_does_not_use_up_its_idempotency_key(api):
 
 
 async def test_expired_jobs_are_never_computed(api, redis, worker_handle):
-    doomed = [
-        (await api.post("/v1/jobs", json={**PAIR, "timeout_s": 0.2})).json()["id"] for _ in range(3)
-    ]
+    doomed = [(await api.post("/v1/jobs", json={**PAIR, "timeout_s": 0.2})).json()["id"] for _ in range(3)]
     kept = [(await api.post("/v1/jobs", json=PAIR)).json()["id"] for _ in range(2)]
     await asyncio.sleep(0.3)
     await worker_handle.start()

@@ -36,8 +36,9 @@ def digits_rows(count: int, seed: int = 0) -> np.ndarray:
 async def test_jsonl_output_keeps_input_order_and_equals_onnxruntime(api, worker, rq_worker):
     rows = digits_rows(250)
     content = jsonl([{"id": f"r{i}", "inputs": [row]} for i, row in enumerate(rows)])
-    job = await submit(api, "in.jsonl", content, model="digits", version="1", chunk_rows=64,
-                       metadata='{"team": "data"}')
+    job = await submit(
+        api, "in.jsonl", content, model="digits", version="1", chunk_rows=64, metadata='{"team": "data"}'
+    )
     assert job["status"] == "validating" and job["metadata"] == {"team": "data"}
     done = await wait_until(api, job["id"], {"succeeded", "failed"})
     assert done["status"] == "succeeded", done
@@ -114,8 +115,11 @@ async def test_bad_requests_get_a_clear_4xx(api, settings):
         (await post("x.jsonl", b"{}", model="nope"), 404, "model 'nope' not found"),
         (await post("x.jsonl", b"{}", chunk_rows="0"), 422, "chunk_rows"),
         (await post("x.jsonl", b"{}", metadata="{"), 422, "metadata: malformed JSON"),
-        (await api.post("/v1/bulk-jobs", data={"model": "digits", "path": "/etc/passwd"}), 422,
-         "server-side paths are off"),
+        (
+            await api.post("/v1/bulk-jobs", data={"model": "digits", "path": "/etc/passwd"}),
+            422,
+            "server-side paths are off",
+        ),
         (await api.get("/v1/bulk-jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV"), 404, "not found"),
     ]
     for response, status, message in cases:

@@ -77,9 +77,7 @@ async def test_cancelling_a_finished_job_is_a_conflict(api, worker):
 
 
 async def test_a_job_past_its_timeout_expires_without_being_computed(api, worker_handle):
-    job = (
-        await api.post("/v1/jobs", json={"model": "digits", "inputs": ONE_ROW, "timeout_s": 0.2})
-    ).json()
+    job = (await api.post("/v1/jobs", json={"model": "digits", "inputs": ONE_ROW, "timeout_s": 0.2})).json()
     await asyncio.sleep(0.4)
     worker = await worker_handle.start()
     assert worker is not None
@@ -107,8 +105,6 @@ async def test_models_list_their_versions_signature_and_policy(api):
     assert digits["versions"] == [1, 2]
     latest = digits["latest"]
     assert latest["version"] == 2
-    assert latest["signature"]["inputs"] == [
-        {"name": "pixels", "dtype": "float32", "shape": [None, 64]}
-    ]
+    assert latest["signature"]["inputs"] == [{"name": "pixels", "dtype": "float32", "shape": [None, 64]}]
     assert latest["config"]["max_queue_delay_ms"] == 30
     assert len(latest["sha256"]) == 64

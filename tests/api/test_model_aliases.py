@@ -63,7 +63,9 @@ async def test_every_alias_change_is_in_the_audit_stream(api):
     await api.delete("/v1/models/digits/aliases/stable")
     entries = (await api.get("/v1/audit")).json()
     assert [(e["action"], e["before"], e["after"]) for e in entries] == [
-        ("alias.delete", 2, None), ("alias.set", 1, 2), ("alias.set", None, 1)
+        ("alias.delete", 2, None),
+        ("alias.set", 1, 2),
+        ("alias.set", None, 1),
     ]
     assert entries[1]["actor"] == "alice" and entries[1]["target"] == "digits:stable"
     assert entries[0]["actor"]  # the client, when no X-Actor is given

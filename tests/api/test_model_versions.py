@@ -53,7 +53,8 @@ def snapshot(root: Path) -> list:
     """Every file with its size and mtime; writers' lock files aside (they hold no content)."""
     return sorted(
         (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
-        for p in root.rglob("*") if p.name != ".versions.lock" and p.is_file()
+        for p in root.rglob("*")
+        if p.name != ".versions.lock" and p.is_file()
     )
 
 
@@ -357,10 +358,12 @@ async def test_a_fixed_batch_model_is_accepted_with_a_config_stating_it_and_padd
     assert created.json()["config"]["max_batch_size"] == 4
 
     rows = [[[float(i), -1.0, 2.0, -3.0]] * (1 + i % 2) for i in range(9)]  # 1- and 2-row jobs
-    responses = await asyncio.gather(*(
-        api.post("/v1/jobs", json={"model": "relu4", "inputs": r}, headers={"Prefer": "wait=10"})
-        for r in rows
-    ))
+    responses = await asyncio.gather(
+        *(
+            api.post("/v1/jobs", json={"model": "relu4", "inputs": r}, headers={"Prefer": "wait=10"})
+            for r in rows
+        )
+    )
     for r, response in zip(rows, responses, strict=True):
         job = await finished(api, response.json())
         assert job["outputs"]["y"] == [[max(v, 0.0) for v in row] for row in r]

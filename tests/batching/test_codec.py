@@ -41,8 +41,13 @@ def test_several_tensors_and_odd_shapes_round_trip():
 
 @pytest.mark.parametrize(
     "corrupt",
-    [b"", b"XX1", b"MT1\x01\x00", encode_tensors({"x": np.ones((4, 4))})[:-3],
-     encode_tensors({"x": np.ones(2)}) + b"\x00"],
+    [
+        b"",
+        b"XX1",
+        b"MT1\x01\x00",
+        encode_tensors({"x": np.ones((4, 4))})[:-3],
+        encode_tensors({"x": np.ones(2)}) + b"\x00",
+    ],
 )
 def test_corrupt_payloads_raise_codec_error(corrupt):
     with pytest.raises(CodecError):
@@ -56,20 +61,31 @@ def test_unsupported_dtypes_are_refused():
 
 def test_job_record_round_trips_through_its_hash_fields():
     record = JobRecord(
-        id="01M8JGKP0D4TVQ7RHSTBYNM2RK", status=JobStatus.QUEUED, model="m", version=3, rows=2,
-        created_at=1.25, deadline=61.25, metadata={"a": [1, "b"]},
+        id="01M8JGKP0D4TVQ7RHSTBYNM2RK",
+        status=JobStatus.QUEUED,
+        model="m",
+        version=3,
+        rows=2,
+        created_at=1.25,
+        deadline=61.25,
+        metadata={"a": [1, "b"]},
     )
     raw = {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in record.to_fields().items()}
     result = JobResult(
-        JobStatus.SUCCEEDED, 2.5, outputs={"y": np.ones((2, 1), np.float32)},
+        JobStatus.SUCCEEDED,
+        2.5,
+        outputs={"y": np.ones((2, 1), np.float32)},
         timings=JobTimings(1.0, 0.5, 8),
     )
-    raw.update({k.encode(): v if isinstance(v, bytes) else v.encode()
-                for k, v in result.to_fields().items()})
+    raw.update({k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in result.to_fields().items()})
     raw[b"status"] = b"succeeded"
     back = JobRecord.from_fields(raw)
     assert (back.id, back.model, back.version, back.rows, back.metadata) == (
-        record.id, "m", 3, 2, {"a": [1, "b"]}
+        record.id,
+        "m",
+        3,
+        2,
+        {"a": [1, "b"]},
     )
     assert back.finished_at == 2.5 and back.timings == JobTimings(1.0, 0.5, 8)
     np.testing.assert_array_equal(back.outputs["y"], np.ones((2, 1)))

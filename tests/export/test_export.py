@@ -47,8 +47,13 @@ def test_float32_exports_agree_with_keras_within_1e_5_on_held_out_digits(digits,
 
 @pytest.mark.parametrize(
     "to, quantize",
-    [("tflite", "float16"), ("tflite", "dynamic"), ("tflite", "int8"), ("onnx", "dynamic"),
-     ("onnx", "static")],
+    [
+        ("tflite", "float16"),
+        ("tflite", "dynamic"),
+        ("tflite", "int8"),
+        ("onnx", "dynamic"),
+        ("onnx", "static"),
+    ],
 )
 def test_quantized_exports_stay_within_tolerance_and_two_accuracy_points(digits, tmp_path, to, quantize):
     report = export(digits, tmp_path, to=to, quantize=quantize, calibration=digits / keras_models.TRAIN)
@@ -109,8 +114,11 @@ def test_a_two_input_model_keeps_its_tensor_names(tmp_path, to):
     rows = np.random.default_rng(0).standard_normal((20, 5)).astype(np.float32)
     np.savez(tmp_path / "rows.npz", a=rows[:, :3], b=rows[:, 3:])
     root = tmp_path / "models"
-    result = run_export(ExportOptions(model=model, to=to, validate=tmp_path / "rows.npz", register="pair",
-                                      model_repository=root))
+    result = run_export(
+        ExportOptions(
+            model=model, to=to, validate=tmp_path / "rows.npz", register="pair", model_repository=root
+        )
+    )
     assert result.report["parity"]["max_abs_diff"] <= 1e-5
     registered = ModelRepository(root).get("pair")
     assert registered.path.name == f"model.{to}"
@@ -122,8 +130,9 @@ def test_a_two_input_model_keeps_its_tensor_names(tmp_path, to):
 def test_a_saved_model_directory_exports_too(digits, tmp_path):
     saved = tmp_path / "saved"
     load_source(digits / keras_models.DIGITS_KERAS).keras_model.export(saved, verbose=False)
-    report = run_export(ExportOptions(model=saved, to="onnx", validate=digits / keras_models.TEST,
-                                      output=tmp_path / "s.onnx")).report
+    report = run_export(
+        ExportOptions(model=saved, to="onnx", validate=digits / keras_models.TEST, output=tmp_path / "s.onnx")
+    ).report
     assert report["parity"]["max_abs_diff"] <= 1e-5
     assert report["signature"]["inputs"][0]["shape"] == [None, 64]
 

@@ -29,8 +29,17 @@ def test_a_good_export_is_registered_as_the_next_version(digits, tmp_path):
     root = tmp_path / "models"
     for expected_version in (1, 2):
         code, output = maas_export(
-            digits / keras_models.DIGITS_KERAS, "--to", "tflite", "--validate", digits / keras_models.TEST,
-            "--register", "digits", "--model-repository", root, "--report", tmp_path / "report.json",
+            digits / keras_models.DIGITS_KERAS,
+            "--to",
+            "tflite",
+            "--validate",
+            digits / keras_models.TEST,
+            "--register",
+            "digits",
+            "--model-repository",
+            root,
+            "--report",
+            tmp_path / "report.json",
         )
         assert code == 0, output
         assert f"registered digits version {expected_version}" in output
@@ -58,8 +67,11 @@ def _fixed_batch(tmp_path: Path) -> Path:
         (_not_a_model, [], "not a loadable Keras model"),
         (lambda tmp: tmp / "missing.h5", [], "not a Keras model file (.keras, .h5) or a SavedModel"),
         (lambda tmp: tmp, [], "not a Keras model file (.keras, .h5) or a SavedModel"),
-        (None, ["--quantize", "int4"],
-         "--quantize 'int4' is unknown for onnx; choose one of ['dynamic', 'static']"),
+        (
+            None,
+            ["--quantize", "int4"],
+            "--quantize 'int4' is unknown for onnx; choose one of ['dynamic', 'static']",
+        ),
         (None, ["--to", "tflite", "--quantize", "static"], "is unknown for tflite"),
         (None, ["--quantize", "static"], "--quantize static needs calibration rows"),
         (None, ["--to", "tflite", "--quantize", "int8"], "--quantize int8 needs calibration rows"),
@@ -83,9 +95,21 @@ def test_bad_input_gets_a_clear_message_exit_code_2_and_registers_nothing(
 def test_an_export_beyond_tolerance_exits_3_and_registers_nothing(digits, tmp_path):
     root = tmp_path / "models"
     code, output = maas_export(
-        digits / keras_models.DIGITS_KERAS, "--to", "tflite", "--quantize", "dynamic",
-        "--validate", digits / keras_models.TEST, "--tolerance", "1e-9",
-        "--register", "digits", "--model-repository", root, "--report", tmp_path / "report.json",
+        digits / keras_models.DIGITS_KERAS,
+        "--to",
+        "tflite",
+        "--quantize",
+        "dynamic",
+        "--validate",
+        digits / keras_models.TEST,
+        "--tolerance",
+        "1e-9",
+        "--register",
+        "digits",
+        "--model-repository",
+        root,
+        "--report",
+        tmp_path / "report.json",
     )
     assert code == 3, output
     assert "differs from the model" in output and "nothing registered" in output
@@ -94,8 +118,10 @@ def test_an_export_beyond_tolerance_exits_3_and_registers_nothing(digits, tmp_pa
 
 
 def test_no_other_command_and_no_worker_imports_tensorflow():
-    probe = ("import sys, maas.cli.app, api.app, worker.batch.service, worker.runtimes.catalog; "
-             "print(sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules))")
+    probe = (
+        "import sys, maas.cli.app, api.app, worker.batch.service, worker.runtimes.catalog; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules))"
+    )
     printed = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )

@@ -64,7 +64,9 @@ def test_no_imports_hidden_inside_functions():
 def test_the_worker_needs_no_web_framework_or_tensorflow():
     heavy = [
         f"{path.relative_to(ROOT)} imports {module}"
-        for package, path in our_modules() if package in ("worker", "batching")
-        for module, _, _ in imports_of(path) if module in HEAVY_IN_WORKER
+        for package, path in our_modules()
+        if package in ("worker", "batching")
+        for module, _, _ in imports_of(path)
+        if module in HEAVY_IN_WORKER
     ]
     assert not heavy, heavy

@@ -22,7 +22,8 @@ def test_versions_latest_and_signature_come_from_the_files(model_repo):
     assert latest.version == 2 and latest.config.max_queue_delay_ms == 30
     pair = registry.get("pair", 1)
     assert [(t.name, t.dtype.name, t.shape) for t in pair.signature.inputs] == [
-        ("a", "float32", (None, 3)), ("b", "int64", (None, 2))
+        ("a", "float32", (None, 3)),
+        ("b", "int64", (None, 2)),
     ]
     assert pair.config.max_batch_size == 64  # defaults without a config file
 

@@ -32,29 +32,39 @@ SLOW_S = 3.0
 
 REFUSED = [  # (url, what the message says)
     ("http://169.254.169.254/latest/meta-data", "169.254.169.254 is a cloud metadata address"),
-    ("http://[fd00:ec2::254]/", "cloud metadata"), ("http://100.100.100.200/", "cloud metadata"),
-    ("http://192.0.0.192/", "cloud metadata"), ("http://[::1]/", "::1 is a loopback address"),
-    ("http://10.0.0.1/", "10.0.0.1 is a private address"), ("http://192.168.1.1/", "private"),
-    ("http://0.0.0.0/", "unspecified"), ("http://[::]/", "unspecified"),
+    ("http://[fd00:ec2::254]/", "cloud metadata"),
+    ("http://100.100.100.200/", "cloud metadata"),
+    ("http://192.0.0.192/", "cloud metadata"),
+    ("http://[::1]/", "::1 is a loopback address"),
+    ("http://10.0.0.1/", "10.0.0.1 is a private address"),
+    ("http://192.168.1.1/", "private"),
+    ("http://0.0.0.0/", "unspecified"),
+    ("http://[::]/", "unspecified"),
     ("http://localhost/", "localhost resolves to 127.0.0.1, which is a loopback address"),
     ("http://2130706433/", "resolves to 127.0.0.1"),  # a decimal IPv4 literal
     ("http://[::ffff:127.0.0.1]/", "IPv4-mapped address of 127.0.0.1, which is a loopback"),
     ("http://[64:ff9b::a00:1]/", "NAT64 address of 10.0.0.1"),
     ("http://[2002:7f00:1::]/", "6to4 address of 127.0.0.1"),
-    ("http://100.64.0.1/", "carrier-grade NAT"), ("http://[fe80::1]/", "link-local"),
-    ("http://169.254.1.1/", "link-local"), ("http://224.0.0.1/", "multicast"),
-    ("http://[fec0::1]/", "site-local"), ("http://240.0.0.1/", "reserved"),
+    ("http://100.64.0.1/", "carrier-grade NAT"),
+    ("http://[fe80::1]/", "link-local"),
+    ("http://169.254.1.1/", "link-local"),
+    ("http://224.0.0.1/", "multicast"),
+    ("http://[fec0::1]/", "site-local"),
+    ("http://240.0.0.1/", "reserved"),
     ("file:///etc/passwd", "scheme 'file' is not allowed"),
     ("ftp://example.com/", "scheme 'ftp' is not allowed"),
     ("gopher://example.com:70/_stats", "scheme 'gopher' is not allowed"),
     ("example.com/hook", "scheme '(none)' is not allowed"),
-    ("https://user:pw@example.com/", "credentials"), ("https://@example.com/", "credentials"),
+    ("https://user:pw@example.com/", "credentials"),
+    ("https://@example.com/", "credentials"),
     ("https:///hook", "has no host"),
     ("https://example.com:99999/", "port '99999' is not a number in 1..65535"),
-    ("https://example.com:http/", "port 'http'"), ("https://example.com:+443/", "port '+443'"),
+    ("https://example.com:http/", "port 'http'"),
+    ("https://example.com:+443/", "port '+443'"),
     ("https://example.com/a b", "whitespace or control characters"),
     ("https://example.com/\r\nX-Injected: 1", "whitespace or control characters"),
-    ("https://[::1/", "not a valid URL"), ("https://bücher.example/", "non-ASCII"),
+    ("https://[::1/", "not a valid URL"),
+    ("https://bücher.example/", "non-ASCII"),
     ("https://example.com/" + "a" * 2048, "longer than 2048 characters"),
     ("http://nothing.invalid/", "cannot resolve host nothing.invalid"),
 ]
@@ -83,7 +93,9 @@ def test_syntax_gives_scheme_bare_host_and_port_and_refuses_http_unless_allowed(
     assert check_url_syntax("http://93.184.215.14/hook", STRICT_HTTP) == ("http", "93.184.215.14", 80)
     assert check_url_syntax("https://Example.COM/x", WebhookPolicy()) == ("https", "example.com", 443)
     assert check_url_syntax("https://[2606:4700::1111]:8443/", WebhookPolicy()) == (
-        "https", "2606:4700::1111", 8443,
+        "https",
+        "2606:4700::1111",
+        8443,
     )
 
 
@@ -223,10 +235,28 @@ def certificate(tmp_path) -> tuple[Path, ssl.SSLContext]:
     assert shutil.which("openssl"), "the TLS tests make their certificate with the openssl command"
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "1", "-subj", "/CN=hooks.example", "-addext",
-         "subjectAltName=DNS:hooks.example", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=hooks.example",
+            "-addext",
+            "subjectAltName=DNS:hooks.example",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert, key)

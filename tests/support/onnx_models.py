@@ -81,7 +81,8 @@ def heavy(path: Path, width: int = 512, depth: int = 8, config: dict | None = No
         nodes.append(helper.make_node("Tanh", [f"m{layer}"], [out]))
         previous = out
     graph = helper.make_graph(
-        nodes, "heavy",
+        nodes,
+        "heavy",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", width])],
         initializers,

@@ -29,8 +29,11 @@ class WorkerProcess:
         env.update(settings_env(self.settings))
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "maas", self.role], env=env, cwd=REPO_ROOT,
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "maas", self.role],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         return self
 

@@ -41,9 +41,22 @@ def served(tmp_path, model_repo):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAAS_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "maas", "serve", "--port", str(port),
-         "--state-dir", str(tmp_path / "state"), "--model-repository", str(model_repo)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0,
+        [
+            sys.executable,
+            "-m",
+            "maas",
+            "serve",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--model-repository",
+            str(model_repo),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        bufsize=0,
         start_new_session=True,  # its own process group, so teardown can stop all of it
     )
     base = f"http://127.0.0.1:{port}"
@@ -59,9 +72,7 @@ def test_serve_answers_a_job_over_http_and_stops_cleanly_on_ctrl_c(served):
     curl_line = next(line for line in printed.splitlines() if "curl -s -X POST" in line)
     assert f"{base}/v1/jobs" in curl_line
     printed_body = curl_line.split("-d '", 1)[1].rstrip().rstrip("'")
-    answer = httpx.post(
-        f"{base}/v1/jobs", content=printed_body, headers={"Prefer": "wait=5"}, timeout=30
-    )
+    answer = httpx.post(f"{base}/v1/jobs", content=printed_body, headers={"Prefer": "wait=5"}, timeout=30)
     assert answer.status_code == 200  # the printed example works as printed
     assert np.argmax(answer.json()["outputs"]["probabilities"][0]) == 0
     rows = load_digits().data[:3].astype(np.float32)

@@ -43,8 +43,11 @@ async def stream_jobs(client: httpx.AsyncClient, until: asyncio.Event, accepted:
 async def test_every_accepted_job_completes_across_a_redis_crash(durable_redis, model_repo):
     first = durable_redis[0]
     settings = Settings(
-        redis_url=first.url, model_repository=model_repo, heartbeat_interval_s=0.2,
-        visibility_timeout_s=2, drain_timeout_s=5,
+        redis_url=first.url,
+        model_repository=model_repo,
+        heartbeat_interval_s=0.2,
+        visibility_timeout_s=2,
+        drain_timeout_s=5,
     )
     worker = WorkerHandle(settings)
     accepted, refused, stop = [], [], asyncio.Event()

@@ -27,9 +27,14 @@ MAX_BATCH = 32
 def model_repo(tmp_path):
     root = tmp_path / "models"
     onnx_models.heavy(
-        root / "heavy" / "1" / "model.onnx", width=WIDTH, depth=16,
-        config={"max_batch_size": MAX_BATCH, "max_queue_delay_ms": 2,
-                "onnxruntime": {"intra_op_num_threads": 1}},
+        root / "heavy" / "1" / "model.onnx",
+        width=WIDTH,
+        depth=16,
+        config={
+            "max_batch_size": MAX_BATCH,
+            "max_queue_delay_ms": 2,
+            "onnxruntime": {"intra_op_num_threads": 1},
+        },
     )
     shutil.copytree(DIGITS, root / "crashy" / "1")
     (root / "crashy" / "1" / "config.json").write_text(
@@ -41,9 +46,16 @@ def model_repo(tmp_path):
 @pytest.fixture
 def settings(redis_server, model_repo, tmp_path) -> Settings:
     return Settings(
-        redis_url=redis_server.url, model_repository=model_repo, state_dir=tmp_path / "state",
-        heartbeat_interval_s=0.2, visibility_timeout_s=1.5, max_deliveries=3, drain_timeout_s=5,
-        rq_abandoned_after_s=1, bulk_task_s=0.3, allow_plugin_runtimes=True,
+        redis_url=redis_server.url,
+        model_repository=model_repo,
+        state_dir=tmp_path / "state",
+        heartbeat_interval_s=0.2,
+        visibility_timeout_s=1.5,
+        max_deliveries=3,
+        drain_timeout_s=5,
+        rq_abandoned_after_s=1,
+        bulk_task_s=0.3,
+        allow_plugin_runtimes=True,
     )
 
 
@@ -168,9 +180,11 @@ async def test_online_jobs_keep_a_short_queue_wait_while_a_bulk_job_runs(api, re
     batch_ms = micro_batch_ms(model_repo, rows[:MAX_BATCH])
     queue_ms = sorted(t["queue_ms"] for t in online)
     total_ms = sorted(t["total_ms"] for t in online)
-    print(f"online jobs during a bulk job: queue_ms median {queue_ms[15]:.1f} max {queue_ms[-1]:.1f}, "
-          f"total_ms median {total_ms[15]:.1f} max {total_ms[-1]:.1f}; a {MAX_BATCH}-row batch "
-          f"takes {batch_ms:.1f} ms")
+    print(
+        f"online jobs during a bulk job: queue_ms median {queue_ms[15]:.1f} max {queue_ms[-1]:.1f}, "
+        f"total_ms median {total_ms[15]:.1f} max {total_ms[-1]:.1f}; a {MAX_BATCH}-row batch "
+        f"takes {batch_ms:.1f} ms"
+    )
     # Submit to result, queue and inference included: a few batch durations, not the bulk job's
     # (20,000 heavy rows take ~13 s here). The slowest few are left to the noise of a shared
     # 2-core machine: bounded by 2 s, a small fraction of the bulk job's length.

@@ -27,8 +27,10 @@ async def submit(api, body: dict, wait_s: float = 10) -> dict:
 async def test_results_through_the_queue_equal_direct_onnxruntime(api, worker):
     rows = digits_rows(40)
     jobs = await asyncio.gather(
-        *(submit(api, {"model": "digits", "version": 1, "inputs": rows[i : i + 4].tolist()})
-          for i in range(0, 40, 4))
+        *(
+            submit(api, {"model": "digits", "version": 1, "inputs": rows[i : i + 4].tolist()})
+            for i in range(0, 40, 4)
+        )
     )
     (expected,) = direct(DIGITS / "model.onnx", {"pixels": rows})
     got = np.concatenate([np.asarray(job["outputs"]["probabilities"], np.float32) for job in jobs])
@@ -39,9 +41,7 @@ async def test_results_through_the_queue_equal_direct_onnxruntime(api, worker):
 
 async def test_concurrent_single_row_jobs_are_coalesced_into_batches(api, worker):
     rows = digits_rows(64)
-    jobs = await asyncio.gather(
-        *(submit(api, {"model": "digits", "inputs": [row.tolist()]}) for row in rows)
-    )
+    jobs = await asyncio.gather(*(submit(api, {"model": "digits", "inputs": [row.tolist()]}) for row in rows))
     sizes = [job["timings"]["batch_size"] for job in jobs]
     assert all(job["version"] == 2 for job in jobs)
     assert max(sizes) > 1, sizes
@@ -67,9 +67,7 @@ async def test_two_inputs_two_outputs_with_int64_round_trip(api, worker):
 
 async def test_a_runtime_error_fails_only_the_job_that_caused_it(api, worker):
     indexes = [0, 1, 9, 2, 3, 1, 0, 2]  # 9 is outside the 4-row table
-    jobs = await asyncio.gather(
-        *(submit(api, {"model": "lookup", "inputs": [[i]]}) for i in indexes)
-    )
+    jobs = await asyncio.gather(*(submit(api, {"model": "lookup", "inputs": [[i]]}) for i in indexes))
     assert max(job["timings"]["batch_size"] for job in jobs) > 1  # they did share batches
     for index, job in zip(indexes, jobs, strict=True):
         if index == 9:

@@ -61,14 +61,16 @@ async def test_tflite_jobs_of_different_sizes_batched_together_equal_the_interpr
     sizes = [1, 2, 3, 5, 8, 1]
     rows, labels = held_out(tflite_files, sum(sizes))
     starts = np.cumsum([0, *sizes[:-1]])
-    jobs = await asyncio.gather(*(
-        submit(api, {"model": "tdigits", "inputs": rows[s:s + n].tolist()})
-        for s, n in zip(starts, sizes, strict=True)
-    ))
+    jobs = await asyncio.gather(
+        *(
+            submit(api, {"model": "tdigits", "inputs": rows[s : s + n].tolist()})
+            for s, n in zip(starts, sizes, strict=True)
+        )
+    )
     assert all(job["status"] == "succeeded" for job in jobs), jobs
     assert max(job["timings"]["batch_size"] for job in jobs) > max(sizes)  # jobs shared a batch
     for job, start, size in zip(jobs, starts, sizes, strict=True):
-        direct = interpreter_directly(tflite_files["float32"], pixels=rows[start:start + size])
+        direct = interpreter_directly(tflite_files["float32"], pixels=rows[start : start + size])
         got = np.asarray(job["outputs"]["probabilities"], np.float32)
         np.testing.assert_allclose(got, direct["probabilities"], atol=1e-6)
     got = np.concatenate([np.asarray(job["outputs"]["probabilities"]) for job in jobs])

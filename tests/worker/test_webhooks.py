@@ -21,10 +21,16 @@ PAIR = {"model": "pair", "inputs": {"a": [[1.0, 2.0, 3.0]], "b": [[1, 2]]}}
 @pytest.fixture
 def settings(redis_server, model_repo, tmp_path) -> Settings:
     return Settings(
-        redis_url=redis_server.url, model_repository=model_repo, heartbeat_interval_s=0.2,
+        redis_url=redis_server.url,
+        model_repository=model_repo,
+        heartbeat_interval_s=0.2,
         state_dir=tmp_path / "state",
-        webhook_secrets=SECRETS, webhook_allow_http=True, webhook_allowed_networks=["127.0.0.0/8"],
-        webhook_timeout_s=1.0, webhook_retry_delays_s=[1, 1, 1], webhook_retry_jitter=0,
+        webhook_secrets=SECRETS,
+        webhook_allow_http=True,
+        webhook_allowed_networks=["127.0.0.0/8"],
+        webhook_timeout_s=1.0,
+        webhook_retry_delays_s=[1, 1, 1],
+        webhook_retry_jitter=0,
         rq_abandoned_after_s=2,
     )
 
@@ -84,9 +90,7 @@ async def test_failed_attempts_are_retried_with_one_event_id_until_delivered(
     assert delivered["outputs"] == {"doubled": [[2.0, 4.0, 6.0]], "total": [[3]]}
 
 
-async def test_a_receiver_that_is_down_for_a_while_gets_the_event_later(
-    api, worker, receiver, rq_workers
-):
+async def test_a_receiver_that_is_down_for_a_while_gets_the_event_later(api, worker, receiver, rq_workers):
     rq_workers()
     job = await submit_with_hook(api, receiver)  # nothing listens on the port yet
     retrying = await webhook_state(api, job["id"], {"retrying", "failed"})
@@ -167,16 +171,20 @@ async def test_a_sigkilled_rq_worker_mid_delivery_still_delivers_the_same_event(
 @pytest.mark.parametrize(
     "url",
     [
-        "http://169.254.169.254/latest/meta-data", "http://[::1]/", "http://10.0.0.1/",
-        "http://0.0.0.0/", "file:///etc/passwd", "http://localhost/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/",
+        "http://10.0.0.1/",
+        "http://0.0.0.0/",
+        "file:///etc/passwd",
+        "http://localhost/hook",
         "https://127.0.0.1/hook",
     ],
 )
-async def test_webhook_urls_that_reach_inside_are_refused_at_submit(
-    redis, redis_server, model_repo, url
-):
+async def test_webhook_urls_that_reach_inside_are_refused_at_submit(redis, redis_server, model_repo, url):
     strict = Settings(
-        redis_url=redis_server.url, model_repository=model_repo, webhook_secrets=SECRETS,
+        redis_url=redis_server.url,
+        model_repository=model_repo,
+        webhook_secrets=SECRETS,
         webhook_allow_http=True,
     )
     async with in_process_api(strict) as client:
@@ -202,7 +210,8 @@ async def test_a_bulk_job_that_ends_sends_one_signed_event(api, worker, receiver
     line = b'{"id": %d, "inputs": {"a": [[1, 2, 3]], "b": [[%d, 1]]}}\n'
     content = b"".join(line % (i, i) for i in range(30))
     response = await api.post(
-        "/v1/bulk-jobs", data={"model": "pair", "chunk_rows": "8", "webhook": json.dumps(hook)},
+        "/v1/bulk-jobs",
+        data={"model": "pair", "chunk_rows": "8", "webhook": json.dumps(hook)},
         files={"file": ("pairs.jsonl", content)},
     )
     assert response.status_code == 202, response.text

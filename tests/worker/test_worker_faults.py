@@ -27,9 +27,13 @@ MAX_BATCH = 32
 def model_repo(tmp_path):
     root = tmp_path / "models"
     onnx_models.heavy(
-        root / "heavy" / "1" / "model.onnx", width=HEAVY_WIDTH,
-        config={"max_batch_size": MAX_BATCH, "max_queue_delay_ms": 5,
-                "onnxruntime": {"intra_op_num_threads": 1}},
+        root / "heavy" / "1" / "model.onnx",
+        width=HEAVY_WIDTH,
+        config={
+            "max_batch_size": MAX_BATCH,
+            "max_queue_delay_ms": 5,
+            "onnxruntime": {"intra_op_num_threads": 1},
+        },
     )
     shutil.copytree(DIGITS, root / "crashy" / "1")
     (root / "crashy" / "1" / "config.json").write_text(
@@ -41,8 +45,12 @@ def model_repo(tmp_path):
 @pytest.fixture
 def settings(redis_server, model_repo, tmp_path) -> Settings:
     return Settings(
-        redis_url=redis_server.url, model_repository=model_repo, heartbeat_interval_s=0.2,
-        visibility_timeout_s=1.5, max_deliveries=3, drain_timeout_s=10,
+        redis_url=redis_server.url,
+        model_repository=model_repo,
+        heartbeat_interval_s=0.2,
+        visibility_timeout_s=1.5,
+        max_deliveries=3,
+        drain_timeout_s=10,
         allow_plugin_runtimes=True,
     )
 
@@ -87,8 +95,10 @@ async def submit_all(api, model: str, rows: np.ndarray) -> list[str]:
     ids = []
     for start in range(0, len(rows), 100):
         responses = await asyncio.gather(
-            *(api.post("/v1/jobs", json={"model": model, "inputs": [row.tolist()]})
-              for row in rows[start : start + 100])
+            *(
+                api.post("/v1/jobs", json={"model": model, "inputs": [row.tolist()]})
+                for row in rows[start : start + 100]
+            )
         )
         bad = [r for r in responses if r.status_code != 202]
         assert not bad, (bad[0].status_code, bad[0].text) if bad else None
@@ -149,9 +159,7 @@ async def test_sigkill_of_a_worker_mid_batch_loses_nothing(api, redis, workers, 
     assert 0 < recomputed <= 4 * MAX_BATCH
 
 
-async def test_sigterm_drains_a_worker_under_load_without_loss_or_recompute(
-    api, redis, workers, settings
-):
+async def test_sigterm_drains_a_worker_under_load_without_loss_or_recompute(api, redis, workers, settings):
     first, _ = workers(), workers()
     await wait_for_workers(redis, 2)
     rows = np.random.default_rng(2).standard_normal((1000, HEAVY_WIDTH)).astype(np.float32)

@@ -54,7 +54,9 @@ class BulkLoop:
         self.store = BulkStore(lane.store.redis)
         self.max_deliveries = lane.reliability.max_deliveries
         self.reader = BulkLaneReader(
-            lane.store.redis, keys.bulk_lane(self.model.name, self.model.version), lane.consumer,
+            lane.store.redis,
+            keys.bulk_lane(self.model.name, self.model.version),
+            lane.consumer,
             lane.reliability.visibility_timeout_s,
         )
         self._refreshed_at = 0.0
@@ -119,11 +121,22 @@ class BulkLoop:
             if stopping.is_set():
                 return None
             results += await loop.run_in_executor(
-                self.lane.executor, score_while_idle, self.lane.runtime, chunk, batches,
-                len(results), SLICE_S, self.lane.online_busy,
+                self.lane.executor,
+                score_while_idle,
+                self.lane.runtime,
+                chunk,
+                batches,
+                len(results),
+                SLICE_S,
+                self.lane.online_busy,
             )
-        log.debug("bulk job %s: chunk %d (%d items) in %.1f ms", entry.bulk_id, entry.index,
-                  len(chunk.ids), (time.monotonic() - started) * 1000)
+        log.debug(
+            "bulk job %s: chunk %d (%d items) in %.1f ms",
+            entry.bulk_id,
+            entry.index,
+            len(chunk.ids),
+            (time.monotonic() - started) * 1000,
+        )
         return chunk_result(chunk, results)
 
     async def _wait_for_spare_capacity(self, entry: ChunkEntry, stopping: asyncio.Event) -> None:

@@ -58,7 +58,11 @@ def score(runtime: Runtime, chunk: ChunkFile, batch: MicroBatch) -> BatchResult:
 
 
 def score_while_idle(
-    runtime: Runtime, chunk: ChunkFile, batches: list[MicroBatch], first: int, budget_s: float,
+    runtime: Runtime,
+    chunk: ChunkFile,
+    batches: list[MicroBatch],
+    first: int,
+    budget_s: float,
     online_busy: Callable[[], bool],
 ) -> list[BatchResult]:
     """Runs in the inference thread: batches[first], then the next ones while the online lane

@@ -53,7 +53,11 @@ def policy_of(model: ModelVersion) -> BatchPolicy:
 
 class LaneLoop:
     def __init__(
-        self, model: ModelVersion, runtime: Runtime, store: JobStore, consumer: str,
+        self,
+        model: ModelVersion,
+        runtime: Runtime,
+        store: JobStore,
+        consumer: str,
         reliability: Reliability,
     ):
         self.model = model
@@ -153,9 +157,7 @@ class LaneLoop:
     async def _infer(self, runnable: list[Claimed]) -> None:
         entries = [c.entry for c in runnable]
         loop = asyncio.get_running_loop()
-        running = loop.run_in_executor(
-            self._executor, run_batch, self.runtime, [c.inputs for c in runnable]
-        )
+        running = loop.run_in_executor(self._executor, run_batch, self.runtime, [c.inputs for c in runnable])
         outcomes = await self._keeping_alive(entries, running)
         results = [
             (c.entry, _result(outcome, c.entry, c.claimed_at))
@@ -164,7 +166,10 @@ class LaneLoop:
         rows = sum(e.rows for e in entries)
         log.debug(
             "batch of %d rows (%d jobs) in %.2f ms on %s",
-            rows, len(entries), outcomes[0].inference_ms, self.lane,
+            rows,
+            len(entries),
+            outcomes[0].inference_ms,
+            self.lane,
         )
         self._spawn_finish(results, entries, rows)
 

@@ -60,7 +60,11 @@ def needs_new_runtime(old: ModelVersion, new: ModelVersion) -> bool:
 
 class LaneManager:
     def __init__(
-        self, settings: Settings, redis: aioredis.Redis, registry: ModelRepository, worker_id: str,
+        self,
+        settings: Settings,
+        redis: aioredis.Redis,
+        registry: ModelRepository,
+        worker_id: str,
         on_change: Callable[[], None] = lambda: None,
     ):
         self.settings = settings

@@ -50,8 +50,12 @@ class Worker:
         stop_beating = asyncio.Event()  # beats go on while the lanes drain
         beating = asyncio.create_task(
             heartbeat_forever(
-                self.redis, self.worker_id, self._info, self.settings.heartbeat_interval_s,
-                self._wake_heartbeat, stop_beating,
+                self.redis,
+                self.worker_id,
+                self._info,
+                self.settings.heartbeat_interval_s,
+                self._wake_heartbeat,
+                stop_beating,
             )
         )
         log.info("worker %s serving %s", self.worker_id, self.lanes.serving())

@@ -15,4 +15,3 @@ class Runtime(Protocol):
 
     def warm_up(self) -> None:
         """Runs a one-row batch so the first real batch pays no one-time costs."""
-

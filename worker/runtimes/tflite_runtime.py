@@ -16,7 +16,8 @@ class TfliteRuntime:
         if device != "cpu":
             log.warning("%s v%s: LiteRT runs on the CPU here, not %s", model.name, model.version, device)
         self._interpreters = TfliteInterpreters(
-            model.path.read_bytes(), model.config.tflite.num_threads or None,
+            model.path.read_bytes(),
+            model.config.tflite.num_threads or None,
             f"{model.name} v{model.version}",
         )
         self.signature = model.signature

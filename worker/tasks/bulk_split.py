@@ -109,8 +109,9 @@ def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
     return True
 
 
-def _feed(client: redis.Redis, files: FileStore, record: BulkRecord, chunk: ChunkFile, offset: int,
-          last: bool) -> bool:
+def _feed(
+    client: redis.Redis, files: FileStore, record: BulkRecord, chunk: ChunkFile, offset: int, last: bool
+) -> bool:
     """Writes the chunk file, then puts the chunk in the lane; False once the job stopped."""
     write_chunk(files, chunk_path(record.id, chunk.index), chunk)
     entry = ChunkEntry(record.id, chunk.index, len(chunk.ids), record.store)

@@ -58,23 +58,36 @@ def webhook_queue(client: redis.Redis) -> Queue:
 def run_rq_worker(settings: Settings) -> None:
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30)
     os.register_at_fork(after_in_child=lambda: _after_fork_in_child(client))
-    configure(DeliveryContext(
-        client, settings.webhook_secrets, webhook_policy(settings), settings.webhook_timeout_s
-    ))
-    bulk_split.configure(bulk_split.SplitContext(
-        client, ModelRepository(settings.model_repository), settings.bulk_task_s,
-        settings.bulk_chunk_max_bytes,
-    ))
+    configure(
+        DeliveryContext(
+            client, settings.webhook_secrets, webhook_policy(settings), settings.webhook_timeout_s
+        )
+    )
+    bulk_split.configure(
+        bulk_split.SplitContext(
+            client,
+            ModelRepository(settings.model_repository),
+            settings.bulk_task_s,
+            settings.bulk_chunk_max_bytes,
+        )
+    )
     name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     queue = webhook_queue(client)
     relay = OutboxRelay(
-        client, queue, name, settings.webhook_retry_delays_s, settings.webhook_retry_jitter,
+        client,
+        queue,
+        name,
+        settings.webhook_retry_delays_s,
+        settings.webhook_retry_jitter,
         task_timeout_s=int(settings.webhook_timeout_s) + 5,
     )
     threading.Thread(target=relay.run, name="webhook-relay", daemon=True).start()
     maintenance_s = max(1, int(settings.rq_abandoned_after_s / 2))
     worker = MaasRqWorker(
-        [queue, bulk_queue(client)], connection=client, serializer=JSONSerializer, name=name,
+        [queue, bulk_queue(client)],
+        connection=client,
+        serializer=JSONSerializer,
+        name=name,
         maintenance_interval=maintenance_s,
         # An idle rq worker blocks on the queue for worker_ttl - 15 s and only checks for
         # abandoned tasks between waits: keep the waits as short as the maintenance interval.

@@ -99,17 +99,23 @@ def _conclude(client: redis.Redis, key: str, status: int | str) -> str:
 
 
 def _record(
-    client: redis.Redis, key: str, state: WebhookState, status: int | str,
+    client: redis.Redis,
+    key: str,
+    state: WebhookState,
+    status: int | str,
     next_attempt_at: float | None = None,
 ) -> None:
     if not client.exists(key):
         return  # its result expired meanwhile: do not leave a partial record behind
     with client.pipeline(transaction=True) as pipe:
         pipe.hincrby(key, "webhook_attempts", 1)
-        pipe.hset(key, mapping={
-            "webhook_state": state.value,
-            "webhook_last_status": str(status),
-            "webhook_next_attempt_at": repr(next_attempt_at) if next_attempt_at else "",
-        })
+        pipe.hset(
+            key,
+            mapping={
+                "webhook_state": state.value,
+                "webhook_last_status": str(status),
+                "webhook_next_attempt_at": repr(next_attempt_at) if next_attempt_at else "",
+            },
+        )
         pipe.execute()
     log.info("webhook for %s: %s (%s)", key, state.value, status)

@@ -24,8 +24,13 @@ def jittered(delays_s: list[float], jitter: float) -> list[float]:
 
 class OutboxRelay:
     def __init__(
-        self, client: redis.Redis, queue: Queue, consumer: str, retry_delays_s: list[float],
-        jitter: float, task_timeout_s: int,
+        self,
+        client: redis.Redis,
+        queue: Queue,
+        consumer: str,
+        retry_delays_s: list[float],
+        jitter: float,
+        task_timeout_s: int,
     ):
         self.redis = client
         self.queue = queue
@@ -73,10 +78,15 @@ class OutboxRelay:
             task_id += "-" + entry_id.decode()
         if not Job.exists(task_id, connection=self.redis):
             self.queue.enqueue(
-                task, job_id, job_id=task_id,
+                task,
+                job_id,
+                job_id=task_id,
                 retry=Retry(len(self.retry_delays_s), jittered(self.retry_delays_s, self.jitter))
-                if self.retry_delays_s else None,
-                job_timeout=self.task_timeout_s, result_ttl=86_400, failure_ttl=7 * 86_400,
+                if self.retry_delays_s
+                else None,
+                job_timeout=self.task_timeout_s,
+                result_ttl=86_400,
+                failure_ttl=7 * 86_400,
             )
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.xack(keys.WEBHOOK_OUTBOX, GROUP, entry_id)

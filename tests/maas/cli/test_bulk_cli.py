@@ -21,8 +21,11 @@ from tests.support.processes import WorkerProcess
 @pytest.fixture
 def settings(redis_server, model_repo, tmp_path) -> Settings:
     return Settings(
-        redis_url=redis_server.url, model_repository=model_repo, state_dir=tmp_path / "state",
-        heartbeat_interval_s=0.2, port=free_port(),
+        redis_url=redis_server.url,
+        model_repository=model_repo,
+        state_dir=tmp_path / "state",
+        heartbeat_interval_s=0.2,
+        port=free_port(),
     )
 
 
@@ -57,8 +60,19 @@ async def test_submit_wait_shows_progress_and_downloads_the_output(api_process, 
     source = tmp_path / "rows.jsonl"
     source.write_bytes(jsonl([{"id": f"x{i}", "inputs": [row]} for i, row in enumerate(rows)]))
     out = tmp_path / "scored.jsonl"
-    done = await maas("submit", str(source), "--model", "digits", "--chunk-rows", "100", "--wait",
-                "-o", str(out), "--url", api_process)
+    done = await maas(
+        "submit",
+        str(source),
+        "--model",
+        "digits",
+        "--chunk-rows",
+        "100",
+        "--wait",
+        "-o",
+        str(out),
+        "--url",
+        api_process,
+    )
     assert done.returncode == 0, done.stderr
     assert "succeeded" in done.stderr and "500/500" in done.stderr and "rows/s" in done.stderr
     bulk_id = done.stdout.strip()
