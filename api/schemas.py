@@ -5,16 +5,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from batching.jobs.record import JobStatus
-from batching.webhook import EVENTS
+from batching.jobs.record import TERMINAL_VALUES, JobStatus
+from batching.webhook import WebhookState
+
+# Built from the enums, so the OpenAPI lists exactly the states the code has.
+TerminalJobStatus = Literal[TERMINAL_VALUES]
+WebhookDeliveryState = Literal[tuple(s.value for s in WebhookState)]
 
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(description="https URL to POST the job to when it ends.", max_length=2048)
-    events: list[Literal["succeeded", "failed", "cancelled", "expired"]] = Field(
-        default_factory=lambda: list(EVENTS),
+    events: list[TerminalJobStatus] = Field(
+        default_factory=lambda: list(TERMINAL_VALUES),
         min_length=1,
         description="Terminal states to be called for; default all.",
     )
@@ -58,7 +62,7 @@ class JobTimingsPublic(BaseModel):
 class WebhookPublic(BaseModel):
     url: str
     events: list[str]
-    state: Literal["pending", "delivered", "retrying", "failed"] | None = Field(
+    state: WebhookDeliveryState | None = Field(
         None, description="None until an event the webhook wants happens."
     )
     id: str | None = Field(None, description="The `webhook-id` header, the same on every attempt.")

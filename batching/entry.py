@@ -1,4 +1,8 @@
-"""One lane (stream) entry: the job id, its row count, its deadline and its encoded inputs."""
+"""One lane (stream) entry: the job id, its row count, when it was queued and its encoded inputs.
+
+The job's deadline lives in its record, where the claim script reads it. Entries queued by older
+versions also carry a `deadline` field: decoding ignores fields it does not know, so they run.
+"""
 
 import time
 from dataclasses import dataclass
@@ -9,7 +13,6 @@ class LaneEntry:
     job_id: str
     rows: int
     created_at: float  # submitter's wall clock, seconds since the epoch
-    deadline: float
     inputs: bytes  # batching.codec payload
     stream_id: bytes = b""  # set once read back from the stream
     deliveries: int = 1  # how often the group handed it out (more than 1: it was reclaimed)
@@ -22,7 +25,6 @@ class LaneEntry:
             "job": self.job_id,
             "rows": str(self.rows),
             "t": repr(self.created_at),
-            "deadline": repr(self.deadline),
             "inputs": self.inputs,
         }
 
@@ -32,7 +34,6 @@ class LaneEntry:
             job_id=raw[b"job"].decode(),
             rows=int(raw[b"rows"]),
             created_at=float(raw[b"t"]),
-            deadline=float(raw[b"deadline"]),
             inputs=raw[b"inputs"],
             stream_id=stream_id,
             deliveries=deliveries,

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
+from batching import lua
+
 
 class WebhookState(StrEnum):
     PENDING = "pending"
@@ -11,7 +13,22 @@ class WebhookState(StrEnum):
     FAILED = "failed"
 
 
-EVENTS = ("succeeded", "failed", "cancelled", "expired")  # the terminal job states
+# Lua: queues the webhook event of the job or bulk job at `record` (kind 'job' or 'bulk', id
+# `id`) in `outbox`, if its webhook wants `state`. Called in the step that ends the job, so the
+# event exists exactly when the state does. Needs lua.CSV_HAS.
+QUEUE_EVENT_LUA = (
+    """
+local function queue_webhook_event(record, outbox, kind, id, state)
+  local wanted = redis.call('HGET', record, 'webhook_events')
+  if wanted and csv_has(wanted, state) then
+    redis.call('HSET', record, 'webhook_state', """
+    + lua.string(WebhookState.PENDING)
+    + """, 'webhook_id', 'msg_' .. id)
+    redis.call('XADD', outbox, '*', kind, id)
+  end
+end
+"""
+)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ class DataPlane:
             reservation = await self.idempotency.reserve(idempotency_key, body, record.id)
             if reservation.replayed:
                 return await self._replay(reservation.job_id), True
-        entry = LaneEntry(record.id, rows, now, record.deadline, encode_tensors(inputs))
+        entry = LaneEntry(record.id, rows, now, encode_tensors(inputs))
         lane = keys.online_lane(model.name, model.version)
         try:
             await self.store.submit(record, entry, lane, model.config.max_queue_rows)

@@ -6,7 +6,7 @@ import time
 import orjson
 import redis.asyncio as aioredis
 
-from batching import keys
+from batching import keys, lua
 from batching.bulk.record import BulkRecord, BulkStatus
 from batching.bulk.scripts import CHUNK_DONE, START, TRANSITION
 from batching.jobs.record import JobError
@@ -16,10 +16,16 @@ CANCELLABLE = ",".join((BulkStatus.VALIDATING, BulkStatus.QUEUED, BulkStatus.RUN
 FAILABLE = ",".join((*CANCELLABLE.split(","), BulkStatus.FINALIZING))
 
 
-def transition_args(allowed: str, status: BulkStatus, fields: dict) -> list:
-    """ARGV of the TRANSITION script (shared with the rq worker's synchronous client)."""
-    pairs = [item for pair in fields.items() for item in pair]
-    return [allowed, status.value, repr(time.time()), *pairs]
+def transition_call(bulk_id: str, allowed: str, status: BulkStatus, fields: dict) -> lua.Call:
+    """A guarded state change of the bulk job (shared with the rq worker's synchronous client)."""
+    return TRANSITION.call(
+        bulk=keys.bulk_job(bulk_id),
+        outbox=keys.WEBHOOK_OUTBOX,
+        allowed=allowed,
+        state=status.value,
+        now=repr(time.time()),
+        fields=fields,
+    )
 
 
 def failure_fields(error: JobError) -> dict:
@@ -30,9 +36,6 @@ class BulkStore:
     def __init__(self, redis: aioredis.Redis, ttl_s: int = 0):
         self.redis = redis
         self.ttl_s = ttl_s  # how long a bulk job's record stays after it was created
-        self._transition = redis.register_script(TRANSITION)
-        self._start = redis.register_script(START)
-        self._chunk_done = redis.register_script(CHUNK_DONE)
 
     async def create(self, record: BulkRecord) -> None:
         key = keys.bulk_job(record.id)
@@ -61,10 +64,7 @@ class BulkStore:
 
     async def transition(self, bulk_id: str, allowed: str, status: BulkStatus, fields: dict):
         """(applied, the state before) of a guarded state change."""
-        applied, state = await self._transition(
-            keys=[keys.bulk_job(bulk_id), keys.WEBHOOK_OUTBOX],
-            args=transition_args(allowed, status, fields),
-        )
+        applied, state = await transition_call(bulk_id, allowed, status, fields).run(self.redis)
         return bool(applied), state.decode()
 
     async def cancel(self, bulk_id: str) -> BulkRecord:
@@ -77,16 +77,24 @@ class BulkStore:
 
     async def start_chunk(self, bulk_id: str, index: int) -> str:
         """'running' when the chunk should be computed, 'done' if it was, else the job's state."""
-        state = await self._start(
-            keys=[keys.bulk_job(bulk_id), keys.bulk_chunks_done(bulk_id)], args=[repr(time.time()), index]
+        state = await START.run(
+            self.redis,
+            bulk=keys.bulk_job(bulk_id),
+            chunks_done=keys.bulk_chunks_done(bulk_id),
+            now=repr(time.time()),
+            index=index,
         )
         return state.decode()
 
     async def chunk_done(self, bulk_id: str, index: int, succeeded: int, failed: int) -> str:
         """Counts the chunk (once, whoever calls); returns the job's state afterwards."""
-        state = await self._chunk_done(
-            keys=[keys.bulk_job(bulk_id), keys.bulk_chunks_done(bulk_id)],
-            args=[index, succeeded, failed],
+        state = await CHUNK_DONE.run(
+            self.redis,
+            bulk=keys.bulk_job(bulk_id),
+            chunks_done=keys.bulk_chunks_done(bulk_id),
+            index=index,
+            succeeded=succeeded,
+            failed=failed,
         )
         return state.decode()
 

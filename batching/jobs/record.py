@@ -21,6 +21,9 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED})
+# The same states as values in the enum's order: the webhook events one may ask for, the API's
+# Literal of them, and the Lua scripts' terminal set are all built from this.
+TERMINAL_VALUES = tuple(s.value for s in JobStatus if s in TERMINAL)
 
 
 @dataclass(frozen=True)

@@ -5,99 +5,122 @@ overwrites it or announces it again, so a reclaimed batch may recompute but neve
 The same step that makes a job terminal queues its webhook event in the outbox, so an event is
 created once, or not at all, whatever crashes. (Job scripts touch the job key and the global
 outbox: on Redis Cluster the outbox would need one key per slot; maas runs on one Redis today.)
+
+The states come from JobStatus: the prelude below is generated from it, so Lua never spells one.
 """
 
-# Ends a job (KEYS[1]): announce it, and queue its webhook event if it wants this state.
-# Needs: ARGV[3] ttl, ARGV[4] channel, `state` the terminal state; KEYS[2] the webhook outbox.
-_END = """
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  local job_id = redis.call('HGET', KEYS[1], 'id')
-  redis.call('PUBLISH', ARGV[4], job_id)
-  local wanted = redis.call('HGET', KEYS[1], 'webhook_events')
-  if wanted and string.find(',' .. wanted .. ',', ',' .. state .. ',', 1, true) then
-    redis.call('HSET', KEYS[1], 'webhook_state', 'pending', 'webhook_id', 'msg_' .. job_id)
-    redis.call('XADD', KEYS[2], '*', 'job', job_id)
-  end
-"""
+from batching import lua
+from batching.jobs.record import TERMINAL_VALUES, JobStatus
+from batching.webhook import QUEUE_EVENT_LUA
 
-# KEYS[1] job hash, KEYS[2] webhook outbox. ARGV: allowed current states ("*" = any
-# non-terminal, else comma list), new state, ttl seconds, events channel, then field/value pairs.
-# Returns {1, previous state} when applied, {0, current state} when refused, {0, ""} if missing.
-TRANSITION = (
-    """
-local current = redis.call('HGET', KEYS[1], 'status')
+# Ends the job at `job` in `state`: keeps it `ttl` seconds, announces it on `channel` and queues
+# its webhook event in `outbox` if the webhook wants this state.
+_END_JOB = """
+local function is_terminal(state) return TERMINAL[state] == true end
+local function end_job(job, outbox, state, ttl, channel)
+  redis.call('EXPIRE', job, ttl)
+  local job_id = redis.call('HGET', job, 'id')
+  redis.call('PUBLISH', channel, job_id)
+  queue_webhook_event(job, outbox, 'job', job_id, state)
+end
+"""
+JOB_PRELUDE = (
+    lua.constants("STATUS", JobStatus)
+    + lua.string_set("TERMINAL", TERMINAL_VALUES)
+    + lua.CSV_HAS
+    + QUEUE_EVENT_LUA
+    + _END_JOB
+)
+
+# Moves the job to `state` if it is in `allowed` ("*" = any non-terminal state, else a comma
+# list), writing `fields` too. Returns {1, previous state} when applied, {0, current state} when
+# refused, {0, ""} if the job is missing.
+TRANSITION = lua.Script(
+    "transition",
+    keys=("job", "outbox"),
+    args=("allowed", "state", "ttl", "channel"),
+    rest="fields",
+    prelude=JOB_PRELUDE,
+    body="""
+local current = redis.call('HGET', K.job, 'status')
 if not current then return {0, ''} end
-if current == 'succeeded' or current == 'failed' or current == 'cancelled'
-   or current == 'expired' then
-  return {0, current}
-end
-if ARGV[1] ~= '*' and not string.find(',' .. ARGV[1] .. ',', ',' .. current .. ',', 1, true) then
-  return {0, current}
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 5))
-local state = ARGV[2]
-if state == 'succeeded' or state == 'failed' or state == 'cancelled' or state == 'expired' then
-"""
-    + _END
-    + """
-end
+if is_terminal(current) then return {0, current} end
+if A.allowed ~= '*' and not csv_has(A.allowed, current) then return {0, current} end
+redis.call('HSET', K.job, 'status', A.state, unpack(ARGV, REST))
+if is_terminal(A.state) then end_job(K.job, K.outbox, A.state, A.ttl, A.channel) end
 return {1, current}
-"""
+""",
 )
 
-# KEYS[1] job hash, KEYS[2] webhook outbox. ARGV: now (epoch s), worker id, ttl seconds, events
-# channel, expiry error.
-# Returns the state the job is in afterwards: 'running' means compute it, anything else drop.
-CLAIM = (
-    """
-local current = redis.call('HGET', KEYS[1], 'status')
+# A worker takes the job: running from `now` on, unless it waited past its deadline (then it
+# expires with `expiry_error`). Returns the state afterwards: 'running' means compute it,
+# anything else drop it ('missing' when the record is gone).
+CLAIM = lua.Script(
+    "claim",
+    keys=("job", "outbox"),
+    args=("now", "worker", "ttl", "channel", "expiry_error"),
+    prelude=JOB_PRELUDE,
+    body="""
+local current = redis.call('HGET', K.job, 'status')
 if not current then return 'missing' end
-if current ~= 'queued' and current ~= 'running' then return current end
-local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
-if deadline and tonumber(ARGV[1]) > deadline then
-  redis.call('HSET', KEYS[1], 'status', 'expired', 'finished_at', ARGV[1], 'error', ARGV[5])
-  local state = 'expired'
-"""
-    + _END
-    + """
-  return 'expired'
+if current ~= STATUS.QUEUED and current ~= STATUS.RUNNING then return current end
+local deadline = tonumber(redis.call('HGET', K.job, 'deadline'))
+if deadline and tonumber(A.now) > deadline then
+  redis.call('HSET', K.job, 'status', STATUS.EXPIRED, 'finished_at', A.now, 'error', A.expiry_error)
+  end_job(K.job, K.outbox, STATUS.EXPIRED, A.ttl, A.channel)
+  return STATUS.EXPIRED
 end
-redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1], 'worker', ARGV[2])
-return 'running'
-"""
+redis.call('HSET', K.job, 'status', STATUS.RUNNING, 'started_at', A.now, 'worker', A.worker)
+return STATUS.RUNNING
+""",
 )
 
-# KEYS[1] lane stream, KEYS[2] its rows counter. ARGV: rows, max rows waiting (0 = no limit),
-# then the entry's field/value pairs. Returns {1, rows waiting} or {0, rows waiting} when full.
-ADMIT = """
-local waiting = tonumber(redis.call('GET', KEYS[2]) or '0')
-local rows = tonumber(ARGV[1])
-local max_rows = tonumber(ARGV[2])
+# Adds the entry (its field/value pairs) of `rows` rows to the lane unless that would put more
+# than `max_rows` rows waiting (0 = no limit; a lone job always fits). Returns {1, rows waiting}
+# or {0, rows waiting} when full.
+ADMIT = lua.Script(
+    "admit",
+    keys=("lane", "lane_rows"),
+    args=("rows", "max_rows"),
+    rest="entry",
+    body="""
+local waiting = tonumber(redis.call('GET', K.lane_rows) or '0')
+local rows = tonumber(A.rows)
+local max_rows = tonumber(A.max_rows)
 if max_rows > 0 and waiting > 0 and waiting + rows > max_rows then return {0, waiting} end
-redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
-redis.call('INCRBY', KEYS[2], rows)
+redis.call('XADD', K.lane, '*', unpack(ARGV, REST))
+redis.call('INCRBY', K.lane_rows, rows)
 return {1, waiting + rows}
-"""
+""",
+)
 
-# KEYS[1] lane stream, KEYS[2] its rows counter, KEYS[3] its stats hash. ARGV: group, rows
-# computed by this batch, of those the rows of reclaimed entries (computed before, perhaps, by a
-# worker that died), dead letters, then (entry id, rows) pairs. Each entry is acknowledged
-# and deleted once; only entries this call acknowledged free their rows, so a batch finished
-# twice (after a reclaim) never frees them twice. Returns the rows freed.
-ACK = """
+# Acknowledges and deletes the (entry id, rows) pairs in `entries`, each once; only entries this
+# call acknowledged free their rows, so a batch finished twice (after a reclaim) never frees them
+# twice. Counts in the lane's stats the rows computed by this batch, of those the rows of
+# reclaimed entries (computed before, perhaps, by a worker that died), and dead letters.
+# Returns the rows freed.
+ACK = lua.Script(
+    "ack",
+    keys=("lane", "lane_rows", "stats"),
+    args=("group", "computed_rows", "recomputed_rows", "dead_letters"),
+    rest="entries",
+    body="""
 local freed = 0
-for i = 5, #ARGV, 2 do
-  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
-    redis.call('XDEL', KEYS[1], ARGV[i])
+for i = REST, #ARGV, 2 do
+  if redis.call('XACK', K.lane, A.group, ARGV[i]) == 1 then
+    redis.call('XDEL', K.lane, ARGV[i])
     freed = freed + tonumber(ARGV[i + 1])
   end
 end
-if freed > 0 then redis.call('DECRBY', KEYS[2], freed) end
-if tonumber(ARGV[2]) > 0 then
-  redis.call('HINCRBY', KEYS[3], 'computed_rows', ARGV[2])
-  redis.call('HINCRBY', KEYS[3], 'batches', 1)
+if freed > 0 then redis.call('DECRBY', K.lane_rows, freed) end
+if tonumber(A.computed_rows) > 0 then
+  redis.call('HINCRBY', K.stats, 'computed_rows', A.computed_rows)
+  redis.call('HINCRBY', K.stats, 'batches', 1)
 end
-if tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', KEYS[3], 'recomputed_rows', ARGV[3]) end
-if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', KEYS[3], 'dead_letters', ARGV[4]) end
+if tonumber(A.recomputed_rows) > 0 then
+  redis.call('HINCRBY', K.stats, 'recomputed_rows', A.recomputed_rows)
+end
+if tonumber(A.dead_letters) > 0 then redis.call('HINCRBY', K.stats, 'dead_letters', A.dead_letters) end
 return freed
-"""
+""",
+)

@@ -4,40 +4,45 @@ Every command here touches one key or one lane's keys (which share a hash slot),
 pipeline is one round trip on a single Redis and stays valid on Redis Cluster.
 """
 
-import hashlib
 import time
-from collections.abc import Callable
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
-from batching import keys
+from batching import keys, lua
 from batching.entry import LaneEntry
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
 from batching.jobs.scripts import ACK, ADMIT, CLAIM, TRANSITION
 from maas.core.errors import JobNotFoundError, JobStateError, QueueFullError
 
 EXPIRED_ERROR = JobError("expired", "the job waited past its deadline and was not computed")
-_SCRIPTS = {"transition": TRANSITION, "claim": CLAIM, "admit": ADMIT, "ack": ACK}
-_SHA = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in _SCRIPTS.items()}
 
 
-def _pairs(fields: dict) -> list:
-    return [item for pair in fields.items() for item in pair]
+def _transition(batch: lua.Batch, job_id: str, allowed: str, status: JobStatus, ttl_s: int, fields: dict):
+    batch.run(
+        TRANSITION,
+        job=keys.job(job_id),
+        outbox=keys.WEBHOOK_OUTBOX,
+        allowed=allowed,
+        state=status.value,
+        ttl=ttl_s,
+        channel=keys.JOB_EVENTS_CHANNEL,
+        fields=fields,
+    )
 
 
-def _transition(pipe, job_id: str, allowed: str, status: JobStatus, ttl_s: int, fields: dict):
-    args = [allowed, status.value, ttl_s, keys.JOB_EVENTS_CHANNEL, *_pairs(fields)]
-    pipe.evalsha(_SHA["transition"], 2, keys.job(job_id), keys.WEBHOOK_OUTBOX, *args)
-
-
-def _ack(pipe, lane: str, entries: list[LaneEntry], computed_rows: int, dead: int = 0):
-    ids_and_rows = [item for e in entries for item in (e.stream_id, e.rows)]
-    recomputed = sum(e.rows for e in entries if e.deliveries > 1) if computed_rows else 0
-    lane_keys = (lane, keys.lane_rows(lane), keys.lane_stats(lane))
-    counts = (computed_rows, recomputed, dead)
-    pipe.evalsha(_SHA["ack"], 3, *lane_keys, keys.LANE_GROUP, *counts, *ids_and_rows)
+def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: int, dead: int = 0):
+    batch.run(
+        ACK,
+        lane=lane,
+        lane_rows=keys.lane_rows(lane),
+        stats=keys.lane_stats(lane),
+        group=keys.LANE_GROUP,
+        computed_rows=computed_rows,
+        recomputed_rows=sum(e.rows for e in entries if e.deliveries > 1) if computed_rows else 0,
+        dead_letters=dead,
+        entries=[item for e in entries for item in (e.stream_id, e.rows)],
+    )
 
 
 class JobStore:
@@ -45,34 +50,25 @@ class JobStore:
         self.redis = redis
         self.result_ttl_s = result_ttl_s
 
-    async def _run(self, build: Callable[[aioredis.client.Pipeline], None]) -> list:
-        """Runs one pipeline. Scripts go by sha and are loaded again if Redis lost its script
-        cache (a restart); a pipeline that may be retried so holds only idempotent commands."""
-        for attempt in (1, 2):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                build(pipe)
-                try:
-                    return await pipe.execute()
-                except NoScriptError:
-                    if attempt == 2:
-                        raise
-            for script in _SCRIPTS.values():
-                await self.redis.script_load(script)
-        raise AssertionError("unreachable")
-
     async def submit(self, record: JobRecord, entry: LaneEntry, lane: str, max_rows: int) -> None:
         """Writes the record, then admits its entry to the lane unless the lane is full; one
         round trip. The record goes first: a worker drops an entry whose record is missing."""
         ttl = max(1, int(record.deadline - time.time()) + self.result_ttl_s)
         job_key = keys.job(record.id)
 
-        def build(pipe):
-            pipe.hset(job_key, mapping=record.to_fields())
-            pipe.expire(job_key, ttl)
-            args = [entry.rows, max_rows, *_pairs(entry.to_fields())]
-            pipe.evalsha(_SHA["admit"], 2, lane, keys.lane_rows(lane), *args)
+        def build(batch: lua.Batch):
+            batch.pipe.hset(job_key, mapping=record.to_fields())
+            batch.pipe.expire(job_key, ttl)
+            batch.run(
+                ADMIT,
+                lane=lane,
+                lane_rows=keys.lane_rows(lane),
+                rows=entry.rows,
+                max_rows=max_rows,
+                entry=entry.to_fields(),
+            )
 
-        *_, (admitted, waiting) = await self._run(build)
+        *_, (admitted, waiting) = await lua.execute(self.redis, build)
         if not admitted:
             await self.redis.delete(job_key)
             raise QueueFullError(
@@ -104,8 +100,8 @@ class JobStore:
         return bool(applied)
 
     async def _apply(self, job_id: str, allowed: str, status: JobStatus, fields: dict):
-        [(applied, state)] = await self._run(
-            lambda pipe: _transition(pipe, job_id, allowed, status, self.result_ttl_s, fields)
+        [(applied, state)] = await lua.execute(
+            self.redis, lambda batch: _transition(batch, job_id, allowed, status, self.result_ttl_s, fields)
         )
         return applied, state.decode()
 
@@ -113,13 +109,21 @@ class JobStore:
         """Marks the entries' jobs running; returns each job's state ('running' = compute it)."""
         now = repr(time.time())
         error = orjson.dumps(EXPIRED_ERROR.__dict__)
-        args = [now, worker_id, self.result_ttl_s, keys.JOB_EVENTS_CHANNEL, error]
 
-        def build(pipe):
+        def build(batch: lua.Batch):
             for entry in entries:
-                pipe.evalsha(_SHA["claim"], 2, keys.job(entry.job_id), keys.WEBHOOK_OUTBOX, *args)
+                batch.run(
+                    CLAIM,
+                    job=keys.job(entry.job_id),
+                    outbox=keys.WEBHOOK_OUTBOX,
+                    now=now,
+                    worker=worker_id,
+                    ttl=self.result_ttl_s,
+                    channel=keys.JOB_EVENTS_CHANNEL,
+                    expiry_error=error,
+                )
 
-        return [state.decode() for state in await self._run(build)]
+        return [state.decode() for state in await lua.execute(self.redis, build)]
 
     async def finish(
         self,
@@ -131,14 +135,14 @@ class JobStore:
         """Writes results (the first terminal write wins), then acknowledges and deletes every
         entry in `done`, in one round trip."""
 
-        def build(pipe):
+        def build(batch: lua.Batch):
             for entry, result in results:
                 fields = result.to_fields()
-                _transition(pipe, entry.job_id, "*", result.status, self.result_ttl_s, fields)
+                _transition(batch, entry.job_id, "*", result.status, self.result_ttl_s, fields)
             if done:
-                _ack(pipe, lane, done, computed_rows)
+                _ack(batch, lane, done, computed_rows)
 
-        await self._run(build)
+        await lua.execute(self.redis, build)
 
     async def dead_letter(self, lane: str, entries: list[LaneEntry], max_deliveries: int) -> None:
         """Copies the entries to the lane's dead-letter stream, fails their jobs, then acks them."""
@@ -149,15 +153,15 @@ class JobStore:
         )
         result = JobResult(JobStatus.FAILED, time.time(), error=error)
 
-        def build(pipe):
+        def build(batch: lua.Batch):
             for entry in entries:
                 copy = {**entry.to_fields(), "deliveries": entry.deliveries, "at": repr(time.time())}
-                pipe.xadd(keys.dead_letters(lane), copy, maxlen=100_000, approximate=True)
+                batch.pipe.xadd(keys.dead_letters(lane), copy, maxlen=100_000, approximate=True)
                 fields = result.to_fields()
-                _transition(pipe, entry.job_id, "*", JobStatus.FAILED, self.result_ttl_s, fields)
-            _ack(pipe, lane, entries, 0, dead=len(entries))
+                _transition(batch, entry.job_id, "*", JobStatus.FAILED, self.result_ttl_s, fields)
+            _ack(batch, lane, entries, 0, dead=len(entries))
 
-        await self._run(build)
+        await lua.execute(self.redis, build)
 
     async def queue_redelivery(self, job_id: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -1,9 +1,14 @@
-"""The job as clients see it, in GET /v1/jobs/{id} and in webhook deliveries alike."""
+"""The job as clients see it, in GET /v1/jobs/{id} and in webhook deliveries alike.
 
+Every key of api/schemas.py JobPublic (and of its nested models) is always present, null when
+unknown; tests/api/test_job_view_schema.py holds the two together.
+"""
+
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from batching.jobs.record import JobRecord
+from batching.jobs.record import JobRecord, JobTimings
 
 
 def iso(epoch_s: float | None) -> str | None:
@@ -12,9 +17,22 @@ def iso(epoch_s: float | None) -> str | None:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
 
 
+def _timings(record: JobRecord) -> dict[str, Any] | None:
+    """None until the job ends; then total_ms, and the batch's figures if it ran in one."""
+    if record.timings is None and record.finished_at is None:
+        return None
+    body: dict[str, Any] = dict.fromkeys(f.name for f in fields(JobTimings))
+    if record.timings is not None:
+        body.update(record.timings.__dict__)
+    body["total_ms"] = None
+    if record.finished_at is not None:
+        body["total_ms"] = round((record.finished_at - record.created_at) * 1000, 3)
+    return body
+
+
 def job_public(record: JobRecord) -> dict[str, Any]:
     """A plain dict, so orjson writes numpy outputs directly."""
-    body: dict[str, Any] = {
+    return {
         "id": record.id,
         "status": record.status.value,
         "model": record.model,
@@ -24,14 +42,7 @@ def job_public(record: JobRecord) -> dict[str, Any]:
         "finished_at": iso(record.finished_at),
         "outputs": record.outputs,
         "error": record.error.__dict__ if record.error else None,
-        "timings": None,
+        "timings": _timings(record),
         "metadata": record.metadata,
+        "webhook": record.webhook.public() if record.webhook is not None else None,
     }
-    if record.timings is not None:
-        body["timings"] = dict(record.timings.__dict__)
-    if record.finished_at is not None:
-        body["timings"] = body["timings"] or {}
-        body["timings"]["total_ms"] = round((record.finished_at - record.created_at) * 1000, 3)
-    if record.webhook is not None:
-        body["webhook"] = record.webhook.public()
-    return body

@@ -94,7 +94,8 @@ def test_job_record_round_trips_through_its_hash_fields():
 
 
 def test_lane_entry_round_trips():
-    entry = LaneEntry("01M8JGKP0D4TVQ7RHSTBYNM2RK", 3, 10.5, 70.5, b"MT1payload")
+    entry = LaneEntry("01M8JGKP0D4TVQ7RHSTBYNM2RK", 3, 10.5, b"MT1payload")
     raw = {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in entry.to_fields().items()}
     back = LaneEntry.from_fields(b"1-0", raw)
-    assert back == LaneEntry(entry.job_id, 3, 10.5, 70.5, b"MT1payload", b"1-0")
+    assert back == LaneEntry(entry.job_id, 3, 10.5, b"MT1payload", b"1-0")
+    assert b"deadline" not in raw  # the job record holds it; the claim script reads it there

@@ -22,8 +22,8 @@ from batching.bulk.jsonl import jsonl_chunks
 from batching.bulk.lane import ChunkEntry
 from batching.bulk.queue import enqueue_split
 from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus, chunk_path, input_path
-from batching.bulk.scripts import FEED, TRANSITION
-from batching.bulk.store import FAILABLE, failure_fields, transition_args
+from batching.bulk.scripts import FEED
+from batching.bulk.store import FAILABLE, failure_fields, transition_call
 from batching.jobs.record import JobError
 from maas.core.errors import InvalidInputError
 from maas.core.file_store import FileStore, open_store
@@ -67,8 +67,7 @@ def split(bulk_id: str) -> str:
     except Exception as e:  # the file itself is bad (corrupt archive, ragged rows): fail visibly
         error = JobError.of(e, "bulk_split_failed")
         log.info("bulk job %s failed: %s", bulk_id, error.message)
-        args = transition_args(FAILABLE, BulkStatus.FAILED, failure_fields(error))
-        context.redis.eval(TRANSITION, 2, keys.bulk_job(bulk_id), keys.WEBHOOK_OUTBOX, *args)
+        transition_call(bulk_id, FAILABLE, BulkStatus.FAILED, failure_fields(error)).run_sync(context.redis)
         return f"failed: {error.message}"
     if finished:
         return "split complete"
@@ -115,8 +114,14 @@ def _feed(
     """Writes the chunk file, then puts the chunk in the lane; False once the job stopped."""
     write_chunk(files, chunk_path(record.id, chunk.index), chunk)
     entry = ChunkEntry(record.id, chunk.index, len(chunk.ids), record.store)
-    pairs = [item for pair in entry.to_fields().items() for item in pair]
-    lane = keys.bulk_lane(record.model, record.version)
-    args = [chunk.index, len(chunk.ids), offset, int(last), *pairs]
-    state = client.eval(FEED, 2, keys.bulk_job(record.id), lane, *args).decode()
+    state = FEED.run_sync(
+        client,
+        bulk=keys.bulk_job(record.id),
+        lane=keys.bulk_lane(record.model, record.version),
+        index=chunk.index,
+        rows=len(chunk.ids),
+        split_offset=offset,
+        last=int(last),
+        entry=entry.to_fields(),
+    ).decode()
     return state in ("fed", "dup")

@@ -1,0 +1,172 @@
+"""Lua scripts with named KEYS and ARGV, run by EVALSHA and loaded again when Redis forgot them.
+
+A `Script` names its KEYS and ARGV; call sites pass them as keyword arguments, and the body
+reads them as `K.name` and `A.name` from a header generated from the same names, so each
+position is written once. A script may end with one variable-length ARGV tail (`rest`: a list,
+or a dict sent as field/value pairs), read from `ARGV[REST]` on. Names are checked before
+anything is sent: a missing or unknown one is a TypeError naming the script.
+
+Every script runs by EVALSHA, alone (`run`, `run_sync`) or among a pipeline's commands
+(`execute`). When Redis answers NOSCRIPT (it restarted, or its script cache was flushed) the
+script is loaded and that call alone is sent again: a pipeline's other commands never run twice.
+Scripts receive every key through KEYS and never build one (see batching/keys.py).
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+_VALUE_TYPES = (str, bytes, int, float)
+
+# Whether `item` is one of the comma-separated `csv` (a state list, a webhook's events).
+CSV_HAS = """
+local function csv_has(csv, item)
+  return string.find(',' .. csv .. ',', ',' .. item .. ',', 1, true) ~= nil
+end
+"""
+
+
+def string(text: str) -> str:
+    """A Lua string literal; states and field names are plain words, so nothing is escaped."""
+    if not text.replace("_", "").isalnum():
+        raise ValueError(f"not a plain word for Lua: {text!r}")
+    return f"'{text}'"
+
+
+def constants(name: str, members: Iterable[Enum]) -> str:
+    """`local NAME = {MEMBER = 'value', ...}`: an enum's values by member name, for Lua."""
+    items = ", ".join(f"{m.name} = {string(m.value)}" for m in members)
+    return f"local {name} = {{{items}}}\n"
+
+
+def string_set(name: str, values: Iterable[str]) -> str:
+    """`local NAME = {['a'] = true, ...}`, in the order given (a script's text, and so its
+    sha, must not depend on set iteration order)."""
+    items = ", ".join(f"[{string(v)}] = true" for v in values)
+    return f"local {name} = {{{items}}}\n"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One script call with its KEYS and ARGV in order, ready to send."""
+
+    script: "Script"
+    keys: tuple
+    args: tuple
+
+    def queue(self, pipe) -> None:
+        pipe.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
+
+    async def run(self, redis) -> Any:
+        try:
+            return await redis.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
+        except NoScriptError:
+            await redis.script_load(self.script.text)
+            return await redis.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
+
+    def run_sync(self, client) -> Any:
+        """The same on a synchronous client (the rq worker's)."""
+        try:
+            return client.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
+        except NoScriptError:
+            client.script_load(self.script.text)
+            return client.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    keys: tuple[str, ...]
+    args: tuple[str, ...]
+    body: str
+    rest: str | None = None  # the name of the variable-length ARGV tail, if any
+    prelude: str = ""  # Lua functions and constants the body uses, generated from Python
+    text: str = field(init=False, repr=False)
+    sha: str = field(init=False, repr=False)
+
+    def __post_init__(self):
+        names = [*self.keys, *self.args, *([self.rest] if self.rest else [])]
+        if len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
+            raise ValueError(f"Lua script {self.name}: names must be distinct identifiers: {names}")
+        text = self._header() + self.prelude + self.body
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "sha", hashlib.sha1(text.encode()).hexdigest())
+
+    def _header(self) -> str:
+        keys = ", ".join(f"{n} = KEYS[{i}]" for i, n in enumerate(self.keys, 1))
+        args = ", ".join(f"{n} = ARGV[{i}]" for i, n in enumerate(self.args, 1))
+        header = f"local K = {{{keys}}}\nlocal A = {{{args}}}\n"
+        if self.rest:
+            header += f"local REST = {len(self.args) + 1}  -- ARGV[REST] on: {self.rest}\n"
+        return header
+
+    def call(self, **named) -> Call:
+        """The call with these KEYS and ARGV; `rest`, when the script has one, may be left out."""
+        expected = {*self.keys, *self.args}
+        missing = sorted(expected - named.keys())
+        unknown = sorted(named.keys() - expected - {self.rest})
+        if missing or unknown:
+            raise TypeError(
+                f"Lua script {self.name}: missing {missing}, unknown {unknown}; it takes keys "
+                f"{list(self.keys)}, args {list(self.args)}" + (f", rest {self.rest}" if self.rest else "")
+            )
+        for name in expected:
+            _check(self.name, name, named[name])
+        tail = named.get(self.rest, ())
+        if isinstance(tail, Mapping):
+            tail = [item for pair in tail.items() for item in pair]
+        for value in tail:
+            _check(self.name, self.rest, value)
+        return Call(self, tuple(named[n] for n in self.keys), (*(named[n] for n in self.args), *tail))
+
+    async def run(self, redis, /, **named) -> Any:
+        return await self.call(**named).run(redis)
+
+    def run_sync(self, client, /, **named) -> Any:
+        return self.call(**named).run_sync(client)
+
+
+def _check(script: str, name: str, value: Any) -> None:
+    if not isinstance(value, _VALUE_TYPES) or isinstance(value, bool):
+        raise TypeError(f"Lua script {script}: {name} is {value!r}; expected str, bytes, int or float")
+
+
+class Batch:
+    """The commands of one pipeline: plain ones on `pipe`, scripts through `run`."""
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+        self.calls: dict[int, Call] = {}  # position in the pipeline -> the script call there
+
+    def run(self, script: Script, /, **named) -> None:
+        call = script.call(**named)
+        self.calls[len(self.pipe)] = call
+        call.queue(self.pipe)
+
+
+async def execute(redis, build: Callable[[Batch], None]) -> list:
+    """Sends what `build` queues as one pipeline (not a transaction), then once more only the
+    script calls Redis did not know, after loading them. Returns every reply in order; raises
+    the first error, as a pipeline does."""
+    async with redis.pipeline(transaction=False) as pipe:
+        batch = Batch(pipe)
+        build(batch)
+        replies = await pipe.execute(raise_on_error=False)
+    unknown = {i: call for i, call in batch.calls.items() if isinstance(replies[i], NoScriptError)}
+    if unknown:
+        for script in {call.script.sha: call.script for call in unknown.values()}.values():
+            await redis.script_load(script.text)
+        async with redis.pipeline(transaction=False) as pipe:
+            for call in unknown.values():
+                call.queue(pipe)
+            again = await pipe.execute(raise_on_error=False)
+        for i, reply in zip(unknown, again, strict=True):
+            replies[i] = reply
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
