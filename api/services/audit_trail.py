@@ -11,22 +11,23 @@ from batching import audit, model_events
 class AuditTrail:
     redis: aioredis.Redis
 
-    async def record(self, *, actor: str, action: str, target: str, before: object, after: object) -> None:
+    async def record(self, actor: str, action: str, target: str, before: object, after: object) -> None:
         await audit.record(self.redis, actor, action, target, before, after)
 
     async def changed(
         self,
-        *,
         actor: str,
         action: str,
         target: str,
         before: object,
         after: object,
+        *,
         name: str,
         version: int | None,
     ) -> None:
-        """A change the workers must act on: audited, then announced to them."""
-        await self.record(actor=actor, action=action, target=target, before=before, after=after)
+        """A change the workers must act on: audited, then announced to them (`version`: the one
+        to load, if any)."""
+        await self.record(actor, action, target, before, after)
         await model_events.announce(self.redis, action, name, version)
 
     async def recent(self, count: int) -> list[dict]:

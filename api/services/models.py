@@ -104,16 +104,9 @@ class ModelService:
         metadata = orjson.dumps({"uploaded_by": actor, "filename": upload.filename})
         extras = {model_store.METADATA_FILE: metadata}
         model = await self.registry.add_version(name, upload.path, upload.config, extras, signature)
-        target = f"{name}:{model.version}"
-        after = {"sha256": model.sha256, "config": upload.config}
+        target, after = f"{name}:{model.version}", {"sha256": model.sha256, "config": upload.config}
         await self.audit.changed(
-            actor=actor,
-            action="version.create",
-            target=target,
-            before=None,
-            after=after,
-            name=name,
-            version=model.version,
+            actor, "version.create", target, None, after, name=name, version=model.version
         )
         return version_public(model, await self._holders())
 
@@ -122,13 +115,7 @@ class ModelService:
             raise InvalidInputError('body: a JSON merge patch object, e.g. {"max_batch_size": 32}', ("body",))
         before, after = await self.registry.update_config(name, version, patch)
         await self.audit.changed(
-            actor=actor,
-            action="version.config",
-            target=f"{name}:{version}",
-            before=before,
-            after=after,
-            name=name,
-            version=version,
+            actor, "version.config", f"{name}:{version}", before, after, name=name, version=version
         )
         model = await self.registry.get(name, version)
         return version_public(model, await self._holders())
@@ -136,39 +123,21 @@ class ModelService:
     async def retire_version(self, *, name: str, version: int, actor: str) -> dict:
         record = await self.registry.retire(name, version, actor)
         await self.audit.changed(
-            actor=actor,
-            action="version.retire",
-            target=f"{name}:{version}",
-            before=None,
-            after=record,
-            name=name,
-            version=version,
+            actor, "version.retire", f"{name}:{version}", None, record, name=name, version=version
         )
         return {"name": name, "version": version, **record}
 
     async def set_alias(self, *, name: str, alias: str, version: int, actor: str) -> dict:
         before, after = await self.registry.set_alias(name, alias, version)
         await self.audit.changed(
-            actor=actor,
-            action="alias.set",
-            target=f"{name}:{alias}",
-            before=before,
-            after=after,
-            name=name,
-            version=after,
+            actor, "alias.set", f"{name}:{alias}", before, after, name=name, version=after
         )
         return {"name": name, "alias": alias, "version": after, "previous": before}
 
     async def rollback_alias(self, *, name: str, alias: str, actor: str) -> dict:
         before, after = await self.registry.rollback_alias(name, alias)
         await self.audit.changed(
-            actor=actor,
-            action="alias.rollback",
-            target=f"{name}:{alias}",
-            before=before,
-            after=after,
-            name=name,
-            version=after,
+            actor, "alias.rollback", f"{name}:{alias}", before, after, name=name, version=after
         )
         return {"name": name, "alias": alias, "version": after, "previous": before}
 
@@ -177,7 +146,5 @@ class ModelService:
             raise ModelNotFoundError(f"model {name!r} has no alias {alias!r}")
         before, _ = await self.registry.set_alias(name, alias, None)
         # Audited, not announced: removing an alias changes no version, so workers have nothing to rescan.
-        await self.audit.record(
-            actor=actor, action="alias.delete", target=f"{name}:{alias}", before=before, after=None
-        )
+        await self.audit.record(actor, "alias.delete", f"{name}:{alias}", before, None)
         return {"name": name, "alias": alias, "version": None, "previous": before}

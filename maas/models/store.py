@@ -105,9 +105,7 @@ def add_version(
     staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=STAGING_PREFIX))
     try:
         shutil.copyfile(model_file, staging / f"model{model_file.suffix}")
-        metadata = json.loads(extras.pop(METADATA_FILE, b"{}"))
-        facts = {**file_facts(model_file), "created_at": time.time(), SIGNATURE_FIELD: signature.to_dict()}
-        write_json(staging / METADATA_FILE, {**metadata, **facts})
+        _write_metadata(staging, model_file, json.loads(extras.pop(METADATA_FILE, b"{}")), signature)
         if config:
             write_json(staging / CONFIG_FILE, config)
         for filename, content in extras.items():
@@ -122,6 +120,11 @@ def add_version(
         if created:
             _remove_if_unused(model_dir)
         raise
+
+
+def _write_metadata(staging: Path, model_file: Path, caller_fields: dict, signature: Signature) -> None:
+    facts = {**file_facts(model_file), "created_at": time.time(), SIGNATURE_FIELD: signature.to_dict()}
+    write_json(staging / METADATA_FILE, {**caller_fields, **facts})
 
 
 def _remove_if_unused(model_dir: Path) -> None:
