@@ -1,6 +1,6 @@
 """What a route may ask for, as FastAPI dependencies: api/app.py builds every service once (in
 its lifespan) and keeps it on app.state; a route names the one it needs (`jobs: Jobs`) and calls
-one method of it. Nothing else reads app.state."""
+one method of it. No route reads app.state itself."""
 
 from dataclasses import dataclass
 from typing import Annotated
