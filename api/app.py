@@ -1,19 +1,26 @@
-"""Builds the FastAPI app for one Settings object."""
+"""Builds the FastAPI app for one Settings object; its lifespan builds every service once."""
 
 import asyncio
 import contextlib
 from contextlib import asynccontextmanager
 
 import redis as sync_redis
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from api.deps import Services
 from api.errors import install_error_handlers
 from api.responses import NumpyJSONResponse
 from api.routes import audit, bulk_jobs, health, jobs, models
-from api.services.bulk import BulkPlane
-from api.services.jobs import DataPlane
-from api.services.model_upload import sweep_uploads
+from api.services.audit_trail import AuditTrail
+from api.services.bulk import BulkService
+from api.services.health import HealthService
+from api.services.jobs import JobService
+from api.services.models import ModelService
+from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
+from api.services.webhooks import WebhookIntake
+from api.upload import staging_root, sweep_uploads
 from batching.bulk.store import BulkStore
 from batching.connection import connect
 from batching.jobs.events import JobEvents
@@ -29,8 +36,40 @@ STALE_STAGING_S = 3600.0  # no upload takes this long; anything older was left b
 
 
 def sweep_leftovers(settings: Settings) -> None:
-    sweep_uploads(settings.state_dir / "uploads", STALE_STAGING_S)
+    sweep_uploads(staging_root(settings), STALE_STAGING_S)
     model_store.sweep_staging(settings.model_repository, STALE_STAGING_S)
+
+
+def build_services(
+    settings: Settings, redis: aioredis.Redis, events: JobEvents, rq_redis: sync_redis.Redis
+) -> Services:
+    """Every service of the app, sharing one registry (a change made through one is seen by all)."""
+    registry = AsyncRegistry(ModelRepository(settings.model_repository))
+    webhooks = WebhookIntake(signing=bool(settings.webhook_secrets), policy=webhook_policy(settings))
+    audit_trail = AuditTrail(redis)
+    return Services(
+        settings=settings,
+        jobs=JobService(
+            settings=settings,
+            registry=registry,
+            store=JobStore(redis, settings.result_ttl_s),
+            events=events,
+            idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
+            webhooks=webhooks,
+            health=VersionHealth(redis, settings.heartbeat_interval_s),
+        ),
+        bulk=BulkService(
+            settings=settings,
+            registry=registry,
+            store=BulkStore(redis, settings.bulk_retention_s),
+            files=LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk"),
+            sync_redis=rq_redis,
+            webhooks=webhooks,
+        ),
+        models=ModelService(registry=registry, redis=redis, settings=settings, audit=audit_trail),
+        audit=audit_trail,
+        health=HealthService(redis, settings.heartbeat_interval_s),
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -42,23 +81,9 @@ def create_app(settings: Settings) -> FastAPI:
         redis = connect(settings.redis_url, settings.redis_max_connections)
         events = JobEvents(redis)
         events.start()
-        app.state.dataplane = DataPlane(
-            settings,
-            ModelRepository(settings.model_repository),
-            JobStore(redis, settings.result_ttl_s),
-            events,
-            IdempotencyKeys(redis, settings.idempotency_retention_s),
-            webhook_policy(settings),
-            VersionHealth(redis, settings.heartbeat_interval_s),
-        )
         await asyncio.to_thread(sweep_leftovers, settings)
         rq_redis = sync_redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
-        app.state.bulk = BulkPlane(
-            app.state.dataplane,
-            BulkStore(redis, settings.bulk_retention_s),
-            LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk"),
-            rq_redis,
-        )
+        app.state.services = build_services(settings, redis, events, rq_redis)
         try:
             yield
         finally:

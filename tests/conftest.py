@@ -74,7 +74,7 @@ async def in_process_api(settings: Settings, wait_subscribed: bool = True):
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         if wait_subscribed:
-            await asyncio.wait_for(app.state.dataplane.events.subscribed.wait(), 5)
+            await asyncio.wait_for(app.state.services.jobs.events.subscribed.wait(), 5)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://maas") as client:
             yield client

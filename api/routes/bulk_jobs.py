@@ -1,5 +1,5 @@
 """/v1/bulk-jobs: submit a file for offline scoring, follow it, cancel it, download its output
-and errors. Translates HTTP; BulkPlane does the work."""
+and errors. Translates HTTP; BulkService does the work."""
 
 from typing import Annotated
 
@@ -7,10 +7,11 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
+from api.deps import AppSettings, Bulk
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody
 from api.schemas_bulk import BulkJobCreate, BulkJobList, BulkJobPublic
-from api.services.bulk import MEDIA_TYPES, BulkPlane
+from api.services.bulk import MEDIA_TYPES
 from batching.bulk.record import bulk_public
 from maas.core.errors import InvalidInputError, PayloadTooLargeError
 
@@ -22,10 +23,6 @@ _ERRORS = {
     422: {"model": ErrorBody},
     503: {"model": ErrorBody},
 }
-
-
-def _plane(request: Request) -> BulkPlane:
-    return request.app.state.bulk
 
 
 def _json_field(name: str, text: str | None) -> object:
@@ -49,6 +46,8 @@ def _version(text: str | None) -> int | str | None:
 )
 async def create_bulk_job(
     request: Request,
+    bulk: Bulk,
+    settings: AppSettings,
     model: str = Form(description="Model name."),
     file: Annotated[UploadFile | None, File(description=".jsonl, .npy or .npz")] = None,
     version: str | None = Form(None, description="A version, `latest` or an alias."),
@@ -58,9 +57,8 @@ async def create_bulk_job(
     webhook: str | None = Form(None, description='JSON: {"url": ..., "events": [...]}'),
     metadata: str | None = Form(None, description="JSON object, returned with the bulk job."),
 ) -> NumpyJSONResponse:
-    plane = _plane(request)
     declared = request.headers.get("content-length")
-    limit = plane.dataplane.settings.bulk_max_upload_bytes
+    limit = settings.bulk_max_upload_bytes
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise PayloadTooLargeError(f"body of {declared} bytes exceeds the limit of {limit}")
     body = BulkJobCreate.model_validate(
@@ -77,7 +75,7 @@ async def create_bulk_job(
     if file is not None and path is not None:
         raise InvalidInputError("file: give a file or a path, not both", ("path",))
     filename = file.filename if file is not None else (path or "")
-    record = await plane.submit(body, file.file if file is not None else None, filename or "")
+    record = await bulk.submit(body, file.file if file is not None else None, filename or "")
     return NumpyJSONResponse(
         bulk_public(record), status_code=202, headers={"Location": f"/v1/bulk-jobs/{record.id}"}
     )
@@ -85,22 +83,22 @@ async def create_bulk_job(
 
 @router.get("", response_model=BulkJobList)
 async def list_bulk_jobs(
-    request: Request,
+    bulk: Bulk,
     limit: int = Query(20, ge=1, le=1000),
     before: float | None = Query(None, description="Only jobs created before (epoch seconds)."),
 ) -> NumpyJSONResponse:
-    records = await _plane(request).store.list(limit, before)
+    records = await bulk.recent(limit=limit, before=before)
     return NumpyJSONResponse({"data": [bulk_public(r) for r in records]})
 
 
 @router.get("/{bulk_id}", responses={200: {"model": BulkJobPublic}, **_ERRORS})
-async def read_bulk_job(bulk_id: str, request: Request) -> NumpyJSONResponse:
-    return NumpyJSONResponse(bulk_public(await _plane(request).get(bulk_id)))
+async def read_bulk_job(bulk_id: str, bulk: Bulk) -> NumpyJSONResponse:
+    return NumpyJSONResponse(bulk_public(await bulk.get(bulk_id)))
 
 
 @router.post("/{bulk_id}/cancel", responses={200: {"model": BulkJobPublic}, **_ERRORS})
-async def cancel_bulk_job(bulk_id: str, request: Request) -> NumpyJSONResponse:
-    return NumpyJSONResponse(bulk_public(await _plane(request).cancel(bulk_id)))
+async def cancel_bulk_job(bulk_id: str, bulk: Bulk) -> NumpyJSONResponse:
+    return NumpyJSONResponse(bulk_public(await bulk.cancel(bulk_id)))
 
 
 @router.get(
@@ -110,12 +108,10 @@ async def cancel_bulk_job(bulk_id: str, request: Request) -> NumpyJSONResponse:
 )
 async def bulk_output(
     bulk_id: str,
-    request: Request,
+    bulk: Bulk,
     format: str | None = Query(None, description="jsonl (any job), npy or npz (array jobs)."),
 ) -> StreamingResponse:
-    plane = _plane(request)
-    record = await plane.finished(bulk_id)
-    fmt, stream = plane.output(record, format)
+    fmt, stream = await bulk.output(bulk_id, format)
     disposition = f'attachment; filename="{bulk_id}.{fmt}"'
     return StreamingResponse(
         stream, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition}
@@ -127,7 +123,5 @@ async def bulk_output(
     responses=_ERRORS,
     summary="One JSONL line per failed row: its id, its row number and the reason",
 )
-async def bulk_errors(bulk_id: str, request: Request) -> StreamingResponse:
-    plane = _plane(request)
-    record = await plane.finished(bulk_id)
-    return StreamingResponse(plane.errors(record), media_type=MEDIA_TYPES["jsonl"])
+async def bulk_errors(bulk_id: str, bulk: Bulk) -> StreamingResponse:
+    return StreamingResponse(await bulk.errors(bulk_id), media_type=MEDIA_TYPES["jsonl"])

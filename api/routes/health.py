@@ -1,10 +1,10 @@
 """Liveness and readiness probes."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from redis.exceptions import RedisError
 
+from api.deps import Health
 from api.responses import NumpyJSONResponse
-from batching.heartbeat import live_workers
 
 router = APIRouter(tags=["health"])
 
@@ -15,11 +15,10 @@ async def healthz() -> dict:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> NumpyJSONResponse:
+async def readyz(health: Health) -> NumpyJSONResponse:
     """Ready when Redis answers and at least one worker sent a heartbeat recently."""
-    plane = request.app.state.dataplane
     try:
-        workers = await live_workers(plane.store.redis, plane.settings.heartbeat_interval_s)
+        workers = await health.live_workers()
     except RedisError as e:
         return NumpyJSONResponse({"status": "unavailable", "redis": repr(e), "workers": 0}, 503)
     status = 200 if workers > 0 else 503

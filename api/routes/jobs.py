@@ -1,13 +1,13 @@
-"""/v1/jobs: submit, read (with long-poll), cancel. Translates HTTP; DataPlane does the work."""
+"""/v1/jobs: submit, read (with long-poll), cancel. Translates HTTP; JobService does the work."""
 
 import re
 
 from fastapi import APIRouter, Header, Query, Request
 
 from api.body import read_json
+from api.deps import AppSettings, Jobs
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody, JobCreate, JobPublic
-from api.services.jobs import DataPlane
 from batching.jobs.view import job_public
 from maas.core.errors import InvalidInputError
 
@@ -20,10 +20,6 @@ _ERRORS = {
     422: {"model": ErrorBody},
     503: {"model": ErrorBody},
 }
-
-
-def _dataplane(request: Request) -> DataPlane:
-    return request.app.state.dataplane
 
 
 def prefer_wait_s(prefer: str | None, max_wait_s: float) -> float:
@@ -52,43 +48,38 @@ def _job_response(record, status_code: int, **headers: str) -> NumpyJSONResponse
 )
 async def create_job(
     request: Request,
+    jobs: Jobs,
+    settings: AppSettings,
     prefer: str | None = Header(None, description="`wait=S`: answer 200 if done within S s."),
     idempotency_key: str | None = Header(
         None, description="Retries with the same key and body return the original job."
     ),
 ) -> NumpyJSONResponse:
-    plane = _dataplane(request)
-    body = await read_json(request, plane.settings.max_body_bytes)
+    body = await read_json(request, settings.max_body_bytes)
     if not isinstance(body, dict):
         raise InvalidInputError("body: expected a JSON object", ("body",))
-    record, replayed = await plane.submit(JobCreate.model_validate(body), idempotency_key)
-    location = {"Location": f"/v1/jobs/{record.id}"}
+    wait_s = prefer_wait_s(prefer, settings.max_wait_s)
+    record, replayed = await jobs.submit(JobCreate.model_validate(body), idempotency_key, wait_s)
+    headers = {"Location": f"/v1/jobs/{record.id}"}
     if replayed:
-        location["Idempotent-Replayed"] = "true"
-    wait_s = prefer_wait_s(prefer, plane.settings.max_wait_s)
+        headers["Idempotent-Replayed"] = "true"
     if wait_s > 0:
-        record = await plane.wait(record.id, wait_s)
-        location["Preference-Applied"] = f"wait={wait_s:g}"
-        if record.terminal:
-            return _job_response(record, 200, **location)
-    return _job_response(record, 202, **location)
+        headers["Preference-Applied"] = f"wait={wait_s:g}"
+    return _job_response(record, 200 if wait_s > 0 and record.terminal else 202, **headers)
 
 
 @router.get("/{job_id}", responses={200: {"model": JobPublic}, **_ERRORS})
 async def read_job(
     job_id: str,
-    request: Request,
+    jobs: Jobs,
     wait: float = Query(0, ge=0, description="Long-poll: seconds to wait for a terminal state."),
 ) -> NumpyJSONResponse:
-    plane = _dataplane(request)
-    if wait > 0:
-        return _job_response(await plane.wait(job_id, wait), 200)
-    return _job_response(await plane.get(job_id), 200)
+    return _job_response(await jobs.read(job_id, wait), 200)
 
 
 @router.delete("/{job_id}", responses={200: {"model": JobPublic}, **_ERRORS})
-async def cancel_job(job_id: str, request: Request) -> NumpyJSONResponse:
-    return _job_response(await _dataplane(request).cancel(job_id), 200)
+async def cancel_job(job_id: str, jobs: Jobs) -> NumpyJSONResponse:
+    return _job_response(await jobs.cancel(job_id), 200)
 
 
 @router.post(
@@ -97,5 +88,5 @@ async def cancel_job(job_id: str, request: Request) -> NumpyJSONResponse:
     responses={202: {"model": JobPublic}, **_ERRORS},
     summary="Queue a fresh delivery of the job's webhook event (same webhook-id)",
 )
-async def redeliver_webhook(job_id: str, request: Request) -> NumpyJSONResponse:
-    return _job_response(await _dataplane(request).redeliver(job_id), 202)
+async def redeliver_webhook(job_id: str, jobs: Jobs) -> NumpyJSONResponse:
+    return _job_response(await jobs.redeliver(job_id), 202)

@@ -1,4 +1,5 @@
-"""What the bulk job routes do, as plain functions of plain values (no HTTP here)."""
+"""What the bulk job routes do, on plain values (no HTTP here): submit, list, read, cancel, and
+stream a finished job's output and errors."""
 
 import asyncio
 import time
@@ -10,7 +11,8 @@ from typing import BinaryIO
 import redis
 
 from api.schemas_bulk import BulkJobCreate
-from api.services.jobs import DataPlane
+from api.services.registry import AsyncRegistry
+from api.services.webhooks import WebhookIntake
 from batching.bulk.arrays import npy_columns, npz_columns, open_npz
 from batching.bulk.output import error_lines, jsonl_output, npy_output, npz_output
 from batching.bulk.queue import enqueue_split
@@ -19,6 +21,7 @@ from batching.bulk.store import BulkStore
 from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError
 from maas.core.file_store import FileStore, copy_stream
 from maas.core.ids import is_job_id, new_job_id
+from maas.core.settings import Settings
 from maas.core.signature import Signature
 from maas.models.registry import ModelVersion
 
@@ -51,18 +54,19 @@ def check_arrays(files: FileStore, path: str, fmt: BulkFormat, signature: Signat
 
 
 @dataclass
-class BulkPlane:
-    dataplane: DataPlane
+class BulkService:
+    settings: Settings
+    registry: AsyncRegistry
     store: BulkStore
     files: FileStore
     sync_redis: redis.Redis  # rq is synchronous
+    webhooks: WebhookIntake
 
     async def submit(self, request: BulkJobCreate, upload: BinaryIO | None, filename: str) -> BulkRecord:
-        settings = self.dataplane.settings
-        model = self.dataplane.registry.get(request.model, request.version)
+        model = await self.registry.get(request.model, request.version)
         source = None if upload is not None else self._server_file(request.path)
         fmt = format_of(request.format, filename)
-        webhook = await self.dataplane._webhook(request)
+        webhook = await self.webhooks.accept(request.webhook)
         bulk_id = new_job_id()
         try:
             await asyncio.to_thread(self._store_input, bulk_id, fmt, upload, source, model)
@@ -76,13 +80,13 @@ class BulkPlane:
             version=model.version,
             format=fmt,
             store=self.files.url,
-            chunk_rows=request.chunk_rows or settings.bulk_chunk_rows,
+            chunk_rows=request.chunk_rows or self.settings.bulk_chunk_rows,
             created_at=time.time(),
             metadata=request.metadata,
             webhook=webhook,
         )
         await self.store.create(record)
-        await asyncio.to_thread(enqueue_split, self.sync_redis, bulk_id, 0, settings.bulk_task_s)
+        await asyncio.to_thread(enqueue_split, self.sync_redis, bulk_id, 0, self.settings.bulk_task_s)
         return record
 
     def _store_input(
@@ -93,7 +97,7 @@ class BulkPlane:
         source: Path | None,
         model: ModelVersion,
     ) -> None:
-        limit = self.dataplane.settings.bulk_max_upload_bytes
+        limit = self.settings.bulk_max_upload_bytes
         destination = input_path(bulk_id, fmt)
         with self.files.write_atomic(destination) as target:
             if upload is not None:
@@ -104,7 +108,7 @@ class BulkPlane:
         check_arrays(self.files, destination, fmt, model.signature)
 
     def _server_file(self, path: str | None) -> Path:
-        allowed = self.dataplane.settings.bulk_input_dirs
+        allowed = self.settings.bulk_input_dirs
         if path is None:
             raise InvalidInputError("file: upload a file, or give a server-side path", ("file",))
         if not allowed:
@@ -118,6 +122,10 @@ class BulkPlane:
             raise InvalidInputError(f"path: {path} is not a file", ("path",))
         return resolved
 
+    async def recent(self, *, limit: int, before: float | None) -> list[BulkRecord]:
+        """The newest `limit` bulk jobs, only those created before `before` when given."""
+        return await self.store.list(limit, before)
+
     async def get(self, bulk_id: str) -> BulkRecord:
         if not is_job_id(bulk_id):
             raise JobNotFoundError(f"bulk job {bulk_id!r} not found (not a job id)")
@@ -127,16 +135,19 @@ class BulkPlane:
         await self.get(bulk_id)
         return await self.store.cancel(bulk_id)
 
-    async def finished(self, bulk_id: str) -> BulkRecord:
+    async def _finished(self, bulk_id: str) -> BulkRecord:
         record = await self.get(bulk_id)
         if record.status is not BulkStatus.SUCCEEDED:
             raise JobStateError(f"bulk job {bulk_id} is {record.status}; results come once it succeeded")
         return record
 
-    def output(self, record: BulkRecord, wanted: str | None) -> tuple[str, Iterator[bytes]]:
-        """(format, byte stream) of the output: the input's format unless `wanted` says jsonl."""
+    async def output(self, bulk_id: str, wanted: str | None) -> tuple[str, Iterator[bytes]]:
+        """(format, byte stream) of a finished job's output: the input's format unless `wanted`
+        says jsonl (or npz for a .npy job with several outputs)."""
+        record = await self._finished(bulk_id)
         # A retired version's bulk jobs still finish and download (issue 6: queued work ends).
-        outputs = self.dataplane.registry.get(record.model, record.version, True).signature.outputs
+        model = await self.registry.get(record.model, record.version, True)
+        outputs = model.signature.outputs
         fmt = wanted or record.format.value
         if fmt == "npy" and len(outputs) > 1:
             fmt = "npz"  # one .npy holds one array
@@ -150,5 +161,6 @@ class BulkPlane:
             return fmt, npz_output(self.files, record, outputs)
         raise InvalidInputError(f"format: {fmt!r} unknown; jsonl, npy or npz", ("format",))
 
-    def errors(self, record: BulkRecord) -> Iterator[bytes]:
-        return error_lines(self.files, record)
+    async def errors(self, bulk_id: str) -> Iterator[bytes]:
+        """One JSONL line per failed row of a finished job."""
+        return error_lines(self.files, await self._finished(bulk_id))

@@ -1,11 +1,15 @@
-"""What the job and model routes do, as plain functions of plain values (no HTTP here)."""
+"""What the job routes do, on plain values (no HTTP here): submit, read, wait, cancel, redeliver."""
 
 import asyncio
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from api.schemas import JobCreate
+from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
+from api.services.webhooks import WebhookIntake
 from batching import keys
 from batching.codec import encode_tensors
 from batching.entry import LaneEntry
@@ -13,30 +17,37 @@ from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys, check_key, fingerprint
 from batching.jobs.record import JobRecord, JobStatus
 from batching.jobs.store import JobStore
-from batching.webhook import WebhookRecord
 from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError
 from maas.core.ids import is_job_id, new_job_id
 from maas.core.inputs import parse_inputs
 from maas.core.settings import Settings
-from maas.core.url_safety import UnsafeURLError, WebhookPolicy, resolve_safe_async
-from maas.models.registry import ModelRepository
+from maas.models.registry import ModelVersion
 
 
 @dataclass
-class DataPlane:
+class JobService:
     settings: Settings
-    registry: ModelRepository
+    registry: AsyncRegistry
     store: JobStore
     events: JobEvents
     idempotency: IdempotencyKeys
-    webhook_policy: WebhookPolicy
+    webhooks: WebhookIntake
     health: VersionHealth
 
-    async def submit(self, request: JobCreate, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
-        """The new job (or, for a repeated Idempotency-Key, the original) and whether replayed."""
+    async def submit(
+        self, request: JobCreate, idempotency_key: str | None = None, wait_s: float = 0.0
+    ) -> tuple[JobRecord, bool]:
+        """The new job (or, for a repeated Idempotency-Key, the original) and whether replayed;
+        with wait_s > 0, as it is once terminal or after wait_s."""
+        record, replayed = await self._submit(request, idempotency_key)
+        if wait_s > 0:
+            record = await self.wait(record.id, wait_s)
+        return record, replayed
+
+    async def _submit(self, request: JobCreate, idempotency_key: str | None) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
             check_key(idempotency_key)
-        model = self.registry.get(request.model, request.version)
+        model = await self.registry.get(request.model, request.version)
         await self.health.check(model)
         inputs, rows = parse_inputs(request.inputs, model.signature)
         if rows > model.config.max_batch_size:
@@ -45,11 +56,26 @@ class DataPlane:
                 f"({model.config.max_batch_size}); split the job",
                 ("inputs",),
             )
+        record = await self._record(request, model, rows)
+        if idempotency_key is not None:
+            body = fingerprint(request.model_dump(mode="json"))
+            reservation = await self.idempotency.reserve(idempotency_key, body, record.id)
+            if reservation.replayed:
+                return await self._replay(reservation.job_id), True
+        try:
+            await self._enqueue(record, model, inputs)
+        except BaseException:
+            if idempotency_key is not None:
+                await self.idempotency.release(idempotency_key)
+            raise
+        return record, False
+
+    async def _record(self, request: JobCreate, model: ModelVersion, rows: int) -> JobRecord:
         now = time.time()
         queue_time_s = self.settings.max_queue_time_s
         if request.timeout_s is not None:
             queue_time_s = min(queue_time_s, request.timeout_s)
-        record = JobRecord(
+        return JobRecord(
             id=new_job_id(now),
             status=JobStatus.QUEUED,
             model=model.name,
@@ -58,37 +84,13 @@ class DataPlane:
             created_at=now,
             deadline=now + queue_time_s,
             metadata=request.metadata,
-            webhook=await self._webhook(request),
+            webhook=await self.webhooks.accept(request.webhook),
         )
-        if idempotency_key is not None:
-            body = fingerprint(request.model_dump(mode="json"))
-            reservation = await self.idempotency.reserve(idempotency_key, body, record.id)
-            if reservation.replayed:
-                return await self._replay(reservation.job_id), True
-        entry = LaneEntry(record.id, rows, now, encode_tensors(inputs))
-        lane = keys.online_lane(model.name, model.version)
-        try:
-            await self.store.submit(record, entry, lane, model.config.max_queue_rows)
-        except BaseException:
-            if idempotency_key is not None:
-                await self.idempotency.release(idempotency_key)
-            raise
-        return record, False
 
-    async def _webhook(self, request: JobCreate) -> WebhookRecord | None:
-        """The job's webhook, its URL checked now (and again on every delivery attempt)."""
-        if request.webhook is None:
-            return None
-        if not self.settings.webhook_secrets:
-            raise InvalidInputError(
-                "webhook: this server has no signing secret (MAAS_WEBHOOK_SECRETS); webhooks are off",
-                ("webhook",),
-            )
-        try:
-            await resolve_safe_async(request.webhook.url, self.webhook_policy)
-        except UnsafeURLError as e:
-            raise InvalidInputError(e.message, ("webhook", "url")) from e
-        return WebhookRecord(request.webhook.url, tuple(dict.fromkeys(request.webhook.events)))
+    async def _enqueue(self, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray]) -> None:
+        entry = LaneEntry(record.id, record.rows, record.created_at, encode_tensors(inputs))
+        lane = keys.online_lane(model.name, model.version)
+        await self.store.submit(record, entry, lane, model.config.max_queue_rows)
 
     async def redeliver(self, job_id: str) -> JobRecord:
         """Queues a fresh delivery of the job's webhook event, with the same webhook-id."""
@@ -106,6 +108,10 @@ class DataPlane:
             except JobNotFoundError:
                 await asyncio.sleep(0.05)
         raise JobStateError("a request with this Idempotency-Key is still in progress; retry")
+
+    async def read(self, job_id: str, wait_s: float = 0.0) -> JobRecord:
+        """The job now, or with wait_s > 0 once terminal or after wait_s (a long poll)."""
+        return await self.wait(job_id, wait_s) if wait_s > 0 else await self.get(job_id)
 
     async def get(self, job_id: str) -> JobRecord:
         if not is_job_id(job_id):

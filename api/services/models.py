@@ -1,18 +1,32 @@
-"""Model management actions behind the /v1/models routes: each one audited, and announced to the
-workers so they act on it within a moment."""
+"""Model management behind the /v1/models routes, on plain values (no HTTP here): what can be
+served, and every change to it, each one audited and announced to the workers so they act on it
+within a moment."""
 
 import asyncio
+from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
 
-from api.services.model_upload import Upload
-from batching import audit, model_events
+from api.services.audit_trail import AuditTrail
+from api.services.registry import AsyncRegistry
 from batching.heartbeat import holders_by_version, live_worker_infos
-from maas.core.errors import InvalidInputError, ModelNotFoundError
+from maas.core.errors import InvalidInputError, MaasError, ModelNotFoundError
+from maas.core.settings import Settings
 from maas.models import store as model_store
-from maas.models.registry import ModelConfig, ModelRepository, ModelVersion, check_serves
+from maas.models.config import ModelConfig
+from maas.models.registry import ModelVersion, check_serves
 from maas.models.validation import validate_model_file
+
+
+@dataclass
+class Upload:
+    """A model file received by the API, staged outside the repository."""
+
+    path: Path  # the staged model file, named model<suffix>
+    filename: str
+    config: dict | None
 
 
 def version_status(model: ModelVersion, holders: list[dict]) -> str:
@@ -23,11 +37,6 @@ def version_status(model: ModelVersion, holders: list[dict]) -> str:
         if status in states:
             return status
     return "failed" if states else "unloaded"
-
-
-async def holders(redis: aioredis.Redis, heartbeat_s: float) -> dict[str, list[dict]]:
-    """Which live workers hold which versions, read once for a whole answer."""
-    return holders_by_version(await live_worker_infos(redis, heartbeat_s))
 
 
 def version_public(model: ModelVersion, held: dict[str, list[dict]]) -> dict:
@@ -47,83 +56,95 @@ def version_public(model: ModelVersion, held: dict[str, list[dict]]) -> dict:
     }
 
 
-async def _changed(
-    redis: aioredis.Redis,
-    actor: str,
-    action: str,
-    target: str,
-    before: object,
-    after: object,
-    name: str,
-    version: int | None,
-) -> None:
-    """Every management change is audited, then announced to the workers."""
-    await audit.record(redis, actor, action, target, before, after)
-    await model_events.announce(redis, action, name, version)
+@dataclass
+class ModelService:
+    registry: AsyncRegistry
+    redis: aioredis.Redis
+    settings: Settings
+    audit: AuditTrail
 
+    async def _holders(self) -> dict[str, list[dict]]:
+        """Which live workers hold which versions, read once for a whole answer."""
+        return holders_by_version(await live_worker_infos(self.redis, self.settings.heartbeat_interval_s))
 
-async def upload_version(
-    registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, upload: Upload
-) -> ModelVersion:
-    model_store.check_model_name(name)
-    config = ModelConfig.model_validate(upload.config or {})
-    await asyncio.to_thread(validate_model_file, upload.path, config.fixed_batch_size)
-    await asyncio.to_thread(check_serves, upload.path, config)
-    metadata = orjson.dumps({"uploaded_by": actor, "filename": upload.filename})
-    version = await asyncio.to_thread(
-        model_store.add_version,
-        registry.root,
-        name,
-        upload.path,
-        upload.config,
-        {model_store.METADATA_FILE: metadata},
-    )
-    registry.forget(name)
-    model = await asyncio.to_thread(registry.get, name, version)
-    after = {"sha256": model.sha256, "config": upload.config}
-    await _changed(redis, actor, "version.create", f"{name}:{version}", None, after, name, version)
-    return model
+    async def _model_public(self, name: str, held: dict[str, list[dict]]) -> dict:
+        latest = await self.registry.get(name)
+        return {
+            "name": name,
+            "versions": await self.registry.versions(name),
+            "aliases": await self.registry.aliases(name),
+            "latest": version_public(latest, held),
+        }
 
+    async def list(self) -> list[dict]:
+        """Every servable model; one that cannot load is left out (its own read says why)."""
+        held = await self._holders()  # one read of the heartbeats for the whole list
+        listed = []
+        for name in await self.registry.names():
+            try:
+                listed.append(await self._model_public(name, held))
+            except MaasError:
+                continue
+        return listed
 
-async def update_config(
-    registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, version: int, patch: object
-) -> ModelVersion:
-    if not isinstance(patch, dict):
-        raise InvalidInputError('body: a JSON merge patch object, e.g. {"max_batch_size": 32}', ("body",))
-    before, after = await asyncio.to_thread(registry.update_config, name, version, patch)
-    await _changed(redis, actor, "version.config", f"{name}:{version}", before, after, name, version)
-    return await asyncio.to_thread(registry.get, name, version)
+    async def read(self, name: str) -> dict:
+        return await self._model_public(name, await self._holders())
 
+    async def read_version(self, *, name: str, version: int) -> dict:
+        model = await self.registry.get(name, version, True)
+        return version_public(model, await self._holders())
 
-async def retire_version(
-    registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, version: int
-) -> dict:
-    record = await asyncio.to_thread(registry.retire, name, version, actor)
-    await _changed(redis, actor, "version.retire", f"{name}:{version}", None, record, name, version)
-    return {"name": name, "version": version, **record}
+    async def upload_version(self, *, name: str, upload: Upload, actor: str) -> dict:
+        """Validates the upload (loads, batches, answers a trial batch), then writes it as the
+        next version with its signature; a rejected file leaves the repository unchanged."""
+        model_store.check_model_name(name)
+        config = ModelConfig.model_validate(upload.config or {})
+        signature = await asyncio.to_thread(validate_model_file, upload.path, config.fixed_batch_size)
+        await asyncio.to_thread(check_serves, upload.path, config, signature)
+        metadata = orjson.dumps({"uploaded_by": actor, "filename": upload.filename})
+        extras = {model_store.METADATA_FILE: metadata}
+        model = await self.registry.add_version(name, upload.path, upload.config, extras, signature)
+        target, after = f"{name}:{model.version}", {"sha256": model.sha256, "config": upload.config}
+        await self.audit.changed(
+            actor, "version.create", target, None, after, name=name, version=model.version
+        )
+        return version_public(model, await self._holders())
 
+    async def update_config(self, *, name: str, version: int, patch: object, actor: str) -> dict:
+        if not isinstance(patch, dict):
+            raise InvalidInputError('body: a JSON merge patch object, e.g. {"max_batch_size": 32}', ("body",))
+        before, after = await self.registry.update_config(name, version, patch)
+        await self.audit.changed(
+            actor, "version.config", f"{name}:{version}", before, after, name=name, version=version
+        )
+        model = await self.registry.get(name, version)
+        return version_public(model, await self._holders())
 
-async def set_alias(
-    registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, alias: str, version: int
-) -> dict:
-    before, after = await asyncio.to_thread(registry.set_alias, name, alias, version)
-    await _changed(redis, actor, "alias.set", f"{name}:{alias}", before, after, name, after)
-    return {"name": name, "alias": alias, "version": after, "previous": before}
+    async def retire_version(self, *, name: str, version: int, actor: str) -> dict:
+        record = await self.registry.retire(name, version, actor)
+        await self.audit.changed(
+            actor, "version.retire", f"{name}:{version}", None, record, name=name, version=version
+        )
+        return {"name": name, "version": version, **record}
 
+    async def set_alias(self, *, name: str, alias: str, version: int, actor: str) -> dict:
+        before, after = await self.registry.set_alias(name, alias, version)
+        await self.audit.changed(
+            actor, "alias.set", f"{name}:{alias}", before, after, name=name, version=after
+        )
+        return {"name": name, "alias": alias, "version": after, "previous": before}
 
-async def rollback_alias(
-    registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, alias: str
-) -> dict:
-    before, after = await asyncio.to_thread(registry.rollback_alias, name, alias)
-    await _changed(redis, actor, "alias.rollback", f"{name}:{alias}", before, after, name, after)
-    return {"name": name, "alias": alias, "version": after, "previous": before}
+    async def rollback_alias(self, *, name: str, alias: str, actor: str) -> dict:
+        before, after = await self.registry.rollback_alias(name, alias)
+        await self.audit.changed(
+            actor, "alias.rollback", f"{name}:{alias}", before, after, name=name, version=after
+        )
+        return {"name": name, "alias": alias, "version": after, "previous": before}
 
-
-async def delete_alias(
-    registry: ModelRepository, redis: aioredis.Redis, actor: str, name: str, alias: str
-) -> dict:
-    if alias not in await asyncio.to_thread(registry.aliases.read, name):
-        raise ModelNotFoundError(f"model {name!r} has no alias {alias!r}")
-    before, _ = await asyncio.to_thread(registry.set_alias, name, alias, None)
-    await audit.record(redis, actor, "alias.delete", f"{name}:{alias}", before, None)
-    return {"name": name, "alias": alias, "version": None, "previous": before}
+    async def delete_alias(self, *, name: str, alias: str, actor: str) -> dict:
+        if alias not in await self.registry.aliases(name):
+            raise ModelNotFoundError(f"model {name!r} has no alias {alias!r}")
+        before, _ = await self.registry.set_alias(name, alias, None)
+        # Audited, not announced: removing an alias changes no version, so workers have nothing to rescan.
+        await self.audit.record(actor, "alias.delete", f"{name}:{alias}", before, None)
+        return {"name": name, "alias": alias, "version": None, "previous": before}

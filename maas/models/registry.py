@@ -1,6 +1,7 @@
 """The model repository: <root>/<name>/<version>/model.onnx or model.tflite, with an optional
-config.json beside it, and, for versions that came through the API, version.json (checksum,
-size, upload time) and retired.json once retired. Writes go through maas.models.store."""
+config.json beside it, and, for versions that came through the API or `maas export --register`,
+version.json (checksum, size, upload time, signature) and retired.json once retired. Writes go
+through maas.models.store."""
 
 import json
 import time
@@ -8,87 +9,18 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from maas.core.errors import ConflictError, InvalidInputError, ModelLoadError, ModelNotFoundError
 from maas.core.signature import Signature
 from maas.models import store as model_store
 from maas.models.aliases import AliasStore
-from maas.models.onnx_signature import read_onnx_signature
-from maas.models.tflite_signature import read_tflite_signature
+from maas.models.config import ModelConfig, merge_patch
+from maas.models.signatures import READERS, read_signature, version_signature
 
 CONFIG_FILE = model_store.CONFIG_FILE
 _NAME = model_store.NAME_PATTERN
-_SIGNATURE_READERS = {".onnx": read_onnx_signature, ".tflite": read_tflite_signature}
 _RUNTIMES = {".onnx": "onnxruntime", ".tflite": "litert"}
-
-
-class OnnxRuntimeOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    intra_op_num_threads: int = Field(0, ge=0, description="0 lets onnxruntime choose.")
-    inter_op_num_threads: int = Field(0, ge=0, description="0 lets onnxruntime choose.")
-    providers: list[str] = Field(
-        default_factory=list, description="Execution providers; empty picks one from the device."
-    )
-
-
-class TfliteOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    num_threads: int = Field(0, ge=0, description="Interpreter threads; 0 lets LiteRT choose.")
-
-
-class ModelConfig(BaseModel):
-    """What config.json beside a model may say; every field is optional."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    runtime: str | None = Field(
-        None,
-        pattern=r"^(onnxruntime|litert|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
-        description="`onnxruntime` (default for .onnx), `litert` (default for .tflite), or "
-        "`package.module:Class`, a Runtime "
-        "class of your own, which a worker loads only with MAAS_ALLOW_PLUGIN_RUNTIMES=true.",
-    )
-    max_batch_size: int = Field(64, ge=1, description="Most rows in one micro-batch.")
-    fixed_batch_size: int | None = Field(
-        None,
-        ge=1,
-        description="For a model exported with a fixed batch dimension: every batch is padded to "
-        "this many rows, and max_batch_size defaults to it.",
-    )
-    max_queue_delay_ms: float = Field(
-        5.0, ge=0, description="Longest the oldest job of a batch waits for more, milliseconds."
-    )
-    max_queue_rows: int = Field(
-        10_000, ge=0, description="Most rows waiting in the lane; more get 429. 0: no limit."
-    )
-    preferred_batch_sizes: list[int] = Field(
-        default_factory=list, description="Batch sizes the model runs best at, in rows."
-    )
-    onnxruntime: OnnxRuntimeOptions = Field(default_factory=OnnxRuntimeOptions)
-    tflite: TfliteOptions = Field(default_factory=TfliteOptions)
-
-    @model_validator(mode="after")
-    def _fixed_batch_bounds_batches(self) -> "ModelConfig":
-        fixed = self.fixed_batch_size
-        if fixed is not None and self.max_batch_size > fixed:
-            if "max_batch_size" in self.model_fields_set:
-                raise ValueError(
-                    f"max_batch_size ({self.max_batch_size}) cannot exceed fixed_batch_size ({fixed})"
-                )
-            self.max_batch_size = fixed
-        return self
-
-    @model_validator(mode="after")
-    def _preferred_fit(self) -> "ModelConfig":
-        too_big = [s for s in self.preferred_batch_sizes if s < 1 or s > self.max_batch_size]
-        if too_big:
-            raise ValueError(
-                f"preferred_batch_sizes {too_big} must lie in 1..max_batch_size ({self.max_batch_size})"
-            )
-        return self
 
 
 @dataclass(frozen=True)
@@ -112,7 +44,7 @@ class ModelVersion:
 
 
 def _model_file(version_dir: Path) -> Path | None:
-    for suffix in _SIGNATURE_READERS:
+    for suffix in READERS:
         candidate = version_dir / f"model{suffix}"
         if candidate.is_file():
             return candidate
@@ -258,10 +190,13 @@ class ModelRepository:
         if (version_dir / model_store.RETIRED_FILE).exists():
             raise ModelNotFoundError(f"model {name!r} version {version} is retired")
         path = version_dir / CONFIG_FILE
+        model_path = _model_file(version_dir)
+        metadata = model_store.read_json(version_dir / model_store.METADATA_FILE) or {}
         with model_store.locked(self.root / name):
             before = model_store.read_json(path) or {}
             after = merge_patch(before, patch)
-            check_serves(_model_file(version_dir), ModelConfig.model_validate(after))
+            config = ModelConfig.model_validate(after)
+            check_serves(model_path, config, version_signature(model_path, metadata))
             model_store.write_json(path, after)
         self.forget(name)
         return before, after
@@ -282,7 +217,8 @@ class ModelRepository:
         if cached and cached[0] == stamp:
             return cached[1]
         config = _read_config(config_path)
-        signature = _SIGNATURE_READERS[model_path.suffix](model_path)
+        metadata = model_store.read_json(metadata_path) or {}
+        signature = version_signature(model_path, metadata)
         if bad := signature.unbatchable(config.fixed_batch_size):
             raise ModelLoadError(
                 f"model {name!r} version {version}: tensors {bad} have no dynamic first "
@@ -296,38 +232,26 @@ class ModelRepository:
             config.runtime or _RUNTIMES[model_path.suffix],
             config,
             signature,
-            model_store.read_json(metadata_path) or {},
+            metadata,
             model_store.read_json(retired_path),
         )
         self._cache[version_dir] = (stamp, loaded)
         return loaded
 
 
-def check_serves(model_path: Path, config: ModelConfig) -> None:
-    """The checks a config must pass for its model to load, beyond its own schema."""
+def check_serves(model_path: Path, config: ModelConfig, signature: Signature | None = None) -> None:
+    """The checks a config must pass for its model to load, beyond its own schema; `signature`
+    is the model's when the caller has it (else it is read from the file)."""
     builtin = _RUNTIMES[model_path.suffix]
     if config.runtime in set(_RUNTIMES.values()) - {builtin}:
         raise InvalidInputError(
             f"runtime: {config.runtime!r} does not run {model_path.suffix} files (use {builtin!r})",
             ("runtime",),
         )
-    signature = _SIGNATURE_READERS[model_path.suffix](model_path)
+    signature = signature or read_signature(model_path)
     if bad := signature.unbatchable(config.fixed_batch_size):
         raise InvalidInputError(
             f"fixed_batch_size: tensors {bad} have no dynamic first dimension, and "
             f"fixed_batch_size ({config.fixed_batch_size}) does not match it",
             ("fixed_batch_size",),
         )
-
-
-def merge_patch(target: dict, patch: dict) -> dict:
-    merged = dict(target)
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, dict):
-            current = merged.get(key)
-            merged[key] = merge_patch(current if isinstance(current, dict) else {}, value)
-        else:
-            merged[key] = value
-    return merged

@@ -19,11 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from maas.core.errors import InvalidInputError
+from maas.core.signature import Signature
+from maas.models.signatures import SIGNATURE_FIELD, read_signature
 
 MODEL_SUFFIXES = (".onnx", ".tflite")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CONFIG_FILE = "config.json"
-METADATA_FILE = "version.json"  # sha256, size, created_at, who uploaded it
+METADATA_FILE = "version.json"  # sha256, size, created_at, signature, who uploaded it
 RETIRED_FILE = "retired.json"  # present once retired: when and by whom
 LOCK_FILE = ".versions.lock"
 STAGING_PREFIX = ".staging-"
@@ -84,23 +86,26 @@ def add_version(
     model_file: Path,
     config: dict | None = None,
     extras: dict[str, bytes] | None = None,
+    signature: Signature | None = None,
 ) -> int:
     """Copies `model_file` (keeping its suffix, as model<suffix>) with its config and extra files
     into the next free version of `name`; returns that version. The version directory is built
     under a hidden name and renamed into place, so it appears complete or not at all.
-    `extras` may hold version.json's caller fields as JSON (e.g. who uploaded it)."""
+    `extras` may hold version.json's caller fields as JSON (e.g. who uploaded it). version.json
+    stores the model's signature (`signature`, else read from the file now), so serving the
+    version never loads the file just to learn it."""
     model_file = Path(model_file)
     extras = dict(extras or {})
     check_model_name(name)
     _check_files(model_file, extras)
+    signature = signature or read_signature(model_file)
     model_dir = Path(root) / name
     created = not model_dir.exists()
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=STAGING_PREFIX))
     try:
         shutil.copyfile(model_file, staging / f"model{model_file.suffix}")
-        metadata = json.loads(extras.pop(METADATA_FILE, b"{}"))
-        write_json(staging / METADATA_FILE, {**metadata, **file_facts(model_file), "created_at": time.time()})
+        _write_metadata(staging, model_file, json.loads(extras.pop(METADATA_FILE, b"{}")), signature)
         if config:
             write_json(staging / CONFIG_FILE, config)
         for filename, content in extras.items():
@@ -115,6 +120,11 @@ def add_version(
         if created:
             _remove_if_unused(model_dir)
         raise
+
+
+def _write_metadata(staging: Path, model_file: Path, caller_fields: dict, signature: Signature) -> None:
+    facts = {**file_facts(model_file), "created_at": time.time(), SIGNATURE_FIELD: signature.to_dict()}
+    write_json(staging / METADATA_FILE, {**caller_fields, **facts})
 
 
 def _remove_if_unused(model_dir: Path) -> None:

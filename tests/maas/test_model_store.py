@@ -1,4 +1,5 @@
-"""maas.models.store: new versions appear whole, numbered one past the highest, even when writers race."""
+"""maas.models.store: new versions appear whole, numbered one past the highest, even when writers
+race, with their signature stored in version.json."""
 
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -7,7 +8,9 @@ import pytest
 
 from maas.core.errors import InvalidInputError
 from maas.models.registry import ModelRepository
+from maas.models.signatures import read_signature, stored_signature
 from maas.models.store import STAGING_PREFIX, add_version
+from tests.conftest import REPO_ROOT
 from tests.support import onnx_models
 
 
@@ -49,3 +52,25 @@ def test_bad_requests_write_nothing(tmp_path, name, file_name, extras, message):
         add_version(root, name, model, None, extras)
     assert not ModelRepository(root).versions("pair")
     assert not (root / "pair").exists() or not [p for p in (root / "pair").iterdir()]
+
+
+@pytest.mark.parametrize("source", ["pair.onnx", "digits.tflite"])
+def test_a_new_version_stores_the_signature_its_file_has(tmp_path, source):
+    if source == "pair.onnx":
+        model = onnx_models.two_in_two_out(tmp_path / "src" / "model.onnx")
+    else:
+        model = REPO_ROOT / "models" / "digits" / "3" / "model.tflite"  # int8, shown as float32
+    root = tmp_path / "models"
+    version = add_version(root, "m", model)
+    metadata = json.loads((root / "m" / str(version) / "version.json").read_text())
+    assert metadata["signature"] == read_signature(model).to_dict()
+    assert stored_signature(metadata) == read_signature(model)  # what it stores reads back the same
+
+
+def test_a_signature_given_by_the_caller_is_the_one_stored(tmp_path):
+    """The API passes the signature it validated the upload with, rather than reading it twice."""
+    model = onnx_models.two_in_two_out(tmp_path / "src" / "model.onnx")
+    given = read_signature(onnx_models.offset(tmp_path / "other" / "model.onnx", 1.0))
+    version = add_version(tmp_path / "models", "pair", model, signature=given)
+    metadata = json.loads((tmp_path / "models" / "pair" / str(version) / "version.json").read_text())
+    assert stored_signature(metadata) == given

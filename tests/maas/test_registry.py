@@ -8,6 +8,8 @@ import pytest
 
 from maas.core.errors import ModelLoadError, ModelNotFoundError
 from maas.models.registry import ModelRepository
+from maas.models.signatures import read_signature
+from maas.models.store import add_version
 from tests.conftest import DIGITS
 from tests.support import onnx_models
 from worker.runtimes.catalog import load_runtime
@@ -77,3 +79,35 @@ def test_the_runtime_matches_direct_onnxruntime_and_refuses_a_missing_gpu(model_
     np.testing.assert_array_equal(out["total"], [[2], [2]])
     with pytest.raises(ModelLoadError, match="CUDAExecutionProvider unavailable"):
         OnnxRuntime(model, "cuda")
+
+
+def test_a_registered_version_is_read_from_its_stored_signature_not_its_file(tmp_path):
+    model = onnx_models.two_in_two_out(tmp_path / "src" / "model.onnx")
+    root = tmp_path / "models"
+    version = add_version(root, "pair", model)
+    # Unloadable from now on: a registry that built a session to read the signature would fail.
+    (root / "pair" / str(version) / "model.onnx").write_bytes(b"no longer a model")
+    assert ModelRepository(root).get("pair").signature == read_signature(model)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        None,
+        "not a signature",
+        {"inputs": [{"name": "a", "dtype": "complex64", "shape": [None]}], "outputs": []},
+    ],
+)
+def test_a_version_json_without_a_usable_signature_falls_back_to_the_model_file(tmp_path, stored):
+    model = onnx_models.two_in_two_out(tmp_path / "src" / "model.onnx")
+    root = tmp_path / "models"
+    version_json = root / "pair" / str(add_version(root, "pair", model)) / "version.json"
+    metadata = json.loads(version_json.read_text())
+    if stored is None:
+        del metadata["signature"]  # as written before signatures were stored
+    else:
+        metadata["signature"] = stored
+    version_json.write_text(json.dumps(metadata))
+    found = ModelRepository(root).get("pair")
+    assert found.signature == read_signature(model)
+    assert found.sha256 == metadata["sha256"]

@@ -1,12 +1,12 @@
 """Receives a model upload (multipart: `file`, optional `config`) into a staging file, within the
-size limit, without holding it in memory and without touching the repository."""
+size limit, without holding it in memory and without touching the repository. This is the HTTP
+half of an upload; ModelService validates and stores the staged file."""
 
 import contextlib
 import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -15,17 +15,17 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from api.services.models import Upload
 from maas.core.errors import InvalidInputError
-from maas.models.registry import ModelConfig
+from maas.core.settings import Settings
+from maas.models.config import ModelConfig
 
 MAX_CONFIG_BYTES = 64 * 1024
 
 
-@dataclass
-class Upload:
-    path: Path  # the staged model file, named model<suffix>
-    filename: str
-    config: dict | None
+def staging_root(settings: Settings) -> Path:
+    """Where uploads are staged (each in a private directory) while they are received."""
+    return settings.state_dir / "uploads"
 
 
 def _too_large(limit_bytes: int) -> InvalidInputError:

@@ -1,0 +1,56 @@
+"""The model repository as the API services reach it: every call runs in a worker thread, never
+on the event loop. A lookup may scan directories and parse files, and a version whose
+version.json holds no signature (one dropped in by hand) is loaded in its runtime to read it."""
+
+import asyncio
+from pathlib import Path
+
+from maas.core.signature import Signature
+from maas.models import store as model_store
+from maas.models.registry import ModelRepository, ModelVersion
+
+
+class AsyncRegistry:
+    """ModelRepository's methods as coroutines; one shared instance per app, so a change made
+    through it (forget after a write) is seen by every service at once."""
+
+    def __init__(self, repository: ModelRepository):
+        self.repository = repository
+
+    async def get(
+        self, name: str, version: int | str | None = None, include_retired: bool = False
+    ) -> ModelVersion:
+        return await asyncio.to_thread(self.repository.get, name, version, include_retired)
+
+    async def names(self) -> list[str]:
+        return await asyncio.to_thread(self.repository.names)
+
+    async def versions(self, name: str) -> list[int]:
+        return await asyncio.to_thread(self.repository.versions, name)
+
+    async def aliases(self, name: str) -> dict[str, int]:
+        return await asyncio.to_thread(self.repository.aliases.read, name)
+
+    async def add_version(
+        self, name: str, model_file: Path, config: dict | None, extras: dict[str, bytes], signature: Signature
+    ) -> ModelVersion:
+        """Writes the next version of `name` (its signature stored in version.json) and reads it
+        back; this process's cached lookups of the model are dropped first."""
+        root = self.repository.root
+        version = await asyncio.to_thread(
+            model_store.add_version, root, name, model_file, config, extras, signature
+        )
+        self.repository.forget(name)
+        return await self.get(name, version)
+
+    async def update_config(self, name: str, version: int, patch: dict) -> tuple[dict, dict]:
+        return await asyncio.to_thread(self.repository.update_config, name, version, patch)
+
+    async def retire(self, name: str, version: int, actor: str) -> dict:
+        return await asyncio.to_thread(self.repository.retire, name, version, actor)
+
+    async def set_alias(self, name: str, alias: str, version: int | None) -> tuple[int | None, int | None]:
+        return await asyncio.to_thread(self.repository.set_alias, name, alias, version)
+
+    async def rollback_alias(self, name: str, alias: str) -> tuple[int | None, int]:
+        return await asyncio.to_thread(self.repository.rollback_alias, name, alias)
