@@ -6,14 +6,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from batching.jobs.record import JobStatus
-from batching.webhook import EVENTS
+from batching.webhook import EVENTS, WebhookEvent
 
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(description="https URL to POST the job to when it ends.", max_length=2048)
-    events: list[Literal["succeeded", "failed", "cancelled", "expired"]] = Field(
+    events: list[WebhookEvent] = Field(
         default_factory=lambda: list(EVENTS),
         min_length=1,
         description="Terminal states to be called for; default all.",

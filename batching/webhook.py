@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, get_args
 
 
 class WebhookState(StrEnum):
@@ -11,7 +12,8 @@ class WebhookState(StrEnum):
     FAILED = "failed"
 
 
-EVENTS = ("succeeded", "failed", "cancelled", "expired")  # the terminal job states
+WebhookEvent = Literal["succeeded", "failed", "cancelled", "expired"]  # the terminal job states
+EVENTS: tuple[WebhookEvent, ...] = get_args(WebhookEvent)
 
 
 @dataclass(frozen=True)

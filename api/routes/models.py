@@ -1,6 +1,7 @@
 """/v1/models: what can be served, and managing it (upload, configure, retire, aliases)."""
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -21,8 +22,12 @@ from maas.core.errors import MaasError
 from maas.models.registry import ModelVersion
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
-ERRORS = {404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}}
-MANAGE = {401: {"model": ErrorBody}, **ERRORS}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+    422: {"model": ErrorBody},
+}
+MANAGE: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, **ERRORS}
 Actor = Depends(management_actor)
 
 

@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 
 from api.schemas import JobCreate
+from api.schemas_bulk import BulkJobCreate
 from api.services.version_health import VersionHealth
 from batching import keys
 from batching.codec import encode_tensors
@@ -75,7 +76,7 @@ class DataPlane:
             raise
         return record, False
 
-    async def _webhook(self, request: JobCreate) -> WebhookRecord | None:
+    async def _webhook(self, request: JobCreate | BulkJobCreate) -> WebhookRecord | None:
         """The job's webhook, its URL checked now (and again on every delivery attempt)."""
         if request.webhook is None:
             return None

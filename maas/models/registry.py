@@ -138,7 +138,7 @@ class ModelRepository:
         self.recheck_s = recheck_s
         self.aliases = AliasStore(self.root)
         self._cache: dict[Path, tuple[tuple, ModelVersion]] = {}
-        self._recent: dict[tuple[str, int | str | None], tuple[float, ModelVersion]] = {}
+        self._recent: dict[tuple[str, int | str | None, bool], tuple[float, ModelVersion]] = {}
 
     def set_alias(self, name: str, alias: str, version: int | None) -> tuple[int | None, int | None]:
         """Points an alias at an existing version (None removes it); returns (before, after)."""
@@ -261,7 +261,10 @@ class ModelRepository:
         with model_store.locked(self.root / name):
             before = model_store.read_json(path) or {}
             after = merge_patch(before, patch)
-            check_serves(_model_file(version_dir), ModelConfig.model_validate(after))
+            model_file = _model_file(version_dir)
+            if model_file is None:  # removed since _version_dir found it
+                raise ModelNotFoundError(f"model {name!r} has no version {version}")
+            check_serves(model_file, ModelConfig.model_validate(after))
             model_store.write_json(path, after)
         self.forget(name)
         return before, after
