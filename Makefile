@@ -15,8 +15,14 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(VENV)/bin/maas serve
 
-test: $(INSTALLED)
+# The checks the pre-commit hooks run too (.pre-commit-config.yaml): style, layering, types.
+lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: $(INSTALLED)

@@ -73,16 +73,17 @@ def build_services(
 
 
 def create_app(settings: Settings) -> FastAPI:
-    if not settings.redis_url:
+    redis_url = settings.redis_url
+    if not redis_url:
         raise ValueError("the API needs MAAS_REDIS_URL (or run `maas serve`, which starts Redis)")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        redis = connect(settings.redis_url, settings.redis_max_connections)
+        redis = connect(redis_url, settings.redis_max_connections)
         events = JobEvents(redis)
         events.start()
         await asyncio.to_thread(sweep_leftovers, settings)
-        rq_redis = sync_redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+        rq_redis = sync_redis.Redis.from_url(redis_url, socket_connect_timeout=2)
         app.state.services = build_services(settings, redis, events, rq_redis)
         try:
             yield

@@ -1,5 +1,8 @@
 """The one table from maas errors to HTTP statuses, and the handlers that apply it."""
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -31,14 +34,14 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     ModelLoadError: 503,
     QueueFullError: 429,
 }
-RETRY_AFTER_S = {QueueFullError: 1}
-CHALLENGES = {UnauthorizedError: 'Bearer realm="maas"'}
+RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1}
+CHALLENGES: dict[type[MaasError], str] = {UnauthorizedError: 'Bearer realm="maas"'}
 
 
 def error_response(
     status: int, code: str, message: str, loc=None, headers: dict | None = None
 ) -> NumpyJSONResponse:
-    body = {"code": code, "message": message}
+    body: dict[str, object] = {"code": code, "message": message}
     if loc:
         body["loc"] = list(loc)
     return NumpyJSONResponse({"error": body}, status_code=status, headers=headers)
@@ -61,7 +64,7 @@ async def _maas_error(_: Request, error: MaasError) -> NumpyJSONResponse:
     return error_response(_status_of(error), error.code, error.message, loc, headers or None)
 
 
-def _describe(errors: list[dict]) -> str:
+def _describe(errors: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in errors
     )
@@ -79,8 +82,9 @@ async def _redis_down(_: Request, error: Exception) -> NumpyJSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(MaasError, _maas_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(ValidationError, _validation_error)
+    # Starlette types every handler as taking Exception; each is registered for the class it takes.
+    app.add_exception_handler(MaasError, _maas_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(RedisConnectionError, _redis_down)
     app.add_exception_handler(RedisTimeoutError, _redis_down)

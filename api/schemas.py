@@ -1,16 +1,21 @@
 """Request and response bodies, as documented in OpenAPI at /docs."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from batching.jobs.record import TERMINAL_VALUES, JobStatus
 from batching.webhook import WebhookState
 
-# Built from the enums, so the OpenAPI lists exactly the states the code has.
-TerminalJobStatus = Literal[TERMINAL_VALUES]
-WebhookDeliveryState = Literal[tuple(s.value for s in WebhookState)]
+# Built from the enums, so the OpenAPI lists exactly the states the code has (a type checker,
+# which cannot evaluate them, sees plain strings).
+if TYPE_CHECKING:
+    TerminalJobStatus = str
+    WebhookDeliveryState = str
+else:
+    TerminalJobStatus = Literal[TERMINAL_VALUES]
+    WebhookDeliveryState = Literal[tuple(s.value for s in WebhookState)]
 
 
 class WebhookCreate(BaseModel):

@@ -6,7 +6,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -35,7 +35,7 @@ def _too_large(limit_bytes: int) -> InvalidInputError:
     )
 
 
-async def _limited(stream: AsyncIterator[bytes], limit_bytes: int) -> AsyncIterator[bytes]:
+async def _limited(stream: AsyncIterator[bytes], limit_bytes: int) -> AsyncGenerator[bytes, None]:
     size = 0
     async for chunk in stream:
         size += len(chunk)

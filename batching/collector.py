@@ -2,38 +2,43 @@
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from batching.policy import BatchPolicy
 
 
 class BatchItem(Protocol):
-    rows: int
+    @property
+    def rows(self) -> int: ...
 
     def age_s(self) -> float:
         """How long the item had already waited when it was read."""
 
 
-class ItemSource(Protocol):
-    async def read(self, max_items: int, timeout_s: float) -> list[BatchItem]:
+# Generic in the item type: a lane's batches stay list[LaneEntry] for the worker, with no casts.
+Item = TypeVar("Item", bound=BatchItem)
+
+
+class ItemSource(Protocol[Item]):
+    async def read(self, max_items: int, timeout_s: float) -> list[Item]:
         """Up to max_items new items; waits at most timeout_s for the first one."""
 
 
-class BatchCollector:
+class BatchCollector(Generic[Item]):
     """Forms micro-batches; items read but left out of a batch open the next one."""
 
     def __init__(
         self,
         policy: BatchPolicy,
-        source: ItemSource,
+        source: ItemSource[Item],
         clock: Callable[[], float] = time.monotonic,
     ):
         self.policy = policy
         self._source = source
         self._clock = clock
-        self._held: list[tuple[float, BatchItem]] = []  # (monotonic time it arrived, item)
+        self._held: list[tuple[float, Item]] = []  # (monotonic time it arrived, item)
 
-    async def next_batch(self, idle_timeout_s: float) -> list[BatchItem]:
+    async def next_batch(self, idle_timeout_s: float) -> list[Item]:
         """The next micro-batch.
 
         Guarantees: at most max_batch_size rows (a lone larger job goes alone); a full batch
@@ -54,20 +59,20 @@ class BatchCollector:
             self._admit(await self._source.read(max(1, self.policy.max_batch_size - rows), remaining))
         return self.flush()
 
-    def flush(self) -> list[BatchItem]:
+    def flush(self) -> list[Item]:
         """The next batch from held items only, without reading or waiting (for draining)."""
         taken = self.policy.take([item.rows for _, item in self._held])
         batch = [item for _, item in self._held[:taken]]
         del self._held[:taken]
         return batch
 
-    def _admit(self, items: list[BatchItem]) -> None:
+    def _admit(self, items: list[Item]) -> None:
         now = self._clock()
         for item in items:
             waited = min(max(item.age_s(), 0.0), self.policy.max_queue_delay_s)
             self._held.append((now - waited, item))
         self._held.sort(key=lambda pair: pair[0])
 
-    def held(self) -> list[BatchItem]:
+    def held(self) -> list[Item]:
         """Items read from the source but not yet handed out in a batch."""
         return [item for _, item in self._held]

@@ -3,6 +3,8 @@
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -19,6 +21,13 @@ REDIS_TICK_S = 0.1
 # from the third on it runs alone, so an input that crashes the process takes down only itself.
 ISOLATE_FROM_DELIVERY = 3
 MIN_POLL_S = 0.001
+
+
+class Claimed(Protocol):
+    """An entry this consumer holds: a job's LaneEntry, or a bulk lane's ChunkEntry."""
+
+    @property
+    def stream_id(self) -> bytes: ...
 
 
 class LaneReader:
@@ -92,7 +101,7 @@ class LaneReader:
             log.warning("reclaimed %d stalled entries on %s", len(entries), self.stream)
         return entries
 
-    async def keep_alive(self, entries: list[LaneEntry]) -> None:
+    async def keep_alive(self, entries: Sequence[Claimed]) -> None:
         """Resets the entries' idle time (not their delivery count) while a slow batch runs, so
         no other worker reclaims them."""
         await self.redis.xclaim(

@@ -116,11 +116,12 @@ class Script:
             )
         for name in expected:
             _check(self.name, name, named[name])
-        tail = named.get(self.rest, ())
+        rest = self.rest or ""
+        tail = named.get(rest, ()) if rest else ()
         if isinstance(tail, Mapping):
             tail = [item for pair in tail.items() for item in pair]
         for value in tail:
-            _check(self.name, self.rest, value)
+            _check(self.name, rest, value)
         return Call(self, tuple(named[n] for n in self.keys), (*(named[n] for n in self.args), *tail))
 
     async def run(self, redis, /, **named) -> Any:

@@ -96,6 +96,7 @@ def distill(
     soft = classifier_outputs(teacher, train)
     probabilities = outputs_are_probabilities(soft)
     student = _student(spec, teacher, soft.shape[1], probabilities, train)
+    assert train.labels is not None  # --train rows are loaded with need_labels=True
     teacher_logits = np.log(np.clip(soft, _EPSILON, 1.0)) if probabilities else soft
     targets = np.concatenate([train.labels[:, None].astype(np.float32), teacher_logits], axis=1)
     student.compile(adam(3e-3), distillation_loss(temperature, probabilities))

@@ -62,6 +62,7 @@ def quantize_onnx(float_path: Path, out_path: Path, mode: str, calibration: Data
     if mode == "dynamic":
         quantize_dynamic(float_path, out_path, weight_type=QuantType.QInt8, reduce_range=True)
     else:
+        assert calibration is not None  # ExportOptions requires --calibration for static
         quantize_static(
             float_path,
             out_path,

@@ -38,10 +38,13 @@ class ExportResult:
 
 
 def _optimize(options: ExportOptions, source: SourceModel, train: Dataset | None) -> tuple[SourceModel, dict]:
+    # ExportOptions requires --train for --prune and --distill.
     if options.prune is not None:
+        assert train is not None
         pruned, info = prune(source, options.prune, train, options.epochs)
         return pruned, {"pruning": info}
     if options.distill is not None:
+        assert train is not None
         student, info = distill(source, options.distill, train, options.temperature, options.epochs)
         return student, {"distillation": info}
     return source, {}
@@ -70,7 +73,7 @@ def _signature(artifact: Path) -> dict:
 
 
 def _versions() -> dict[str, str | None]:
-    found = {}
+    found: dict[str, str | None] = {}
     for package in _TOOLCHAIN:
         try:
             found[package] = metadata.version(package)

@@ -3,7 +3,6 @@ through one interface: named inputs with a dynamic batch dimension, named output
 function to run it, and a SavedModel with a `serving_default` signature for the converters."""
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,8 @@ class SourceModel:
     path: Path
     input_specs: list[tf.TensorSpec]  # named, first dimension None
     output_names: list[str]
-    serve: Callable  # positional tensors in input order -> {output name: tensor}
+    # A tf.function: positional tensors in input order -> {output name: tensor}.
+    serve: tf.types.experimental.PolymorphicFunction
     keras_model: keras.Model | None  # None for a plain SavedModel (no pruning then)
 
     @property

@@ -39,6 +39,7 @@ def to_tflite(
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "int8":
+        assert representative is not None  # ExportOptions requires --calibration for int8
         converter.representative_dataset = lambda: _representative(representative)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if _all_float(source.input_specs):

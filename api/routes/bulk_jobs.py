@@ -1,7 +1,7 @@
 """/v1/bulk-jobs: submit a file for offline scoring, follow it, cancel it, download its output
 and errors. Translates HTTP; BulkService does the work."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -16,7 +16,7 @@ from batching.bulk.record import bulk_public
 from maas.core.errors import InvalidInputError, PayloadTooLargeError
 
 router = APIRouter(prefix="/v1/bulk-jobs", tags=["bulk jobs"])
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody},
     409: {"model": ErrorBody},
     413: {"model": ErrorBody},

@@ -1,6 +1,7 @@
 """/v1/jobs: submit, read (with long-poll), cancel. Translates HTTP; JobService does the work."""
 
 import re
+from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request
 
@@ -13,7 +14,7 @@ from maas.core.errors import InvalidInputError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody},
     409: {"model": ErrorBody},
     413: {"model": ErrorBody},

@@ -1,6 +1,8 @@
 """/v1/models: what can be served, and managing it (upload, configure, retire, aliases).
 Translates HTTP; ModelService does the work."""
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from api.body import read_json
@@ -16,8 +18,12 @@ from api.schemas import (
 from api.upload import received_upload, staging_root
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
-ERRORS = {404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}}
-MANAGE = {401: {"model": ErrorBody}, **ERRORS}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+    422: {"model": ErrorBody},
+}
+MANAGE: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, **ERRORS}
 
 
 @router.get("", response_model=list[ModelPublic])

@@ -103,6 +103,7 @@ class BulkService:
             if upload is not None:
                 copy_stream(upload, target, limit)
             else:
+                assert source is not None  # submit() passes a server file when there is no upload
                 with source.open("rb") as f:
                     copy_stream(f, target, limit)
         check_arrays(self.files, destination, fmt, model.signature)

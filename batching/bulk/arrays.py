@@ -4,7 +4,7 @@ headers checked against the model's signature, rows read in blocks, never the wh
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import numpy as np
 
@@ -18,7 +18,7 @@ class ArrayColumn:
     """One input's array in a file: where its rows start and how they are laid out."""
 
     name: str
-    stream: BinaryIO
+    stream: IO[bytes]  # a file, or a member of an .npz archive
     dtype: np.dtype  # as stored
     want: np.dtype  # as the model takes it
     inner: tuple[int, ...]
@@ -37,7 +37,7 @@ class ArrayColumn:
         return np.frombuffer(data, self.dtype).reshape(count, *self.inner).astype(self.want)
 
 
-def _header(stream: BinaryIO, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+def _header(stream: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     try:
         version = np.lib.format.read_magic(stream)
         if version == (1, 0):
@@ -57,7 +57,7 @@ def _castable(have: np.dtype, want: np.dtype) -> bool:
     return have.kind == want.kind and np.can_cast(have, want, "same_kind")
 
 
-def column(name: str, stream: BinaryIO, spec: TensorSpec, where: str) -> ArrayColumn:
+def column(name: str, stream: IO[bytes], spec: TensorSpec, where: str) -> ArrayColumn:
     """The column of one array file, checked against its input's spec (422 with what and where)."""
     shape, fortran, dtype = _header(stream, where)
     loc = (where,)

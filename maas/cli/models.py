@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated, Any
 
 import httpx
 import orjson
@@ -24,8 +24,9 @@ def _client(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, timeout=300, headers=headers)
 
 
-def _call(url: str, method: str, path: str, **kwargs) -> dict | list:
-    """The response's JSON; the API's error message and exit code 1 on a 4xx/5xx."""
+def _call(url: str, method: str, path: str, **kwargs) -> Any:
+    """The response's JSON (a dict or a list, as the path says); the API's error message and
+    exit code 1 on a 4xx/5xx."""
     try:
         with _client(url) as client:
             response = client.request(method, path, **kwargs)
@@ -64,7 +65,7 @@ def list_models(url: UrlOption = DEFAULT_URL) -> None:
 def show(name: str, url: UrlOption = DEFAULT_URL) -> None:
     """One model's versions: status, checksum, size, batching, which workers hold them."""
     model = _call(url, "GET", f"/v1/models/{name}")
-    aliases = {}
+    aliases: dict[int, list[str]] = {}
     for alias, version in model["aliases"].items():
         aliases.setdefault(version, []).append(alias)
     table = Table("version", "status", "aliases", "sha256", "size", "max batch", "workers")
@@ -94,7 +95,9 @@ def push(
 ) -> None:
     """Uploads FILE as the next version of NAME (validated by the API before it is written)."""
     with file.open("rb") as model_file:
-        parts = {"file": (file.name, model_file, "application/octet-stream")}
+        parts: dict[str, tuple[str, IO[bytes] | bytes, str]] = {
+            "file": (file.name, model_file, "application/octet-stream")
+        }
         if config is not None:
             parts["config"] = ("config.json", config.read_bytes(), "application/json")
         created = _call(url, "POST", f"/v1/models/{name}/versions", files=parts)

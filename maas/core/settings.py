@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     )
     webhook_timeout_s: float = Field(10.0, description="Per-attempt timeout of a delivery, seconds.")
     webhook_retry_delays_s: list[float] = Field(
-        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000],
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
         description="Waits before each retry, seconds (Svix's schedule: 8 attempts over ~28 h); "
         "each is spread by +-webhook_retry_jitter.",
     )

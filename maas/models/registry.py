@@ -70,7 +70,7 @@ class ModelRepository:
         self.recheck_s = recheck_s
         self.aliases = AliasStore(self.root)
         self._cache: dict[Path, tuple[tuple, ModelVersion]] = {}
-        self._recent: dict[tuple[str, int | str | None], tuple[float, ModelVersion]] = {}
+        self._recent: dict[tuple[str, int | str | None, bool], tuple[float, ModelVersion]] = {}
 
     def set_alias(self, name: str, alias: str, version: int | None) -> tuple[int | None, int | None]:
         """Points an alias at an existing version (None removes it); returns (before, after)."""
@@ -191,6 +191,8 @@ class ModelRepository:
             raise ModelNotFoundError(f"model {name!r} version {version} is retired")
         path = version_dir / CONFIG_FILE
         model_path = _model_file(version_dir)
+        if model_path is None:  # removed since _version_dir found it
+            raise ModelNotFoundError(f"model {name!r} has no version {version}")
         metadata = model_store.read_json(version_dir / model_store.METADATA_FILE) or {}
         with model_store.locked(self.root / name):
             before = model_store.read_json(path) or {}

@@ -20,7 +20,13 @@ from batching.bulk.record import chunk_path, result_path
 from batching.bulk.store import BulkStore
 from batching.jobs.record import JobError
 from maas.core.file_store import FileStore, open_store
-from worker.batch.bulk_scoring import chunk_result, dead_lettered, micro_batches, score_while_idle
+from worker.batch.bulk_scoring import (
+    BatchResult,
+    chunk_result,
+    dead_lettered,
+    micro_batches,
+    score_while_idle,
+)
 
 log = logging.getLogger(__name__)
 IDLE_BLOCK_MS = 400
@@ -113,7 +119,7 @@ class BulkLoop:
             log.error("bulk job %s: chunk %d dead-lettered", entry.bulk_id, entry.index)
             return dead_lettered(chunk, self.max_deliveries)
         started = self._refreshed_at = time.monotonic()
-        results = []
+        results: list[BatchResult] = []
         batches = micro_batches(chunk, self.model.config.max_batch_size)
         loop = asyncio.get_running_loop()
         while len(results) < len(batches):

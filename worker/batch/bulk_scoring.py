@@ -50,7 +50,8 @@ def score(runtime: Runtime, chunk: ChunkFile, batch: MicroBatch) -> BatchResult:
     """Runs in the inference thread."""
     rows = {name: array[batch.start : batch.end] for name, array in chunk.tensors.items()}
     [outcome] = run_batch(runtime, [rows])
-    if outcome.error is None and _batch_major(outcome.outputs, batch.end - batch.start):
+    # run_batch sets exactly one of outputs and error.
+    if outcome.outputs is not None and _batch_major(outcome.outputs, batch.end - batch.start):
         return BatchResult(batch, outcome.outputs, {})
     slices = chunk.slices()
     outcomes = run_batch(runtime, [slices[i] for i in batch.items])
@@ -92,7 +93,7 @@ def chunk_result(chunk: ChunkFile, results: list[BatchResult]) -> ChunkFile:
         for i, outcome in result.per_item.items():
             if outcome.error is not None:
                 errors[i] = outcome.error
-            else:
+            elif outcome.outputs is not None:  # always, once error is None
                 parts.append(outcome.outputs)
     tensors = {}
     if parts:

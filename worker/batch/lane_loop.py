@@ -210,5 +210,6 @@ def _result(outcome: Outcome, entry: LaneEntry, claimed_at: float) -> JobResult:
     )
     if outcome.error is not None:
         return JobResult(JobStatus.FAILED, time.time(), error=outcome.error, timings=timings)
+    assert outcome.outputs is not None  # run_batch sets exactly one of outputs and error
     outputs = {name: np.ascontiguousarray(array) for name, array in outcome.outputs.items()}
     return JobResult(JobStatus.SUCCEEDED, time.time(), outputs=outputs, timings=timings)

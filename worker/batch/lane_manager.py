@@ -147,11 +147,12 @@ class LaneManager:
             log.info("%s changed; applying %s", label(key), model.config.model_dump())
             runtime = served.runtime
             if needs_new_runtime(served.model, model):
-                runtime = await self._new_runtime(key, model)
-                if runtime is None:  # the old runtime keeps serving
+                new_runtime = await self._new_runtime(key, model)
+                if new_runtime is None:  # the old runtime keeps serving
                     error = self.states[label(key)]["error"]
                     self._set_state(key, "ready", f"new config not applied: {error}")
                     return
+                runtime = new_runtime
             await self._restart(key, model, runtime)
 
     async def _follow_demand(self) -> None:

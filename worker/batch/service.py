@@ -34,6 +34,7 @@ class Worker:
         self._wake_heartbeat = asyncio.Event()
 
     def _info(self) -> dict:
+        assert self.lanes is not None  # the heartbeat starts once run() set up the lanes
         return {"models": self.lanes.states, "device": self.settings.device, "pid": os.getpid()}
 
     def _beat_now(self) -> None:
@@ -71,10 +72,13 @@ class Worker:
 
 async def run_worker(settings: Settings) -> None:
     """Entry point of `maas worker`: SIGTERM/SIGINT drains, a second signal exits at once."""
+    if not settings.redis_url:
+        raise ValueError("the worker needs MAAS_REDIS_URL")
     redis = connect(settings.redis_url, settings.redis_max_connections)
     worker = Worker(settings, redis)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
+    assert main is not None  # called from a coroutine, so inside a task
 
     def on_signal() -> None:
         if worker.stopping.is_set():

@@ -54,6 +54,8 @@ def configure(context: SplitContext) -> None:
 
 def split(bulk_id: str) -> str:
     context = _context
+    if context is None:
+        raise RuntimeError("bulk splitting is not configured: the rq worker calls configure() first")
     raw = context.redis.hgetall(keys.bulk_job(bulk_id))
     if not raw:
         return "bulk job gone"

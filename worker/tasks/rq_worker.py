@@ -33,7 +33,7 @@ class MaasRqWorker(SimpleWorker):
     """rq deems a task abandoned (its worker died) a fixed 60 s after its timeout; here that
     grace is a setting, so a delivery cut off by a SIGKILL is retried sooner."""
 
-    abandoned_grace_s = 60
+    abandoned_grace_s: float = 60
 
     def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
         return int(job.timeout or 60) + int(self.abandoned_grace_s)
@@ -56,6 +56,8 @@ def webhook_queue(client: redis.Redis) -> Queue:
 
 
 def run_rq_worker(settings: Settings) -> None:
+    if not settings.redis_url:
+        raise ValueError("the rq worker needs MAAS_REDIS_URL")
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30)
     os.register_at_fork(after_in_child=lambda: _after_fork_in_child(client))
     configure(

@@ -48,11 +48,13 @@ def configure(context: DeliveryContext) -> None:
 
 
 def current_context() -> DeliveryContext:
+    if _context is None:
+        raise RuntimeError("webhook delivery is not configured: the rq worker calls configure() first")
     return _context
 
 
 def deliver(job_id: str) -> str:
-    context = _context
+    context = current_context()
     raw = context.redis.hgetall(keys.job(job_id))
     if not raw:
         return "job gone (its result expired)"
@@ -62,9 +64,9 @@ def deliver(job_id: str) -> str:
 
 def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
     """One attempt of the webhook event of the record at `key` (a job or a bulk job)."""
-    context = _context
     if hook is None or hook.event_id is None:
         return "no webhook event"
+    context = current_context()
     body = orjson.dumps(view, option=orjson.OPT_SERIALIZE_NUMPY)
     timestamp = int(time.time())
     headers = {

@@ -105,6 +105,7 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, addresses: list[IPAddress], deadline: Deadline):
         context = ssl.create_default_context()
         super().__init__(host, port, timeout=deadline.remaining_s(), context=context)
+        self.tls = context  # kept here too: HTTPSConnection's own copy is private (_context)
         self.addresses = addresses
         self.deadline = deadline
 
@@ -112,7 +113,7 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
         sock = connect_first(self.addresses, self.port, self.deadline)
         try:
             # The certificate is checked against the URL's host name, not the pinned address.
-            sock = self._context.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+            sock = self.tls.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
             self.deadline.watch(sock)  # wrapping detached the plain socket the deadline held
             sock.do_handshake()
         except BaseException:

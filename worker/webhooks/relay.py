@@ -81,7 +81,8 @@ class OutboxRelay:
                 task,
                 job_id,
                 job_id=task_id,
-                retry=Retry(len(self.retry_delays_s), jittered(self.retry_delays_s, self.jitter))
+                # rq annotates the delays as int; float seconds work the same (a timedelta).
+                retry=Retry(len(self.retry_delays_s), jittered(self.retry_delays_s, self.jitter))  # type: ignore[arg-type]
                 if self.retry_delays_s
                 else None,
                 job_timeout=self.task_timeout_s,
