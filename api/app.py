@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 from contextlib import asynccontextmanager
 
-import redis as sync_redis
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
@@ -15,7 +14,7 @@ from api.services.jobs import DataPlane
 from api.services.model_upload import sweep_uploads
 from api.services.version_health import VersionHealth
 from batching.bulk.store import BulkStore
-from batching.connection import connect
+from batching.connection import connect, connect_sync
 from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys
 from batching.jobs.store import JobStore
@@ -39,7 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        redis = connect(settings.redis_url, settings.redis_max_connections)
+        redis = connect(settings)
         events = JobEvents(redis)
         events.start()
         app.state.dataplane = DataPlane(
@@ -52,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
             VersionHealth(redis, settings.heartbeat_interval_s),
         )
         await asyncio.to_thread(sweep_leftovers, settings)
-        rq_redis = sync_redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+        rq_redis = connect_sync(settings, socket_connect_timeout=2)
         app.state.bulk = BulkPlane(
             app.state.dataplane,
             BulkStore(redis, settings.bulk_retention_s),

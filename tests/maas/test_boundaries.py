@@ -6,7 +6,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("maas", "api", "batching", "worker", "export")
 # What each package may import of ours. The core `maas` (settings, errors, registry) is shared;
-# maas.cli.app and maas.cli.supervisor are the entry point, which alone may start api and worker.
+# maas.cli.app and maas.cli.supervisor are the entry point, which alone may start api and worker
+# (and checks Redis credentials with batching.connection before it starts either).
 ALLOWED = {
     "batching": {"batching", "maas"},
     "api": {"api", "batching", "maas"},
@@ -14,7 +15,7 @@ ALLOWED = {
     "export": {"export", "maas"},
     "maas": {"maas"},
 }
-ENTRY_POINTS = {"maas/cli/app.py": {"maas", "api", "worker", "export"}}
+ENTRY_POINTS = {"maas/cli/app.py": {"maas", "api", "worker", "batching", "export"}}
 HEAVY_IN_WORKER = {"tensorflow", "keras", "tf2onnx", "fastapi", "uvicorn"}
 
 

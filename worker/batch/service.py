@@ -71,7 +71,7 @@ class Worker:
 
 async def run_worker(settings: Settings) -> None:
     """Entry point of `maas worker`: SIGTERM/SIGINT drains, a second signal exits at once."""
-    redis = connect(settings.redis_url, settings.redis_max_connections)
+    redis = connect(settings)
     worker = Worker(settings, redis)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
