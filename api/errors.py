@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.responses import NumpyJSONResponse
@@ -81,6 +82,13 @@ async def _redis_down(_: Request, error: Exception) -> NumpyJSONResponse:
     return error_response(503, "queue_unavailable", message, headers={"Retry-After": "1"})
 
 
+async def _redis_full(_: Request, error: Exception) -> NumpyJSONResponse:
+    # noeviction: Redis refuses writes that would grow it past maxmemory; accepted jobs still
+    # finish (their scripts may exceed it), so room comes back as results expire.
+    message = "the job queue (Redis) is full (maxmemory reached); new jobs are refused, retry later"
+    return error_response(503, "queue_out_of_memory", message, headers={"Retry-After": "5"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     # Starlette types every handler as taking Exception; each is registered for the class it takes.
     app.add_exception_handler(MaasError, _maas_error)  # type: ignore[arg-type]
@@ -88,3 +96,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(RedisConnectionError, _redis_down)
     app.add_exception_handler(RedisTimeoutError, _redis_down)
+    app.add_exception_handler(RedisOutOfMemoryError, _redis_full)

@@ -18,6 +18,7 @@ from rq.serializers import JSONSerializer
 
 from batching import keys
 from batching.bulk.queue import bulk_queue
+from batching.connection import connect_sync
 from maas.core.child_process import die_with_parent
 from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
@@ -58,7 +59,7 @@ def webhook_queue(client: redis.Redis) -> Queue:
 def run_rq_worker(settings: Settings) -> None:
     if not settings.redis_url:
         raise ValueError("the rq worker needs MAAS_REDIS_URL")
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30)
+    client = connect_sync(settings, socket_connect_timeout=2, health_check_interval=30)
     os.register_at_fork(after_in_child=lambda: _after_fork_in_child(client))
     configure(
         DeliveryContext(
