@@ -10,9 +10,16 @@ import ssl
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError, ResponseError
-from redis.retry import Retry
+from redis.exceptions import (
+    AuthenticationError,
+    AuthenticationWrongNumberOfArgsError,
+    ResponseError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
 
 from maas.core.errors import MaasError
 from maas.core.settings import Settings, redacted_url
@@ -41,7 +48,11 @@ def tls_options(settings: Settings) -> dict:
 
 
 def connect(settings: Settings, max_connections: int | None = None) -> aioredis.Redis:
-    retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
+    # One quick retry on a broken connection (a pooled one that died with a Redis restart), so a
+    # request does not fail for a socket Redis closed while idle. Not on a timeout: a command
+    # that timed out may have run, and repeating a write (an XADD) must not happen silently.
+    # (The async client needs redis.asyncio's Retry: the sync one never awaits the call.)
+    retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1, supported_errors=(RedisConnectionError,))
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=max_connections or settings.redis_max_connections,

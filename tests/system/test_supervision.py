@@ -46,7 +46,9 @@ def run_a_job(base: str, timeout_s: float = 30) -> dict:
             assert submitted.status_code == 503, submitted.text
             time.sleep(0.2)
         assert submitted.status_code == 202, submitted.text
-        return client.get(submitted.headers["location"], params={"wait": 20}).json()
+        answer = client.get(submitted.headers["location"], params={"wait": 20})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
 
 
 def test_a_sigkilled_redis_and_worker_are_reaped_and_restarted_and_jobs_succeed(serve_factory):
