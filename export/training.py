@@ -25,8 +25,9 @@ def classifier_outputs(source: SourceModel, train: Dataset) -> np.ndarray:
     return outputs
 
 
-def model_inputs(model: keras.Model, data: Dataset) -> list[np.ndarray]:
-    return [data.inputs[tensor.name] for tensor in model.inputs]
+def model_inputs(model: SourceModel, data: Dataset) -> list[np.ndarray]:
+    """The rows in the model's input order, as Keras's fit takes them."""
+    return [data.inputs[spec.name] for spec in model.input_specs]
 
 
 def weight_count(model: keras.Model) -> int:
