@@ -122,6 +122,12 @@ def _load_message(path: Path, error: Exception) -> str:
             "code maas export does not have; save the model with model.export('DIR') (a SavedModel) "
             "and run maas export DIR"
         )
+    if "`Lambda` layer" in str(error):  # Keras's safe mode: a lambda's code may be anything
+        return (
+            f"{path}: has a Lambda layer, which Keras loads only in unsafe mode and maas export does not; "
+            "replace it with a registered custom layer, or save the model with model.export('DIR') "
+            "and run maas export DIR"
+        )
     return f"{path}: not a loadable Keras model: {one_line(error)}"
 
 

@@ -20,7 +20,7 @@ from export.parity import accuracy, compare, parity_report
 from export.prune import prune
 from export.recurrent import convertible
 from export.result import ExportResult
-from export.source import SourceModel
+from export.source import SourceModel, one_line
 from export.tflite_export import to_tflite
 from maas.core.errors import ModelLoadError
 from maas.models.onnx_signature import read_onnx_signature
@@ -44,6 +44,17 @@ def _optimize(options: ExportOptions, source: SourceModel, train: Dataset | None
 
 def _convert(options: ExportOptions, model: SourceModel, workdir: Path, calibration: Dataset | None) -> Path:
     model = convertible(model)
+    try:
+        return _run_converter(options, model, workdir, calibration)
+    except Exception as e:  # converters raise their own types (ConverterError, tf2onnx's, ValueError)
+        raise ExportError(
+            f"{options.model}: the {options.to} converter refused the model: {one_line(e)}"
+        ) from e
+
+
+def _run_converter(
+    options: ExportOptions, model: SourceModel, workdir: Path, calibration: Dataset | None
+) -> Path:
     if options.to == "tflite":
         saved_model = model.saved_model_dir(workdir)
         return to_tflite(model, saved_model, workdir / "model.tflite", options.quantize, calibration)

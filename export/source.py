@@ -3,6 +3,7 @@ file or a SavedModel directory): named inputs with a dynamic batch dimension, na
 TensorFlow function to run it, and a SavedModel with a `serving_default` signature for the
 converters. `export.loader.load_source` builds one from a path."""
 
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from export.errors import ExportError
 SERVING_KEY = "serving_default"
 KERAS_SUFFIXES = (".keras", ".h5")
 _MESSAGE_CHARS = 300
+_LOCATION = re.compile(r"^loc\(.*\): ")
 
 
 @dataclass
@@ -60,8 +62,18 @@ def check_batchable(path: Path, specs: list[tf.TensorSpec]) -> None:
         )
 
 
+def _first_error(text: str) -> str:
+    """The TFLite converter (MLIR) reports `<unknown>:0: error: loc(callsite(...)): what`,
+    one line per error, followed by notes: the first error's `what` says it."""
+    for line in text.splitlines():
+        if "error: " in line:
+            return _LOCATION.sub("", line.split("error: ", 1)[1])
+    return text
+
+
 def one_line(error: BaseException) -> str:
     """An exception as one short line for a CLI message: Keras and TensorFlow errors run to
     many lines and append whole model configs, which say nothing the user can act on."""
-    text = " ".join(str(error).split("Full object config:")[0].split()) or type(error).__name__
+    text = _first_error(str(error)).split("Full object config:")[0]
+    text = " ".join(text.split()) or type(error).__name__
     return text if len(text) <= _MESSAGE_CHARS else text[: _MESSAGE_CHARS - 3] + "..."

@@ -25,9 +25,12 @@ def classifier_outputs(source: SourceModel, train: Dataset) -> np.ndarray:
     return outputs
 
 
-def model_inputs(model: SourceModel, data: Dataset) -> list[np.ndarray]:
-    """The rows in the model's input order, as Keras's fit takes them."""
-    return [data.inputs[spec.name] for spec in model.input_specs]
+def model_inputs(model: SourceModel, data: Dataset) -> np.ndarray | dict[str, np.ndarray]:
+    """The rows as Keras's fit takes them: one array for a single input (a subclassed model
+    would take a list of one as a batch of one), else a dict by input name."""
+    if len(model.input_specs) == 1:
+        return data.inputs[model.input_specs[0].name]
+    return {spec.name: data.inputs[spec.name] for spec in model.input_specs}
 
 
 def weight_count(model: keras.Model) -> int:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -118,35 +119,22 @@ class TinySubclassed(keras.Model):
         return self.out(self.hidden(inputs))
 
 
-def subclassed(path: Path) -> Path:
+def _tiny_subclassed() -> TinySubclassed:
     keras.utils.set_random_seed(6)
     model = TinySubclassed()
     model(np.zeros((2, 6), np.float32))  # built on a batch of 2: the export frees the batch size
-    model.save(path)
+    return model
+
+
+def subclassed(path: Path) -> Path:
+    _tiny_subclassed().save(path)
     return _rows(path, x=_floats(6))
 
 
 def subclassed_saved_model(path: Path) -> Path:
     """The fix the refusal of an unimportable subclass names: model.export(DIR), a SavedModel."""
-    model = keras.models.load_model(subclassed(path.with_suffix(".keras")))
-    model.export(path, verbose=False)
-    return path
-
-
-def unimportable_subclass(path: Path) -> Path:
-    """A subclassed model whose class lives only in the script that saved it."""
-
-    class ScriptOnly(keras.Model):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.out = keras.layers.Dense(2)
-
-        def call(self, inputs):
-            return self.out(inputs)
-
-    model = ScriptOnly()
-    model(np.zeros((1, 4), np.float32))
-    model.save(path)
+    _tiny_subclassed().export(str(path), verbose=False)
+    _rows(path, x=_floats(6))
     return path
 
 
@@ -221,3 +209,34 @@ def named_inputs_and_outputs(path: Path) -> Path:
     }
     keras.Model({"b": b, "a": a}, outputs).save(path)
     return _rows(path, a=_floats(3), b=_floats(2))
+
+
+class _Affine(tf.Module):
+    """A plain TensorFlow module (no Keras): softmax(x @ w + b) over 4 features."""
+
+    def __init__(self):
+        rng = np.random.default_rng(12)
+        self.w = tf.Variable(rng.standard_normal((4, CLASSES)).astype(np.float32))
+        self.b = tf.Variable(rng.standard_normal(CLASSES).astype(np.float32))
+
+    @tf.function
+    def __call__(self, x):
+        return tf.nn.softmax(tf.matmul(x, self.w) + self.b)
+
+
+def module_saved_model(path: Path) -> Path:
+    """tf.saved_model.save of a tf.Module with its serving signature given (the output is then
+    named `output_0`); unsigned_module below is the same without one."""
+    module = _Affine()
+    signature = module.__call__.get_concrete_function(tf.TensorSpec([None, 4], tf.float32, name="x"))
+    tf.saved_model.save(module, str(path), signatures=signature)
+    _rows(path, x=_floats(4))
+    return path
+
+
+def unsigned_module(path: Path) -> Path:
+    """The same module saved without signatures: TensorFlow keeps its functions, none to serve."""
+    module = _Affine()
+    module(tf.zeros([1, 4]))
+    tf.saved_model.save(module, str(path))
+    return path
