@@ -11,7 +11,7 @@ import keras
 
 from export.errors import ExportError
 from export.keras_source import from_keras
-from export.source import SourceModel, one_line
+from export.source import SourceModel
 
 
 def _rolled(model: keras.Model) -> list[keras.layers.RNN]:
@@ -38,12 +38,11 @@ def convertible(source: SourceModel) -> SourceModel:
             f"{source.path}: {names} in a subclassed model cannot be unrolled for the converters; build it "
             "as a Sequential or Functional model, or create the layers with unroll=True"
         )
-    try:
-        unrolled = keras.models.clone_model(model, clone_function=_unrolled_copy)
-        unrolled.set_weights(model.get_weights())
-    except ValueError as e:  # Keras: "Cannot unroll a RNN if the time dimension is undefined"
+    if any(layer.input.shape[1] is None for layer in rolled):
         raise ExportError(
             f"{source.path}: {names} must be unrolled for the converters, which needs a fixed number of "
-            f"steps: give the input a shape like (steps, features) ({one_line(e)})"
-        ) from e
+            "steps: give the input a shape like (steps, features), not (None, features)"
+        )
+    unrolled = keras.models.clone_model(model, clone_function=_unrolled_copy)
+    unrolled.set_weights(model.get_weights())
     return from_keras(unrolled, source.path, like=source)

@@ -19,6 +19,8 @@ SERVING_KEY = "serving_default"
 KERAS_SUFFIXES = (".keras", ".h5")
 _MESSAGE_CHARS = 300
 _LOCATION = re.compile(r"^loc\(.*\): ")
+_RAISED = re.compile(r"^\s*\w+(?:Error|Exception): ", re.MULTILINE)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -71,9 +73,18 @@ def _first_error(text: str) -> str:
     return text
 
 
+def _innermost(text: str) -> str:
+    """A tf.function error quotes the traceback ("in user code: File ...") before the error the
+    model's code raised: keep that error."""
+    if "in user code:" in text:
+        starts = [match.start() for match in _RAISED.finditer(text)]
+        text = text[starts[-1] :] if starts else text
+    return _ANSI.sub("", text)
+
+
 def one_line(error: BaseException) -> str:
     """An exception as one short line for a CLI message: Keras and TensorFlow errors run to
     many lines and append whole model configs, which say nothing the user can act on."""
-    text = _first_error(str(error)).split("Full object config:")[0]
+    text = _first_error(_innermost(str(error))).split("Full object config:")[0]
     text = " ".join(text.split()) or type(error).__name__
     return text if len(text) <= _MESSAGE_CHARS else text[: _MESSAGE_CHARS - 3] + "..."

@@ -13,6 +13,7 @@ from export.artifact import artifact_runner
 from export.options import QUANTIZE_MODES, ExportOptions
 from export.parity import DEFAULT_TOLERANCE
 from export.pipeline import run_export
+from export.source import one_line
 from tests.support import keras_models
 
 _LAST_LAYER = "<last layer>"  # a Sequential model's output is named after its last layer
@@ -108,3 +109,17 @@ def test_sequential_and_subclassed_models_prune_and_teach(models, tmp_path, kind
         assert report["weight_sparsity"] == pytest.approx(0.5, abs=0.05)
     else:
         assert report["distillation"]["student_weights"] < report["distillation"]["teacher_weights"]
+
+
+def test_converter_and_traced_errors_shrink_to_the_error_itself():
+    mlir = Exception(
+        '<unknown>:0: error: loc(callsite(fused["TensorListReserve:", "lstm"] at fused["a"])): '
+        "'tf.TensorListReserve' op requires element_shape to be static\n<unknown>:0: note: see operation"
+    )
+    assert one_line(mlir) == "'tf.TensorListReserve' op requires element_shape to be static"
+    traced = Exception(
+        'in user code:\n\n    File "x.py", line 1, in call  *\n        return model(x)\n\n'
+        "    ValueError: Exception encountered when calling LSTM.call().\n    \n"
+        "    \x1b[1mCannot unroll\x1b[0m\n"
+    )
+    assert one_line(traced) == "ValueError: Exception encountered when calling LSTM.call(). Cannot unroll"
