@@ -37,7 +37,7 @@ def _subclassed_inputs(model: keras.Model, path: Path) -> tuple[list[tf.TensorSp
     if shape is None:
         raise ExportError(
             f"{path}: the subclassed model {type(model).__name__} was saved before it was built (no input "
-            "shape); call it on one batch before saving, or save it with model.export('DIR') and export DIR"
+            "shape): call it on one batch before saving it"
         )
     if isinstance(shape, dict):
         names, shapes = sorted(shape), [shape[name] for name in sorted(shape)]

@@ -176,6 +176,11 @@ def test_the_table_is_whole_when_stdout_is_not_a_terminal(sequential, tmp_path):
             "cannot rebuild 'ScriptOnly', a subclassed model or custom layer",
             "save the model with model.export('DIR')",
         ),
+        (
+            keras_refused.unbuilt_subclass,
+            "was saved before it was built",
+            "call it on one batch before saving",
+        ),
         (keras_refused.lambda_layer, "has a Lambda layer", "replace it with a registered custom layer"),
         (keras_refused.steps_unknown, "must be unrolled", "give the input a shape like (steps, features)"),
         (

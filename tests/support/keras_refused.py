@@ -6,6 +6,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tests.support.keras_models import TinySubclassed
+
 
 def unimportable_subclass(path: Path) -> Path:
     """A subclassed model whose class lives only in the function that saved it."""
@@ -21,6 +23,12 @@ def unimportable_subclass(path: Path) -> Path:
     model = ScriptOnly()
     model(np.zeros((1, 4), np.float32))
     model.save(path)
+    return path
+
+
+def unbuilt_subclass(path: Path) -> Path:
+    """A subclassed model saved before it was ever called: no input shape anywhere."""
+    TinySubclassed().save(path)
     return path
 
 
