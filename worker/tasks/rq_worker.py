@@ -23,6 +23,7 @@ from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
 from maas.models.registry import ModelRepository
 from worker.tasks import bulk_split
+from worker.tasks.rq_job import RenamedTaskJob
 from worker.webhooks.delivery import DeliveryContext, configure
 from worker.webhooks.relay import OutboxRelay
 
@@ -87,6 +88,7 @@ def run_rq_worker(settings: Settings) -> None:
         [queue, bulk_queue(client)],
         connection=client,
         serializer=JSONSerializer,
+        job_class=RenamedTaskJob,  # tasks queued by the previous release under older paths
         name=name,
         maintenance_interval=maintenance_s,
         # An idle rq worker blocks on the queue for worker_ttl - 15 s and only checks for
