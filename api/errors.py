@@ -21,6 +21,7 @@ from maas.core.errors import (
     ModelNotFoundError,
     PayloadTooLargeError,
     QueueFullError,
+    RateLimitedError,
     UnauthorizedError,
 )
 
@@ -34,6 +35,7 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     ConflictError: 409,
     ModelLoadError: 503,
     QueueFullError: 429,
+    RateLimitedError: 429,
 }
 RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1}
 CHALLENGES: dict[type[MaasError], str] = {UnauthorizedError: 'Bearer realm="maas"'}
@@ -57,7 +59,7 @@ def _status_of(error: MaasError) -> int:
 
 async def _maas_error(_: Request, error: MaasError) -> NumpyJSONResponse:
     headers = {}
-    if retry_after := RETRY_AFTER_S.get(type(error)):
+    if retry_after := getattr(error, "retry_after_s", None) or RETRY_AFTER_S.get(type(error)):
         headers["Retry-After"] = str(retry_after)
     if challenge := CHALLENGES.get(type(error)):
         headers["WWW-Authenticate"] = challenge

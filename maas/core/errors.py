@@ -67,3 +67,13 @@ class QueueFullError(MaasError):
     """A lane holds its maximum rows; the client should retry later (429)."""
 
     code = "queue_full"
+
+
+class RateLimitedError(MaasError):
+    """The same call came again too soon; retry_after_s says when it may (429, Retry-After)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

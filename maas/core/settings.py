@@ -190,6 +190,30 @@ class Settings(BaseSettings):
         description="An rq split task works this long, then queues its continuation, seconds; its "
         "rq timeout is 3x this, so a split cut off by a crash is retried soon.",
     )
+    webhook_concurrency: int = Field(
+        16,
+        ge=1,
+        description="Webhook deliveries one rq-worker process makes at once (its delivery slots).",
+    )
+    webhook_per_destination: int = Field(
+        4,
+        ge=1,
+        description="Of those, at most this many to one receiver (host:port), so that one that never "
+        "answers cannot take every slot; its further deliveries wait (rescheduled a second later, "
+        "no attempt counted).",
+    )
+    webhook_connect_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="Longest wait for a receiver to accept the TCP connection (per address), "
+        "seconds; the whole attempt stays within webhook_timeout_s.",
+    )
+    webhook_redeliver_interval_s: float = Field(
+        10.0,
+        ge=0,
+        description="A job's webhook may be redelivered once per this many seconds; a sooner "
+        "POST .../webhook/redeliver gets 429 with Retry-After. 0: no limit.",
+    )
 
     @field_validator("admin_tokens")
     @classmethod
