@@ -10,7 +10,7 @@ import pytest
 from maas.cli.redis_server import RedisServer, free_port
 from maas.core.settings import Settings
 from tests.conftest import WorkerHandle, in_process_api
-from tests.support.processes import WorkerProcess
+from tests.support.processes import MaasProcess
 from tests.support.webhook_receiver import Receiver
 from tests.worker.test_webhooks import PAIR, SECRETS
 
@@ -75,7 +75,7 @@ async def test_the_next_webhook_after_a_redis_restart_arrives_promptly(
         webhook_retry_jitter=0,
     )
     receiver = Receiver(free_port(), SECRETS, script=["hang"] if busy else []).start()
-    rq_worker = WorkerProcess(settings, tmp_path / "rq-worker.log", role="rq-worker").start()
+    rq_worker = MaasProcess("rq-worker", tmp_path / "rq-worker.log", settings).start()
     worker = WorkerHandle(settings)
     try:
         async with in_process_api(settings) as client:
@@ -89,7 +89,7 @@ async def test_the_next_webhook_after_a_redis_restart_arrives_promptly(
             delay_s = await arrival_delay_s(receiver, after)
             await worker.stop()
     finally:
-        rq_worker.kill()
+        rq_worker.stop()
         receiver.stop()
     log = (tmp_path / "rq-worker.log").read_text()
     assert delay_s < PROMPT_S, log[-3000:]

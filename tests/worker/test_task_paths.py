@@ -13,7 +13,7 @@ from rq.utils import import_attribute
 
 from batching import keys, tasks
 from maas.core.settings import Settings
-from tests.support.processes import WorkerProcess
+from tests.support.processes import MaasProcess
 
 
 @pytest.mark.parametrize("path", tasks.ALL)
@@ -46,12 +46,12 @@ async def test_tasks_queued_under_the_old_paths_run_after_an_upgrade(
         webhooks.enqueue("worker.bulk_webhook.deliver", "gone-bulk-job"),
     ]
     settings = Settings(redis_url=redis_server.url, model_repository=model_repo, state_dir=tmp_path)
-    process = WorkerProcess(settings, tmp_path / "rq-worker.log", role="rq-worker").start()
+    process = MaasProcess("rq-worker", tmp_path / "rq-worker.log", settings).start()
     try:
         for job in queued:
             await asyncio.to_thread(wait_until_ended, job, 30)
     finally:
-        process.kill()
+        process.stop()
     log = (tmp_path / "rq-worker.log").read_text()
     assert [job.get_status() for job in queued] == [JobStatus.FINISHED] * 3, log
     assert [job.return_value() for job in queued] == [

@@ -12,7 +12,7 @@ import pytest
 
 from maas.cli.redis_server import free_port
 from maas.core.settings import Settings
-from tests.support.processes import WorkerProcess
+from tests.support.processes import MaasProcess
 from tests.support.webhook_receiver import Receiver
 from tests.worker.test_webhooks import PAIR, SECRETS, webhook_state
 
@@ -47,9 +47,9 @@ def receiver():
 
 @pytest.fixture
 def rq_worker(settings, tmp_path):
-    process = WorkerProcess(settings, tmp_path / "rq-worker.log", role="rq-worker").start()
+    process = MaasProcess("rq-worker", tmp_path / "rq-worker.log", settings).start()
     yield process
-    process.kill()
+    process.stop()
 
 
 @contextlib.contextmanager
