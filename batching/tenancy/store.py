@@ -37,7 +37,7 @@ class KeyStore:
         record = KeyRecord(
             id=key_id,
             tenant=spec.tenant,
-            name=spec.name,
+            name=spec.name or key_id,
             scopes=spec.scopes,
             digest=tokens.digest(self.secret, token),
             created_at=time.time(),
