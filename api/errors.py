@@ -13,20 +13,25 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from api.responses import NumpyJSONResponse
 from maas.core.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     JobNotFoundError,
     JobStateError,
+    KeyNotFoundError,
     MaasError,
     ModelLoadError,
     ModelNotFoundError,
     PayloadTooLargeError,
     QueueFullError,
+    QuotaExceededError,
     RateLimitedError,
     UnauthorizedError,
 )
 
 STATUS_BY_ERROR: dict[type[MaasError], int] = {
     UnauthorizedError: 401,
+    ForbiddenError: 403,
+    KeyNotFoundError: 404,
     ModelNotFoundError: 404,
     JobNotFoundError: 404,
     InvalidInputError: 422,
@@ -36,8 +41,9 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     ModelLoadError: 503,
     QueueFullError: 429,
     RateLimitedError: 429,
+    QuotaExceededError: 429,
 }
-RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1}
+RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1, QuotaExceededError: 5}
 CHALLENGES: dict[type[MaasError], str] = {UnauthorizedError: 'Bearer realm="maas"'}
 
 

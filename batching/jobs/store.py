@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from batching import keys, lua
 from batching.entry import LaneEntry
+from batching.jobs.listing import index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
 from batching.jobs.scripts import ACK, ADMIT, CLAIM, TRANSITION
 from maas.core.errors import JobNotFoundError, JobStateError, QueueFullError
@@ -59,6 +60,7 @@ class JobStore:
         def build(batch: lua.Batch):
             batch.pipe.hset(job_key, mapping=record.to_fields())
             batch.pipe.expire(job_key, ttl)
+            index_job(batch.pipe, record, ttl)
             batch.run(
                 ADMIT,
                 lane=lane,

@@ -4,11 +4,14 @@ import base64
 import binascii
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from maas.core.access import parse_rate
+from maas.core.errors import InvalidInputError
 
 # Marks a field whose value is a secret: `maas config show` masks it; keep it out of logs.
 SECRET: dict[str, Any] = {"secret": True}
@@ -214,6 +217,57 @@ class Settings(BaseSettings):
         description="A job's webhook may be redelivered once per this many seconds; a sooner "
         "POST .../webhook/redeliver gets 429 with Retry-After. 0: no limit.",
     )
+
+    # --- Keys, tenants and quotas (issue 14) ---
+    auth: Literal["keys", "off"] | None = Field(
+        None,
+        description="`keys`: every /v1 call needs `Authorization: Bearer <key>` (see `maas keys`). "
+        "`off`: no keys; every caller is tenant `default`. Unset: off on a loopback host; any "
+        "other host refuses to start until it is set.",
+    )
+    key_hash_secret: str | None = Field(
+        None,
+        repr=False,
+        json_schema_extra=SECRET,
+        min_length=32,
+        description="Server secret keys are hashed with (HMAC-SHA256); every API process of a "
+        "deployment needs the same one. Unset: generated once and kept in "
+        "<state_dir>/key_hash_secret (fine for one host).",
+    )
+    key_cache_s: float = Field(
+        0.5,
+        gt=0,
+        le=1.0,
+        description="How long an API process trusts a key it looked up, seconds: a revoked or "
+        "expired key stops working everywhere within this.",
+    )
+    key_last_used_interval_s: float = Field(
+        60.0, ge=0, description="A key's last-used time is written at most this often, seconds."
+    )
+    key_rate: str = Field(
+        "100/s",
+        description="Requests a key may make unless it has its own `--rate`: COUNT/PERIOD (s, m, "
+        "h, d; e.g. 50/s, 1000/m, 100/10s) as a token bucket; `0`: unlimited.",
+    )
+    tenant_max_active_bulk_jobs: int = Field(
+        8,
+        ge=0,
+        description="Bulk jobs a tenant may have unfinished at once (more get 429); a key's "
+        "--max-bulk-jobs overrides it. 0: no limit.",
+    )
+    tenant_max_active_bulk_jobs_by_tenant: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per-tenant overrides of tenant_max_active_bulk_jobs, e.g. {"acme": 20}.',
+    )
+
+    @field_validator("key_rate")
+    @classmethod
+    def _rate_parses(cls, rate: str) -> str:
+        try:
+            parse_rate(rate)
+        except InvalidInputError as e:
+            raise ValueError(e.message) from e
+        return rate
 
     @field_validator("admin_tokens")
     @classmethod
