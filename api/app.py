@@ -8,6 +8,7 @@ import redis as sync_redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from api.body import JsonBodies, Offload
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.responses import NumpyJSONResponse
@@ -47,8 +48,10 @@ def build_services(
     registry = AsyncRegistry(ModelRepository(settings.model_repository))
     webhooks = WebhookIntake(signing=bool(settings.webhook_secrets), policy=webhook_policy(settings))
     audit_trail = AuditTrail(redis)
+    offload = Offload()
     return Services(
         settings=settings,
+        bodies=JsonBodies(settings.max_body_bytes, settings.json_offload_bytes, offload),
         jobs=JobService(
             settings=settings,
             registry=registry,
@@ -57,6 +60,7 @@ def build_services(
             idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
             webhooks=webhooks,
             health=VersionHealth(redis, settings.heartbeat_interval_s),
+            offload=offload,
         ),
         bulk=BulkService(
             settings=settings,

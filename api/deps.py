@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.auth import management_actor
+from api.body import JsonBodies
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
@@ -21,6 +22,7 @@ class Services:
     """Everything app.state holds for the routes, built once per app."""
 
     settings: Settings
+    bodies: JsonBodies
     jobs: JobService
     bulk: BulkService
     models: ModelService
@@ -35,6 +37,10 @@ async def _services(request: Request) -> Services:
 
 async def _settings(request: Request) -> Settings:
     return (await _services(request)).settings
+
+
+async def _bodies(request: Request) -> JsonBodies:
+    return (await _services(request)).bodies
 
 
 async def _jobs(request: Request) -> JobService:
@@ -62,6 +68,7 @@ async def _actor(request: Request) -> str:
 
 
 AppSettings = Annotated[Settings, Depends(_settings)]
+Bodies = Annotated[JsonBodies, Depends(_bodies)]
 Jobs = Annotated[JobService, Depends(_jobs)]
 Bulk = Annotated[BulkService, Depends(_bulk)]
 Models = Annotated[ModelService, Depends(_models)]

@@ -12,6 +12,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from api.responses import NumpyJSONResponse
 from maas.core.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     JobNotFoundError,
     JobStateError,
@@ -21,14 +22,17 @@ from maas.core.errors import (
     PayloadTooLargeError,
     QueueFullError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
 
 STATUS_BY_ERROR: dict[type[MaasError], int] = {
     UnauthorizedError: 401,
+    ForbiddenError: 403,
     ModelNotFoundError: 404,
     JobNotFoundError: 404,
     InvalidInputError: 422,
     PayloadTooLargeError: 413,
+    UnsupportedMediaTypeError: 415,
     JobStateError: 409,
     ConflictError: 409,
     ModelLoadError: 503,

@@ -5,8 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request
 
-from api.body import read_json
-from api.deps import AppSettings, Jobs
+from api.deps import AppSettings, Bodies, Jobs
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody, JobCreate, JobPublic
 from batching.jobs.view import job_public
@@ -50,17 +49,19 @@ def _job_response(record, status_code: int, **headers: str) -> NumpyJSONResponse
 async def create_job(
     request: Request,
     jobs: Jobs,
+    bodies: Bodies,
     settings: AppSettings,
     prefer: str | None = Header(None, description="`wait=S`: answer 200 if done within S s."),
     idempotency_key: str | None = Header(
         None, description="Retries with the same key and body return the original job."
     ),
 ) -> NumpyJSONResponse:
-    body = await read_json(request, settings.max_body_bytes)
-    if not isinstance(body, dict):
+    body = await bodies.read(request)
+    if not isinstance(body.value, dict):
         raise InvalidInputError("body: expected a JSON object", ("body",))
     wait_s = prefer_wait_s(prefer, settings.max_wait_s)
-    record, replayed = await jobs.submit(JobCreate.model_validate(body), idempotency_key, wait_s)
+    job = JobCreate.model_validate(body.value)
+    record, replayed = await jobs.submit(job, idempotency_key, wait_s, body.large)
     headers = {"Location": f"/v1/jobs/{record.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"

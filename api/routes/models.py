@@ -5,8 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.body import read_json
-from api.deps import Actor, AppSettings, Models
+from api.deps import Actor, AppSettings, Bodies, Models
 from api.schemas import (
     AliasPublic,
     AliasUpdate,
@@ -56,11 +55,11 @@ async def read_version(name: str, version: int, models: Models) -> dict:
 
 @router.patch("/{name}/versions/{version}/config", response_model=ModelVersionPublic, responses=MANAGE)
 async def patch_config(
-    name: str, version: int, request: Request, models: Models, settings: AppSettings, actor: Actor
+    name: str, version: int, request: Request, models: Models, bodies: Bodies, actor: Actor
 ) -> dict:
     """A JSON merge patch of the version's config (null removes a key); workers apply it
     without a restart."""
-    patch = await read_json(request, settings.max_body_bytes)
+    patch = (await bodies.read(request)).value
     return await models.update_config(name=name, version=version, patch=patch, actor=actor)
 
 

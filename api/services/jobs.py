@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from api.body import Offload
 from api.schemas import JobCreate
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
@@ -24,6 +25,22 @@ from maas.core.settings import Settings
 from maas.models.registry import ModelVersion
 
 
+def declared_rows(raw: object) -> int:
+    """The most rows any input of a job claims (its outer list's length), read without
+    converting anything; parse_inputs later checks that they agree."""
+    values = raw.values() if isinstance(raw, dict) else [raw]
+    return max((len(v) for v in values if isinstance(v, list)), default=0)
+
+
+def check_rows(rows: int, model: ModelVersion) -> None:
+    if rows > model.config.max_batch_size:
+        raise InvalidInputError(
+            f"inputs: {rows} rows exceed the model's max_batch_size "
+            f"({model.config.max_batch_size}); split the job",
+            ("inputs",),
+        )
+
+
 @dataclass
 class JobService:
     settings: Settings
@@ -33,29 +50,37 @@ class JobService:
     idempotency: IdempotencyKeys
     webhooks: WebhookIntake
     health: VersionHealth
+    offload: Offload
 
     async def submit(
-        self, request: JobCreate, idempotency_key: str | None = None, wait_s: float = 0.0
+        self,
+        request: JobCreate,
+        idempotency_key: str | None = None,
+        wait_s: float = 0.0,
+        large: bool = False,
     ) -> tuple[JobRecord, bool]:
         """The new job (or, for a repeated Idempotency-Key, the original) and whether replayed;
-        with wait_s > 0, as it is once terminal or after wait_s."""
-        record, replayed = await self._submit(request, idempotency_key)
+        with wait_s > 0, as it is once terminal or after wait_s. A `large` body's inputs become
+        arrays off the event loop."""
+        record, replayed = await self._submit(request, idempotency_key, large)
         if wait_s > 0:
             record = await self.wait(record.id, wait_s)
         return record, replayed
 
-    async def _submit(self, request: JobCreate, idempotency_key: str | None) -> tuple[JobRecord, bool]:
+    async def _submit(
+        self, request: JobCreate, idempotency_key: str | None, large: bool
+    ) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
             check_key(idempotency_key)
         model = await self.registry.get(request.model, request.version)
         await self.health.check(model)
-        inputs, rows = parse_inputs(request.inputs, model.signature)
-        if rows > model.config.max_batch_size:
-            raise InvalidInputError(
-                f"inputs: {rows} rows exceed the model's max_batch_size "
-                f"({model.config.max_batch_size}); split the job",
-                ("inputs",),
-            )
+        # Cheap bounds first: the outer lists' lengths, before a single array is built.
+        check_rows(declared_rows(request.inputs), model)
+        if large:
+            inputs, rows = await self.offload.run(parse_inputs, request.inputs, model.signature)
+        else:
+            inputs, rows = parse_inputs(request.inputs, model.signature)
+        check_rows(rows, model)
         record = await self._record(request, model, rows)
         if idempotency_key is not None:
             body = fingerprint(request.model_dump(mode="json"))

@@ -67,3 +67,16 @@ class QueueFullError(MaasError):
     """A lane holds its maximum rows; the client should retry later (429)."""
 
     code = "queue_full"
+
+
+class ForbiddenError(MaasError):
+    """A request refused whoever sends it: a foreign browser origin, or management without
+    tokens on an exposed address."""
+
+    code = "forbidden"
+
+
+class UnsupportedMediaTypeError(MaasError):
+    """A body whose Content-Type the endpoint does not take (a JSON endpoint sent text/plain)."""
+
+    code = "unsupported_media_type"

@@ -153,6 +153,33 @@ class Settings(BaseSettings):
         "rq timeout is 3x this, so a split cut off by a crash is retried soon.",
     )
 
+    # Limits on what one request may cost the others (issue 17): each is checked before the
+    # expensive step it guards.
+    json_offload_bytes: int = Field(
+        1024 * 1024,
+        ge=0,
+        description="A JSON body larger than this is parsed (and its inputs turned into arrays) in "
+        "a worker thread, one such body at a time, so the event loop keeps answering; bytes.",
+    )
+    max_metadata_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        description="Largest `metadata` of a job or bulk job, as compact JSON, bytes (422); it is "
+        "stored with the job for as long as the job is.",
+    )
+    max_echo_chars: int = Field(
+        200,
+        ge=16,
+        description="Longest piece of a request (an id, a name, a list of names) an error message "
+        "repeats back, characters; longer ones are cut with a note of how much was left out.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host[:port]) besides the API's own that may send "
+        "state-changing requests (POST, PUT, PATCH, DELETE); a request with another `Origin`, or "
+        "marked `Sec-Fetch-Site: cross-site`, gets 403.",
+    )
+
     @field_validator("admin_tokens")
     @classmethod
     def _tokens_are_long(cls, tokens: dict[str, str]) -> dict[str, str]:
