@@ -25,6 +25,7 @@ class WebhookCreate(BaseModel):
     events: list[TerminalJobStatus] = Field(
         default_factory=lambda: list(TERMINAL_VALUES),
         min_length=1,
+        max_length=len(TERMINAL_VALUES),
         description="Terminal states to be called for; default all.",
     )
 

@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 import redis
 
+from api.limits import check_metadata
 from api.schemas_bulk import BulkJobCreate
 from api.services.registry import AsyncRegistry
 from api.services.webhooks import WebhookIntake
@@ -63,6 +64,7 @@ class BulkService:
     webhooks: WebhookIntake
 
     async def submit(self, request: BulkJobCreate, upload: BinaryIO | None, filename: str) -> BulkRecord:
+        check_metadata(request.metadata, self.settings.max_metadata_bytes)
         model = await self.registry.get(request.model, request.version)
         source = None if upload is not None else self._server_file(request.path)
         fmt = format_of(request.format, filename)

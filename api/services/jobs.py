@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from api.body import Offload
+from api.limits import check_metadata
 from api.schemas import JobCreate
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
@@ -72,6 +73,7 @@ class JobService:
     ) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
             check_key(idempotency_key)
+        check_metadata(request.metadata, self.settings.max_metadata_bytes)
         model = await self.registry.get(request.model, request.version)
         await self.health.check(model)
         # Cheap bounds first: the outer lists' lengths, before a single array is built.
