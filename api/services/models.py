@@ -15,7 +15,7 @@ from batching.heartbeat import holders_by_version, live_worker_infos
 from maas.core.errors import InvalidInputError, MaasError, ModelNotFoundError
 from maas.core.settings import Settings
 from maas.models import store as model_store
-from maas.models.config import ModelConfig
+from maas.models.config import ModelConfig, runtime_refusal
 from maas.models.registry import ModelVersion, check_serves
 from maas.models.validation import validate_model_file
 
@@ -63,6 +63,15 @@ class ModelService:
     settings: Settings
     audit: AuditTrail
 
+    def _check_runtime(self, config: dict, loc: tuple[str, ...]) -> None:
+        """422 for a config whose `runtime` no worker would load (a plugin class where
+        MAAS_ALLOW_PLUGIN_RUNTIMES is off): stored, it would stop the version from serving."""
+        runtime = config.get("runtime")
+        if isinstance(runtime, str) and (
+            refusal := runtime_refusal(runtime, self.settings.allow_plugin_runtimes)
+        ):
+            raise InvalidInputError(f"{'.'.join(loc)}: {refusal}", loc)
+
     async def _holders(self) -> dict[str, list[dict]]:
         """Which live workers hold which versions, read once for a whole answer."""
         return holders_by_version(await live_worker_infos(self.redis, self.settings.heartbeat_interval_s))
@@ -99,6 +108,7 @@ class ModelService:
         next version with its signature; a rejected file leaves the repository unchanged."""
         model_store.check_model_name(name)
         config = ModelConfig.model_validate(upload.config or {})
+        self._check_runtime(upload.config or {}, ("config", "runtime"))
         signature = await asyncio.to_thread(validate_model_file, upload.path, config.fixed_batch_size)
         await asyncio.to_thread(check_serves, upload.path, config, signature)
         metadata = orjson.dumps({"uploaded_by": actor, "filename": upload.filename})
@@ -113,6 +123,7 @@ class ModelService:
     async def update_config(self, *, name: str, version: int, patch: object, actor: str) -> dict:
         if not isinstance(patch, dict):
             raise InvalidInputError('body: a JSON merge patch object, e.g. {"max_batch_size": 32}', ("body",))
+        self._check_runtime(patch, ("runtime",))
         before, after = await self.registry.update_config(name, version, patch)
         await self.audit.changed(
             actor, "version.config", f"{name}:{version}", before, after, name=name, version=version

@@ -3,6 +3,19 @@ patch changes it."""
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# The runtimes every worker has; anything else in `runtime` names a plugin class (`module:Class`).
+BUILTIN_RUNTIMES = frozenset({"onnxruntime", "litert"})
+
+
+def runtime_refusal(runtime: str, allow_plugins: bool) -> str | None:
+    """Why a worker refuses to load `runtime`, or None if it loads it: the one rule, applied by
+    workers when they load a version and by the API before it stores a config."""
+    if runtime in BUILTIN_RUNTIMES or allow_plugins:
+        return None
+    return (
+        f"runtime {runtime!r} is a plugin class, which workers load only with MAAS_ALLOW_PLUGIN_RUNTIMES=true"
+    )
+
 
 class OnnxRuntimeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -198,6 +198,8 @@ async def test_a_config_change_reaches_the_running_worker(api, worker_handle, mo
         ({"preferred_batch_sizes": [128]}, []),
         ({"onnxruntime": {"threads": 2}}, ["onnxruntime", "threads"]),
         ([1, 2], ["body"]),
+        ({"runtime": "os:system"}, ["runtime"]),  # a plugin, and MAAS_ALLOW_PLUGIN_RUNTIMES is off
+        ({"runtime": "litert"}, ["runtime"]),  # digits is an .onnx file
     ],
 )
 async def test_an_invalid_config_change_is_refused_and_changes_nothing(api, model_repo, patch, where):
@@ -336,6 +338,18 @@ async def test_a_malformed_upload_request_says_what_is_wrong(api, model_repo, tm
     response = await api.post("/v1/models/offset/versions", **request_kwargs)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["loc"] == loc
+    assert snapshot(model_repo) == before
+
+
+async def test_an_upload_naming_a_plugin_runtime_is_refused_where_workers_refuse_plugins(
+    api, model_repo, tmp_path
+):
+    model = onnx_models.offset(tmp_path / "m" / "model.onnx", 1.0)
+    before = snapshot(model_repo)
+    response = await upload(api, "offset", model, {"runtime": "tests.support.crash_runtime:CrashOnMarker"})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["loc"] == ["config", "runtime"] and "MAAS_ALLOW_PLUGIN_RUNTIMES" in error["message"]
     assert snapshot(model_repo) == before
 
 
