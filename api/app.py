@@ -6,10 +6,10 @@ from contextlib import asynccontextmanager
 
 import redis as sync_redis
 import redis.asyncio as aioredis
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.body import JsonBodies, Offload
-from api.deps import Services
+from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
 from api.responses import NumpyJSONResponse
 from api.routes import audit, bulk_jobs, health, jobs, models
@@ -103,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         default_response_class=NumpyJSONResponse,
         lifespan=lifespan,
+        dependencies=[Depends(same_origin_only)],
     )
     install_error_handlers(app)
     for router in (jobs.router, bulk_jobs.router, models.router, audit.router, health.router):

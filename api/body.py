@@ -17,6 +17,7 @@ from typing import TypeVar
 import orjson
 from fastapi import Request
 
+from api.guard import require_json_or_none
 from maas.core.errors import InvalidInputError, PayloadTooLargeError
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class JsonBodies:
     offload: Offload
 
     async def read(self, request: Request) -> JsonBody:
+        require_json_or_none(request)
         raw = await read_bytes(request, self.limit_bytes)
         if len(raw) > self.offload_bytes:
             return JsonBody(await self.offload.run(loads, raw), True)

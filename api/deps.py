@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from api.auth import management_actor
 from api.body import JsonBodies
+from api.guard import check_origin
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
@@ -64,7 +65,12 @@ async def _health(request: Request) -> HealthService:
 
 
 async def _actor(request: Request) -> str:
-    return management_actor(request, (await _services(request)).settings.admin_tokens)
+    return management_actor(request, (await _services(request)).settings)
+
+
+async def same_origin_only(request: Request) -> None:
+    """The app's own dependency, before every route: api/guard.py says why."""
+    check_origin(request, (await _services(request)).settings.allowed_origins)
 
 
 AppSettings = Annotated[Settings, Depends(_settings)]

@@ -16,6 +16,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.body import read_bytes
+from api.guard import media_type
 from maas.core.errors import InvalidInputError, MaasError, UnsupportedMediaTypeError
 
 
@@ -42,10 +43,6 @@ async def _limited(stream: AsyncIterator[bytes], limits: FormLimits) -> AsyncGen
         if size > limits.body_bytes:
             raise limits.too_large()
         yield chunk
-
-
-def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
 async def _urlencoded(request: Request, limits: FormLimits) -> FormData:

@@ -10,6 +10,7 @@ from starlette.datastructures import FormData
 
 from api.deps import AppSettings, Bulk
 from api.forms import FormLimits, file_field, received_form, text_field
+from api.guard import NO_FORM_BODY
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody
 from api.schemas_bulk import BulkJobCreate, BulkJobList, BulkJobPublic
@@ -127,7 +128,9 @@ async def read_bulk_job(bulk_id: str, bulk: Bulk) -> NumpyJSONResponse:
     return NumpyJSONResponse(bulk_public(await bulk.get(bulk_id)))
 
 
-@router.post("/{bulk_id}/cancel", responses={200: {"model": BulkJobPublic}, **_ERRORS})
+@router.post(
+    "/{bulk_id}/cancel", responses={200: {"model": BulkJobPublic}, **_ERRORS}, dependencies=[NO_FORM_BODY]
+)
 async def cancel_bulk_job(bulk_id: str, bulk: Bulk) -> NumpyJSONResponse:
     return NumpyJSONResponse(bulk_public(await bulk.cancel(bulk_id)))
 

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Query, Request
 
 from api.deps import AppSettings, Bodies, Jobs
+from api.guard import NO_FORM_BODY
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody, JobCreate, JobPublic
 from batching.jobs.view import job_public
@@ -79,7 +80,7 @@ async def read_job(
     return _job_response(await jobs.read(job_id, wait), 200)
 
 
-@router.delete("/{job_id}", responses={200: {"model": JobPublic}, **_ERRORS})
+@router.delete("/{job_id}", responses={200: {"model": JobPublic}, **_ERRORS}, dependencies=[NO_FORM_BODY])
 async def cancel_job(job_id: str, jobs: Jobs) -> NumpyJSONResponse:
     return _job_response(await jobs.cancel(job_id), 200)
 
@@ -88,6 +89,7 @@ async def cancel_job(job_id: str, jobs: Jobs) -> NumpyJSONResponse:
     "/{job_id}/webhook/redeliver",
     status_code=202,
     responses={202: {"model": JobPublic}, **_ERRORS},
+    dependencies=[NO_FORM_BODY],
     summary="Queue a fresh delivery of the job's webhook event (same webhook-id)",
 )
 async def redeliver_webhook(job_id: str, jobs: Jobs) -> NumpyJSONResponse:

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from api.deps import Actor, AppSettings, Bodies, Models
+from api.guard import NO_FORM_BODY
 from api.schemas import (
     AliasPublic,
     AliasUpdate,
@@ -22,7 +23,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody},
     422: {"model": ErrorBody},
 }
-MANAGE: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, **ERRORS}
+MANAGE: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
+    415: {"model": ErrorBody},
+    **ERRORS,
+}
 
 
 @router.get("", response_model=list[ModelPublic])
@@ -63,23 +69,46 @@ async def patch_config(
     return await models.update_config(name=name, version=version, patch=patch, actor=actor)
 
 
-@router.delete("/{name}/versions/{version}", response_model=RetiredPublic, responses=MANAGE)
+@router.delete(
+    "/{name}/versions/{version}", response_model=RetiredPublic, responses=MANAGE, dependencies=[NO_FORM_BODY]
+)
 async def retire_version(name: str, version: int, models: Models, actor: Actor) -> dict:
     """Retires a version: new jobs get 404, queued ones still run; 409 while an alias points to it."""
     return await models.retire_version(name=name, version=version, actor=actor)
 
 
-@router.put("/{name}/aliases/{alias}", response_model=AliasPublic, responses=MANAGE)
-async def put_alias(name: str, alias: str, body: AliasUpdate, models: Models, actor: Actor) -> dict:
+@router.put(
+    "/{name}/aliases/{alias}",
+    response_model=AliasPublic,
+    responses=MANAGE,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": AliasUpdate.model_json_schema()}},
+        }
+    },
+)
+async def put_alias(
+    name: str, alias: str, request: Request, models: Models, bodies: Bodies, actor: Actor
+) -> dict:
+    """Points the alias at `{"version": v}`."""
+    body = AliasUpdate.model_validate((await bodies.read(request)).value)
     return await models.set_alias(name=name, alias=alias, version=body.version, actor=actor)
 
 
-@router.post("/{name}/aliases/{alias}/rollback", response_model=AliasPublic, responses=MANAGE)
+@router.post(
+    "/{name}/aliases/{alias}/rollback",
+    response_model=AliasPublic,
+    responses=MANAGE,
+    dependencies=[NO_FORM_BODY],
+)
 async def rollback_alias(name: str, alias: str, models: Models, actor: Actor) -> dict:
     """Points the alias back at the version it pointed to before its last change."""
     return await models.rollback_alias(name=name, alias=alias, actor=actor)
 
 
-@router.delete("/{name}/aliases/{alias}", response_model=AliasPublic, responses=MANAGE)
+@router.delete(
+    "/{name}/aliases/{alias}", response_model=AliasPublic, responses=MANAGE, dependencies=[NO_FORM_BODY]
+)
 async def remove_alias(name: str, alias: str, models: Models, actor: Actor) -> dict:
     return await models.delete_alias(name=name, alias=alias, actor=actor)
