@@ -105,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(same_origin_only)],
     )
-    install_error_handlers(app)
+    install_error_handlers(app, settings)
     for router in (jobs.router, bulk_jobs.router, models.router, audit.router, health.router):
         app.include_router(router)
     return app

@@ -117,7 +117,9 @@ async def create_bulk_job(request: Request, bulk: Bulk, settings: AppSettings) -
 async def list_bulk_jobs(
     bulk: Bulk,
     limit: int = Query(20, ge=1, le=1000),
-    before: float | None = Query(None, description="Only jobs created before (epoch seconds)."),
+    before: float | None = Query(
+        None, allow_inf_nan=False, description="Only jobs created before (epoch seconds)."
+    ),
 ) -> NumpyJSONResponse:
     records = await bulk.recent(limit=limit, before=before)
     return NumpyJSONResponse({"data": [bulk_public(r) for r in records]})

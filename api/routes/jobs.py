@@ -75,7 +75,9 @@ async def create_job(
 async def read_job(
     job_id: str,
     jobs: Jobs,
-    wait: float = Query(0, ge=0, description="Long-poll: seconds to wait for a terminal state."),
+    wait: float = Query(
+        0, ge=0, allow_inf_nan=False, description="Long-poll: seconds to wait for a terminal state."
+    ),
 ) -> NumpyJSONResponse:
     return _job_response(await jobs.read(job_id, wait), 200)
 

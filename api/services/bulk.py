@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import redis
 
-from api.limits import check_metadata
+from api.limits import check_metadata, shortened
 from api.schemas_bulk import BulkJobCreate
 from api.services.registry import AsyncRegistry
 from api.services.webhooks import WebhookIntake
@@ -131,7 +131,8 @@ class BulkService:
 
     async def get(self, bulk_id: str) -> BulkRecord:
         if not is_job_id(bulk_id):
-            raise JobNotFoundError(f"bulk job {bulk_id!r} not found (not a job id)")
+            shown = shortened(bulk_id, self.settings.max_echo_chars)
+            raise JobNotFoundError(f"bulk job {shown!r} not found (not a job id)")
         return await self.store.get(bulk_id)
 
     async def cancel(self, bulk_id: str) -> BulkRecord:

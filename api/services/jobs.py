@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from api.body import Offload
-from api.limits import check_metadata
+from api.limits import check_metadata, shortened
 from api.schemas import JobCreate
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
@@ -119,6 +119,9 @@ class JobService:
         lane = keys.online_lane(model.name, model.version)
         await self.store.submit(record, entry, lane, model.config.max_queue_rows)
 
+    def _shown(self, text: str) -> str:
+        return shortened(text, self.settings.max_echo_chars)
+
     async def redeliver(self, job_id: str) -> JobRecord:
         """Queues a fresh delivery of the job's webhook event, with the same webhook-id."""
         record = await self.get(job_id)
@@ -142,7 +145,7 @@ class JobService:
 
     async def get(self, job_id: str) -> JobRecord:
         if not is_job_id(job_id):
-            raise JobNotFoundError(f"job {job_id!r} not found (not a job id)")
+            raise JobNotFoundError(f"job {self._shown(job_id)!r} not found (not a job id)")
         record = await self.store.get(job_id)
         if await self.store.expire_if_overdue(record):
             record = await self.store.get(job_id)
@@ -166,6 +169,6 @@ class JobService:
 
     async def cancel(self, job_id: str) -> JobRecord:
         if not is_job_id(job_id):
-            raise JobNotFoundError(f"job {job_id!r} not found (not a job id)")
+            raise JobNotFoundError(f"job {self._shown(job_id)!r} not found (not a job id)")
         await self.store.cancel(job_id)
         return await self.store.get(job_id)

@@ -109,8 +109,14 @@ class ModelService:
         model_store.check_model_name(name)
         config = ModelConfig.model_validate(upload.config or {})
         self._check_runtime(upload.config or {}, ("config", "runtime"))
-        signature = await asyncio.to_thread(validate_model_file, upload.path, config.fixed_batch_size)
-        await asyncio.to_thread(check_serves, upload.path, config, signature)
+        try:
+            signature = await asyncio.to_thread(validate_model_file, upload.path, config.fixed_batch_size)
+            await asyncio.to_thread(check_serves, upload.path, config, signature)
+        except MaasError as e:
+            # The loaders name the staged file; the client knows it by its own name.
+            e.message = e.message.replace(str(upload.path), upload.filename or upload.path.name)
+            e.args = (e.message,)
+            raise
         metadata = orjson.dumps({"uploaded_by": actor, "filename": upload.filename})
         extras = {model_store.METADATA_FILE: metadata}
         model = await self.registry.add_version(name, upload.path, upload.config, extras, signature)

@@ -63,6 +63,13 @@ class InferenceError(MaasError):
     code = "inference_error"
 
 
+class NonFiniteOutputError(MaasError):
+    """A model output holds NaN or an infinity, which JSON cannot carry, and the model's config
+    does not say `allow_non_finite: true`."""
+
+    code = "non_finite_output"
+
+
 class QueueFullError(MaasError):
     """A lane holds its maximum rows; the client should retry later (429)."""
 

@@ -61,6 +61,11 @@ class ModelConfig(BaseModel):
     preferred_batch_sizes: list[int] = Field(
         default_factory=list, description="Batch sizes the model runs best at, in rows."
     )
+    allow_non_finite: bool = Field(
+        False,
+        description="Keep outputs holding NaN or an infinity (they come back as JSON null); by "
+        "default such a job fails with code non_finite_output.",
+    )
     onnxruntime: OnnxRuntimeOptions = Field(default_factory=OnnxRuntimeOptions)
     tflite: TfliteOptions = Field(default_factory=TfliteOptions)
 

@@ -7,6 +7,7 @@ from maas.core.errors import MaasError, ModelLoadError
 from maas.models.config import runtime_refusal
 from maas.models.registry import ModelVersion
 from worker.runtimes.base import Runtime
+from worker.runtimes.finite_outputs import FiniteOutputsRuntime
 from worker.runtimes.fixed_batch import FixedBatchRuntime
 from worker.runtimes.onnx_runtime import OnnxRuntime
 from worker.runtimes.tflite_runtime import TfliteRuntime
@@ -39,6 +40,8 @@ def load_runtime(model: ModelVersion, device: str, allow_plugins: bool = False) 
         raise ModelLoadError(f"{model.name} v{model.version}: cannot load: {e!r}") from e
     if model.config.fixed_batch_size is not None:
         runtime = FixedBatchRuntime(runtime, model.config.fixed_batch_size)
+    if not model.config.allow_non_finite:
+        runtime = FiniteOutputsRuntime(runtime)
     try:
         runtime.warm_up()
     except Exception as e:  # whatever the runtime raises for the dummy batch
