@@ -8,9 +8,10 @@ import redis as sync_redis
 import redis.asyncio as aioredis
 from fastapi import Depends, FastAPI
 
-from api.body import JsonBodies, Offload
+from api.body import JsonBodies
 from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
+from api.job_parser import JobBodyParser
 from api.responses import NumpyJSONResponse
 from api.routes import audit, bulk_jobs, health, jobs, models
 from api.services.audit_trail import AuditTrail
@@ -48,10 +49,9 @@ def build_services(
     registry = AsyncRegistry(ModelRepository(settings.model_repository))
     webhooks = WebhookIntake(signing=bool(settings.webhook_secrets), policy=webhook_policy(settings))
     audit_trail = AuditTrail(redis)
-    offload = Offload()
     return Services(
         settings=settings,
-        bodies=JsonBodies(settings.max_body_bytes, settings.json_offload_bytes, offload),
+        bodies=JsonBodies(settings.max_body_bytes, settings.json_offload_bytes, JobBodyParser()),
         jobs=JobService(
             settings=settings,
             registry=registry,
@@ -60,7 +60,6 @@ def build_services(
             idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
             webhooks=webhooks,
             health=VersionHealth(redis, settings.heartbeat_interval_s),
-            offload=offload,
         ),
         bulk=BulkService(
             settings=settings,
@@ -88,10 +87,11 @@ def create_app(settings: Settings) -> FastAPI:
         events.start()
         await asyncio.to_thread(sweep_leftovers, settings)
         rq_redis = sync_redis.Redis.from_url(redis_url, socket_connect_timeout=2)
-        app.state.services = build_services(settings, redis, events, rq_redis)
+        app.state.services = services = build_services(settings, redis, events, rq_redis)
         try:
             yield
         finally:
+            await services.bodies.parser.close()
             rq_redis.close()
             await events.stop()
             with contextlib.suppress(TimeoutError):

@@ -1,44 +1,19 @@
-"""Reads JSON request bodies within the size limit, without trusting Content-Length alone, and
-keeps the parsing of big ones off the event loop.
+"""Reads JSON request bodies within their size limit, without trusting Content-Length alone.
 
-Parsing a 16 MiB body of numbers takes a few hundred milliseconds of CPU and a few hundred MB of
-Python objects. On the event loop that stalls every other request, /healthz included; in threads
-side by side, several such bodies multiply the memory and still fight the loop for the GIL (orjson
-and numpy hold it while they build objects). So a big body's heavy steps run in a thread, one big
-body at a time: the loop takes the GIL back between those steps, and only one big body's objects
-exist at once.
+A job body over the offload threshold is parsed in a child process (api/job_parser.py says why);
+management bodies (a config patch, an alias) are small by nature, and limited to that.
 """
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import orjson
 from fastapi import Request
 
 from api.guard import require_json_or_none
+from api.job_parser import JobBodyParser
 from maas.core.errors import InvalidInputError, PayloadTooLargeError
 
-T = TypeVar("T")
-
-
-class Offload:
-    """Runs the CPU-heavy steps of big bodies in a thread, one at a time (shared by every route
-    and service of an app)."""
-
-    def __init__(self) -> None:
-        self._one = asyncio.Semaphore(1)
-
-    async def run(self, func: Callable[..., T], *args: object) -> T:
-        async with self._one:
-            return await asyncio.to_thread(func, *args)
-
-
-@dataclass(frozen=True)
-class JsonBody:
-    value: object
-    large: bool  # over the offload threshold: its further heavy steps go through Offload too
+SMALL_BODY_BYTES = 64 * 1024  # a config patch or an alias update; far more than either needs
 
 
 def loads(raw: bytes) -> object:
@@ -64,15 +39,20 @@ async def read_bytes(request: Request, limit_bytes: int) -> bytes:
 
 @dataclass(frozen=True)
 class JsonBodies:
-    """How an app reads JSON bodies: at most limit_bytes; over offload_bytes, parsed off the loop."""
+    """How an app reads JSON bodies: jobs up to limit_bytes, parsed in the child process past
+    offload_bytes (their inputs then come as numpy arrays); management bodies up to 64 KiB."""
 
     limit_bytes: int
     offload_bytes: int
-    offload: Offload
+    parser: JobBodyParser
 
-    async def read(self, request: Request) -> JsonBody:
+    async def job(self, request: Request) -> object:
         require_json_or_none(request)
         raw = await read_bytes(request, self.limit_bytes)
         if len(raw) > self.offload_bytes:
-            return JsonBody(await self.offload.run(loads, raw), True)
-        return JsonBody(loads(raw), False)
+            return await self.parser.parse(raw)
+        return loads(raw)
+
+    async def small(self, request: Request) -> object:
+        require_json_or_none(request)
+        return loads(await read_bytes(request, SMALL_BODY_BYTES))

@@ -3,6 +3,7 @@
 import re
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Header, Query, Request
 
 from api.deps import AppSettings, Bodies, Jobs
@@ -31,6 +32,17 @@ def prefer_wait_s(prefer: str | None, max_wait_s: float) -> float:
     return min(float(match.group(1)), max_wait_s) if match else 0.0
 
 
+def job_create(body: object) -> JobCreate:
+    """The validated request; bare inputs that came as an array (a big body) are validated as
+    a list would be, then put back."""
+    if not isinstance(body, dict):
+        raise InvalidInputError("body: expected a JSON object", ("body",))
+    inputs = body.get("inputs")
+    if not isinstance(inputs, np.ndarray):
+        return JobCreate.model_validate(body)
+    return JobCreate.model_validate({**body, "inputs": []}).model_copy(update={"inputs": inputs})
+
+
 def _job_response(record, status_code: int, **headers: str) -> NumpyJSONResponse:
     return NumpyJSONResponse(job_public(record), status_code=status_code, headers=headers)
 
@@ -57,12 +69,9 @@ async def create_job(
         None, description="Retries with the same key and body return the original job."
     ),
 ) -> NumpyJSONResponse:
-    body = await bodies.read(request)
-    if not isinstance(body.value, dict):
-        raise InvalidInputError("body: expected a JSON object", ("body",))
+    job = job_create(await bodies.job(request))
     wait_s = prefer_wait_s(prefer, settings.max_wait_s)
-    job = JobCreate.model_validate(body.value)
-    record, replayed = await jobs.submit(job, idempotency_key, wait_s, body.large)
+    record, replayed = await jobs.submit(job, idempotency_key, wait_s)
     headers = {"Location": f"/v1/jobs/{record.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"

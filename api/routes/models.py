@@ -65,7 +65,7 @@ async def patch_config(
 ) -> dict:
     """A JSON merge patch of the version's config (null removes a key); workers apply it
     without a restart."""
-    patch = (await bodies.read(request)).value
+    patch = await bodies.small(request)
     return await models.update_config(name=name, version=version, patch=patch, actor=actor)
 
 
@@ -92,7 +92,7 @@ async def put_alias(
     name: str, alias: str, request: Request, models: Models, bodies: Bodies, actor: Actor
 ) -> dict:
     """Points the alias at `{"version": v}`."""
-    body = AliasUpdate.model_validate((await bodies.read(request)).value)
+    body = AliasUpdate.model_validate(await bodies.small(request))
     return await models.set_alias(name=name, alias=alias, version=body.version, actor=actor)
 
 

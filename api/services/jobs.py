@@ -1,12 +1,12 @@
 """What the job routes do, on plain values (no HTTP here): submit, read, wait, cancel, redeliver."""
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from api.body import Offload
 from api.limits import check_metadata, shortened
 from api.schemas import JobCreate
 from api.services.registry import AsyncRegistry
@@ -30,7 +30,27 @@ def declared_rows(raw: object) -> int:
     """The most rows any input of a job claims (its outer list's length), read without
     converting anything; parse_inputs later checks that they agree."""
     values = raw.values() if isinstance(raw, dict) else [raw]
-    return max((len(v) for v in values if isinstance(v, list)), default=0)
+    return max((len(v) for v in values if isinstance(v, list | np.ndarray)), default=0)
+
+
+def body_of(request: JobCreate) -> dict:
+    """The request as JSON for its idempotency fingerprint; an input that came as an array (a
+    big body) stands as its dtype, shape and digest."""
+    inputs = request.inputs
+    named = inputs if isinstance(inputs, dict) else {"": inputs}
+    shown = {
+        name: {
+            "dtype": v.dtype.str,
+            "shape": list(v.shape),
+            "sha256": hashlib.sha256(v.tobytes()).hexdigest(),
+        }
+        if isinstance(v, np.ndarray)
+        else v
+        for name, v in named.items()
+    }
+    body = request.model_dump(mode="json", exclude={"inputs"})
+    body["inputs"] = shown if isinstance(inputs, dict) else shown[""]
+    return body
 
 
 def check_rows(rows: int, model: ModelVersion) -> None:
@@ -51,26 +71,19 @@ class JobService:
     idempotency: IdempotencyKeys
     webhooks: WebhookIntake
     health: VersionHealth
-    offload: Offload
 
     async def submit(
-        self,
-        request: JobCreate,
-        idempotency_key: str | None = None,
-        wait_s: float = 0.0,
-        large: bool = False,
+        self, request: JobCreate, idempotency_key: str | None = None, wait_s: float = 0.0
     ) -> tuple[JobRecord, bool]:
         """The new job (or, for a repeated Idempotency-Key, the original) and whether replayed;
-        with wait_s > 0, as it is once terminal or after wait_s. A `large` body's inputs become
-        arrays off the event loop."""
-        record, replayed = await self._submit(request, idempotency_key, large)
+        with wait_s > 0, as it is once terminal or after wait_s. Its inputs are nested lists,
+        or numpy arrays already (a big body, parsed in the child process)."""
+        record, replayed = await self._submit(request, idempotency_key)
         if wait_s > 0:
             record = await self.wait(record.id, wait_s)
         return record, replayed
 
-    async def _submit(
-        self, request: JobCreate, idempotency_key: str | None, large: bool
-    ) -> tuple[JobRecord, bool]:
+    async def _submit(self, request: JobCreate, idempotency_key: str | None) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
             check_key(idempotency_key)
         check_metadata(request.metadata, self.settings.max_metadata_bytes)
@@ -78,14 +91,11 @@ class JobService:
         await self.health.check(model)
         # Cheap bounds first: the outer lists' lengths, before a single array is built.
         check_rows(declared_rows(request.inputs), model)
-        if large:
-            inputs, rows = await self.offload.run(parse_inputs, request.inputs, model.signature)
-        else:
-            inputs, rows = parse_inputs(request.inputs, model.signature)
+        inputs, rows = parse_inputs(request.inputs, model.signature)
         check_rows(rows, model)
         record = await self._record(request, model, rows)
         if idempotency_key is not None:
-            body = fingerprint(request.model_dump(mode="json"))
+            body = fingerprint(body_of(request))
             reservation = await self.idempotency.reserve(idempotency_key, body, record.id)
             if reservation.replayed:
                 return await self._replay(reservation.job_id), True

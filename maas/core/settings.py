@@ -158,8 +158,9 @@ class Settings(BaseSettings):
     json_offload_bytes: int = Field(
         1024 * 1024,
         ge=0,
-        description="A JSON body larger than this is parsed (and its inputs turned into arrays) in "
-        "a worker thread, one such body at a time, so the event loop keeps answering; bytes.",
+        description="A job body larger than this is parsed (and its inputs turned into arrays) in "
+        "a child process of the API, one body at a time, so that the API keeps answering (orjson "
+        "and numpy hold the GIL while they build objects, in a thread too); bytes.",
     )
     max_metadata_bytes: int = Field(
         64 * 1024,

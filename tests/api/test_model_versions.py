@@ -407,7 +407,9 @@ async def test_a_runtime_option_change_loads_a_new_runtime_and_a_broken_one_keep
         await asyncio.sleep(0.05)
     reloaded = lanes.served[("offset", 1)].runtime
     assert reloaded is not before
-    assert reloaded.session.get_session_options().intra_op_num_threads == 1
+    assert (
+        reloaded.inner.session.get_session_options().intra_op_num_threads == 1
+    )  # inner: under FiniteOutputsRuntime
     assert answered_by(await finished(api, await score(api, 2.0)), 2.0) == 1.0
 
     broken = {"onnxruntime": {"providers": ["NoSuchProvider"]}}
