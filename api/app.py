@@ -24,7 +24,7 @@ from api.services.version_health import VersionHealth
 from api.services.webhooks import WebhookIntake
 from api.upload import staging_root, sweep_uploads
 from batching.bulk.store import BulkStore
-from batching.connection import connect
+from batching.connection import connect, connect_sync
 from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys
 from batching.jobs.store import JobStore
@@ -82,11 +82,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        redis = connect(redis_url, settings.redis_max_connections)
+        redis = connect(settings)
         events = JobEvents(redis)
         events.start()
         await asyncio.to_thread(sweep_leftovers, settings)
-        rq_redis = sync_redis.Redis.from_url(redis_url, socket_connect_timeout=2)
+        rq_redis = connect_sync(settings, socket_connect_timeout=2)
         app.state.services = services = build_services(settings, redis, events, rq_redis)
         try:
             yield

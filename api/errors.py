@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.limits import shortened
@@ -23,6 +24,7 @@ from maas.core.errors import (
     ModelNotFoundError,
     PayloadTooLargeError,
     QueueFullError,
+    RateLimitedError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
@@ -40,6 +42,7 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     ConflictError: 409,
     ModelLoadError: 503,
     QueueFullError: 429,
+    RateLimitedError: 429,
 }
 MESSAGE_ECHOES = 10  # a message may be this many echoed pieces long, whatever it quotes
 RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1}
@@ -95,7 +98,7 @@ def _status_of(error: MaasError) -> int:
 def _maas_error(redaction: Redaction):
     async def handle(_: Request, error: MaasError) -> NumpyJSONResponse:
         headers = {}
-        if retry_after := RETRY_AFTER_S.get(type(error)):
+        if retry_after := getattr(error, "retry_after_s", None) or RETRY_AFTER_S.get(type(error)):
             headers["Retry-After"] = str(retry_after)
         if challenge := CHALLENGES.get(type(error)):
             headers["WWW-Authenticate"] = challenge
@@ -129,6 +132,13 @@ async def _redis_down(_: Request, error: Exception) -> NumpyJSONResponse:
     return error_response(503, "queue_unavailable", message, headers={"Retry-After": "1"})
 
 
+async def _redis_full(_: Request, error: Exception) -> NumpyJSONResponse:
+    # noeviction: Redis refuses writes that would grow it past maxmemory; accepted jobs still
+    # finish (their scripts may exceed it), so room comes back as results expire.
+    message = "the job queue (Redis) is full (maxmemory reached); new jobs are refused, retry later"
+    return error_response(503, "queue_out_of_memory", message, headers={"Retry-After": "5"})
+
+
 def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     redaction = Redaction.of(settings)
     # Starlette types every handler as taking Exception; each is registered for the class it takes.
@@ -137,3 +147,4 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(ValidationError, _validation_error(redaction))  # type: ignore[arg-type]
     app.add_exception_handler(RedisConnectionError, _redis_down)
     app.add_exception_handler(RedisTimeoutError, _redis_down)
+    app.add_exception_handler(RedisOutOfMemoryError, _redis_full)

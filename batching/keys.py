@@ -51,6 +51,11 @@ BULK_JOBS = f"{PREFIX}:bulk-jobs"  # sorted set: bulk job ids by creation time, 
 BULK_QUEUE = f"{PREFIX}-bulk"  # the rq queue of bulk split tasks (rq adds its own `rq:` prefix)
 
 
+def webhook_redelivered(job_id: str) -> str:
+    """Set for webhook_redeliver_interval_s when a job's webhook is redelivered (rate limit)."""
+    return f"{PREFIX}:job:{job_id}:redelivered"
+
+
 def bulk_job(bulk_id: str) -> str:
     return f"{PREFIX}:bulk:{{{bulk_id}}}"
 

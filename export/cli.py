@@ -1,6 +1,18 @@
-"""`maas export`: the command line over export.pipeline. maas/cli.py loads this module only when
-the command runs, so no other maas command (and no worker) imports TensorFlow."""
+"""`maas export`: the command line over export.pipeline. maas/cli/app.py loads this module only
+when the command runs, so no other maas command (and no worker) imports TensorFlow.
 
+This module itself imports no TensorFlow either: parsing, `--help` and the option checks answer
+at once (TensorFlow takes ~15 s to import on a small machine), and export.pipeline, which pulls
+in TensorFlow, Keras and the converters, is loaded by name (importlib) only once the arguments
+parsed, as maas/cli/app.py loads this module. Only the types the command line shares with the
+pipeline (ExportOptions, ExportResult, ExportError) come from light modules.
+
+Output: a table and a few lines on stdout, errors as one `error: ...` line on stderr; when stdout
+or stderr is not a terminal (CI logs, pipes) nothing is cut or wrapped to 80 columns. `--json`
+puts the report alone on stdout, for scripts."""
+
+import importlib
+import json
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -8,14 +20,23 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from export.errors import ExportError
 from export.options import ExportOptions
-from export.pipeline import ExportResult, run_export
+from export.result import ExportResult
 from maas.core.settings import Settings
 
 app = typer.Typer(add_completion=False)
-_err = Console(stderr=True)
+_PIPELINE = "export.pipeline"  # TensorFlow and the converters: loaded after parsing (see above)
+_UNWRAPPED_WIDTH = 1000  # columns when not a terminal: rich would otherwise assume 80 and cut
+
+
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console.width = _UNWRAPPED_WIDTH
+    return console
 
 
 def summary_table(title: str, rows: list[tuple[str, dict]]) -> Table:
@@ -55,7 +76,7 @@ def summary_table(title: str, rows: list[tuple[str, dict]]) -> Table:
 
 
 def _print_result(options: ExportOptions, result: ExportResult) -> None:
-    console = Console()
+    console = _console()
     label = options.to + (f" {options.quantize}" if options.quantize else "")
     console.print(summary_table(f"maas export {options.model}", [(label, result.report)]))
     parity = result.report.get("parity") or {}
@@ -69,6 +90,15 @@ def _print_result(options: ExportOptions, result: ExportResult) -> None:
         console.print(f"registered {options.register} version {result.version} in {options.model_repository}")
     if result.output is not None:
         console.print(f"wrote {result.output}")
+
+
+def _json_report(options: ExportOptions, result: ExportResult) -> dict:
+    """The report as --report writes it, plus where the artifact went."""
+    registered = None if result.version is None else {"model": options.register, "version": result.version}
+    return result.report | {
+        "output": None if result.output is None else str(result.output),
+        "registered": registered,
+    }
 
 
 @app.command()
@@ -96,6 +126,9 @@ def export(
     model_repository: Annotated[Path | None, typer.Option(help="Default: MAAS_MODEL_REPOSITORY.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the artifact here.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the JSON report on stdout instead of the table.")
+    ] = False,
 ) -> None:
     """Export a Keras/TensorFlow model to ONNX or TFLite, optionally optimized, checked and registered."""
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # deprecation notices from tf2onnx's internals
@@ -117,8 +150,12 @@ def export(
         model_repository=model_repository or Settings().model_repository,
     )
     try:
-        result = run_export(options)
+        result = importlib.import_module(_PIPELINE).run_export(options)
     except ExportError as e:
-        _err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        # as Text, not markup: messages quote lists like ['x'], which rich would read as tags
+        _console(stderr=True).print(Text.assemble(("error:", "red"), " ", e.message), soft_wrap=True)
         raise typer.Exit(e.exit_code) from e
-    _print_result(options, result)
+    if as_json:
+        typer.echo(json.dumps(_json_report(options, result), indent=2))
+    else:
+        _print_result(options, result)

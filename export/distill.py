@@ -14,7 +14,9 @@ from keras import ops
 
 from export.data import Dataset
 from export.errors import ExportError
-from export.source import KERAS_SUFFIXES, SourceModel, from_keras, load_source
+from export.keras_source import from_keras
+from export.loader import load_source
+from export.source import KERAS_SUFFIXES, SourceModel
 from export.training import (
     BATCH_SIZE,
     adam,
@@ -61,7 +63,8 @@ def student_from_widths(
     teacher: SourceModel, widths: list[int], classes: int, probabilities: bool, train: Dataset
 ) -> keras.Model:
     """An MLP on the teacher's single [N, features] input: normalized inputs (statistics of the
-    training rows), ReLU layers of the given widths, and an output named like the teacher's."""
+    training rows), ReLU layers of the given widths, and the teacher's number of classes; its
+    tensors take the teacher's names when it becomes a SourceModel."""
     spec = teacher.input_specs[0] if len(teacher.input_specs) == 1 else None
     if spec is None or spec.shape.rank != 2 or not spec.dtype.is_floating:
         raise ExportError("a student from widths needs a single float [N, features] input; give a Keras file")
@@ -71,9 +74,7 @@ def student_from_widths(
     x = normalize(inputs)
     for width in widths:
         x = keras.layers.Dense(width, activation="relu")(x)
-    outputs = keras.layers.Dense(
-        classes, activation="softmax" if probabilities else None, name=teacher.output_names[0]
-    )(x)
+    outputs = keras.layers.Dense(classes, activation="softmax" if probabilities else None)(x)
     return keras.Model(inputs, outputs, name="student")
 
 
@@ -81,10 +82,7 @@ def _student(
     spec: str, teacher: SourceModel, classes: int, probabilities: bool, train: Dataset
 ) -> keras.Model:
     if Path(spec).suffix in KERAS_SUFFIXES:
-        student = load_source(Path(spec))
-        if [s.name for s in student.input_specs] != [s.name for s in teacher.input_specs]:
-            raise ExportError(f"--distill {spec}: student inputs must match the teacher's")
-        return student.keras_model
+        return load_source(Path(spec)).keras_model
     return student_from_widths(teacher, _widths(spec), classes, probabilities, train)
 
 
@@ -97,10 +95,11 @@ def distill(
     probabilities = outputs_are_probabilities(soft)
     student = _student(spec, teacher, soft.shape[1], probabilities, train)
     assert train.labels is not None  # --train rows are loaded with need_labels=True
+    student_source = from_keras(student, Path(spec), like=teacher)  # checked before training
     teacher_logits = np.log(np.clip(soft, _EPSILON, 1.0)) if probabilities else soft
     targets = np.concatenate([train.labels[:, None].astype(np.float32), teacher_logits], axis=1)
     student.compile(adam(3e-3), distillation_loss(temperature, probabilities))
-    student.fit(model_inputs(student, train), targets, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
+    student.fit(model_inputs(teacher, train), targets, batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
     info = {
         "student": spec,
         "temperature": temperature,
@@ -109,4 +108,4 @@ def distill(
         "teacher_weights": weight_count(teacher.keras_model) if teacher.keras_model else None,
         "student_weights": weight_count(student),
     }
-    return from_keras(student, Path(spec)), info
+    return student_source, info

@@ -6,7 +6,6 @@ leaves the repository untouched."""
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -14,11 +13,14 @@ from export.artifact import artifact_runner, file_sizes, weight_sparsity
 from export.data import Dataset, load_dataset
 from export.distill import distill
 from export.errors import ExportError, ParityError
+from export.loader import load_source
 from export.onnx_export import quantize_onnx, to_onnx
 from export.options import FORMATS, ExportOptions
 from export.parity import accuracy, compare, parity_report
 from export.prune import prune
-from export.source import SourceModel, load_source
+from export.recurrent import convertible
+from export.result import ExportResult
+from export.source import SourceModel, one_line
 from export.tflite_export import to_tflite
 from maas.core.errors import ModelLoadError
 from maas.models.onnx_signature import read_onnx_signature
@@ -28,13 +30,6 @@ from maas.models.tflite_signature import read_tflite_signature
 REPORT_FILE = "report.json"
 REGISTERED_CONFIG = {"max_batch_size": 64, "max_queue_delay_ms": 5.0}
 _TOOLCHAIN = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert")
-
-
-@dataclass
-class ExportResult:
-    report: dict
-    output: Path | None  # where the artifact was copied, if anywhere
-    version: int | None  # the version registered, if any
 
 
 def _optimize(options: ExportOptions, source: SourceModel, train: Dataset | None) -> tuple[SourceModel, dict]:
@@ -51,6 +46,18 @@ def _optimize(options: ExportOptions, source: SourceModel, train: Dataset | None
 
 
 def _convert(options: ExportOptions, model: SourceModel, workdir: Path, calibration: Dataset | None) -> Path:
+    model = convertible(model)
+    try:
+        return _run_converter(options, model, workdir, calibration)
+    except Exception as e:  # converters raise their own types (ConverterError, tf2onnx's, ValueError)
+        raise ExportError(
+            f"{options.model}: the {options.to} converter refused the model: {one_line(e)}"
+        ) from e
+
+
+def _run_converter(
+    options: ExportOptions, model: SourceModel, workdir: Path, calibration: Dataset | None
+) -> Path:
     if options.to == "tflite":
         saved_model = model.saved_model_dir(workdir)
         return to_tflite(model, saved_model, workdir / "model.tflite", options.quantize, calibration)

@@ -14,7 +14,8 @@ import numpy as np
 
 from export.data import Dataset
 from export.errors import ExportError
-from export.source import SourceModel, from_keras
+from export.keras_source import from_keras
+from export.source import SourceModel
 from export.training import BATCH_SIZE, adam, classifier_outputs, model_inputs, outputs_are_probabilities
 
 
@@ -67,7 +68,7 @@ def prune(source: SourceModel, sparsity: float, train: Dataset, epochs: int) -> 
     pruning = MagnitudePruning(kernels, sparsity, end_step, frequency=max(1, end_step // 10))
     model.compile(adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities))
     model.fit(
-        model_inputs(model, train),
+        model_inputs(source, train),
         train.labels,
         batch_size=BATCH_SIZE,
         epochs=epochs,
@@ -84,4 +85,4 @@ def prune(source: SourceModel, sparsity: float, train: Dataset, epochs: int) -> 
         "fine_tune_epochs": epochs,
         "fine_tune_steps": steps,
     }
-    return from_keras(model, source.path), info
+    return from_keras(model, source.path, like=source), info

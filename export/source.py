@@ -1,7 +1,9 @@
-"""The model an export starts from: a Keras file (.keras, .h5) or a SavedModel directory, seen
-through one interface: named inputs with a dynamic batch dimension, named outputs, a TensorFlow
-function to run it, and a SavedModel with a `serving_default` signature for the converters."""
+"""The model an export starts from, seen through one interface whatever it was saved as (a Keras
+file or a SavedModel directory): named inputs with a dynamic batch dimension, named outputs, a
+TensorFlow function to run it, and a SavedModel with a `serving_default` signature for the
+converters. `export.loader.load_source` builds one from a path."""
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,10 @@ from export.errors import ExportError
 
 SERVING_KEY = "serving_default"
 KERAS_SUFFIXES = (".keras", ".h5")
+_MESSAGE_CHARS = 300
+_LOCATION = re.compile(r"^loc\(.*\): ")
+_RAISED = re.compile(r"^\s*\w+(?:Error|Exception): ", re.MULTILINE)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -49,7 +55,7 @@ class SourceModel:
         return target
 
 
-def _check_batchable(path: Path, specs: list[tf.TensorSpec]) -> None:
+def check_batchable(path: Path, specs: list[tf.TensorSpec]) -> None:
     fixed = [f"{s.name} {s.shape}" for s in specs if not s.shape.rank or s.shape[0] is not None]
     if fixed:
         raise ExportError(
@@ -58,46 +64,27 @@ def _check_batchable(path: Path, specs: list[tf.TensorSpec]) -> None:
         )
 
 
-def from_keras(model: keras.Model, path: Path) -> SourceModel:
-    specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs]
-    _check_batchable(path, specs)
-    names = list(model.output_names)
-
-    def serve(*tensors):
-        outputs = model(tensors[0] if len(tensors) == 1 else list(tensors), training=False)
-        outputs = list(outputs.values()) if isinstance(outputs, dict) else outputs
-        return dict(zip(names, outputs if isinstance(outputs, list | tuple) else [outputs], strict=True))
-
-    return SourceModel(path, specs, names, tf.function(serve, input_signature=specs), model)
+def _first_error(text: str) -> str:
+    """The TFLite converter (MLIR) reports `<unknown>:0: error: loc(callsite(...)): what`,
+    one line per error, followed by notes: the first error's `what` says it."""
+    for line in text.splitlines():
+        if "error: " in line:
+            return _LOCATION.sub("", line.split("error: ", 1)[1])
+    return text
 
 
-def _from_saved_model(path: Path) -> SourceModel:
-    try:
-        loaded = tf.saved_model.load(str(path))
-        signature = loaded.signatures[SERVING_KEY]
-    except (OSError, ValueError, KeyError) as e:
-        raise ExportError(f"{path}: not a SavedModel with a {SERVING_KEY!r} signature: {e}") from e
-    by_name = signature.structured_input_signature[1]
-    specs = [tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, spec in by_name.items()]
-    _check_batchable(path, specs)
-    names = list(signature.structured_outputs)
-
-    def serve(*tensors):
-        # through `loaded`, which owns the variables: a signature alone lets them be collected
-        return loaded.signatures[SERVING_KEY](**{s.name: t for s, t in zip(specs, tensors, strict=True)})
-
-    return SourceModel(path, specs, names, tf.function(serve, input_signature=specs), None)
+def _innermost(text: str) -> str:
+    """A tf.function error quotes the traceback ("in user code: File ...") before the error the
+    model's code raised: keep that error."""
+    if "in user code:" in text:
+        starts = [match.start() for match in _RAISED.finditer(text)]
+        text = text[starts[-1] :] if starts else text
+    return _ANSI.sub("", text)
 
 
-def load_source(path: Path) -> SourceModel:
-    """Loads a .keras / .h5 file or a SavedModel directory; ExportError for anything else."""
-    path = Path(path)
-    if path.is_dir() and (path / "saved_model.pb").is_file():
-        return _from_saved_model(path)
-    if not path.is_file() or path.suffix not in KERAS_SUFFIXES:
-        raise ExportError(f"{path}: not a Keras model file (.keras, .h5) or a SavedModel directory")
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as e:  # Keras raises many unrelated types (zip, h5py, JSON) for a bad file
-        raise ExportError(f"{path}: not a loadable Keras model: {e}") from e
-    return from_keras(model, path)
+def one_line(error: BaseException) -> str:
+    """An exception as one short line for a CLI message: Keras and TensorFlow errors run to
+    many lines and append whole model configs, which say nothing the user can act on."""
+    text = _first_error(_innermost(str(error))).split("Full object config:")[0]
+    text = " ".join(text.split()) or type(error).__name__
+    return text if len(text) <= _MESSAGE_CHARS else text[: _MESSAGE_CHARS - 3] + "..."

@@ -25,8 +25,12 @@ def classifier_outputs(source: SourceModel, train: Dataset) -> np.ndarray:
     return outputs
 
 
-def model_inputs(model: keras.Model, data: Dataset) -> list[np.ndarray]:
-    return [data.inputs[tensor.name] for tensor in model.inputs]
+def model_inputs(model: SourceModel, data: Dataset) -> np.ndarray | dict[str, np.ndarray]:
+    """The rows as Keras's fit takes them: one array for a single input (a subclassed model
+    would take a list of one as a batch of one), else a dict by input name."""
+    if len(model.input_specs) == 1:
+        return data.inputs[model.input_specs[0].name]
+    return {spec.name: data.inputs[spec.name] for spec in model.input_specs}
 
 
 def weight_count(model: keras.Model) -> int:

@@ -96,7 +96,7 @@ class WorkerHandle:
         self.redis: aioredis.Redis | None = None
 
     async def start(self) -> Worker:
-        self.redis = connect(self.settings.redis_url, self.settings.redis_max_connections)
+        self.redis = connect(self.settings)
         self.worker = Worker(self.settings, self.redis)
         self.task = asyncio.create_task(self.worker.run(ModelRepository(self.settings.model_repository)))
         for _ in range(200):

@@ -2,6 +2,7 @@
 
 import asyncio
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys, check_key, fingerprint
 from batching.jobs.record import JobRecord, JobStatus
 from batching.jobs.store import JobStore
-from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError
+from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError, RateLimitedError
 from maas.core.ids import is_job_id, new_job_id
 from maas.core.inputs import parse_inputs
 from maas.core.settings import Settings
@@ -137,7 +138,10 @@ class JobService:
         record = await self.get(job_id)
         if record.webhook is None or record.webhook.event_id is None:
             raise JobStateError(f"job {job_id} has no webhook event to deliver (yet)")
-        await self.store.queue_redelivery(job_id)
+        interval_s = self.settings.webhook_redeliver_interval_s
+        if wait_s := await self.store.queue_redelivery(job_id, interval_s):
+            message = f"job {job_id}: its webhook may be redelivered once per {interval_s:g} s"
+            raise RateLimitedError(message, math.ceil(wait_s))
         return await self.get(job_id)
 
     async def _replay(self, job_id: str) -> JobRecord:

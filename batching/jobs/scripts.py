@@ -13,6 +13,11 @@ from batching import lua
 from batching.jobs.record import TERMINAL_VALUES, JobStatus
 from batching.webhook import QUEUE_EVENT_LUA
 
+# Scripts that finish accepted jobs (and cancel) still run when Redis is at maxmemory
+# (noeviction): new jobs are refused there (503), but a job already accepted must reach its
+# terminal state, or it would be lost. (Redis < 7 knows no flags: see batching/lua.py.)
+ALLOW_OOM = ("allow-oom",)
+
 # Ends the job at `job` in `state`: keeps it `ttl` seconds, announces it on `channel` and queues
 # its webhook event in `outbox` if the webhook wants this state.
 _END_JOB = """
@@ -40,6 +45,7 @@ TRANSITION = lua.Script(
     keys=("job", "outbox"),
     args=("allowed", "state", "ttl", "channel"),
     rest="fields",
+    flags=ALLOW_OOM,
     prelude=JOB_PRELUDE,
     body="""
 local current = redis.call('HGET', K.job, 'status')
@@ -59,6 +65,7 @@ CLAIM = lua.Script(
     "claim",
     keys=("job", "outbox"),
     args=("now", "worker", "ttl", "channel", "expiry_error"),
+    flags=ALLOW_OOM,
     prelude=JOB_PRELUDE,
     body="""
 local current = redis.call('HGET', K.job, 'status')
@@ -104,6 +111,7 @@ ACK = lua.Script(
     keys=("lane", "lane_rows", "stats"),
     args=("group", "computed_rows", "recomputed_rows", "dead_letters"),
     rest="entries",
+    flags=ALLOW_OOM,
     body="""
 local freed = 0
 for i = REST, #ARGV, 2 do

@@ -2,16 +2,20 @@
 
 import asyncio
 import importlib
+import ssl
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 
 from api.app import create_app
+from batching.connection import RedisSetupError, check_setup
 from maas.cli.bulk import bulk_app
+from maas.cli.config import config_app
 from maas.cli.logs import configure_logging
 from maas.cli.models import models_app
+from maas.cli.supervisor import EX_CONFIG
 from maas.cli.supervisor import serve as serve_tree
 from maas.core.settings import Settings
 from worker.batch.service import run_worker
@@ -20,12 +24,37 @@ from worker.tasks.rq_worker import run_rq_worker
 app = typer.Typer(help="maas: asynchronous, dynamically batched model inference.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(bulk_app, name="bulk")
+app.add_typer(config_app, name="config")
+TlsCert = Annotated[Path | None, typer.Option(help="Serve HTTPS with this PEM certificate (chain).")]
+TlsKey = Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")]
+TlsClientCa = Annotated[
+    Path | None, typer.Option(help="Require client certificates signed by this CA (mutual TLS).")
+]
 
 
 def _settings(**overrides) -> Settings:
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     configure_logging(settings.log_level)
     return settings
+
+
+def _check_redis(settings: Settings) -> None:
+    """Refused credentials or TLS stop a process at once (exit 78: `maas serve` does not restart
+    it), with what to fix, rather than as 503s later."""
+    try:
+        check_setup(settings)
+    except RedisSetupError as e:
+        typer.echo(f"maas: {e.message}", err=True)
+        raise typer.Exit(EX_CONFIG) from None
+
+
+def _tls_options(settings: Settings) -> dict:
+    if not settings.tls_cert:
+        return {}
+    options: dict[str, Any] = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+    if settings.tls_client_ca:
+        options |= {"ssl_ca_certs": str(settings.tls_client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return options
 
 
 @app.command()
@@ -35,15 +64,24 @@ def serve(
     model_repository: Annotated[Path | None, typer.Option(help="Model repository directory.")] = None,
     redis_url: Annotated[str | None, typer.Option(help="Use this Redis instead of starting one.")] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Where the embedded Redis keeps data.")] = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_client_ca: TlsClientCa = None,
 ) -> None:
-    """Redis (unless --redis-url) + API + one worker, in one process tree. Ctrl-C stops all."""
+    """Redis (unless --redis-url) + API + a worker + an rq worker, in one process tree; a child
+    that dies is restarted with backoff (see MAAS_SUPERVISOR_*). Ctrl-C stops all."""
     settings = _settings(
         host=host,
         port=port,
         model_repository=model_repository,
         redis_url=redis_url,
         state_dir=state_dir,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
     )
+    if settings.redis_url:
+        _check_redis(settings)
     raise typer.Exit(serve_tree(settings))
 
 
@@ -51,9 +89,15 @@ def serve(
 def api(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_client_ca: TlsClientCa = None,
 ) -> None:
     """The HTTP API alone (needs MAAS_REDIS_URL)."""
-    settings = _settings(host=host, port=port)
+    settings = _settings(
+        host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca
+    )
+    _check_redis(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -61,6 +105,7 @@ def api(
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
+        **_tls_options(settings),
     )
 
 
@@ -74,13 +119,16 @@ def worker(
     settings = _settings(worker_models=names, device=device)
     if settings.device not in ("cpu", "cuda"):
         raise typer.BadParameter("--device must be cpu or cuda")
+    _check_redis(settings)
     asyncio.run(run_worker(settings))
 
 
 @app.command("rq-worker")
 def rq_worker() -> None:
     """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
-    run_rq_worker(_settings())
+    settings = _settings()
+    _check_redis(settings)
+    run_rq_worker(settings)
 
 
 @app.command(

@@ -31,12 +31,21 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """Durable by default: AOF on, noeviction (an evicting policy would silently drop jobs)."""
+    """Durable by default: AOF on, noeviction (an evicting policy would silently drop jobs).
+    With a maxmemory, writes that would grow Redis past it fail, so the API answers 503 before
+    the host runs out of memory."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, appendfsync: str | None = "everysec"):
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        appendfsync: str | None = "everysec",
+        maxmemory_mb: int | None = None,
+    ):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendfsync = appendfsync  # None: no AOF (throwaway test servers)
+        self.maxmemory_mb = maxmemory_mb  # None: no limit (throwaway test servers)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -60,6 +69,7 @@ class RedisServer:
             "--save",
             "",
             *durability,
+            *(["--maxmemory", f"{self.maxmemory_mb}mb"] if self.maxmemory_mb else []),
             "--maxmemory-policy",
             "noeviction",
             "--logfile",

@@ -87,3 +87,13 @@ class UnsupportedMediaTypeError(MaasError):
     """A body whose Content-Type the endpoint does not take (a JSON endpoint sent text/plain)."""
 
     code = "unsupported_media_type"
+
+
+class RateLimitedError(MaasError):
+    """The same call came again too soon; retry_after_s says when it may (429, Retry-After)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -2,17 +2,51 @@
 
 import base64
 import binascii
+import os
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Marks a field whose value is a secret: `maas config show` masks it; keep it out of logs.
+SECRET: dict[str, Any] = {"secret": True}
+
+
+def default_redis_maxmemory_mb() -> int:
+    """A quarter of the memory this process may use (the cgroup limit where lower than the
+    machine's), between 64 MiB and 4 GiB."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
+    except OSError:
+        pass  # no cgroup v2 limit readable: the machine's memory it is
+    return int(min(4096, max(64, total // 4 // 2**20)))
+
+
+def redacted_url(url: str | None) -> str | None:
+    """The URL with its password (if any) replaced by ***."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MAAS_", extra="forbid")
+    # hide_input_in_errors: a validation error names the field and the rule, never the value
+    # (which may be a token or a secret).
+    model_config = SettingsConfigDict(env_prefix="MAAS_", extra="forbid", hide_input_in_errors=True)
 
     redis_url: str | None = Field(
         None,
+        repr=False,  # it may carry a password
         description="Redis to use, e.g. redis://host:6379/0. Unset: `maas serve` starts a local "
         "redis-server with its data under state_dir.",
     )
@@ -76,9 +110,11 @@ class Settings(BaseSettings):
     )
     admin_tokens: dict[str, str] = Field(
         default_factory=dict,
+        repr=False,
+        json_schema_extra=SECRET,
         description="Name -> token. When set, model management (upload, config, retire, aliases) "
         "needs `Authorization: Bearer <token>` and is audited under the name; unset, it is open "
-        "to anyone who reaches the API (a trusted network only).",
+        "to anyone who reaches the API, and only while the API listens on a loopback address.",
     )
     max_model_bytes: int = Field(
         1024 * 1024 * 1024, ge=1, description="Largest model file an upload may carry, bytes (422)."
@@ -93,6 +129,8 @@ class Settings(BaseSettings):
     )
     webhook_secrets: list[str] = Field(
         default_factory=list,
+        repr=False,
+        json_schema_extra=SECRET,
         description="Standard Webhooks signing secrets (`whsec_` + base64). Every delivery carries "
         "one signature per secret, so a secret is rotated by adding the new one, then removing the "
         "old. Empty: jobs with a webhook are refused.",
@@ -152,6 +190,30 @@ class Settings(BaseSettings):
         description="An rq split task works this long, then queues its continuation, seconds; its "
         "rq timeout is 3x this, so a split cut off by a crash is retried soon.",
     )
+    webhook_concurrency: int = Field(
+        16,
+        ge=1,
+        description="Webhook deliveries one rq-worker process makes at once (its delivery slots).",
+    )
+    webhook_per_destination: int = Field(
+        4,
+        ge=1,
+        description="Of those, at most this many to one receiver (host:port), so that one that never "
+        "answers cannot take every slot; its further deliveries wait (rescheduled a second later, "
+        "no attempt counted).",
+    )
+    webhook_connect_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="Longest wait for a receiver to accept the TCP connection (per address), "
+        "seconds; the whole attempt stays within webhook_timeout_s.",
+    )
+    webhook_redeliver_interval_s: float = Field(
+        10.0,
+        ge=0,
+        description="A job's webhook may be redelivered once per this many seconds; a sooner "
+        "POST .../webhook/redeliver gets 429 with Retry-After. 0: no limit.",
+    )
 
     # Limits on what one request may cost the others (issue 17): each is checked before the
     # expensive step it guards.
@@ -200,3 +262,61 @@ class Settings(BaseSettings):
             if not secret.startswith("whsec_") or len(key) < 24:
                 raise ValueError("each webhook secret must be `whsec_` + base64 of 24+ bytes")
         return secrets
+
+    # --- Reliability and security (issue 17): supervision, bounded Redis, TLS ---
+    supervisor_max_restarts: int = Field(
+        5,
+        ge=0,
+        description="`maas serve` restarts a child that died (Redis, API, worker, rq worker) at most "
+        "this many times within supervisor_restart_window_s; one death more stops the rest and "
+        "`maas serve` exits 1, for a process manager (systemd, Kubernetes) to act on.",
+    )
+    supervisor_restart_window_s: float = Field(
+        300.0, gt=0, description="The window supervisor_max_restarts counts in, seconds."
+    )
+    supervisor_backoff_s: float = Field(
+        0.5,
+        gt=0,
+        description="Wait before restarting a dead child, seconds; doubled for each earlier "
+        "restart of it within the window, up to supervisor_backoff_max_s.",
+    )
+    supervisor_backoff_max_s: float = Field(30.0, gt=0, description="Longest restart wait, seconds.")
+    embedded_redis_maxmemory_mb: int = Field(
+        default_factory=default_redis_maxmemory_mb,
+        ge=8,
+        description="Embedded Redis only: its maxmemory, MiB (policy noeviction): past it new jobs "
+        "are refused with 503 while accepted ones still finish. Default: a quarter of the "
+        "machine's (or cgroup's) memory, 64 MiB to 4 GiB.",
+    )
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain) the API serves HTTPS with; needs tls_key."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    tls_client_ca: Path | None = Field(
+        None,
+        description="PEM CA bundle: when set, the API requires a client certificate it signed "
+        "(mutual TLS) and refuses the handshake without one.",
+    )
+    redis_tls_ca: Path | None = Field(
+        None,
+        description="rediss:// only: PEM CA bundle that verifies the Redis server's certificate; "
+        "unset: the system's CAs. Put the ACL user and password in the URL: "
+        "rediss://user:password@host:port/0.",
+    )
+    redis_tls_cert: Path | None = Field(
+        None, description="rediss:// only: PEM client certificate, where Redis requires one."
+    )
+    redis_tls_key: Path | None = Field(None, description="rediss:// only: PEM key of redis_tls_cert.")
+
+    @model_validator(mode="after")
+    def _tls_is_complete(self) -> "Settings":
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ValueError("tls_client_ca needs tls_cert and tls_key")
+        if bool(self.redis_tls_cert) != bool(self.redis_tls_key):
+            raise ValueError("redis_tls_cert and redis_tls_key go together")
+        redis_tls = self.redis_tls_ca or self.redis_tls_cert
+        if redis_tls and self.redis_url and not self.redis_url.startswith("rediss://"):
+            raise ValueError("redis_tls_* need a rediss:// redis_url")
+        return self

@@ -13,15 +13,14 @@ from batching.bulk.record import chunk_path
 from maas.models.registry import ModelRepository
 from tests.conftest import DIGITS, WorkerHandle, in_process_api
 from tests.support import onnx_models
-from tests.support.bulk_helpers import jsonl, npy, npz, output_lines, read_npz, submit, wait_until
-from tests.support.processes import WorkerProcess
+from tests.support.bulk_helpers import jsonl, npy, npz, output_lines, read_npz, submit, wait_for_status
+from tests.support.processes import MaasProcess
 
 
 @pytest.fixture
-def rq_worker(settings, tmp_path):
-    process = WorkerProcess(settings, tmp_path / "rq-worker.log", role="rq-worker").start()
-    yield process
-    process.kill()
+async def rq_worker(settings, tmp_path):
+    async with MaasProcess("rq-worker", tmp_path / "rq-worker.log", settings) as process:
+        yield process
 
 
 def run_direct(model_path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -40,7 +39,7 @@ async def test_jsonl_output_keeps_input_order_and_equals_onnxruntime(api, worker
         api, "in.jsonl", content, model="digits", version="1", chunk_rows=64, metadata='{"team": "data"}'
     )
     assert job["status"] == "validating" and job["metadata"] == {"team": "data"}
-    done = await wait_until(api, job["id"], {"succeeded", "failed"})
+    done = await wait_for_status(api, job["id"], {"succeeded", "failed"})
     assert done["status"] == "succeeded", done
     assert done["counts"] == {"total": 250, "succeeded": 250, "failed": 0}
     assert done["chunks"]["total"] == 4 and done["started_at"] and done["finished_at"]
@@ -55,7 +54,7 @@ async def test_jsonl_output_keeps_input_order_and_equals_onnxruntime(api, worker
 async def test_npy_input_gives_npy_output_equal_to_onnxruntime(api, worker, rq_worker):
     rows = digits_rows(300, seed=1)
     job = await submit(api, "rows.npy", npy(rows), model="digits", chunk_rows=128)
-    done = await wait_until(api, job["id"], {"succeeded", "failed"})
+    done = await wait_for_status(api, job["id"], {"succeeded", "failed"})
     assert done["status"] == "succeeded" and done["version"] == 2  # latest, resolved at submit
     response = await api.get(f"/v1/bulk-jobs/{job['id']}/output")
     assert response.status_code == 200
@@ -71,7 +70,7 @@ async def test_npz_input_for_a_two_input_model_gives_npz_output(api, worker, rq_
     a = rng.standard_normal((130, 3)).astype(np.float32)
     b = rng.integers(-50, 50, (130, 2))
     job = await submit(api, "pairs.npz", npz(a=a, b=b), model="pair", chunk_rows=50)
-    done = await wait_until(api, job["id"], {"succeeded", "failed"})
+    done = await wait_for_status(api, job["id"], {"succeeded", "failed"})
     assert done["status"] == "succeeded" and done["counts"]["succeeded"] == 130
     got = read_npz((await api.get(f"/v1/bulk-jobs/{job['id']}/output")).content)
     doubled, total = run_direct(model_repo / "pair" / "1" / "model.onnx", {"a": a, "b": b})
@@ -85,7 +84,7 @@ async def test_bad_rows_fail_alone_and_are_listed_with_their_reason(api, worker,
     lines += jsonl([{"id": "shape", "inputs": [[1, 2]]}, {"id": "text", "inputs": [["x"]]}])
     lines += b"\n" + jsonl(good[20:30] + [{"id": "raises", "inputs": [[7]]}] + good[30:])
     job = await submit(api, "mixed.jsonl", lines, model="lookup", chunk_rows=16)
-    done = await wait_until(api, job["id"], {"succeeded", "failed"})
+    done = await wait_for_status(api, job["id"], {"succeeded", "failed"})
     assert done["counts"] == {"total": 44, "succeeded": 40, "failed": 4}
     errors = await output_lines(api, job["id"], "errors")
     assert [(e["id"], e["row"]) for e in errors] == [(10, 10), ("shape", 21), ("text", 22), ("raises", 33)]
@@ -133,16 +132,16 @@ async def test_bad_requests_get_a_clear_4xx(api, settings):
 async def test_cancel_mid_run_stops_the_remaining_chunks(api, worker_handle, rq_worker):
     rows = digits_rows(5000, seed=3)
     job = await submit(api, "big.npy", npy(rows), model="digits", chunk_rows=10)
-    await wait_until(api, job["id"], {"queued", "running"})  # split, no worker yet
+    await wait_for_status(api, job["id"], {"queued", "running"})  # split, no worker yet
     await worker_handle.start()
-    running = await wait_until(api, job["id"], {"running"})
+    running = await wait_for_status(api, job["id"], {"running"})
     assert running["status"] == "running"
     cancelled = (await api.post(f"/v1/bulk-jobs/{job['id']}/cancel")).json()
     assert cancelled["status"] == "cancelled" and cancelled["finished_at"]
     again = await api.post(f"/v1/bulk-jobs/{job['id']}/cancel")
     assert again.status_code == 409
     assert (await api.get(f"/v1/bulk-jobs/{job['id']}/output")).status_code == 409
-    final = await wait_until(api, job["id"], {"cancelled"})
+    final = await wait_for_status(api, job["id"], {"cancelled"})
     assert final["counts"]["succeeded"] < 5000
 
 
@@ -178,7 +177,7 @@ async def test_a_server_side_path_is_read_only_under_the_allowed_directories(
         inside = {"model": "digits", "path": str(allowed / "rows.npy")}
         response = await api.post("/v1/bulk-jobs", data=inside)
         assert response.status_code == 202, response.text
-        done = await wait_until(api, response.json()["id"], {"succeeded", "failed"})
+        done = await wait_for_status(api, response.json()["id"], {"succeeded", "failed"})
         assert done["status"] == "succeeded" and done["counts"]["succeeded"] == 20
 
 
@@ -192,7 +191,7 @@ async def test_a_lazy_worker_loads_a_version_that_only_a_bulk_job_needs(settings
             assert handle.worker.lanes.states == {}
             rows = digits_rows(40)
             job = await submit(api, "in.npy", npy(rows), model="digits", version="2")
-            done = await wait_until(api, job["id"], {"succeeded", "failed"})
+            done = await wait_for_status(api, job["id"], {"succeeded", "failed"})
             assert done["status"] == "succeeded" and done["counts"]["succeeded"] == 40
             assert set(handle.worker.lanes.states) == {"digits:2"}
         finally:
@@ -206,18 +205,18 @@ async def test_rows_of_different_dynamic_sizes_and_an_overlong_line(
     chunks (they cannot stack); a line over the chunk byte limit fails alone, unread."""
     onnx_models.conv3x3(model_repo / "conv" / "1" / "model.onnx")
     small = settings.model_copy(update={"bulk_chunk_max_bytes": 1024})
-    splitter = WorkerProcess(small, tmp_path / "rq-worker.log", role="rq-worker").start()
+    splitter = MaasProcess("rq-worker", tmp_path / "rq-worker.log", small).start()
     lines = [{"id": f"a{i}", "inputs": [[[[1.0] * 5] * 5]]} for i in range(3)]
     lines += [{"id": "b0", "inputs": [[[[2.0] * 4] * 4]]}, {"id": "long", "inputs": [[[[1.0] * 300] * 5]]}]
     lines += [{"id": "a3", "inputs": [[[[1.0] * 5] * 5]]}]
     try:
         async with in_process_api(small) as api:
             job = await submit(api, "mixed.jsonl", jsonl(lines), model="conv")
-            done = await wait_until(api, job["id"], {"succeeded", "failed"})
+            done = await wait_for_status(api, job["id"], {"succeeded", "failed"})
             assert done["counts"] == {"total": 6, "succeeded": 5, "failed": 1}, done
             output = await output_lines(api, job["id"])
     finally:
-        splitter.kill()
+        splitter.stop()
     assert [line["id"] for line in output] == ["a0", "a1", "a2", "b0", 4, "a3"]
     assert output[0]["outputs"]["y"] == [[[[9.0] * 3] * 3]]
     assert output[3]["outputs"]["y"] == [[[[18.0] * 2] * 2]]
@@ -241,14 +240,14 @@ async def test_a_corrupt_chunk_fails_its_job_visibly_and_the_lane_goes_on(
     api, settings, worker_handle, rq_worker
 ):
     first = await submit(api, "a.npy", npy(digits_rows(30)), model="digits", chunk_rows=10)
-    await wait_until(api, first["id"], {"queued"})  # split, no worker yet
+    await wait_for_status(api, first["id"], {"queued"})  # split, no worker yet
     store = settings.state_dir / "bulk"
     (store / chunk_path(first["id"], 0)).write_bytes(b"garbage")
     await worker_handle.start()
-    failed = await wait_until(api, first["id"], {"failed", "succeeded"})
+    failed = await wait_for_status(api, first["id"], {"failed", "succeeded"})
     assert failed["status"] == "failed" and "chunk 0" in failed["error"]["message"], failed
     second = await submit(api, "b.npy", npy(digits_rows(30, seed=1)), model="digits", chunk_rows=10)
-    done = await wait_until(api, second["id"], {"succeeded", "failed"})
+    done = await wait_for_status(api, second["id"], {"succeeded", "failed"})
     assert done["status"] == "succeeded" and done["counts"]["succeeded"] == 30
 
 
@@ -256,6 +255,6 @@ async def test_a_retired_versions_bulk_job_finishes_and_downloads(api, worker, r
     job = await submit(api, "a.npy", npy(digits_rows(20)), model="digits", version="1")
     retired = await api.delete("/v1/models/digits/versions/1")
     assert retired.status_code == 200, retired.text
-    done = await wait_until(api, job["id"], {"succeeded", "failed"})
+    done = await wait_for_status(api, job["id"], {"succeeded", "failed"})
     assert done["status"] == "succeeded", done
     assert (await api.get(f"/v1/bulk-jobs/{job['id']}/output")).status_code == 200

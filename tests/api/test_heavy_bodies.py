@@ -13,7 +13,7 @@ import pytest
 from maas.cli.redis_server import free_port
 from tests.api.test_bad_input import ROW
 from tests.conftest import in_process_api
-from tests.support.processes import WorkerProcess
+from tests.support.processes import MaasProcess
 
 BAD_BODIES = [  # (body, status, what the message says), as tests/api/test_bad_input.py has them
     ({"model": "digits", "inputs": [ROW[:63]]}, 422, "inputs.pixels: expected shape [N, 64], got [1, 63]"),
@@ -37,26 +37,11 @@ HEALTHZ_P90_BOUND_S = 0.1
 HEALTHZ_BOUND_S = 0.4
 
 
-def wait_healthy(url: str, process: WorkerProcess) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or not process.alive():
-                raise
-            time.sleep(0.1)
-
-
 @pytest.fixture
 def api_url(settings, redis, tmp_path):
     served = settings.model_copy(update={"port": free_port(), "max_body_bytes": BODY_BYTES})
-    process = WorkerProcess(served, tmp_path / "api.log", role="api").start()
-    url = f"http://127.0.0.1:{served.port}"
-    wait_healthy(url, process)
-    yield url
-    process.kill()
+    with MaasProcess("api", tmp_path / "api.log", served):
+        yield f"http://127.0.0.1:{served.port}"
 
 
 def digits_body(seed: int) -> bytes:

@@ -11,10 +11,10 @@ from ai_edge_litert.interpreter import Interpreter
 from onnx import numpy_helper
 
 from export.artifact import weight_matrices
+from export.loader import load_source
 from export.options import ExportOptions
 from export.parity import DEFAULT_TOLERANCE
 from export.pipeline import run_export
-from export.source import load_source
 from maas.models.registry import ModelRepository
 from maas.models.tflite_signature import read_tflite_signature
 from tests.support import keras_models

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from maas.cli.app import app
 from maas.models.registry import ModelRepository
 from tests.conftest import REPO_ROOT
-from tests.support import keras_models
+from tests.support import keras_models, keras_refused
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +126,74 @@ def test_no_other_command_and_no_worker_imports_tensorflow():
         [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
     assert printed.stdout.strip() == "[]"
+
+
+def test_help_answers_without_importing_tensorflow():
+    probe = (
+        "import sys; from typer.testing import CliRunner; from maas.cli.app import app; "
+        "result = CliRunner().invoke(app, ['export', '--help']); "
+        "print(result.exit_code, '--quantize' in result.output, 'tensorflow' in sys.modules)"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert printed.stdout.split() == ["0", "True", "False"], printed.stderr
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory) -> Path:
+    return keras_models.sequential(tmp_path_factory.mktemp("sequential") / "mlp.keras")
+
+
+def test_a_sequential_model_registers_and_json_puts_the_report_alone_on_stdout(sequential, tmp_path):
+    root = tmp_path / "models"
+    args = [sequential, "--validate", sequential.with_suffix(".npz"), "--register", "mlp"]
+    result = CliRunner().invoke(app, ["export", *map(str, args), "--model-repository", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["registered"] == {"model": "mlp", "version": 1} and report["parity"]["passed"]
+    registered = ModelRepository(root).get("mlp")
+    assert [t.name for t in registered.signature.outputs] == [report["signature"]["outputs"][0]["name"]]
+    assert report["signature"]["inputs"][0]["name"].startswith("input_layer")  # input_layer_N
+
+
+def test_the_table_is_whole_when_stdout_is_not_a_terminal(sequential, tmp_path):
+    code, output = maas_export(
+        sequential, "--validate", sequential.with_suffix(".npz"), "-o", tmp_path / "m.onnx"
+    )
+    assert code == 0, output
+    header = next(line for line in output.splitlines() if "artifact" in line)
+    for column in ("size KiB", "top-1 agree", "agree w/ original", "max |diff|", "ms @32"):
+        assert column in header
+    assert "…" not in output
+
+
+@pytest.mark.parametrize(
+    "make_model, what, fix",
+    [
+        (
+            keras_refused.unimportable_subclass,
+            "cannot rebuild 'ScriptOnly', a subclassed model or custom layer",
+            "save the model with model.export('DIR')",
+        ),
+        (
+            keras_refused.unbuilt_subclass,
+            "was saved before it was built",
+            "call it on one batch before saving",
+        ),
+        (keras_refused.lambda_layer, "has a Lambda layer", "replace it with a registered custom layer"),
+        (keras_refused.steps_unknown, "must be unrolled", "give the input a shape like (steps, features)"),
+        (
+            keras_models.unsigned_module,
+            "a SavedModel without a 'serving_default' signature (has none)",
+            "tf.saved_model.save(module, DIR, signatures=",
+        ),
+    ],
+)
+def test_what_cannot_be_exported_is_refused_in_one_line_that_names_the_fix(tmp_path, make_model, what, fix):
+    model = make_model(tmp_path / ("model" if make_model is keras_models.unsigned_module else "model.keras"))
+    code, output = maas_export(model, "-o", tmp_path / "out.onnx")
+    assert code == 2, output
+    (line,) = [line for line in output.splitlines() if line.startswith("error:")]
+    assert what in line and fix in line, line
+    assert "Traceback" not in output and not (tmp_path / "out.onnx").exists()

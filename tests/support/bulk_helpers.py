@@ -1,12 +1,12 @@
 """Helpers of the bulk job tests: build input files, submit them, wait, read the results."""
 
-import asyncio
 import io
-import time
 import zipfile
 
 import numpy as np
 import orjson
+
+from tests.support.waiting import wait_until
 
 
 def jsonl(rows: list[dict]) -> bytes:
@@ -37,14 +37,17 @@ async def submit(api, filename: str, content: bytes, **fields) -> dict:
     return response.json()
 
 
-async def wait_until(api, bulk_id: str, statuses: set[str], timeout_s: float = 60) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
+async def wait_for_status(api, bulk_id: str, statuses: set[str], timeout_s: float = 60) -> dict:
+    """The bulk job once its status is one of `statuses`."""
+    job = {}
+
+    async def reached() -> bool:
+        nonlocal job
         job = (await api.get(f"/v1/bulk-jobs/{bulk_id}")).json()
-        if job["status"] in statuses:
-            return job
-        assert time.monotonic() < deadline, f"bulk job stuck: {job}"
-        await asyncio.sleep(0.05)
+        return job["status"] in statuses
+
+    await wait_until(reached, timeout_s, lambda: f"bulk job in {sorted(statuses)}, stuck: {job}")
+    return job
 
 
 async def output_lines(api, bulk_id: str, what: str = "output") -> list[dict]:

@@ -1,14 +1,8 @@
 """`maas serve` as a real process tree (its own redis-server, API, worker) over real HTTP."""
 
-import contextlib
-import os
 import re
-import select
 import signal
 import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import numpy as np
@@ -18,53 +12,20 @@ from sklearn.datasets import load_digits
 
 from maas.cli.redis_server import free_port
 from tests.conftest import DIGITS
-
-
-def _read_until(process: subprocess.Popen, marker: str, timeout_s: float) -> str:
-    """What the process printed up to the line holding `marker` (it prints it once ready)."""
-    lines, deadline = [], time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.5)
-        if ready:
-            line = process.stdout.readline().decode()  # unbuffered, so select stays truthful
-            lines.append(line)
-            if marker in line:
-                return "".join(lines)
-        if process.poll() is not None:
-            break
-    os.killpg(process.pid, signal.SIGKILL)
-    pytest.fail("maas serve did not become ready:\n" + "".join(lines))
+from tests.support.processes import MaasProcess
+from tests.support.waiting import wait_until_blocking
 
 
 @pytest.fixture
 def served(tmp_path, model_repo):
+    """`maas serve`, once it printed its example (it prints it once ready); then what it printed.
+    Teardown stops its whole process group."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAAS_")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "maas",
-            "serve",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--model-repository",
-            str(model_repo),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        bufsize=0,
-        start_new_session=True,  # its own process group, so teardown can stop all of it
-    )
-    base = f"http://127.0.0.1:{port}"
-    printed = _read_until(process, "curl -s -X POST", timeout_s=60)
-    yield process, base, tmp_path / "state", printed
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    state = tmp_path / "state"
+    args = ("--port", str(port), "--state-dir", str(state), "--model-repository", str(model_repo))
+    serve = MaasProcess("serve", tmp_path / "serve.log", args=args, ready_marker="curl -s -X POST")
+    with serve:
+        yield serve.process, f"http://127.0.0.1:{port}", state, serve.log_text()
 
 
 def test_serve_answers_a_job_over_http_and_stops_cleanly_on_ctrl_c(served):
@@ -100,13 +61,15 @@ def test_a_sigkilled_serve_takes_its_redis_api_and_worker_with_it(served):
     api_port = int(base.rsplit(":", 1)[1])
     process.kill()  # SIGKILL: the supervisor cannot stop anything itself
     process.wait()
-    deadline = time.monotonic() + 30
     open_ports = {redis_port, api_port}
-    while open_ports and time.monotonic() < deadline:
+
+    def all_closed() -> bool:
         for port in list(open_ports):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             except ConnectionRefusedError:
                 open_ports.discard(port)
-        time.sleep(0.2)
+        return not open_ports
+
+    wait_until_blocking(all_closed, 30, lambda: f"its children's ports close, open: {open_ports}", 0.2)
     assert not open_ports

@@ -10,6 +10,7 @@ import pytest
 from maas.cli.redis_server import RedisServer
 from maas.core.settings import Settings
 from tests.conftest import WorkerHandle, in_process_api
+from tests.support.waiting import wait_until
 
 ROW = [1.0] * 64
 
@@ -40,6 +41,11 @@ async def stream_jobs(client: httpx.AsyncClient, until: asyncio.Event, accepted:
         await asyncio.sleep(0.005)
 
 
+async def while_streaming(streaming: asyncio.Task, condition, what: str) -> None:
+    """Waits for `condition`; a streaming task that failed ends the wait (its `await` raises)."""
+    await wait_until(lambda: streaming.done() or condition(), 30, what)
+
+
 async def test_every_accepted_job_completes_across_a_redis_crash(durable_redis, model_repo):
     first = durable_redis[0]
     settings = Settings(
@@ -54,14 +60,20 @@ async def test_every_accepted_job_completes_across_a_redis_crash(durable_redis, 
     async with in_process_api(settings) as client:
         await worker.start()
         streaming = asyncio.create_task(stream_jobs(client, stop, accepted, refused))
+        # Each phase lasts its usual time, and on a loaded machine until it has seen what the
+        # assertions below count on: jobs before, 503s during, jobs after.
         await asyncio.sleep(1.0)
+        await while_streaming(streaming, lambda: len(accepted) > 10, "jobs accepted before the crash")
         before_crash = len(accepted)
         first.process.kill()  # SIGKILL: no chance to flush anything more
         first.process.wait()
         await asyncio.sleep(0.5)
+        await while_streaming(streaming, lambda: refused, "the outage is answered (503)")
         durable_redis.append(RedisServer(first.data_dir, port=first.port, appendfsync="always"))
         durable_redis[-1].start()
+        at_restart = len(accepted)
         await asyncio.sleep(1.5)
+        await while_streaming(streaming, lambda: len(accepted) > at_restart + 10, "jobs accepted after")
         stop.set()
         await streaming
         deadline = time.monotonic() + 30

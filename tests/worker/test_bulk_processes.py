@@ -5,6 +5,7 @@ import asyncio
 import io
 import json
 import shutil
+import signal
 import time
 
 import numpy as np
@@ -15,12 +16,15 @@ from batching import keys
 from maas.core.settings import Settings
 from tests.conftest import DIGITS
 from tests.support import onnx_models
-from tests.support.bulk_helpers import jsonl, npy, output_lines, submit, wait_until
+from tests.support.bulk_helpers import jsonl, npy, output_lines, submit, wait_for_status
 from tests.support.crash_runtime import MARKER
-from tests.support.processes import WorkerProcess, wait_for_workers
+from tests.support.lane_holders import signal_a_holder
+from tests.support.processes import MaasProcesses
+from tests.support.waiting import wait_until
 
 WIDTH = 512
 MAX_BATCH = 32
+HEAVY_BULK_LANE = keys.bulk_lane("heavy", 1)
 
 
 @pytest.fixture
@@ -61,16 +65,8 @@ def settings(redis_server, model_repo, tmp_path) -> Settings:
 
 @pytest.fixture
 def processes(settings, tmp_path):
-    started: list[WorkerProcess] = []
-
-    def start(role: str) -> WorkerProcess:
-        log = tmp_path / f"{role}{len(started)}.log"
-        started.append(WorkerProcess(settings, log, role=role).start())
-        return started[-1]
-
-    yield start
-    for process in started:
-        process.kill()
+    with MaasProcesses(settings, tmp_path) as started:
+        yield started
 
 
 def expected(model_repo, rows: np.ndarray) -> np.ndarray:
@@ -93,37 +89,25 @@ def micro_batch_ms(model_repo, batch: np.ndarray) -> float:
     return sorted(times)[3]
 
 
-async def bulk_pending_of(redis, pid: int) -> int:
-    consumers = await redis.xinfo_consumers(keys.bulk_lane("heavy", 1), keys.LANE_GROUP)
-    return sum(c["pending"] for c in consumers if f"-{pid}-" in c["name"].decode())
-
-
-async def wait_for(condition, timeout_s: float = 60):
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
-
-
 async def test_sigkill_of_a_worker_mid_chunk_then_a_new_worker_completes_every_row_once(
     api, redis, processes, model_repo, tmp_path
 ):
     rows = np.random.default_rng(4).standard_normal((3000, WIDTH)).astype(np.float32)
-    processes("rq-worker")
+    await processes.ready("rq-worker")
     job = await submit(api, "rows.npy", npy(rows), model="heavy", chunk_rows=100)
-    first = processes("worker")
+    first = processes.start("worker")
 
     async def some_chunks_done():
-        done = (await api.get(f"/v1/bulk-jobs/{job['id']}")).json()["counts"]["succeeded"]
-        return done >= 600 and await bulk_pending_of(redis, first.pid) > 0
+        return (await api.get(f"/v1/bulk-jobs/{job['id']}")).json()["counts"]["succeeded"] >= 600
 
-    await wait_for(some_chunks_done)
-    first.kill()  # SIGKILL while it holds a chunk it has not finished
-    [held] = await redis.xpending_range(keys.bulk_lane("heavy", 1), keys.LANE_GROUP, "-", "+", 10)
-    [(_, fields)] = await redis.xrange(keys.bulk_lane("heavy", 1), held["message_id"], held["message_id"])
+    await wait_until(some_chunks_done, 60, "600 rows done", 0.02)
+    # SIGKILL while it holds a chunk it has not finished (frozen first, so it cannot ack it).
+    await signal_a_holder(redis, HEAVY_BULK_LANE, [first], signal.SIGKILL, timeout_s=60)
+    [held] = await redis.xpending_range(HEAVY_BULK_LANE, keys.LANE_GROUP, "-", "+", 10)
+    [(_, fields)] = await redis.xrange(HEAVY_BULK_LANE, held["message_id"], held["message_id"])
     held_was_counted = await redis.hexists(keys.bulk_chunks_done(job["id"]), fields[b"chunk"])
-    processes("worker")
-    final = await wait_until(api, job["id"], {"succeeded", "failed"}, timeout_s=90)
+    second = processes.start("worker")
+    final = await wait_for_status(api, job["id"], {"succeeded", "failed"}, timeout_s=90)
     assert final["counts"] == {"total": 3000, "succeeded": 3000, "failed": 0}
     got = np.load(io.BytesIO((await api.get(f"/v1/bulk-jobs/{job['id']}/output")).content))
     assert got.shape == rows.shape  # every row once, in input order
@@ -131,26 +115,26 @@ async def test_sigkill_of_a_worker_mid_chunk_then_a_new_worker_completes_every_r
     counted = await redis.hgetall(keys.bulk_chunks_done(job["id"]))
     assert len(counted) == 30 and sum(int(v.split(b",")[0]) for v in counted.values()) == 3000
     if not held_was_counted:  # killed mid-chunk (not in the instant between counting and ack)
-        assert "reclaimed stalled bulk chunk" in (tmp_path / "worker2.log").read_text()
+        assert "reclaimed stalled bulk chunk" in second.log_text()
 
 
 async def test_sigkill_of_the_rq_worker_mid_split_resumes_the_split(api, processes, model_repo):
     rows = np.random.default_rng(5).standard_normal((6000, WIDTH)).round(3).astype(np.float32)
     content = jsonl([{"id": i, "inputs": [row]} for i, row in enumerate(rows)])
-    processes("worker")
-    splitter = processes("rq-worker")
+    processes.start("worker")
+    splitter = await processes.ready("rq-worker")
     job = await submit(api, "rows.jsonl", content, model="heavy", chunk_rows=50)
 
     async def split_begun():
         state = (await api.get(f"/v1/bulk-jobs/{job['id']}")).json()
         return state["chunks"]["fed"] >= 5
 
-    await wait_for(split_begun)
+    await wait_until(split_begun, 60, "the split has fed 5 chunks", 0.02)
     splitter.kill()
     fed_at_kill = (await api.get(f"/v1/bulk-jobs/{job['id']}")).json()["chunks"]["fed"]
     assert fed_at_kill < 120  # killed mid-split
-    processes("rq-worker")
-    final = await wait_until(api, job["id"], {"succeeded", "failed"}, timeout_s=90)
+    processes.start("rq-worker")
+    final = await wait_for_status(api, job["id"], {"succeeded", "failed"}, timeout_s=90)
     assert final["counts"] == {"total": 6000, "succeeded": 6000, "failed": 0}
     assert final["chunks"]["total"] == 120
     lines = await output_lines(api, job["id"])
@@ -160,13 +144,16 @@ async def test_sigkill_of_the_rq_worker_mid_split_resumes_the_split(api, process
 
 
 async def test_online_jobs_keep_a_short_queue_wait_while_a_bulk_job_runs(api, redis, processes, model_repo):
-    processes("rq-worker")
-    processes("worker")
-    await wait_for_workers(redis, 1)
+    processes.start("rq-worker")
+    await processes.ready("worker")
     rows = np.random.default_rng(6).standard_normal((20_000, WIDTH)).astype(np.float32)
     job = await submit(api, "rows.npy", npy(rows), model="heavy", chunk_rows=500)
-    await wait_until(api, job["id"], {"running"})
-    await asyncio.sleep(0.5)
+    await wait_for_status(api, job["id"], {"running"})
+
+    async def bulk_rows_done() -> bool:  # the worker is busy with bulk chunks from here on
+        return (await api.get(f"/v1/bulk-jobs/{job['id']}")).json()["counts"]["succeeded"] > 0
+
+    await wait_until(bulk_rows_done, 30, "the bulk job's first chunk is done")
     online = []
     for i in range(30):
         body = {"model": "heavy", "inputs": rows[i : i + 1].tolist()}
@@ -196,13 +183,15 @@ async def test_online_jobs_keep_a_short_queue_wait_while_a_bulk_job_runs(api, re
 async def test_a_chunk_that_kills_its_worker_every_time_fails_its_rows_and_the_job_ends(api, processes):
     rows = np.random.default_rng(8).integers(0, 17, (60, 64)).astype(np.float32)
     rows[25] = MARKER  # in the second chunk of 20 rows: its worker dies on every try
-    processes("rq-worker")
+    processes.start("rq-worker")
     job = await submit(api, "rows.npy", npy(rows), model="crashy", chunk_rows=20)
     deadline = time.monotonic() + 90
     state = {"status": "validating"}
     while state["status"] not in ("succeeded", "failed") and time.monotonic() < deadline:
-        worker = processes("worker")  # the test plays supervisor: restart the worker when it dies
-        while worker.alive() and state["status"] not in ("succeeded", "failed"):
+        worker = processes.start("worker")  # the test plays supervisor: restart it when it dies
+        while (
+            worker.alive() and state["status"] not in ("succeeded", "failed") and time.monotonic() < deadline
+        ):
             state = (await api.get(f"/v1/bulk-jobs/{job['id']}")).json()
             await asyncio.sleep(0.1)
     assert state["status"] == "succeeded", state

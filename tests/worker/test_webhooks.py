@@ -4,14 +4,14 @@ HTTP receiver that verifies signatures with the `standardwebhooks` library, real
 import asyncio
 import base64
 import json
-import time
 
 import pytest
 
 from maas.cli.redis_server import free_port
 from maas.core.settings import Settings
 from tests.conftest import in_process_api
-from tests.support.processes import WorkerProcess
+from tests.support.processes import MaasProcesses
+from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import HANG_S, Receiver
 
 SECRETS = ["whsec_" + base64.b64encode(bytes(range(i, i + 32))).decode() for i in (1, 2)]
@@ -43,17 +43,9 @@ def receiver():
 
 
 @pytest.fixture
-def rq_workers(settings, tmp_path):
-    started: list[WorkerProcess] = []
-
-    def start() -> WorkerProcess:
-        log = tmp_path / f"rq-worker{len(started)}.log"
-        started.append(WorkerProcess(settings, log, role="rq-worker").start())
-        return started[-1]
-
-    yield start
-    for process in started:
-        process.kill()
+def processes(settings, tmp_path):
+    with MaasProcesses(settings, tmp_path) as started:
+        yield started
 
 
 async def submit_with_hook(api, receiver: Receiver, **hook) -> dict:
@@ -64,20 +56,23 @@ async def submit_with_hook(api, receiver: Receiver, **hook) -> dict:
 
 
 async def webhook_state(api, job_id: str, until: set[str], timeout_s: float = 20) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    job = {}
+
+    async def reached() -> bool:
+        nonlocal job
         job = (await api.get(f"/v1/jobs/{job_id}")).json()
-        if job["webhook"]["state"] in until or time.monotonic() > deadline:
-            return job
-        await asyncio.sleep(0.1)
+        return job["webhook"]["state"] in until
+
+    await wait_until(reached, timeout_s, lambda: f"webhook state in {sorted(until)}: {job}", 0.1)
+    return job
 
 
 async def test_failed_attempts_are_retried_with_one_event_id_until_delivered(
-    api, worker, receiver, rq_workers
+    api, worker, receiver, processes
 ):
     receiver.script = [500, 500]
     receiver.start()
-    rq_workers()
+    await processes.ready("rq-worker")
     job = await submit_with_hook(api, receiver)
     final = await webhook_state(api, job["id"], {"delivered", "failed"})
     assert final["webhook"]["state"] == "delivered"
@@ -90,8 +85,8 @@ async def test_failed_attempts_are_retried_with_one_event_id_until_delivered(
     assert delivered["outputs"] == {"doubled": [[2.0, 4.0, 6.0]], "total": [[3]]}
 
 
-async def test_a_receiver_that_is_down_for_a_while_gets_the_event_later(api, worker, receiver, rq_workers):
-    rq_workers()
+async def test_a_receiver_that_is_down_for_a_while_gets_the_event_later(api, worker, receiver, processes):
+    await processes.ready("rq-worker")
     job = await submit_with_hook(api, receiver)  # nothing listens on the port yet
     retrying = await webhook_state(api, job["id"], {"retrying", "failed"})
     assert retrying["webhook"]["state"] == "retrying"
@@ -102,21 +97,21 @@ async def test_a_receiver_that_is_down_for_a_while_gets_the_event_later(api, wor
     assert len(receiver.calls) == 1
 
 
-async def test_410_gone_stops_the_retries(api, worker, receiver, rq_workers):
+async def test_410_gone_stops_the_retries(api, worker, receiver, processes):
     receiver.script = [410]
     receiver.start()
-    rq_workers()
+    await processes.ready("rq-worker")
     job = await submit_with_hook(api, receiver)
     final = await webhook_state(api, job["id"], {"delivered", "failed"})
     assert final["webhook"]["state"] == "failed" and final["webhook"]["last_status"] == 410
-    await asyncio.sleep(2.5)  # longer than the retry delay
+    await asyncio.sleep(2.5)  # longer than the retry delay: proves an absence, nothing to poll for
     assert len(receiver.calls) == 1
 
 
-async def test_a_hanging_receiver_times_out_and_is_retried(api, worker, receiver, rq_workers):
+async def test_a_hanging_receiver_times_out_and_is_retried(api, worker, receiver, processes):
     receiver.script = ["hang"]
     receiver.start()
-    rq_workers()
+    await processes.ready("rq-worker")
     job = await submit_with_hook(api, receiver)
     final = await webhook_state(api, job["id"], {"delivered", "failed"}, timeout_s=30)
     assert final["webhook"]["state"] == "delivered"
@@ -124,41 +119,39 @@ async def test_a_hanging_receiver_times_out_and_is_retried(api, worker, receiver
     assert len({c.headers["webhook-id"] for c in receiver.calls}) == 1
 
 
-async def test_only_the_events_asked_for_are_sent(api, worker, receiver, rq_workers):
+async def test_only_the_events_asked_for_are_sent(api, worker, receiver, processes):
     receiver.start()
-    rq_workers()
+    await processes.ready("rq-worker")
     job = await submit_with_hook(api, receiver, events=["failed"])
     done = (await api.get(f"/v1/jobs/{job['id']}", params={"wait": 10})).json()
     assert done["status"] == "succeeded"
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.5)  # time for a wrongly sent event to arrive: an absence, not polled
     assert done["webhook"]["state"] is None and receiver.calls == []
 
 
-async def test_redeliver_sends_the_same_event_again(api, worker, receiver, rq_workers):
+async def test_redeliver_sends_the_same_event_again(api, worker, receiver, processes):
     receiver.start()
-    rq_workers()
+    await processes.ready("rq-worker")
     job = await submit_with_hook(api, receiver)
     await webhook_state(api, job["id"], {"delivered", "failed"})
     response = await api.post(f"/v1/jobs/{job['id']}/webhook/redeliver")
     assert response.status_code == 202
-    deadline = time.monotonic() + 20
-    while len(receiver.calls) < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await wait_until(lambda: len(receiver.calls) >= 2, 20, "the redelivered event arrives", 0.1)
     assert [c.headers["webhook-id"] for c in receiver.calls] == [f"msg_{job['id']}"] * 2
     no_hook = (await api.post("/v1/jobs", json=PAIR)).json()
     assert (await api.post(f"/v1/jobs/{no_hook['id']}/webhook/redeliver")).status_code == 409
 
 
 async def test_a_sigkilled_rq_worker_mid_delivery_still_delivers_the_same_event(
-    api, worker, receiver, rq_workers
+    api, worker, receiver, processes
 ):
     receiver.script = ["hang"]
     receiver.start()
-    first = rq_workers()
+    first = await processes.ready("rq-worker")
     job = await submit_with_hook(api, receiver)
     assert await asyncio.to_thread(receiver.first_call.wait, 20)
     first.kill()  # mid-delivery: the receiver is still holding the request
-    rq_workers()
+    await processes.ready("rq-worker")
     # Usually ~10 s. The retry is scheduled by rq's scheduler; if the dead worker's scheduler
     # child could not release its lock (a loaded machine), the lock's 61 s TTL bounds the wait.
     final = await webhook_state(api, job["id"], {"delivered", "failed"}, timeout_s=80)
@@ -203,9 +196,9 @@ async def test_webhooks_are_refused_without_a_signing_secret(redis, redis_server
     assert "MAAS_WEBHOOK_SECRETS" in response.json()["error"]["message"]
 
 
-async def test_a_bulk_job_that_ends_sends_one_signed_event(api, worker, receiver, rq_workers):
+async def test_a_bulk_job_that_ends_sends_one_signed_event(api, worker, receiver, processes):
     receiver.start()
-    rq_workers()
+    await processes.ready("rq-worker")
     hook = {"url": f"http://127.0.0.1:{receiver.port}/hooks/maas", "events": ["succeeded"]}
     line = b'{"id": %d, "inputs": {"a": [[1, 2, 3]], "b": [[%d, 1]]}}\n'
     content = b"".join(line % (i, i) for i in range(30))
@@ -216,10 +209,14 @@ async def test_a_bulk_job_that_ends_sends_one_signed_event(api, worker, receiver
     )
     assert response.status_code == 202, response.text
     bulk_id = response.json()["id"]
-    deadline = time.monotonic() + 30
-    while (job := (await api.get(f"/v1/bulk-jobs/{bulk_id}")).json())["webhook"]["state"] != "delivered":
-        assert time.monotonic() < deadline, job
-        await asyncio.sleep(0.1)
+    job = {}
+
+    async def delivered() -> bool:
+        nonlocal job
+        job = (await api.get(f"/v1/bulk-jobs/{bulk_id}")).json()
+        return job["webhook"]["state"] == "delivered"
+
+    await wait_until(delivered, 30, lambda: f"the bulk job's event is delivered: {job}", 0.1)
     assert job["status"] == "succeeded" and job["webhook"]["attempts"] == 1
     [call] = receiver.calls
     assert call.headers["webhook-id"] == f"msg_{bulk_id}" and call.verified_with == [0, 1]

@@ -17,10 +17,13 @@ from maas.core.settings import Settings
 from tests.conftest import DIGITS
 from tests.support import onnx_models
 from tests.support.crash_runtime import MARKER
-from tests.support.processes import WorkerProcess, wait_for_workers
+from tests.support.lane_holders import pending_of, signal_a_holder
+from tests.support.processes import MaasProcesses
+from tests.support.waiting import wait_until
 
 HEAVY_WIDTH = 512
 MAX_BATCH = 32
+HEAVY_LANE = keys.online_lane("heavy", 1)
 
 
 @pytest.fixture
@@ -56,16 +59,9 @@ def settings(redis_server, model_repo, tmp_path) -> Settings:
 
 
 @pytest.fixture
-def workers(settings, tmp_path):
-    started: list[WorkerProcess] = []
-
-    def start() -> WorkerProcess:
-        started.append(WorkerProcess(settings, tmp_path / f"worker{len(started)}.log").start())
-        return started[-1]
-
-    yield start
-    for worker in started:
-        worker.kill()
+def processes(settings, tmp_path):
+    with MaasProcesses(settings, tmp_path) as started:
+        yield started
 
 
 class EventCounter:
@@ -73,6 +69,7 @@ class EventCounter:
 
     def __init__(self, redis):
         self.counts: Counter = Counter()
+        self.expected: list[str] = []  # job ids whose announcement the exit waits for
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
         self._task: asyncio.Task | None = None
 
@@ -85,8 +82,12 @@ class EventCounter:
         async for message in self._pubsub.listen():
             self.counts[message["data"].decode()] += 1
 
+    def _all_announced(self) -> bool:
+        return all(self.counts[job_id] for job_id in self.expected)
+
     async def __aexit__(self, *_):
-        await asyncio.sleep(0.2)  # let the last announcements arrive
+        await wait_until(self._all_announced, 10, "every expected job's completion is announced")
+        await asyncio.sleep(0.2)  # and a duplicate announcement, were there one, has time to arrive
         self._task.cancel()
         await self._pubsub.aclose()
 
@@ -127,27 +128,24 @@ def heavy_expected(model_repo, rows: np.ndarray) -> np.ndarray:
 
 
 async def wait_until_computed(redis, at_least: int, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while await computed_rows(redis, "heavy") < at_least:
-        assert time.monotonic() < deadline, "workers made no progress"
-        await asyncio.sleep(0.01)
+    async def computed() -> bool:
+        return await computed_rows(redis, "heavy") >= at_least
+
+    await wait_until(computed, timeout_s, f"workers computed {at_least} rows", 0.01)
 
 
-async def pending_of(redis, pid: int) -> int:
-    """Entries handed to the worker process `pid` and not acknowledged."""
-    consumers = await redis.xinfo_consumers(keys.online_lane("heavy", 1), keys.LANE_GROUP)
-    return sum(c["pending"] for c in consumers if f"-{pid}-" in c["name"].decode())
-
-
-async def test_sigkill_of_a_worker_mid_batch_loses_nothing(api, redis, workers, model_repo):
+async def test_sigkill_of_a_worker_mid_batch_loses_nothing(api, redis, processes, model_repo):
     rows = np.random.default_rng(1).standard_normal((2000, HEAVY_WIDTH)).astype(np.float32)
     async with EventCounter(redis) as events:
         ids = await submit_all(api, "heavy", rows)  # 2,000 jobs in flight before workers start
-        first, _ = workers(), workers()
-        await wait_for_workers(redis, 2)  # on a loaded machine one may start long after the other
+        events.expected = ids
+        started = [processes.start("worker"), processes.start("worker")]
+        for worker in started:  # on a loaded machine one may start long after the other
+            await worker.ready()
         await wait_until_computed(redis, 300)
-        first.kill()  # SIGKILL while it is busy with a batch
-        assert await pending_of(redis, first.pid) > 0  # it died holding unacknowledged entries
+        # SIGKILL while it holds a batch: whichever holds entries, not the first started.
+        victim = await signal_a_holder(redis, HEAVY_LANE, started, signal.SIGKILL)
+        assert await pending_of(redis, HEAVY_LANE, victim.pid) > 0  # it died holding entries
         jobs = await final_jobs(api, ids)
     assert [job["status"] for job in jobs] == ["succeeded"] * len(rows)
     got = np.concatenate([np.asarray(job["outputs"]["y"], np.float32) for job in jobs])
@@ -159,21 +157,23 @@ async def test_sigkill_of_a_worker_mid_batch_loses_nothing(api, redis, workers, 
     assert 0 < recomputed <= 4 * MAX_BATCH
 
 
-async def test_sigterm_drains_a_worker_under_load_without_loss_or_recompute(api, redis, workers, settings):
-    first, _ = workers(), workers()
-    await wait_for_workers(redis, 2)
+async def test_sigterm_drains_a_worker_under_load_without_loss_or_recompute(api, redis, processes, settings):
+    started = [processes.start("worker"), processes.start("worker")]
+    for worker in started:
+        await worker.ready()
     rows = np.random.default_rng(2).standard_normal((1000, HEAVY_WIDTH)).astype(np.float32)
     submitting = asyncio.create_task(submit_all(api, "heavy", rows))
     await wait_until_computed(redis, 200)
-    first.process.send_signal(signal.SIGTERM)
-    exit_code = await asyncio.to_thread(first.process.wait, settings.drain_timeout_s)
+    # The one draining holds a batch then, so the drain has work to finish.
+    draining = await signal_a_holder(redis, HEAVY_LANE, started, signal.SIGTERM)
+    exit_code = await asyncio.to_thread(draining.process.wait, settings.drain_timeout_s)
     assert exit_code == 0
     jobs = await final_jobs(api, await submitting)
     assert [job["status"] for job in jobs] == ["succeeded"] * len(rows)
     assert await computed_rows(redis, "heavy") == len(rows)  # nothing computed twice
 
 
-async def test_an_input_that_crashes_the_worker_is_dead_lettered_alone(api, redis, workers):
+async def test_an_input_that_crashes_the_worker_is_dead_lettered_alone(api, redis, processes):
     good = np.random.default_rng(3).integers(0, 16, (20, 64)).astype(np.float32)
     bad = np.full((1, 64), MARKER, np.float32)
     rows = np.concatenate([good[:10], bad, good[10:]])
@@ -181,7 +181,7 @@ async def test_an_input_that_crashes_the_worker_is_dead_lettered_alone(api, redi
     deadline = time.monotonic() + 60
     bad_job = {"status": "queued"}
     while bad_job["status"] not in ("failed", "succeeded") and time.monotonic() < deadline:
-        worker = workers()  # the test plays supervisor: restart the worker when it dies
+        worker = processes.start("worker")  # the test plays supervisor: restart it when it dies
         while worker.alive() and time.monotonic() < deadline:
             bad_job = (await api.get(f"/v1/jobs/{ids[10]}", params={"wait": 0.5})).json()
             if bad_job["status"] == "failed":

@@ -74,7 +74,7 @@ async def run_worker(settings: Settings) -> None:
     """Entry point of `maas worker`: SIGTERM/SIGINT drains, a second signal exits at once."""
     if not settings.redis_url:
         raise ValueError("the worker needs MAAS_REDIS_URL")
-    redis = connect(settings.redis_url, settings.redis_max_connections)
+    redis = connect(settings)
     worker = Worker(settings, redis)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()

@@ -1,10 +1,6 @@
 """`maas bulk` against a real API process (`maas api`), a real rq-worker process and a worker."""
 
-import asyncio
 import subprocess
-import sys
-import time
-import urllib.request
 
 import numpy as np
 import orjson
@@ -13,9 +9,9 @@ import pytest
 from maas.cli.redis_server import free_port
 from maas.core.settings import Settings
 from tests.api.test_bulk_jobs import run_direct
-from tests.conftest import DIGITS, REPO_ROOT
+from tests.conftest import DIGITS
 from tests.support.bulk_helpers import jsonl
-from tests.support.processes import WorkerProcess
+from tests.support.processes import MaasProcesses, run_maas
 
 
 @pytest.fixture
@@ -30,29 +26,16 @@ def settings(redis_server, model_repo, tmp_path) -> Settings:
 
 
 @pytest.fixture
-def api_process(settings, redis, tmp_path):
-    rq = WorkerProcess(settings, tmp_path / "rq-worker.log", role="rq-worker").start()
-    api = WorkerProcess(settings, tmp_path / "api.log", role="api").start()
-    url = f"http://127.0.0.1:{settings.port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1):
-                break
-        except OSError:
-            assert time.monotonic() < deadline and api.alive(), (tmp_path / "api.log").read_text()
-            time.sleep(0.1)
-    yield url
-    api.kill()
-    rq.kill()
+async def api_process(settings, redis, tmp_path):
+    with MaasProcesses(settings, tmp_path) as processes:
+        await processes.ready("rq-worker")
+        await processes.ready("api")
+        yield f"http://127.0.0.1:{settings.port}"
 
 
 async def maas(*args: str) -> subprocess.CompletedProcess:
-    """The CLI in a thread, so that the in-process worker keeps running meanwhile."""
-    command = [sys.executable, "-m", "maas", "bulk", *args]
-    return await asyncio.to_thread(
-        subprocess.run, command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
-    )
+    """`maas bulk ...`, run in a thread, so that the in-process worker keeps running meanwhile."""
+    return await run_maas("bulk", *args)
 
 
 async def test_submit_wait_shows_progress_and_downloads_the_output(api_process, worker, tmp_path):

@@ -1,34 +1,21 @@
 """`maas models ...` against a real API process over real HTTP."""
 
 import os
-import time
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from maas.cli.models import models_app
 from maas.cli.redis_server import free_port
 from tests.support import onnx_models
-from tests.support.processes import WorkerProcess
+from tests.support.processes import MaasProcess
 
 
 @pytest.fixture
 def api_url(settings, redis, tmp_path):
     served = settings.model_copy(update={"port": free_port()})
-    process = WorkerProcess(served, tmp_path / "api.log", role="api").start()
-    url = f"http://127.0.0.1:{served.port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or not process.alive():
-                raise
-            time.sleep(0.1)
-    yield url
-    process.kill()
+    with MaasProcess("api", tmp_path / "api.log", served):
+        yield f"http://127.0.0.1:{served.port}"
 
 
 def run(url: str, *args: str) -> tuple[int, str]:
