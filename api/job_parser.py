@@ -52,9 +52,19 @@ class JobBodyParser:
             return status, await child.stdout.readexactly(size)
         except (ConnectionError, asyncio.IncompleteReadError) as e:
             log.warning("the JSON parser child died (%r); it starts again for the next body", e)
-            with contextlib.suppress(ProcessLookupError):
-                child.kill()
+            self._discard(child)
             raise PayloadTooLargeError("body: too costly to parse (the parser process died)") from e
+        except BaseException:
+            # Cancelled mid-exchange (the client left): its answer would be read as the next
+            # body's, so this child goes, and the next body gets a fresh one.
+            self._discard(child)
+            raise
+
+    def _discard(self, child: asyncio.subprocess.Process) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()  # asyncio's child watcher reaps it
+        if self._child is child:
+            self._child = None
 
     async def parse(self, body: bytes) -> object:
         """The body's JSON, its inputs' nested lists already numpy arrays."""

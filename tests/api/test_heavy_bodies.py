@@ -10,6 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
+from api.job_parser import JobBodyParser
 from maas.cli.redis_server import free_port
 from tests.api.test_bad_input import ROW
 from tests.conftest import in_process_api
@@ -116,3 +117,18 @@ async def test_a_body_parsed_in_the_child_runs_and_replays_by_idempotency_key(ap
         "/v1/jobs", content=b'{"model": [', headers={"Content-Type": "application/json"}
     )
     assert bad.status_code == 422 and bad.json()["error"]["message"].startswith("body: malformed JSON")
+
+
+async def test_a_parse_cancelled_midway_leaves_the_next_body_its_own_answer():
+    parser = JobBodyParser()
+    try:
+        big = digits_body(0)
+        task = asyncio.create_task(parser.parse(big))
+        await asyncio.sleep(0.05)  # the child is parsing it
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        parsed = await parser.parse(b'{"model": "digits", "inputs": [[1, 2]]}')
+        assert parsed["model"] == "digits" and parsed["inputs"].tolist() == [[1, 2]]
+    finally:
+        await parser.close()
