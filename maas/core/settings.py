@@ -117,7 +117,7 @@ class Settings(BaseSettings):
         json_schema_extra=SECRET,
         description="Name -> token. When set, model management (upload, config, retire, aliases) "
         "needs `Authorization: Bearer <token>` and is audited under the name; unset, it is open "
-        "to anyone who reaches the API (a trusted network only).",
+        "to anyone who reaches the API, and only while the API listens on a loopback address.",
     )
     max_model_bytes: int = Field(
         1024 * 1024 * 1024, ge=1, description="Largest model file an upload may carry, bytes (422)."
@@ -268,6 +268,34 @@ class Settings(BaseSettings):
         except InvalidInputError as e:
             raise ValueError(e.message) from e
         return rate
+
+    # Limits on what one request may cost the others (issue 17): each is checked before the
+    # expensive step it guards.
+    json_offload_bytes: int = Field(
+        1024 * 1024,
+        ge=0,
+        description="A job body larger than this is parsed (and its inputs turned into arrays) in "
+        "a child process of the API, one body at a time, so that the API keeps answering (orjson "
+        "and numpy hold the GIL while they build objects, in a thread too); bytes.",
+    )
+    max_metadata_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        description="Largest `metadata` of a job or bulk job, as compact JSON, bytes (422); it is "
+        "stored with the job for as long as the job is.",
+    )
+    max_echo_chars: int = Field(
+        200,
+        ge=16,
+        description="Longest piece of a request (an id, a name, a list of names) an error message "
+        "repeats back, characters; longer ones are cut with a note of how much was left out.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host[:port]) besides the API's own that may send "
+        "state-changing requests (POST, PUT, PATCH, DELETE); a request with another `Origin`, or "
+        "marked `Sec-Fetch-Site: cross-site`, gets 403.",
+    )
 
     @field_validator("admin_tokens")
     @classmethod
