@@ -100,11 +100,13 @@ class Settings(BaseSettings):
         description="Load every servable version at start and as it appears (within the memory "
         "budget); false loads a version only when its first job arrives.",
     )
-    worker_memory_budget_mb: float = Field(
-        0,
+    worker_memory_budget_mb: float | None = Field(
+        None,
         ge=0,
         description="Memory a worker's loaded models may take, MiB; past it, the least recently "
-        "used idle model is unloaded. 0: no limit.",
+        "used idle model is unloaded, and a version whose load and warm-up alone need more is "
+        "refused. Unset: 75% of the machine's memory, or of the container's (cgroup) limit if "
+        "lower. 0: no limit (and no rehearsal of loads).",
     )
     model_rescan_s: float = Field(
         5.0,

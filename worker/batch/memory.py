@@ -1,9 +1,24 @@
-"""The worker's resident memory, to charge each loaded model what loading it cost."""
+"""The worker's memory: its resident size, to charge each loaded model what loading it cost; the
+budget its loaded models share; and the rehearsal of a load, in a child process held to that
+budget, that a version must pass before the worker loads it."""
 
+import logging
 import os
 import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+from maas.models.registry import ModelVersion
+from maas.models.sandbox import CheckLimits, Outcome, run_check
+from maas.models.signatures import READERS
+
+log = logging.getLogger(__name__)
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+MIB = 1024 * 1024
+DEFAULT_BUDGET_SHARE = 0.75  # of the machine's or the container's memory, when none is set
+# The container's memory limit: cgroup v2, then v1 (v1 says "no limit" with a huge number).
+CGROUP_LIMIT_FILES = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 
 
 def rss_bytes() -> int:
@@ -13,3 +28,81 @@ def rss_bytes() -> int:
             return int(f.read().split()[1]) * _PAGE
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _cgroup_limit_bytes() -> int | None:
+    for path in CGROUP_LIMIT_FILES:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            return int(text)
+    return None  # no cgroup files, or "max"
+
+
+def memory_limit_bytes() -> int:
+    """The memory this process can have: the machine's, or its container's limit if lower."""
+    machine = os.sysconf("SC_PHYS_PAGES") * _PAGE
+    container = _cgroup_limit_bytes()
+    return min(machine, container) if container else machine
+
+
+def memory_budget_bytes(budget_mb: float | None) -> int:
+    """The budget from MAAS_WORKER_MEMORY_BUDGET_MB: as set (0: none), or when unset
+    DEFAULT_BUDGET_SHARE of memory_limit_bytes()."""
+    if budget_mb is None:
+        return int(memory_limit_bytes() * DEFAULT_BUDGET_SHARE)
+    return int(budget_mb * MIB)
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    needed_bytes: int  # memory (resident or reserved) the rehearsed load took at its peak; 0: unknown
+    refusal: str | None = None  # why the version must not be loaded here; None: it may
+
+
+class LoadRehearsals:
+    """Rehearses a version's load and warm-up batch in a child process limited to the budget
+    (maas.models.sandbox) before the worker loads it, so that a model that would need more, or
+    crash its runtime, is refused with a reason instead of taking the worker down. A verdict is
+    kept per file (path, size, mtime) and fixed batch size: version files do not change."""
+
+    def __init__(self, budget_bytes: int, timeout_s: float, device: str):
+        # A GPU worker's model lives in device memory, which a CPU rehearsal does not measure.
+        self.enabled = budget_bytes > 0 and device == "cpu"
+        self.limits = CheckLimits(budget_bytes, timeout_s)
+        self._verdicts: dict[tuple, Rehearsal] = {}
+
+    async def rehearse(self, model: ModelVersion) -> Rehearsal:
+        if not self.enabled or model.path.suffix not in READERS:
+            return Rehearsal(0)
+        stat = model.path.stat()
+        key = (model.path, stat.st_size, stat.st_mtime_ns, model.config.fixed_batch_size)
+        if key not in self._verdicts:
+            self._verdicts[key] = await self._run(model)
+        return self._verdicts[key]
+
+    async def _run(self, model: ModelVersion) -> Rehearsal:
+        result = await run_check("rehearse", model.path, model.config.fixed_batch_size, self.limits)
+        budget_mb = self.limits.memory_bytes / MIB
+        log.info(
+            "rehearsed %s v%s: %s, peak %.1f MiB resident, %.1f MiB address space",
+            *(model.name, model.version, result.outcome.value),
+            *(result.peak_bytes / MIB, result.peak_vm_bytes / MIB),
+        )
+        if result.outcome in (Outcome.OK, Outcome.INVALID):  # the real load reports what is invalid
+            return Rehearsal(max(result.peak_bytes, result.peak_vm_bytes))
+        if result.outcome is Outcome.OUT_OF_MEMORY:
+            why = f"needs more than the worker's memory budget, {budget_mb:.0f} MB"
+            why += " (MAAS_WORKER_MEMORY_BUDGET_MB)"
+        elif result.outcome is Outcome.TIMED_OUT:
+            why = f"takes more than {self.limits.timeout_s:g} s (MAAS_WORKER_LOAD_REHEARSAL_TIMEOUT_S)"
+        elif result.outcome is Outcome.CRASHED:
+            why = f"crashed its runtime ({result.message}) or needs more than {budget_mb:.0f} MB"
+        else:
+            why = f"could not be rehearsed ({result.message})"
+        return Rehearsal(
+            max(result.peak_bytes, result.peak_vm_bytes),
+            f"refused: its load and warm-up batch, rehearsed in a child process, {why}",
+        )
