@@ -51,12 +51,18 @@ class CheckLimits:
 
 
 @dataclass(frozen=True)
+class CheckRequest:
+    task: str  # "validate" (an upload's full validation) or "rehearse" (a worker's load)
+    path: Path
+    fixed_batch_size: int | None = None
+
+
+@dataclass(frozen=True)
 class CheckResult:
     outcome: Outcome
     message: str = ""
     signature: Signature | None = None
     peak_bytes: int = 0  # resident memory the check added at its peak
-    peak_vm_bytes: int = 0  # address space it added at its peak
 
 
 def upload_limits(settings: Settings, path: Path) -> CheckLimits:
@@ -64,59 +70,94 @@ def upload_limits(settings: Settings, path: Path) -> CheckLimits:
     return CheckLimits(memory, settings.upload_validation_timeout_s)
 
 
-def _answer(returncode: int, out: bytes, err: bytes) -> CheckResult:
-    tail = err.decode(errors="replace").strip()[-1000:]
-    try:
-        answer = json.loads(out)
-    except ValueError:
-        answer = None
-    if not isinstance(answer, dict):
-        if allocation_failed(tail):  # e.g. an uncaught std::bad_alloc, then SIGABRT
-            return CheckResult(Outcome.OUT_OF_MEMORY, tail)
-        if returncode == -signal.SIGXCPU:
-            return CheckResult(Outcome.TIMED_OUT, "CPU time limit")
-        if returncode < 0:
-            return CheckResult(Outcome.CRASHED, f"ended by {signal.Signals(-returncode).name}")
-        return CheckResult(Outcome.ERROR, f"exit status {returncode}: {tail}")
+def _parse(line: bytes) -> CheckResult:
+    answer = json.loads(line)
     return CheckResult(
         Outcome(answer["outcome"]),
         str(answer.get("message") or ""),
         parse_signature(answer.get("signature")),
         int(answer.get("peak_bytes", 0)),
-        int(answer.get("peak_vm_bytes", 0)),
     )
 
 
-async def run_check(task: str, path: Path, fixed_batch_size: int | None, limits: CheckLimits) -> CheckResult:
-    """Runs `task` ("validate" or "rehearse") on `path` in a child within `limits`. A child past
-    its timeout is killed; so is one whose caller is cancelled."""
-    request = {
-        "task": task,
-        "path": str(path),
-        "fixed_batch_size": fixed_batch_size,
+def _request_line(request: CheckRequest, limits: CheckLimits) -> bytes:
+    fields = {
+        "task": request.task,
+        "path": str(request.path),
+        "fixed_batch_size": request.fixed_batch_size,
         "memory_bytes": limits.memory_bytes,
         "cpu_s": limits.timeout_s,
     }
+    return json.dumps(fields).encode() + b"\n"
+
+
+def _death(returncode: int, stderr_tail: str) -> CheckResult:
+    """Why a child ended without answering."""
+    if allocation_failed(stderr_tail):  # e.g. an uncaught std::bad_alloc, then SIGABRT
+        return CheckResult(Outcome.OUT_OF_MEMORY, stderr_tail)
+    if returncode == -signal.SIGXCPU:
+        return CheckResult(Outcome.TIMED_OUT, "CPU time limit")
+    if returncode < 0:
+        return CheckResult(Outcome.CRASHED, f"ended by {signal.Signals(-returncode).name}")
+    return CheckResult(Outcome.ERROR, f"exit status {returncode}: {stderr_tail}")
+
+
+async def _keep_tail(stream: asyncio.StreamReader, tail: bytearray) -> None:
+    """Reads the child's stderr as it comes (a full pipe would stall it), keeping its end."""
+    while chunk := await stream.read(65536):
+        tail += chunk
+        del tail[:-2000]
+
+
+async def _one_child(requests: list[CheckRequest], limits: CheckLimits) -> list[CheckResult]:
+    """Results of the requests, in order, from one child, up to and including the first it
+    fails on by dying or overrunning the timeout (then the rest need another child)."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        CHILD_MODULE,
+        *(sys.executable, "-m", CHILD_MODULE),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=die_with_parent,
     )
+    assert process.stdin and process.stdout and process.stderr  # all three are pipes
+    tail = bytearray()
+    draining = asyncio.create_task(_keep_tail(process.stderr, tail))
+    results: list[CheckResult] = []
     try:
-        async with asyncio.timeout(limits.timeout_s):
-            out, err = await process.communicate(json.dumps(request).encode())
-            returncode = await process.wait()
-    except TimeoutError:
-        return CheckResult(Outcome.TIMED_OUT, f"no answer within {limits.timeout_s:g} s")
+        for request in requests:
+            process.stdin.write(_request_line(request, limits))
+            try:
+                async with asyncio.timeout(limits.timeout_s):  # the first one includes the start
+                    await process.stdin.drain()
+                    line = await process.stdout.readline()
+            except TimeoutError:
+                results.append(CheckResult(Outcome.TIMED_OUT, f"no answer within {limits.timeout_s:g} s"))
+                break
+            if not line:
+                returncode = await process.wait()
+                await draining
+                results.append(_death(returncode, tail.decode(errors="replace").strip()))
+                break
+            results.append(_parse(line))
     finally:
         if process.returncode is None:
             process.kill()
-            await process.wait()
-    return _answer(returncode, out, err)
+        await process.wait()
+        draining.cancel()
+    return results
+
+
+async def run_checks(requests: list[CheckRequest], limits: CheckLimits) -> list[CheckResult]:
+    """One result per request, each check within `limits`; a child is killed past its timeout
+    or when its caller is cancelled, and a child that died takes only its own request along."""
+    results: list[CheckResult] = []
+    while len(results) < len(requests):
+        results += await _one_child(requests[len(results) :], limits)
+    return results
+
+
+async def run_check(request: CheckRequest, limits: CheckLimits) -> CheckResult:
+    return (await run_checks([request], limits))[0]
 
 
 async def validate_in_child(path: Path, fixed_batch_size: int | None, settings: Settings) -> Signature:
@@ -124,7 +165,7 @@ async def validate_in_child(path: Path, fixed_batch_size: int | None, settings: 
     signature, or InvalidInputError (loc `file`) saying what is wrong, running out of memory and
     time included."""
     limits = upload_limits(settings, path)
-    result = await run_check("validate", path, fixed_batch_size, limits)
+    result = await run_check(CheckRequest("validate", path, fixed_batch_size), limits)
     if result.outcome is Outcome.OK and result.signature is not None:
         return result.signature
     if result.outcome is Outcome.INVALID:

@@ -1,12 +1,14 @@
 """The child process of maas.models.sandbox: `python -m maas.models.sandbox_child`.
 
-It reads one JSON request on stdin, {"task": "validate" | "rehearse", "path", "fixed_batch_size",
-"memory_bytes", "cpu_s"}, and writes one JSON answer on stdout, {"outcome", "message",
-"signature", "peak_bytes", "peak_vm_bytes", "baseline_vm_bytes"} (peaks are above the baseline).
-Once its imports are done it limits its own address space to what it has then plus
-`memory_bytes` (so the limit is about the model, whatever the runtimes' libraries take on this
-machine) and its CPU time to `cpu_s`; only then does it open the file. Anything a library prints
-goes to stderr, so stdout carries only the answer."""
+It reads JSON requests on stdin, one a line, {"task": "validate" | "rehearse", "path",
+"fixed_batch_size", "memory_bytes", "cpu_s"}, and answers each with one line of JSON on stdout,
+{"outcome", "message", "signature", "peak_bytes" (resident memory the request added at its peak),
+"baseline_vm_bytes"}, until stdin closes. Before each request it limits its own address space
+to what it has then plus `memory_bytes` (so the limit is about the model, whatever the runtimes'
+libraries and earlier requests left on this machine) and its CPU time to what it has used plus
+`cpu_s`; only then does it open the file. Anything a library prints goes to stderr, so stdout
+carries only answers. Several requests share one child to pay its start (mostly importing the
+runtimes) once."""
 
 import json
 import os
@@ -32,13 +34,15 @@ def _status_kib(field: str) -> int:
 
 
 def _limit_self(memory_bytes: int, cpu_s: float) -> int:
-    """Caps address space at the current size + `memory_bytes` and CPU time at `cpu_s`; returns
-    the current size. Also restarts the peak-RSS count, so the peak is the model's."""
+    """Caps address space at the current size + `memory_bytes` and CPU time at what was used +
+    `cpu_s` (soft limits, so the next request can set its own); returns the current size. Also
+    restarts the peak-RSS count, so the peak is this request's."""
     baseline = _status_kib("VmSize") * 1024
-    if memory_bytes > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (baseline + memory_bytes, baseline + memory_bytes))
-    cpu = max(1, int(cpu_s) + 1)
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (baseline + memory_bytes if memory_bytes > 0 else hard, hard))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (int(usage.ru_utime + usage.ru_stime + cpu_s) + 1, hard))
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM (Linux >= 4.0)
@@ -74,18 +78,21 @@ def _run(request: dict) -> dict:
         return {"outcome": "error", "message": repr(e)[:2000]}
 
 
-def main() -> None:
-    answer_to = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # a library's print must not corrupt the answer
-    request = json.loads(sys.stdin.read())
+def _answer(request: dict) -> dict:
     baseline = _limit_self(int(request["memory_bytes"]), float(request["cpu_s"]))
     rss_before = _status_kib("VmRSS") * 1024
     answer = _run(request)
     answer["peak_bytes"] = max(0, _status_kib("VmHWM") * 1024 - rss_before)
-    answer["peak_vm_bytes"] = max(0, _status_kib("VmPeak") * 1024 - baseline)
     answer["baseline_vm_bytes"] = baseline
-    answer_to.write(json.dumps(answer))
-    answer_to.flush()
+    return answer
+
+
+def main() -> None:
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # a library's print must not corrupt the answers
+    for line in sys.stdin:
+        answers.write(json.dumps(_answer(json.loads(line))) + "\n")
+        answers.flush()
 
 
 if __name__ == "__main__":

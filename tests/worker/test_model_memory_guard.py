@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from maas.core.settings import Settings
+from maas.models.registry import ModelRepository
 from tests.conftest import in_process_api
 from tests.support import onnx_models
 from tests.support.processes import MaasProcess
-from worker.batch.memory import memory_budget_bytes, memory_limit_bytes
+from worker.batch.memory import LoadRehearsals, memory_budget_bytes, memory_limit_bytes
 
 BUDGET_MB = 512
 MIB = 2**20
@@ -83,3 +84,13 @@ def test_the_default_budget_is_finite():
     assert memory_budget_bytes(0) == 0  # set to 0: no budget, as before
     assert memory_budget_bytes(256) == 256 * MIB
 
+
+async def test_rehearsals_in_one_child_each_get_their_own_verdict(model_repo):
+    repository = ModelRepository(model_repo)
+    offset, bomb = repository.get("offset", 1), repository.get("bomb", 1)
+    rehearsals = LoadRehearsals(BUDGET_MB * MIB, 60, "cpu")
+    await rehearsals.prepare([bomb, offset])  # the bomb first: the child goes on after it
+    refused, served = await rehearsals.rehearse(bomb), await rehearsals.rehearse(offset)
+    assert refused.refusal is not None and "memory budget, 512 MB" in refused.refusal
+    assert served.refusal is None and 0 < served.needed_bytes < 64 * MIB
+    assert (await LoadRehearsals(BUDGET_MB * MIB, 60, "cuda").rehearse(bomb)).refusal is None

@@ -139,6 +139,8 @@ class LaneManager:
             await self._follow_change(key)
         if self.settings.worker_preload:
             newest_first = sorted(self.known, key=lambda k: (k[0], -k[1]))
+            candidates = [k for k in newest_first if not self.known[k].retired and self._loadable(k)]
+            await self.rehearsals.prepare([self.known[k] for k in candidates])
             for key in newest_first:
                 model = self.known[key]
                 if key not in self.served and not model.retired and self._loadable(key):
@@ -192,6 +194,9 @@ class LaneManager:
     async def _new_runtime(self, key: Key, model: ModelVersion) -> Runtime | None:
         self._set_state(key, "loading")
         try:
+            refusal = (await self.rehearsals.rehearse(model)).refusal
+            if refusal is not None:  # never loaded here: it would exceed the budget, or crash
+                raise ModelLoadError(refusal)
             runtime = await asyncio.to_thread(
                 load_runtime, model, self.settings.device, self.settings.allow_plugin_runtimes
             )
@@ -207,12 +212,7 @@ class LaneManager:
     async def _load(self, key: Key, preload: bool) -> None:
         """Rehearses, loads and warms up a version, then serves its lane."""
         model = self.known[key]
-        rehearsal = await self.rehearsals.rehearse(model)
-        if rehearsal.refusal is not None:
-            log.error("not loading %s: %s", label(key), rehearsal.refusal)
-            self.failed[key] = model
-            self._set_state(key, "failed", rehearsal.refusal)
-            return
+        rehearsal = await self.rehearsals.rehearse(model)  # kept: _new_runtime asks again for free
         estimate = max(model.path.stat().st_size, rehearsal.needed_bytes)
         if preload and self._budget and self._used() + estimate > self._budget:
             return  # preloading never unloads another model; a job will load this one

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from maas.models.registry import ModelVersion
-from maas.models.sandbox import CheckLimits, Outcome, run_check
+from maas.models.sandbox import CheckLimits, CheckRequest, CheckResult, Outcome, run_checks
 from maas.models.signatures import READERS
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def memory_budget_bytes(budget_mb: float | None) -> int:
 
 @dataclass(frozen=True)
 class Rehearsal:
-    needed_bytes: int  # memory (resident or reserved) the rehearsed load took at its peak; 0: unknown
+    needed_bytes: int  # resident memory the rehearsed load took at its peak; 0: unknown
     refusal: str | None = None  # why the version must not be loaded here; None: it may
 
 
@@ -74,25 +74,37 @@ class LoadRehearsals:
         self.limits = CheckLimits(budget_bytes, timeout_s)
         self._verdicts: dict[tuple, Rehearsal] = {}
 
+    @staticmethod
+    def _key(model: ModelVersion) -> tuple:
+        stat = model.path.stat()
+        return model.path, stat.st_size, stat.st_mtime_ns, model.config.fixed_batch_size
+
+    async def prepare(self, models: list[ModelVersion]) -> None:
+        """Rehearses the models not rehearsed yet, in one child (its start is most of the cost
+        of rehearsing a small model)."""
+        if not self.enabled:
+            return
+        todo = {self._key(m): m for m in models if m.path.suffix in READERS}
+        todo = {key: m for key, m in todo.items() if key not in self._verdicts}
+        requests = [CheckRequest("rehearse", m.path, m.config.fixed_batch_size) for m in todo.values()]
+        results = await run_checks(requests, self.limits)
+        for (key, model), result in zip(todo.items(), results, strict=True):
+            self._verdicts[key] = self._verdict(model, result)
+
     async def rehearse(self, model: ModelVersion) -> Rehearsal:
         if not self.enabled or model.path.suffix not in READERS:
             return Rehearsal(0)
-        stat = model.path.stat()
-        key = (model.path, stat.st_size, stat.st_mtime_ns, model.config.fixed_batch_size)
-        if key not in self._verdicts:
-            self._verdicts[key] = await self._run(model)
-        return self._verdicts[key]
+        await self.prepare([model])
+        return self._verdicts[self._key(model)]
 
-    async def _run(self, model: ModelVersion) -> Rehearsal:
-        result = await run_check("rehearse", model.path, model.config.fixed_batch_size, self.limits)
-        budget_mb = self.limits.memory_bytes / MIB
+    def _verdict(self, model: ModelVersion, result: CheckResult) -> Rehearsal:
         log.info(
-            "rehearsed %s v%s: %s, peak %.1f MiB resident, %.1f MiB address space",
-            *(model.name, model.version, result.outcome.value),
-            *(result.peak_bytes / MIB, result.peak_vm_bytes / MIB),
+            "rehearsed loading %s v%s: %s, peak %.1f MiB",
+            *(model.name, model.version, result.outcome.value, result.peak_bytes / MIB),
         )
         if result.outcome in (Outcome.OK, Outcome.INVALID):  # the real load reports what is invalid
-            return Rehearsal(max(result.peak_bytes, result.peak_vm_bytes))
+            return Rehearsal(result.peak_bytes)
+        budget_mb = self.limits.memory_bytes / MIB
         if result.outcome is Outcome.OUT_OF_MEMORY:
             why = f"needs more than the worker's memory budget, {budget_mb:.0f} MB"
             why += " (MAAS_WORKER_MEMORY_BUDGET_MB)"
@@ -102,7 +114,4 @@ class LoadRehearsals:
             why = f"crashed its runtime ({result.message}) or needs more than {budget_mb:.0f} MB"
         else:
             why = f"could not be rehearsed ({result.message})"
-        return Rehearsal(
-            max(result.peak_bytes, result.peak_vm_bytes),
-            f"refused: its load and warm-up batch, rehearsed in a child process, {why}",
-        )
+        return Rehearsal(0, f"refused: its load and warm-up batch, rehearsed in a child process, {why}")
