@@ -75,8 +75,14 @@ class LoadRehearsals:
         self._verdicts: dict[tuple, Rehearsal] = {}
 
     @staticmethod
-    def _key(model: ModelVersion) -> tuple:
-        stat = model.path.stat()
+    def _key(model: ModelVersion) -> tuple | None:
+        """None for a file that cannot be rehearsed: not one of ours, or gone since the scan."""
+        try:
+            stat = model.path.stat()
+        except OSError:
+            return None
+        if model.path.suffix not in READERS:
+            return None
         return model.path, stat.st_size, stat.st_mtime_ns, model.config.fixed_batch_size
 
     async def prepare(self, models: list[ModelVersion]) -> None:
@@ -84,18 +90,21 @@ class LoadRehearsals:
         of rehearsing a small model)."""
         if not self.enabled:
             return
-        todo = {self._key(m): m for m in models if m.path.suffix in READERS}
-        todo = {key: m for key, m in todo.items() if key not in self._verdicts}
+        keyed = {self._key(m): m for m in models}
+        todo = {key: m for key, m in keyed.items() if key is not None and key not in self._verdicts}
         requests = [CheckRequest("rehearse", m.path, m.config.fixed_batch_size) for m in todo.values()]
         results = await run_checks(requests, self.limits)
         for (key, model), result in zip(todo.items(), results, strict=True):
             self._verdicts[key] = self._verdict(model, result)
 
     async def rehearse(self, model: ModelVersion) -> Rehearsal:
-        if not self.enabled or model.path.suffix not in READERS:
+        """The verdict on loading `model`; Rehearsal(0) when none applies (no budget, a GPU, a
+        file not ours to rehearse), and the worker's own load has the last word."""
+        key = self._key(model)
+        if not self.enabled or key is None:
             return Rehearsal(0)
         await self.prepare([model])
-        return self._verdicts[self._key(model)]
+        return self._verdicts.get(key, Rehearsal(0))  # changed meanwhile: the next scan rehearses it
 
     def _verdict(self, model: ModelVersion, result: CheckResult) -> Rehearsal:
         log.info(
