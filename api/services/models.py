@@ -18,7 +18,7 @@ from maas.core.settings import Settings
 from maas.models import store as model_store
 from maas.models.config import ModelConfig, runtime_refusal
 from maas.models.registry import ModelVersion, check_serves
-from maas.models.validation import validate_model_file
+from maas.models.sandbox import validate_in_child
 
 
 @dataclass
@@ -113,13 +113,14 @@ class ModelService:
         return version_public(model, await self._holders())
 
     async def upload_version(self, *, name: str, upload: Upload, actor: Caller) -> dict:
-        """Validates the upload (loads, batches, answers a trial batch), then writes it as the
-        next version with its signature; a rejected file leaves the repository unchanged."""
+        """Validates the upload (loads, batches, answers a trial batch) in a child process within
+        the upload limits, then writes it as the next version with its signature; a rejected file
+        leaves the repository unchanged."""
         model_store.check_model_name(name)
         config = ModelConfig.model_validate(upload.config or {})
         self._check_runtime(upload.config or {}, ("config", "runtime"))
         try:
-            signature = await asyncio.to_thread(validate_model_file, upload.path, config.fixed_batch_size)
+            signature = await validate_in_child(upload.path, config.fixed_batch_size, self.settings)
             await asyncio.to_thread(check_serves, upload.path, config, signature)
         except MaasError as e:
             # The loaders name the staged file; the client knows it by its own name.

@@ -100,11 +100,13 @@ class Settings(BaseSettings):
         description="Load every servable version at start and as it appears (within the memory "
         "budget); false loads a version only when its first job arrives.",
     )
-    worker_memory_budget_mb: float = Field(
-        0,
+    worker_memory_budget_mb: float | None = Field(
+        None,
         ge=0,
         description="Memory a worker's loaded models may take, MiB; past it, the least recently "
-        "used idle model is unloaded. 0: no limit.",
+        "used idle model is unloaded, and a version whose load and warm-up alone need more is "
+        "refused. Unset: 75% of the machine's memory, or of the container's (cgroup) limit if "
+        "lower. 0: no limit (and no rehearsal of loads).",
     )
     model_rescan_s: float = Field(
         5.0,
@@ -258,6 +260,28 @@ class Settings(BaseSettings):
     tenant_max_active_bulk_jobs_by_tenant: dict[str, int] = Field(
         default_factory=dict,
         description='Per-tenant overrides of tenant_max_active_bulk_jobs, e.g. {"acme": 20}.',
+    )
+
+    # Model guard: uploads are validated, and worker loads rehearsed, in a child process with an
+    # address-space, CPU-time and wall-clock limit (maas.models.sandbox).
+    upload_validation_memory_mb: float = Field(
+        1024,
+        gt=0,
+        description="Memory (address space) an upload's validation may add to its child "
+        "process, MiB, plus 3x the file's size; a model that needs more is refused (422).",
+    )
+    upload_validation_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Longest an upload's validation may take, its child's start included, "
+        "seconds; a model that needs longer is refused (422).",
+    )
+    worker_load_rehearsal_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="A worker rehearses each version's load and warm-up in a child process "
+        "before loading it (CPU workers, with a memory budget); a version whose rehearsal takes "
+        "longer than this is refused, seconds.",
     )
 
     @field_validator("key_rate")
