@@ -2,7 +2,7 @@
 `bulk.wait`."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 BULK_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
@@ -36,7 +36,7 @@ class BulkJob:
     metadata: dict[str, Any] | None
     created_at: Any
     finished_at: Any
-    raw: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> "BulkJob":

@@ -3,7 +3,7 @@ for `Client`, `AsyncJob` for `AsyncClient` (the same fields; `result`, `wait`, `
 `cancel` block or are awaited)."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the namespaces import this module; the handles only call th
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
 
 
-@dataclass
+@dataclass(eq=False)  # identity: outputs are arrays, whose == is elementwise
 class JobState:
     """`outputs` are numpy arrays by output name, with the model's dtypes (None until it
     succeeded); `error` is `{code, message}` when it failed or expired; `raw` is the JSON."""
@@ -34,7 +34,7 @@ class JobState:
     created_at: str | None
     started_at: str | None
     finished_at: str | None
-    raw: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], outputs: dict[str, np.ndarray] | None) -> "JobState":
