@@ -37,8 +37,9 @@ class ProgressReader:
 
     def read(self, size: int = -1) -> bytes:
         chunk = self.file.read(size)
-        self.done += len(chunk)
-        self.progress(BulkProgress("uploading", self.done, self.total, "bytes"))
+        if chunk:  # the encoder reads until an empty chunk: that is no progress
+            self.done += len(chunk)
+            self.progress(BulkProgress("uploading", self.done, self.total, "bytes"))
         return chunk
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
