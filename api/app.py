@@ -8,14 +8,17 @@ import redis as sync_redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from api.auth import Authenticator, KeyCache
 from api.deps import Services
 from api.errors import install_error_handlers
+from api.middleware import RateLimitHeaders
 from api.responses import NumpyJSONResponse
-from api.routes import audit, bulk_jobs, health, jobs, models
+from api.routes import audit, bulk_jobs, health, jobs, keys, models
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
 from api.services.jobs import JobService
+from api.services.keys import KeyService
 from api.services.models import ModelService
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
@@ -25,7 +28,13 @@ from batching.bulk.store import BulkStore
 from batching.connection import connect, connect_sync
 from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys
+from batching.jobs.listing import JobIndex
 from batching.jobs.store import JobStore
+from batching.tenancy.bulk_slots import BulkSlots
+from batching.tenancy.rate import RateLimiter
+from batching.tenancy.secret import key_hash_secret
+from batching.tenancy.store import KeyStore
+from maas.core.access import AuthMode, auth_mode
 from maas.core.file_store import LocalFileStore
 from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
@@ -41,12 +50,18 @@ def sweep_leftovers(settings: Settings) -> None:
 
 
 def build_services(
-    settings: Settings, redis: aioredis.Redis, events: JobEvents, rq_redis: sync_redis.Redis
+    settings: Settings,
+    redis: aioredis.Redis,
+    events: JobEvents,
+    rq_redis: sync_redis.Redis,
+    auth: tuple[AuthMode, bytes],
 ) -> Services:
-    """Every service of the app, sharing one registry (a change made through one is seen by all)."""
+    """Every service of the app, sharing one registry (a change made through one is seen by all);
+    `auth`: the mode and the key hash secret."""
     registry = AsyncRegistry(ModelRepository(settings.model_repository))
     webhooks = WebhookIntake(signing=bool(settings.webhook_secrets), policy=webhook_policy(settings))
     audit_trail = AuditTrail(redis)
+    key_store = KeyStore(redis, auth[1])
     return Services(
         settings=settings,
         jobs=JobService(
@@ -57,6 +72,8 @@ def build_services(
             idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
             webhooks=webhooks,
             health=VersionHealth(redis, settings.heartbeat_interval_s),
+            audit=audit_trail,
+            index=JobIndex(redis),
         ),
         bulk=BulkService(
             settings=settings,
@@ -65,10 +82,14 @@ def build_services(
             files=LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk"),
             sync_redis=rq_redis,
             webhooks=webhooks,
+            audit=audit_trail,
+            slots=BulkSlots(redis, settings.bulk_retention_s),
         ),
         models=ModelService(registry=registry, redis=redis, settings=settings, audit=audit_trail),
         audit=audit_trail,
         health=HealthService(redis, settings.heartbeat_interval_s),
+        keys=KeyService(key_store, audit_trail),
+        auth=Authenticator(settings, auth[0], KeyCache(key_store, settings.key_cache_s), RateLimiter(redis)),
     )
 
 
@@ -76,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     redis_url = settings.redis_url
     if not redis_url:
         raise ValueError("the API needs MAAS_REDIS_URL (or run `maas serve`, which starts Redis)")
+    mode = auth_mode(settings.auth, settings.host)  # ValueError on a non-loopback host without MAAS_AUTH
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -84,7 +106,8 @@ def create_app(settings: Settings) -> FastAPI:
         events.start()
         await asyncio.to_thread(sweep_leftovers, settings)
         rq_redis = connect_sync(settings, socket_connect_timeout=2)
-        app.state.services = build_services(settings, redis, events, rq_redis)
+        secret = await asyncio.to_thread(key_hash_secret, settings)
+        app.state.services = build_services(settings, redis, events, rq_redis, (mode, secret))
         try:
             yield
         finally:
@@ -101,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (jobs.router, bulk_jobs.router, models.router, audit.router, health.router):
+    app.add_middleware(RateLimitHeaders)
+    for router in (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router):
         app.include_router(router)
     return app

@@ -1,18 +1,24 @@
 """What a route may ask for, as FastAPI dependencies: api/app.py builds every service once (in
 its lifespan) and keeps it on app.state; a route names the one it needs (`jobs: Jobs`) and calls
-one method of it. No route reads app.state itself."""
+one method of it. No route reads app.state itself.
+
+Every /v1 route also names the scope it needs, as its caller: `caller: JobsWriter` is
+`requires(Scope.JOBS_WRITE)`, which authenticates the request (401), checks the scope (403) and
+the key's rate (429) before the route runs, and hands the route the Caller."""
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from api.auth import management_actor
+from api.auth import Authenticator
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
 from api.services.jobs import JobService
+from api.services.keys import KeyService
 from api.services.models import ModelService
+from maas.core.access import Caller, Scope
 from maas.core.settings import Settings
 
 
@@ -26,6 +32,8 @@ class Services:
     models: ModelService
     audit: AuditTrail
     health: HealthService
+    keys: KeyService
+    auth: Authenticator
 
 
 # Async, so FastAPI calls them on the event loop rather than handing each to a thread.
@@ -57,8 +65,18 @@ async def _health(request: Request) -> HealthService:
     return (await _services(request)).health
 
 
-async def _actor(request: Request) -> str:
-    return management_actor(request, (await _services(request)).settings.admin_tokens)
+async def _keys(request: Request) -> KeyService:
+    return (await _services(request)).keys
+
+
+def requires(scope: Scope) -> Any:
+    """The dependency of a route needing `scope`: the Caller, or 401/403/429."""
+
+    async def caller(request: Request) -> Caller:
+        return await (await _services(request)).auth.authorize(request, scope)
+
+    caller.scope = scope  # type: ignore[attr-defined]  # read by the test that every route has one
+    return Depends(caller)
 
 
 AppSettings = Annotated[Settings, Depends(_settings)]
@@ -67,4 +85,13 @@ Bulk = Annotated[BulkService, Depends(_bulk)]
 Models = Annotated[ModelService, Depends(_models)]
 Audit = Annotated[AuditTrail, Depends(_audit)]
 Health = Annotated[HealthService, Depends(_health)]
-Actor = Annotated[str, Depends(_actor)]  # the audited actor of a management call; 401 without a token
+Keys = Annotated[KeyService, Depends(_keys)]
+
+JobsWriter = Annotated[Caller, requires(Scope.JOBS_WRITE)]
+JobsReader = Annotated[Caller, requires(Scope.JOBS_READ)]
+BulkWriter = Annotated[Caller, requires(Scope.BULK_WRITE)]
+BulkReader = Annotated[Caller, requires(Scope.BULK_READ)]
+ModelsReader = Annotated[Caller, requires(Scope.MODELS_READ)]
+ModelsAdmin = Annotated[Caller, requires(Scope.MODELS_ADMIN)]  # audited as the actor of a change
+AuditReader = Annotated[Caller, requires(Scope.AUDIT_READ)]
+KeysAdmin = Annotated[Caller, requires(Scope.KEYS_ADMIN)]

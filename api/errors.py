@@ -13,19 +13,25 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from api.responses import NumpyJSONResponse
 from maas.core.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     JobNotFoundError,
     JobStateError,
+    KeyNotFoundError,
     MaasError,
     ModelLoadError,
     ModelNotFoundError,
     PayloadTooLargeError,
     QueueFullError,
+    QuotaExceededError,
+    RateLimitedError,
     UnauthorizedError,
 )
 
 STATUS_BY_ERROR: dict[type[MaasError], int] = {
     UnauthorizedError: 401,
+    ForbiddenError: 403,
+    KeyNotFoundError: 404,
     ModelNotFoundError: 404,
     JobNotFoundError: 404,
     InvalidInputError: 422,
@@ -34,8 +40,10 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     ConflictError: 409,
     ModelLoadError: 503,
     QueueFullError: 429,
+    RateLimitedError: 429,
+    QuotaExceededError: 429,
 }
-RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1}
+RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1, QuotaExceededError: 5}
 CHALLENGES: dict[type[MaasError], str] = {UnauthorizedError: 'Bearer realm="maas"'}
 
 
@@ -57,7 +65,7 @@ def _status_of(error: MaasError) -> int:
 
 async def _maas_error(_: Request, error: MaasError) -> NumpyJSONResponse:
     headers = {}
-    if retry_after := RETRY_AFTER_S.get(type(error)):
+    if retry_after := getattr(error, "retry_after_s", None) or RETRY_AFTER_S.get(type(error)):
         headers["Retry-After"] = str(retry_after)
     if challenge := CHALLENGES.get(type(error)):
         headers["WWW-Authenticate"] = challenge

@@ -91,6 +91,11 @@ class JobPublic(BaseModel):
     webhook: WebhookPublic | None = None
 
 
+class JobList(BaseModel):
+    data: list[JobPublic] = Field(description="Newest first; outputs are null here.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
 class WorkerModelState(BaseModel):
     worker: str
     state: str = Field(description="loading | ready | failed")
@@ -146,7 +151,10 @@ class RetiredPublic(BaseModel):
 class AuditEntry(BaseModel):
     id: str
     at: float = Field(description="Epoch seconds.")
-    actor: str
+    actor: str = Field(description="The key's name (or admin token's), or X-Actor while auth is off.")
+    tenant: str | None = Field(None, description="The tenant acted for (null in older entries).")
+    key_id: str | None = Field(None, description="The key's id (null while auth is off).")
+    key_name: str | None = None
     action: str
     target: str
     before: Any

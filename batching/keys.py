@@ -37,18 +37,24 @@ def lane_stats(lane: str) -> str:
     return f"{lane}:stats"
 
 
-def idempotency(key: str) -> str:
-    return f"{PREFIX}:idempotency:{key}"
+def idempotency(tenant: str, key: str) -> str:
+    """A tenant's Idempotency-Key (tenant names hold no ':', so no two tenants' keys meet)."""
+    return f"{PREFIX}:idempotency:{tenant}:{key}"
 
 
-AUDIT = f"{PREFIX}:audit"  # who changed what in the model repository, and when
+AUDIT = f"{PREFIX}:audit"  # who changed what in the model repository or the keys, and when
+AUDIT_DATA = f"{PREFIX}:audit:data"  # data-plane actions: submit, cancel, redeliver (jobs, bulk)
 MODEL_CHANGES_CHANNEL = f"{PREFIX}:models:changed"  # a version was added, reconfigured or retired
 
 
 # Bulk jobs. A bulk job's keys share the hash tag {id}; its chunks go to its model version's
 # bulk lane, which shares the online lane's tag.
-BULK_JOBS = f"{PREFIX}:bulk-jobs"  # sorted set: bulk job ids by creation time, for listing
 BULK_QUEUE = f"{PREFIX}-bulk"  # the rq queue of bulk split tasks (rq adds its own `rq:` prefix)
+
+
+def webhook_redelivered(job_id: str) -> str:
+    """Set for webhook_redeliver_interval_s when a job's webhook is redelivered (rate limit)."""
+    return f"{PREFIX}:job:{job_id}:redelivered"
 
 
 def bulk_job(bulk_id: str) -> str:
@@ -62,3 +68,37 @@ def bulk_chunks_done(bulk_id: str) -> str:
 
 def bulk_lane(model: str, version: int) -> str:
     return f"{PREFIX}:lane:{{{model}:{version}}}:bulk"
+
+
+# Keys and tenants (issue 14). Tenant names are [a-z0-9_-], so they never hold a ':'.
+API_KEYS = f"{PREFIX}:keys"  # sorted set: key ids by creation time, for listing
+
+
+def api_key(key_id: str) -> str:
+    """Hash: one API key's record (its secret only as a keyed hash)."""
+    return f"{PREFIX}:key:{key_id}"
+
+
+def rate_bucket(key_id: str) -> str:
+    """Hash: a key's request token bucket (tokens, last refill)."""
+    return f"{PREFIX}:rate:{key_id}"
+
+
+def tenant_jobs(tenant: str) -> str:
+    """Sorted set, all scores 0: the tenant's job ids, ordered by id (= by creation time)."""
+    return f"{PREFIX}:tenant:{tenant}:jobs"
+
+
+def tenant_bulk_jobs(tenant: str) -> str:
+    """Sorted set: the tenant's bulk job ids by creation time, for listing."""
+    return f"{PREFIX}:tenant:{tenant}:bulk-jobs"
+
+
+def tenant_active_bulk_jobs(tenant: str) -> str:
+    """Set: the tenant's bulk jobs admitted and not yet seen finished (its concurrency cap)."""
+    return f"{PREFIX}:tenant:{tenant}:bulk-active"
+
+
+def tenant_audit(tenant: str, stream: str) -> str:
+    """The tenant's copy of an audit stream (AUDIT or AUDIT_DATA)."""
+    return f"{stream}:tenant:{tenant}"

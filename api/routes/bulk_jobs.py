@@ -7,7 +7,7 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
-from api.deps import AppSettings, Bulk
+from api.deps import AppSettings, Bulk, BulkReader, BulkWriter
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody
 from api.schemas_bulk import BulkJobCreate, BulkJobList, BulkJobPublic
@@ -17,6 +17,8 @@ from maas.core.errors import InvalidInputError, PayloadTooLargeError
 
 router = APIRouter(prefix="/v1/bulk-jobs", tags=["bulk jobs"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
     404: {"model": ErrorBody},
     409: {"model": ErrorBody},
     413: {"model": ErrorBody},
@@ -48,6 +50,7 @@ async def create_bulk_job(
     request: Request,
     bulk: Bulk,
     settings: AppSettings,
+    caller: BulkWriter,
     model: str = Form(description="Model name."),
     file: Annotated[UploadFile | None, File(description=".jsonl, .npy or .npz")] = None,
     version: str | None = Form(None, description="A version, `latest` or an alias."),
@@ -75,7 +78,7 @@ async def create_bulk_job(
     if file is not None and path is not None:
         raise InvalidInputError("file: give a file or a path, not both", ("path",))
     filename = file.filename if file is not None else (path or "")
-    record = await bulk.submit(body, file.file if file is not None else None, filename or "")
+    record = await bulk.submit(caller, body, file.file if file is not None else None, filename or "")
     return NumpyJSONResponse(
         bulk_public(record), status_code=202, headers={"Location": f"/v1/bulk-jobs/{record.id}"}
     )
@@ -84,21 +87,22 @@ async def create_bulk_job(
 @router.get("", response_model=BulkJobList)
 async def list_bulk_jobs(
     bulk: Bulk,
+    caller: BulkReader,
     limit: int = Query(20, ge=1, le=1000),
     before: float | None = Query(None, description="Only jobs created before (epoch seconds)."),
 ) -> NumpyJSONResponse:
-    records = await bulk.recent(limit=limit, before=before)
+    records = await bulk.recent(caller, limit=limit, before=before)
     return NumpyJSONResponse({"data": [bulk_public(r) for r in records]})
 
 
 @router.get("/{bulk_id}", responses={200: {"model": BulkJobPublic}, **_ERRORS})
-async def read_bulk_job(bulk_id: str, bulk: Bulk) -> NumpyJSONResponse:
-    return NumpyJSONResponse(bulk_public(await bulk.get(bulk_id)))
+async def read_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkReader) -> NumpyJSONResponse:
+    return NumpyJSONResponse(bulk_public(await bulk.get(caller, bulk_id)))
 
 
 @router.post("/{bulk_id}/cancel", responses={200: {"model": BulkJobPublic}, **_ERRORS})
-async def cancel_bulk_job(bulk_id: str, bulk: Bulk) -> NumpyJSONResponse:
-    return NumpyJSONResponse(bulk_public(await bulk.cancel(bulk_id)))
+async def cancel_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkWriter) -> NumpyJSONResponse:
+    return NumpyJSONResponse(bulk_public(await bulk.cancel(caller, bulk_id)))
 
 
 @router.get(
@@ -109,9 +113,10 @@ async def cancel_bulk_job(bulk_id: str, bulk: Bulk) -> NumpyJSONResponse:
 async def bulk_output(
     bulk_id: str,
     bulk: Bulk,
+    caller: BulkReader,
     format: str | None = Query(None, description="jsonl (any job), npy or npz (array jobs)."),
 ) -> StreamingResponse:
-    fmt, stream = await bulk.output(bulk_id, format)
+    fmt, stream = await bulk.output(caller, bulk_id, format)
     disposition = f'attachment; filename="{bulk_id}.{fmt}"'
     return StreamingResponse(
         stream, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition}
@@ -123,5 +128,5 @@ async def bulk_output(
     responses=_ERRORS,
     summary="One JSONL line per failed row: its id, its row number and the reason",
 )
-async def bulk_errors(bulk_id: str, bulk: Bulk) -> StreamingResponse:
-    return StreamingResponse(await bulk.errors(bulk_id), media_type=MEDIA_TYPES["jsonl"])
+async def bulk_errors(bulk_id: str, bulk: Bulk, caller: BulkReader) -> StreamingResponse:
+    return StreamingResponse(await bulk.errors(caller, bulk_id), media_type=MEDIA_TYPES["jsonl"])

@@ -1,20 +1,24 @@
-"""/v1/jobs: submit, read (with long-poll), cancel. Translates HTTP; JobService does the work."""
+"""/v1/jobs: submit, list, read (with long-poll), cancel, redeliver. Translates HTTP; JobService
+does the work, within the caller's tenant."""
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 
 from api.body import read_json
-from api.deps import AppSettings, Jobs
+from api.deps import AppSettings, Jobs, JobsReader, JobsWriter
 from api.responses import NumpyJSONResponse
-from api.schemas import ErrorBody, JobCreate, JobPublic
+from api.schemas import ErrorBody, JobCreate, JobList, JobPublic
+from batching.jobs.record import JobStatus
 from batching.jobs.view import job_public
 from maas.core.errors import InvalidInputError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
     404: {"model": ErrorBody},
     409: {"model": ErrorBody},
     413: {"model": ErrorBody},
@@ -51,6 +55,7 @@ async def create_job(
     request: Request,
     jobs: Jobs,
     settings: AppSettings,
+    caller: JobsWriter,
     prefer: str | None = Header(None, description="`wait=S`: answer 200 if done within S s."),
     idempotency_key: str | None = Header(
         None, description="Retries with the same key and body return the original job."
@@ -60,7 +65,7 @@ async def create_job(
     if not isinstance(body, dict):
         raise InvalidInputError("body: expected a JSON object", ("body",))
     wait_s = prefer_wait_s(prefer, settings.max_wait_s)
-    record, replayed = await jobs.submit(JobCreate.model_validate(body), idempotency_key, wait_s)
+    record, replayed = await jobs.submit(caller, JobCreate.model_validate(body), idempotency_key, wait_s)
     headers = {"Location": f"/v1/jobs/{record.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -69,18 +74,34 @@ async def create_job(
     return _job_response(record, 200 if wait_s > 0 and record.terminal else 202, **headers)
 
 
+@router.get("", responses={200: {"model": JobList}, **_ERRORS}, summary="The caller's jobs, newest first")
+async def list_jobs(
+    jobs: Jobs,
+    caller: JobsReader,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this state.")] = None,
+    model: str | None = Query(None, description="Only jobs of this model."),
+    limit: int = Query(20, ge=1, le=1000),
+    cursor: str | None = Query(None, description="`next_cursor` of the previous page."),
+) -> NumpyJSONResponse:
+    """Outputs are left out of lists (null); read a job for its outputs."""
+    records, next_cursor = await jobs.list(caller, limit=limit, cursor=cursor, status=status, model=model)
+    data = [{**job_public(r), "outputs": None} for r in records]
+    return NumpyJSONResponse({"data": data, "next_cursor": next_cursor})
+
+
 @router.get("/{job_id}", responses={200: {"model": JobPublic}, **_ERRORS})
 async def read_job(
     job_id: str,
     jobs: Jobs,
+    caller: JobsReader,
     wait: float = Query(0, ge=0, description="Long-poll: seconds to wait for a terminal state."),
 ) -> NumpyJSONResponse:
-    return _job_response(await jobs.read(job_id, wait), 200)
+    return _job_response(await jobs.read(caller, job_id, wait), 200)
 
 
 @router.delete("/{job_id}", responses={200: {"model": JobPublic}, **_ERRORS})
-async def cancel_job(job_id: str, jobs: Jobs) -> NumpyJSONResponse:
-    return _job_response(await jobs.cancel(job_id), 200)
+async def cancel_job(job_id: str, jobs: Jobs, caller: JobsWriter) -> NumpyJSONResponse:
+    return _job_response(await jobs.cancel(caller, job_id), 200)
 
 
 @router.post(
@@ -89,5 +110,5 @@ async def cancel_job(job_id: str, jobs: Jobs) -> NumpyJSONResponse:
     responses={202: {"model": JobPublic}, **_ERRORS},
     summary="Queue a fresh delivery of the job's webhook event (same webhook-id)",
 )
-async def redeliver_webhook(job_id: str, jobs: Jobs) -> NumpyJSONResponse:
-    return _job_response(await jobs.redeliver(job_id), 202)
+async def redeliver_webhook(job_id: str, jobs: Jobs, caller: JobsWriter) -> NumpyJSONResponse:
+    return _job_response(await jobs.redeliver(caller, job_id), 202)

@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from api.body import read_json
-from api.deps import Actor, AppSettings, Models
+from api.deps import AppSettings, Models, ModelsAdmin, ModelsReader
 from api.schemas import (
     AliasPublic,
     AliasUpdate,
@@ -19,26 +19,27 @@ from api.upload import received_upload, staging_root
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
     404: {"model": ErrorBody},
     409: {"model": ErrorBody},
     422: {"model": ErrorBody},
 }
-MANAGE: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, **ERRORS}
 
 
 @router.get("", response_model=list[ModelPublic])
-async def list_models(models: Models) -> list[dict]:
-    return await models.list()
+async def list_models(models: Models, caller: ModelsReader) -> list[dict]:
+    return await models.list(caller)
 
 
 @router.get("/{name}", response_model=ModelPublic, responses=ERRORS)
-async def read_model(name: str, models: Models) -> dict:
-    return await models.read(name)
+async def read_model(name: str, models: Models, caller: ModelsReader) -> dict:
+    return await models.read(name, caller)
 
 
-@router.post("/{name}/versions", response_model=ModelVersionPublic, status_code=201, responses=MANAGE)
+@router.post("/{name}/versions", response_model=ModelVersionPublic, status_code=201, responses=ERRORS)
 async def create_version(
-    name: str, request: Request, response: Response, models: Models, settings: AppSettings, actor: Actor
+    name: str, request: Request, response: Response, models: Models, settings: AppSettings, actor: ModelsAdmin
 ) -> dict:
     """Uploads the next version: multipart `file` (.onnx or .tflite) and optional `config` (JSON).
     It is validated (loads, batches) before anything is written; a rejected file leaves the
@@ -50,13 +51,13 @@ async def create_version(
 
 
 @router.get("/{name}/versions/{version}", response_model=ModelVersionPublic, responses=ERRORS)
-async def read_version(name: str, version: int, models: Models) -> dict:
-    return await models.read_version(name=name, version=version)
+async def read_version(name: str, version: int, models: Models, caller: ModelsReader) -> dict:
+    return await models.read_version(name=name, version=version, caller=caller)
 
 
-@router.patch("/{name}/versions/{version}/config", response_model=ModelVersionPublic, responses=MANAGE)
+@router.patch("/{name}/versions/{version}/config", response_model=ModelVersionPublic, responses=ERRORS)
 async def patch_config(
-    name: str, version: int, request: Request, models: Models, settings: AppSettings, actor: Actor
+    name: str, version: int, request: Request, models: Models, settings: AppSettings, actor: ModelsAdmin
 ) -> dict:
     """A JSON merge patch of the version's config (null removes a key); workers apply it
     without a restart."""
@@ -64,23 +65,23 @@ async def patch_config(
     return await models.update_config(name=name, version=version, patch=patch, actor=actor)
 
 
-@router.delete("/{name}/versions/{version}", response_model=RetiredPublic, responses=MANAGE)
-async def retire_version(name: str, version: int, models: Models, actor: Actor) -> dict:
+@router.delete("/{name}/versions/{version}", response_model=RetiredPublic, responses=ERRORS)
+async def retire_version(name: str, version: int, models: Models, actor: ModelsAdmin) -> dict:
     """Retires a version: new jobs get 404, queued ones still run; 409 while an alias points to it."""
     return await models.retire_version(name=name, version=version, actor=actor)
 
 
-@router.put("/{name}/aliases/{alias}", response_model=AliasPublic, responses=MANAGE)
-async def put_alias(name: str, alias: str, body: AliasUpdate, models: Models, actor: Actor) -> dict:
+@router.put("/{name}/aliases/{alias}", response_model=AliasPublic, responses=ERRORS)
+async def put_alias(name: str, alias: str, body: AliasUpdate, models: Models, actor: ModelsAdmin) -> dict:
     return await models.set_alias(name=name, alias=alias, version=body.version, actor=actor)
 
 
-@router.post("/{name}/aliases/{alias}/rollback", response_model=AliasPublic, responses=MANAGE)
-async def rollback_alias(name: str, alias: str, models: Models, actor: Actor) -> dict:
+@router.post("/{name}/aliases/{alias}/rollback", response_model=AliasPublic, responses=ERRORS)
+async def rollback_alias(name: str, alias: str, models: Models, actor: ModelsAdmin) -> dict:
     """Points the alias back at the version it pointed to before its last change."""
     return await models.rollback_alias(name=name, alias=alias, actor=actor)
 
 
-@router.delete("/{name}/aliases/{alias}", response_model=AliasPublic, responses=MANAGE)
-async def remove_alias(name: str, alias: str, models: Models, actor: Actor) -> dict:
+@router.delete("/{name}/aliases/{alias}", response_model=AliasPublic, responses=ERRORS)
+async def remove_alias(name: str, alias: str, models: Models, actor: ModelsAdmin) -> dict:
     return await models.delete_alias(name=name, alias=alias, actor=actor)

@@ -1,22 +1,37 @@
-"""The management audit: who changed what, and the announcement that tells workers to act on it."""
+"""The audit trail: who did what (management and data plane), and the announcement that tells
+workers to act on a model change."""
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import redis.asyncio as aioredis
 
-from batching import audit, model_events
+from batching import audit, keys, model_events
+from maas.core.access import Caller
+
+
+class AuditKind(StrEnum):
+    MANAGEMENT = "management"  # models, aliases, keys
+    DATA = "data"  # job and bulk job submit, cancel, webhook redeliver
+
+
+STREAMS = {AuditKind.MANAGEMENT: keys.AUDIT, AuditKind.DATA: keys.AUDIT_DATA}
 
 
 @dataclass
 class AuditTrail:
     redis: aioredis.Redis
 
-    async def record(self, actor: str, action: str, target: str, before: object, after: object) -> None:
-        await audit.record(self.redis, actor, action, target, before, after)
+    async def record(self, caller: Caller, action: str, target: str, before: object, after: object) -> None:
+        await audit.record(self.redis, caller, action, target, before, after)
+
+    async def data(self, caller: Caller, action: str, target: str, facts: object = None) -> None:
+        """A data-plane action: which job, and facts such as its model, never inputs or outputs."""
+        await audit.record(self.redis, caller, action, target, None, facts, keys.AUDIT_DATA)
 
     async def changed(
         self,
-        actor: str,
+        caller: Caller,
         action: str,
         target: str,
         before: object,
@@ -27,9 +42,11 @@ class AuditTrail:
     ) -> None:
         """A change the workers must act on: audited, then announced to them (`version`: the one
         to load, if any)."""
-        await self.record(actor, action, target, before, after)
+        await self.record(caller, action, target, before, after)
         await model_events.announce(self.redis, action, name, version)
 
-    async def recent(self, count: int) -> list[dict]:
-        """The newest `count` entries, newest first."""
-        return await audit.recent(self.redis, count)
+    async def recent(self, caller: Caller, count: int, kind: AuditKind = AuditKind.MANAGEMENT) -> list[dict]:
+        """The newest `count` entries, newest first: every tenant's for a key administrator, the
+        caller's tenant's otherwise."""
+        tenant = None if caller.sees_all_tenants else caller.tenant
+        return await audit.recent(self.redis, count, tenant, STREAMS[kind])

@@ -11,6 +11,8 @@ from typing import BinaryIO
 import redis
 
 from api.schemas_bulk import BulkJobCreate
+from api.services.audit_trail import AuditTrail
+from api.services.models import visible
 from api.services.registry import AsyncRegistry
 from api.services.webhooks import WebhookIntake
 from batching.bulk.arrays import npy_columns, npz_columns, open_npz
@@ -18,7 +20,9 @@ from batching.bulk.output import error_lines, jsonl_output, npy_output, npz_outp
 from batching.bulk.queue import enqueue_split
 from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus, input_path
 from batching.bulk.store import BulkStore
-from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError
+from batching.tenancy.bulk_slots import BulkSlots
+from maas.core.access import Caller
+from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError, QuotaExceededError
 from maas.core.file_store import FileStore, copy_stream
 from maas.core.ids import is_job_id, new_job_id
 from maas.core.settings import Settings
@@ -61,16 +65,28 @@ class BulkService:
     files: FileStore
     sync_redis: redis.Redis  # rq is synchronous
     webhooks: WebhookIntake
+    audit: AuditTrail
+    slots: BulkSlots
 
-    async def submit(self, request: BulkJobCreate, upload: BinaryIO | None, filename: str) -> BulkRecord:
-        model = await self.registry.get(request.model, request.version)
+    async def submit(
+        self, caller: Caller, request: BulkJobCreate, upload: BinaryIO | None, filename: str
+    ) -> BulkRecord:
+        """Refused (429) while the caller's tenant has its cap of unfinished bulk jobs."""
+        model = visible(await self.registry.get(request.model, request.version), caller)
         source = None if upload is not None else self._server_file(request.path)
         fmt = format_of(request.format, filename)
         webhook = await self.webhooks.accept(request.webhook)
         bulk_id = new_job_id()
+        max_active = self.max_active(caller)
+        if max_active and not await self.slots.admit(caller.tenant, bulk_id, max_active):
+            raise QuotaExceededError(
+                f"tenant {caller.tenant} has {max_active} unfinished bulk jobs (its limit); "
+                "retry once one has finished"
+            )
         try:
             await asyncio.to_thread(self._store_input, bulk_id, fmt, upload, source, model)
         except BaseException:
+            await self.slots.release(caller.tenant, bulk_id)
             await asyncio.to_thread(self.files.remove_tree, bulk_id)
             raise
         record = BulkRecord(
@@ -84,10 +100,20 @@ class BulkService:
             created_at=time.time(),
             metadata=request.metadata,
             webhook=webhook,
+            tenant=caller.tenant,
         )
         await self.store.create(record)
         await asyncio.to_thread(enqueue_split, self.sync_redis, bulk_id, 0, self.settings.bulk_task_s)
+        await self.audit.data(caller, "bulk.submit", bulk_id, {"model": f"{model.name}:{model.version}"})
         return record
+
+    def max_active(self, caller: Caller) -> int:
+        """The caller's cap on unfinished bulk jobs: its key's, else its tenant's, else the
+        default (0: none)."""
+        if caller.max_bulk_jobs is not None:
+            return caller.max_bulk_jobs
+        by_tenant = self.settings.tenant_max_active_bulk_jobs_by_tenant
+        return by_tenant.get(caller.tenant, self.settings.tenant_max_active_bulk_jobs)
 
     def _store_input(
         self,
@@ -123,29 +149,35 @@ class BulkService:
             raise InvalidInputError(f"path: {path} is not a file", ("path",))
         return resolved
 
-    async def recent(self, *, limit: int, before: float | None) -> list[BulkRecord]:
-        """The newest `limit` bulk jobs, only those created before `before` when given."""
-        return await self.store.list(limit, before)
+    async def recent(self, caller: Caller, *, limit: int, before: float | None) -> list[BulkRecord]:
+        """The tenant's newest `limit` bulk jobs, only those created before `before` when given."""
+        return await self.store.list(caller.tenant, limit, before)
 
-    async def get(self, bulk_id: str) -> BulkRecord:
+    async def get(self, caller: Caller, bulk_id: str) -> BulkRecord:
+        """The caller's tenant's bulk job; another tenant's is as unknown (404)."""
         if not is_job_id(bulk_id):
             raise JobNotFoundError(f"bulk job {bulk_id!r} not found (not a job id)")
-        return await self.store.get(bulk_id)
+        record = await self.store.get(bulk_id)
+        if record.tenant != caller.tenant:
+            raise JobNotFoundError(f"bulk job {bulk_id!r} not found (unknown, or expired)")
+        return record
 
-    async def cancel(self, bulk_id: str) -> BulkRecord:
-        await self.get(bulk_id)
-        return await self.store.cancel(bulk_id)
+    async def cancel(self, caller: Caller, bulk_id: str) -> BulkRecord:
+        await self.get(caller, bulk_id)
+        cancelled = await self.store.cancel(bulk_id)
+        await self.audit.data(caller, "bulk.cancel", bulk_id)
+        return cancelled
 
-    async def _finished(self, bulk_id: str) -> BulkRecord:
-        record = await self.get(bulk_id)
+    async def _finished(self, caller: Caller, bulk_id: str) -> BulkRecord:
+        record = await self.get(caller, bulk_id)
         if record.status is not BulkStatus.SUCCEEDED:
             raise JobStateError(f"bulk job {bulk_id} is {record.status}; results come once it succeeded")
         return record
 
-    async def output(self, bulk_id: str, wanted: str | None) -> tuple[str, Iterator[bytes]]:
+    async def output(self, caller: Caller, bulk_id: str, wanted: str | None) -> tuple[str, Iterator[bytes]]:
         """(format, byte stream) of a finished job's output: the input's format unless `wanted`
         says jsonl (or npz for a .npy job with several outputs)."""
-        record = await self._finished(bulk_id)
+        record = await self._finished(caller, bulk_id)
         # A retired version's bulk jobs still finish and download (issue 6: queued work ends).
         model = await self.registry.get(record.model, record.version, True)
         outputs = model.signature.outputs
@@ -162,6 +194,6 @@ class BulkService:
             return fmt, npz_output(self.files, record, outputs)
         raise InvalidInputError(f"format: {fmt!r} unknown; jsonl, npy or npz", ("format",))
 
-    async def errors(self, bulk_id: str) -> Iterator[bytes]:
+    async def errors(self, caller: Caller, bulk_id: str) -> Iterator[bytes]:
         """One JSONL line per failed row of a finished job."""
-        return error_lines(self.files, await self._finished(bulk_id))
+        return error_lines(self.files, await self._finished(caller, bulk_id))

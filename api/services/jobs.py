@@ -1,12 +1,15 @@
 """What the job routes do, on plain values (no HTTP here): submit, read, wait, cancel, redeliver."""
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from api.schemas import JobCreate
+from api.services.audit_trail import AuditTrail
+from api.services.models import visible
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
 from api.services.webhooks import WebhookIntake
@@ -15,9 +18,11 @@ from batching.codec import encode_tensors
 from batching.entry import LaneEntry
 from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys, check_key, fingerprint
+from batching.jobs.listing import JobIndex
 from batching.jobs.record import JobRecord, JobStatus
 from batching.jobs.store import JobStore
-from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError
+from maas.core.access import Caller
+from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError, RateLimitedError
 from maas.core.ids import is_job_id, new_job_id
 from maas.core.inputs import parse_inputs
 from maas.core.settings import Settings
@@ -33,21 +38,29 @@ class JobService:
     idempotency: IdempotencyKeys
     webhooks: WebhookIntake
     health: VersionHealth
+    audit: AuditTrail
+    index: JobIndex
 
     async def submit(
-        self, request: JobCreate, idempotency_key: str | None = None, wait_s: float = 0.0
+        self, caller: Caller, request: JobCreate, idempotency_key: str | None = None, wait_s: float = 0.0
     ) -> tuple[JobRecord, bool]:
-        """The new job (or, for a repeated Idempotency-Key, the original) and whether replayed;
-        with wait_s > 0, as it is once terminal or after wait_s."""
-        record, replayed = await self._submit(request, idempotency_key)
+        """The new job (or, for a repeated Idempotency-Key of the caller's tenant, the original)
+        and whether replayed; with wait_s > 0, as it is once terminal or after wait_s."""
+        record, replayed = await self._submit(caller, request, idempotency_key)
+        if not replayed:
+            await self.audit.data(
+                caller, "job.submit", record.id, {"model": f"{record.model}:{record.version}"}
+            )
         if wait_s > 0:
-            record = await self.wait(record.id, wait_s)
+            record = await self.wait(caller, record.id, wait_s)
         return record, replayed
 
-    async def _submit(self, request: JobCreate, idempotency_key: str | None) -> tuple[JobRecord, bool]:
+    async def _submit(
+        self, caller: Caller, request: JobCreate, idempotency_key: str | None
+    ) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
             check_key(idempotency_key)
-        model = await self.registry.get(request.model, request.version)
+        model = visible(await self.registry.get(request.model, request.version), caller)
         await self.health.check(model)
         inputs, rows = parse_inputs(request.inputs, model.signature)
         if rows > model.config.max_batch_size:
@@ -56,21 +69,21 @@ class JobService:
                 f"({model.config.max_batch_size}); split the job",
                 ("inputs",),
             )
-        record = await self._record(request, model, rows)
+        record = await self._record(caller.tenant, request, model, rows)
         if idempotency_key is not None:
             body = fingerprint(request.model_dump(mode="json"))
-            reservation = await self.idempotency.reserve(idempotency_key, body, record.id)
+            reservation = await self.idempotency.reserve(caller.tenant, idempotency_key, body, record.id)
             if reservation.replayed:
-                return await self._replay(reservation.job_id), True
+                return await self._replay(caller, reservation.job_id), True
         try:
             await self._enqueue(record, model, inputs)
         except BaseException:
             if idempotency_key is not None:
-                await self.idempotency.release(idempotency_key)
+                await self.idempotency.release(caller.tenant, idempotency_key)
             raise
         return record, False
 
-    async def _record(self, request: JobCreate, model: ModelVersion, rows: int) -> JobRecord:
+    async def _record(self, tenant: str, request: JobCreate, model: ModelVersion, rows: int) -> JobRecord:
         now = time.time()
         queue_time_s = self.settings.max_queue_time_s
         if request.timeout_s is not None:
@@ -85,6 +98,7 @@ class JobService:
             deadline=now + queue_time_s,
             metadata=request.metadata,
             webhook=await self.webhooks.accept(request.webhook),
+            tenant=tenant,
         )
 
     async def _enqueue(self, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray]) -> None:
@@ -92,41 +106,56 @@ class JobService:
         lane = keys.online_lane(model.name, model.version)
         await self.store.submit(record, entry, lane, model.config.max_queue_rows)
 
-    async def redeliver(self, job_id: str) -> JobRecord:
+    async def redeliver(self, caller: Caller, job_id: str) -> JobRecord:
         """Queues a fresh delivery of the job's webhook event, with the same webhook-id."""
-        record = await self.get(job_id)
+        record = await self.get(caller, job_id)
         if record.webhook is None or record.webhook.event_id is None:
             raise JobStateError(f"job {job_id} has no webhook event to deliver (yet)")
-        await self.store.queue_redelivery(job_id)
-        return await self.get(job_id)
+        interval_s = self.settings.webhook_redeliver_interval_s
+        if wait_s := await self.store.queue_redelivery(job_id, interval_s):
+            message = f"job {job_id}: its webhook may be redelivered once per {interval_s:g} s"
+            raise RateLimitedError(message, math.ceil(wait_s))
+        await self.audit.data(caller, "job.redeliver", job_id)
+        return await self.get(caller, job_id)
 
-    async def _replay(self, job_id: str) -> JobRecord:
+    async def _replay(self, caller: Caller, job_id: str) -> JobRecord:
         """The job an earlier request with the same key created; it may still be being written."""
         for _ in range(40):
             try:
-                return await self.get(job_id)
+                return await self.get(caller, job_id)
             except JobNotFoundError:
                 await asyncio.sleep(0.05)
         raise JobStateError("a request with this Idempotency-Key is still in progress; retry")
 
-    async def read(self, job_id: str, wait_s: float = 0.0) -> JobRecord:
+    async def read(self, caller: Caller, job_id: str, wait_s: float = 0.0) -> JobRecord:
         """The job now, or with wait_s > 0 once terminal or after wait_s (a long poll)."""
-        return await self.wait(job_id, wait_s) if wait_s > 0 else await self.get(job_id)
+        return await self.wait(caller, job_id, wait_s) if wait_s > 0 else await self.get(caller, job_id)
 
-    async def get(self, job_id: str) -> JobRecord:
+    async def get(self, caller: Caller, job_id: str) -> JobRecord:
+        """The caller's tenant's job; another tenant's is as unknown (404), so ids leak nothing."""
         if not is_job_id(job_id):
             raise JobNotFoundError(f"job {job_id!r} not found (not a job id)")
-        record = await self.store.get(job_id)
+        record = owned(await self.store.get(job_id), caller)
         if await self.store.expire_if_overdue(record):
             record = await self.store.get(job_id)
         return record
 
-    async def wait(self, job_id: str, wait_s: float) -> JobRecord:
+    async def list(
+        self, caller: Caller, *, limit: int, cursor: str | None, status: JobStatus | None, model: str | None
+    ) -> tuple[list[JobRecord], str | None]:
+        """The caller's tenant's jobs, newest first, filtered; and the next page's cursor."""
+
+        def wanted(record: JobRecord) -> bool:
+            return (status is None or record.status is status) and (model is None or record.model == model)
+
+        return await self.index.page(caller.tenant, limit, cursor, wanted)
+
+    async def wait(self, caller: Caller, job_id: str, wait_s: float) -> JobRecord:
         """The job once terminal, or as it is after wait_s; woken by completion events."""
         deadline = time.monotonic() + min(wait_s, self.settings.max_wait_s)
         while True:
             with self.events.watch(job_id) as ended:
-                record = await self.get(job_id)
+                record = await self.get(caller, job_id)
                 remaining = deadline - time.monotonic()
                 if record.terminal or remaining <= 0:
                     return record
@@ -137,8 +166,16 @@ class JobService:
                 except TimeoutError:
                     pass
 
-    async def cancel(self, job_id: str) -> JobRecord:
+    async def cancel(self, caller: Caller, job_id: str) -> JobRecord:
         if not is_job_id(job_id):
             raise JobNotFoundError(f"job {job_id!r} not found (not a job id)")
+        owned(await self.store.get(job_id), caller)  # 404 unless the caller's tenant's
         await self.store.cancel(job_id)
+        await self.audit.data(caller, "job.cancel", job_id)
         return await self.store.get(job_id)
+
+
+def owned(record: JobRecord, caller: Caller) -> JobRecord:
+    if record.tenant != caller.tenant:
+        raise JobNotFoundError(f"job {record.id!r} not found (unknown, or its result expired)")
+    return record

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from api.services.audit_trail import AuditTrail
 from api.services.registry import AsyncRegistry
 from batching.heartbeat import holders_by_version, live_worker_infos
+from maas.core.access import Caller
 from maas.core.errors import InvalidInputError, MaasError, ModelNotFoundError
 from maas.core.settings import Settings
 from maas.models import store as model_store
@@ -56,6 +57,13 @@ def version_public(model: ModelVersion, held: dict[str, list[dict]]) -> dict:
     }
 
 
+def visible(model: ModelVersion, caller: Caller) -> ModelVersion:
+    """The version, if its `access` lets the caller see it; else the 404 of an unknown one."""
+    if not caller.may_use(model.config.access):
+        raise ModelNotFoundError(f"model {model.name!r} not found")
+    return model
+
+
 @dataclass
 class ModelService:
     registry: AsyncRegistry
@@ -67,8 +75,8 @@ class ModelService:
         """Which live workers hold which versions, read once for a whole answer."""
         return holders_by_version(await live_worker_infos(self.redis, self.settings.heartbeat_interval_s))
 
-    async def _model_public(self, name: str, held: dict[str, list[dict]]) -> dict:
-        latest = await self.registry.get(name)
+    async def _model_public(self, name: str, held: dict[str, list[dict]], caller: Caller) -> dict:
+        latest = visible(await self.registry.get(name), caller)
         return {
             "name": name,
             "versions": await self.registry.versions(name),
@@ -76,32 +84,33 @@ class ModelService:
             "latest": version_public(latest, held),
         }
 
-    async def list(self) -> list[dict]:
-        """Every servable model; one that cannot load is left out (its own read says why)."""
+    async def list(self, caller: Caller) -> list[dict]:
+        """Every servable model the caller may see; one that cannot load is left out (its own
+        read says why)."""
         held = await self._holders()  # one read of the heartbeats for the whole list
         listed = []
         for name in await self.registry.names():
             try:
-                listed.append(await self._model_public(name, held))
+                listed.append(await self._model_public(name, held, caller))
             except MaasError:
                 continue
         return listed
 
-    async def read(self, name: str) -> dict:
-        return await self._model_public(name, await self._holders())
+    async def read(self, name: str, caller: Caller) -> dict:
+        return await self._model_public(name, await self._holders(), caller)
 
-    async def read_version(self, *, name: str, version: int) -> dict:
-        model = await self.registry.get(name, version, True)
+    async def read_version(self, *, name: str, version: int, caller: Caller) -> dict:
+        model = visible(await self.registry.get(name, version, True), caller)
         return version_public(model, await self._holders())
 
-    async def upload_version(self, *, name: str, upload: Upload, actor: str) -> dict:
+    async def upload_version(self, *, name: str, upload: Upload, actor: Caller) -> dict:
         """Validates the upload (loads, batches, answers a trial batch), then writes it as the
         next version with its signature; a rejected file leaves the repository unchanged."""
         model_store.check_model_name(name)
         config = ModelConfig.model_validate(upload.config or {})
         signature = await asyncio.to_thread(validate_model_file, upload.path, config.fixed_batch_size)
         await asyncio.to_thread(check_serves, upload.path, config, signature)
-        metadata = orjson.dumps({"uploaded_by": actor, "filename": upload.filename})
+        metadata = orjson.dumps({"uploaded_by": actor.key_name, "filename": upload.filename})
         extras = {model_store.METADATA_FILE: metadata}
         model = await self.registry.add_version(name, upload.path, upload.config, extras, signature)
         target, after = f"{name}:{model.version}", {"sha256": model.sha256, "config": upload.config}
@@ -110,7 +119,7 @@ class ModelService:
         )
         return version_public(model, await self._holders())
 
-    async def update_config(self, *, name: str, version: int, patch: object, actor: str) -> dict:
+    async def update_config(self, *, name: str, version: int, patch: object, actor: Caller) -> dict:
         if not isinstance(patch, dict):
             raise InvalidInputError('body: a JSON merge patch object, e.g. {"max_batch_size": 32}', ("body",))
         before, after = await self.registry.update_config(name, version, patch)
@@ -120,28 +129,28 @@ class ModelService:
         model = await self.registry.get(name, version)
         return version_public(model, await self._holders())
 
-    async def retire_version(self, *, name: str, version: int, actor: str) -> dict:
-        record = await self.registry.retire(name, version, actor)
+    async def retire_version(self, *, name: str, version: int, actor: Caller) -> dict:
+        record = await self.registry.retire(name, version, actor.key_name)
         await self.audit.changed(
             actor, "version.retire", f"{name}:{version}", None, record, name=name, version=version
         )
         return {"name": name, "version": version, **record}
 
-    async def set_alias(self, *, name: str, alias: str, version: int, actor: str) -> dict:
+    async def set_alias(self, *, name: str, alias: str, version: int, actor: Caller) -> dict:
         before, after = await self.registry.set_alias(name, alias, version)
         await self.audit.changed(
             actor, "alias.set", f"{name}:{alias}", before, after, name=name, version=after
         )
         return {"name": name, "alias": alias, "version": after, "previous": before}
 
-    async def rollback_alias(self, *, name: str, alias: str, actor: str) -> dict:
+    async def rollback_alias(self, *, name: str, alias: str, actor: Caller) -> dict:
         before, after = await self.registry.rollback_alias(name, alias)
         await self.audit.changed(
             actor, "alias.rollback", f"{name}:{alias}", before, after, name=name, version=after
         )
         return {"name": name, "alias": alias, "version": after, "previous": before}
 
-    async def delete_alias(self, *, name: str, alias: str, actor: str) -> dict:
+    async def delete_alias(self, *, name: str, alias: str, actor: Caller) -> dict:
         if alias not in await self.registry.aliases(name):
             raise ModelNotFoundError(f"model {name!r} has no alias {alias!r}")
         before, _ = await self.registry.set_alias(name, alias, None)

@@ -8,8 +8,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from batching import keys
+from batching.tasks import SPLIT_BULK_JOB
 
-SPLIT_TASK = "worker.tasks.bulk_split.split"
 SPLIT_RETRY_DELAYS_S = [1, 5, 15, 60, 300]
 
 
@@ -22,7 +22,7 @@ def enqueue_split(client: redis.Redis, bulk_id: str, fed: int, task_s: float) ->
     task_id = f"bulk-split-{bulk_id}-{fed}"
     if not Job.exists(task_id, connection=client):
         bulk_queue(client).enqueue(
-            SPLIT_TASK,
+            SPLIT_BULK_JOB,
             bulk_id,
             job_id=task_id,
             retry=Retry(len(SPLIT_RETRY_DELAYS_S), SPLIT_RETRY_DELAYS_S),

@@ -63,6 +63,7 @@ class BulkRecord:
     error: JobError | None = None
     metadata: dict | None = None
     webhook: WebhookRecord | None = None
+    tenant: str = "default"
 
     @property
     def terminal(self) -> bool:
@@ -84,6 +85,7 @@ class BulkRecord:
             "failed": "0",
             "fed": "0",
             "split_offset": "0",
+            "tenant": self.tenant,
         }
         if self.metadata is not None:
             fields["metadata"] = orjson.dumps(self.metadata)
@@ -118,6 +120,7 @@ class BulkRecord:
             error=JobError(**orjson.loads(f["error"])) if f.get("error") else None,
             metadata=orjson.loads(f["metadata"]) if "metadata" in f else None,
             webhook=WebhookRecord.from_fields(f),
+            tenant=f["tenant"].decode() if "tenant" in f else "default",  # older records: default
         )
 
 

@@ -42,8 +42,10 @@ class BulkStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=record.to_fields())
             pipe.expire(key, self.ttl_s)
-            pipe.zadd(keys.BULK_JOBS, {record.id: record.created_at})
-            pipe.zremrangebyscore(keys.BULK_JOBS, 0, time.time() - self.ttl_s)
+            index = keys.tenant_bulk_jobs(record.tenant)
+            pipe.zadd(index, {record.id: record.created_at})
+            pipe.zremrangebyscore(index, 0, time.time() - self.ttl_s)
+            pipe.expire(index, self.ttl_s)
             await pipe.execute()
 
     async def get(self, bulk_id: str) -> BulkRecord:
@@ -52,10 +54,11 @@ class BulkStore:
             raise JobNotFoundError(f"bulk job {bulk_id!r} not found (unknown, or expired)")
         return BulkRecord.from_fields(raw)
 
-    async def list(self, limit: int, before: float | None = None) -> list[BulkRecord]:
-        """Newest first; `before` (epoch s) pages back."""
+    async def list(self, tenant: str, limit: int, before: float | None = None) -> list[BulkRecord]:
+        """The tenant's bulk jobs, newest first; `before` (epoch s) pages back."""
         top = f"({before}" if before is not None else "+inf"
-        ids = await self.redis.zrevrangebyscore(keys.BULK_JOBS, top, "-inf", start=0, num=limit)
+        index = keys.tenant_bulk_jobs(tenant)
+        ids = await self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=limit)
         async with self.redis.pipeline(transaction=False) as pipe:
             for bulk_id in ids:
                 pipe.hgetall(keys.bulk_job(bulk_id.decode()))

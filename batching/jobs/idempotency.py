@@ -35,13 +35,15 @@ class IdempotencyKeys:
         self.redis = redis
         self.retention_s = retention_s
 
-    async def reserve(self, key: str, body_fingerprint: str, job_id: str) -> Reservation:
+    async def reserve(self, tenant: str, key: str, body_fingerprint: str, job_id: str) -> Reservation:
+        """Keys are the tenant's own: another tenant's identical key is another key."""
         value = f"{job_id}:{body_fingerprint}"
-        if await self.redis.set(keys.idempotency(key), value, nx=True, ex=self.retention_s):
+        name = keys.idempotency(tenant, key)
+        if await self.redis.set(name, value, nx=True, ex=self.retention_s):
             return Reservation(job_id, replayed=False)
-        stored = await self.redis.get(keys.idempotency(key))
+        stored = await self.redis.get(name)
         if stored is None:  # expired between the two calls: try once more
-            return await self.reserve(key, body_fingerprint, job_id)
+            return await self.reserve(tenant, key, body_fingerprint, job_id)
         stored_id, _, stored_fingerprint = stored.decode().partition(":")
         if stored_fingerprint != body_fingerprint:
             raise InvalidInputError(
@@ -50,6 +52,6 @@ class IdempotencyKeys:
             )
         return Reservation(stored_id, replayed=True)
 
-    async def release(self, key: str) -> None:
+    async def release(self, tenant: str, key: str) -> None:
         """Frees a key whose request did not create its job, so a retry may."""
-        await self.redis.delete(keys.idempotency(key))
+        await self.redis.delete(keys.idempotency(tenant, key))

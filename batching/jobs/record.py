@@ -84,6 +84,7 @@ class JobRecord:
     error: JobError | None = None
     timings: JobTimings | None = None
     webhook: WebhookRecord | None = None
+    tenant: str = "default"
 
     @property
     def terminal(self) -> bool:
@@ -99,6 +100,7 @@ class JobRecord:
             "rows": str(self.rows),
             "created_at": repr(self.created_at),
             "deadline": repr(self.deadline),
+            "tenant": self.tenant,
         }
         if self.metadata is not None:
             fields["metadata"] = orjson.dumps(self.metadata)
@@ -128,4 +130,5 @@ class JobRecord:
             error=JobError(**orjson.loads(f["error"])) if "error" in f else None,
             timings=JobTimings(**orjson.loads(f["timings"])) if "timings" in f else None,
             webhook=WebhookRecord.from_fields(f),
+            tenant=f["tenant"].decode() if "tenant" in f else "default",  # older records: default
         )

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from batching import keys, lua
 from batching.entry import LaneEntry
+from batching.jobs.listing import index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
 from batching.jobs.scripts import ACK, ADMIT, CLAIM, TRANSITION
 from maas.core.errors import JobNotFoundError, JobStateError, QueueFullError
@@ -59,6 +60,7 @@ class JobStore:
         def build(batch: lua.Batch):
             batch.pipe.hset(job_key, mapping=record.to_fields())
             batch.pipe.expire(job_key, ttl)
+            index_job(batch.pipe, record, ttl)
             batch.run(
                 ADMIT,
                 lane=lane,
@@ -163,11 +165,18 @@ class JobStore:
 
         await lua.execute(self.redis, build)
 
-    async def queue_redelivery(self, job_id: str) -> None:
+    async def queue_redelivery(self, job_id: str, interval_s: float = 0) -> float:
+        """Queues a redelivery unless one was queued less than interval_s ago; returns 0, or the
+        seconds until one may be."""
+        if interval_s > 0:
+            key = keys.webhook_redelivered(job_id)
+            if not await self.redis.set(key, b"1", nx=True, px=max(1, int(interval_s * 1000))):
+                return max(await self.redis.pttl(key), 1) / 1000
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.job(job_id), mapping={"webhook_state": "pending", "webhook_next_attempt_at": ""})
             pipe.xadd(keys.WEBHOOK_OUTBOX, {"job": job_id, "redeliver": "1"})
             await pipe.execute()
+        return 0.0
 
     async def lane_stats(self, lane: str) -> dict[str, int]:
         raw = await self.redis.hgetall(keys.lane_stats(lane))

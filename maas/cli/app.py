@@ -11,12 +11,15 @@ import uvicorn
 
 from api.app import create_app
 from batching.connection import RedisSetupError, check_setup
+from batching.tenancy.secret import key_hash_secret
 from maas.cli.bulk import bulk_app
 from maas.cli.config import config_app
+from maas.cli.keys import keys_app
 from maas.cli.logs import configure_logging
 from maas.cli.models import models_app
 from maas.cli.supervisor import EX_CONFIG
 from maas.cli.supervisor import serve as serve_tree
+from maas.core.access import auth_mode
 from maas.core.settings import Settings
 from worker.batch.service import run_worker
 from worker.tasks.rq_worker import run_rq_worker
@@ -25,6 +28,7 @@ app = typer.Typer(help="maas: asynchronous, dynamically batched model inference.
 app.add_typer(models_app, name="models")
 app.add_typer(bulk_app, name="bulk")
 app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
 TlsCert = Annotated[Path | None, typer.Option(help="Serve HTTPS with this PEM certificate (chain).")]
 TlsKey = Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")]
 TlsClientCa = Annotated[
@@ -45,6 +49,15 @@ def _check_redis(settings: Settings) -> None:
         check_setup(settings)
     except RedisSetupError as e:
         typer.echo(f"maas: {e.message}", err=True)
+        raise typer.Exit(EX_CONFIG) from None
+
+
+def _check_auth(settings: Settings) -> None:
+    """A non-loopback bind without MAAS_AUTH stops here (exit 78) and says why."""
+    try:
+        auth_mode(settings.auth, settings.host)
+    except ValueError as e:
+        typer.echo(f"maas: {e}", err=True)
         raise typer.Exit(EX_CONFIG) from None
 
 
@@ -80,8 +93,11 @@ def serve(
         tls_key=tls_key,
         tls_client_ca=tls_client_ca,
     )
+    _check_auth(settings)
     if settings.redis_url:
         _check_redis(settings)
+    # Every child must hash keys alike: the state directory's secret unless one is configured.
+    settings = settings.model_copy(update={"key_hash_secret": key_hash_secret(settings).decode()})
     raise typer.Exit(serve_tree(settings))
 
 
@@ -97,6 +113,7 @@ def api(
     settings = _settings(
         host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca
     )
+    _check_auth(settings)
     _check_redis(settings)
     uvicorn.run(
         create_app(settings),

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from maas.cli.http import auth_headers
 from maas.core.settings import Settings
 
 bulk_app = typer.Typer(help="Bulk offline scoring of JSONL, .npy and .npz files.", no_args_is_help=True)
@@ -40,7 +41,7 @@ def _client(url: str | None) -> httpx.Client:
     if url is None:
         settings = Settings()
         url = f"http://{settings.host}:{settings.port}"
-    return httpx.Client(base_url=url, timeout=httpx.Timeout(30.0, read=300.0))
+    return httpx.Client(base_url=url, timeout=httpx.Timeout(30.0, read=300.0), headers=auth_headers())
 
 
 def _checked(response: httpx.Response) -> dict:

@@ -1,54 +1,22 @@
 """`maas models ...`: model versions and aliases, managed through a running API over HTTP."""
 
-import os
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
-import httpx
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from maas.cli.http import DEFAULT_URL, UrlOption, call, console
+
 models_app = typer.Typer(help="Model versions and aliases, through the API.", no_args_is_help=True)
-console = Console()
-UrlOption = Annotated[str, typer.Option("--url", envvar="MAAS_URL", help="The API's base URL.")]
-DEFAULT_URL = "http://127.0.0.1:8000"
-
-
-def _client(url: str) -> httpx.Client:
-    """MAAS_ADMIN_TOKEN, when set, authenticates management calls (the API's MAAS_ADMIN_TOKENS)."""
-    headers = {"X-Actor": f"cli:{os.environ.get('USER', '?')}"}
-    if token := os.environ.get("MAAS_ADMIN_TOKEN"):
-        headers["Authorization"] = f"Bearer {token}"
-    return httpx.Client(base_url=url, timeout=300, headers=headers)
-
-
-def _call(url: str, method: str, path: str, **kwargs) -> Any:
-    """The response's JSON (a dict or a list, as the path says); the API's error message and
-    exit code 1 on a 4xx/5xx."""
-    try:
-        with _client(url) as client:
-            response = client.request(method, path, **kwargs)
-    except httpx.HTTPError as e:
-        console.print(f"[red]cannot reach the API at {url}: {e}[/red]")
-        raise typer.Exit(2) from e
-    if response.is_error:
-        try:
-            error = response.json()["error"]
-            message = f"{error['code']}: {error['message']}"
-        except (ValueError, KeyError, TypeError):
-            message = response.text
-        console.print(f"[red]{response.status_code} {message}[/red]")
-        raise typer.Exit(1)
-    return response.json()
 
 
 @models_app.command("list")
 def list_models(url: UrlOption = DEFAULT_URL) -> None:
     """Every model: versions, aliases, the latest version's status."""
     table = Table("model", "versions", "aliases", "latest", "status")
-    for model in _call(url, "GET", "/v1/models"):
+    for model in call(url, "GET", "/v1/models"):
         aliases = ", ".join(f"{a}->{v}" for a, v in model["aliases"].items())
         latest = model["latest"]
         table.add_row(
@@ -64,13 +32,13 @@ def list_models(url: UrlOption = DEFAULT_URL) -> None:
 @models_app.command()
 def show(name: str, url: UrlOption = DEFAULT_URL) -> None:
     """One model's versions: status, checksum, size, batching, which workers hold them."""
-    model = _call(url, "GET", f"/v1/models/{name}")
+    model = call(url, "GET", f"/v1/models/{name}")
     aliases: dict[int, list[str]] = {}
     for alias, version in model["aliases"].items():
         aliases.setdefault(version, []).append(alias)
     table = Table("version", "status", "aliases", "sha256", "size", "max batch", "workers")
     for version in model["versions"]:
-        v = _call(url, "GET", f"/v1/models/{name}/versions/{version}")
+        v = call(url, "GET", f"/v1/models/{name}/versions/{version}")
         workers = ", ".join(f"{w['worker']}={w['state']}" for w in v["workers"])
         table.add_row(
             str(version),
@@ -100,7 +68,7 @@ def push(
         }
         if config is not None:
             parts["config"] = ("config.json", config.read_bytes(), "application/json")
-        created = _call(url, "POST", f"/v1/models/{name}/versions", files=parts)
+        created = call(url, "POST", f"/v1/models/{name}/versions", files=parts)
     console.print(f"{name} version {created['version']} created (sha256 {created['sha256'][:12]})")
     if alias:
         promote(name, created["version"], alias, url)
@@ -114,7 +82,7 @@ def promote(
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Points ALIAS at VERSION; jobs naming the alias run VERSION from now on."""
-    result = _call(url, "PUT", f"/v1/models/{name}/aliases/{alias}", json={"version": version})
+    result = call(url, "PUT", f"/v1/models/{name}/aliases/{alias}", json={"version": version})
     console.print(f"{name}:{alias} -> {result['version']} (was {result['previous']})")
 
 
@@ -125,7 +93,7 @@ def rollback(
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Points ALIAS back at the version it pointed to before its last change."""
-    result = _call(url, "POST", f"/v1/models/{name}/aliases/{alias}/rollback")
+    result = call(url, "POST", f"/v1/models/{name}/aliases/{alias}/rollback")
     console.print(f"{name}:{alias} -> {result['version']} (was {result['previous']})")
 
 
@@ -141,12 +109,12 @@ def configure(
         body = orjson.loads(patch)
     except orjson.JSONDecodeError as e:
         raise typer.BadParameter(f"not JSON: {e}") from e
-    result = _call(url, "PATCH", f"/v1/models/{name}/versions/{version}/config", json=body)
+    result = call(url, "PATCH", f"/v1/models/{name}/versions/{version}/config", json=body)
     console.print_json(data=result["config"])
 
 
 @models_app.command()
 def retire(name: str, version: int, url: UrlOption = DEFAULT_URL) -> None:
     """Retires VERSION: new jobs get 404, queued ones still run."""
-    result = _call(url, "DELETE", f"/v1/models/{name}/versions/{version}")
+    result = call(url, "DELETE", f"/v1/models/{name}/versions/{version}")
     console.print(f"{name} version {version} retired by {result['by']}")

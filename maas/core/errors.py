@@ -32,7 +32,8 @@ class InvalidInputError(MaasError):
 
 
 class UnauthorizedError(MaasError):
-    """A management call without a valid admin token, where tokens are configured."""
+    """No valid key (missing, unknown, revoked, expired), or a management call without a valid
+    admin token where tokens guard it (401). The message never repeats what was presented."""
 
     code = "unauthorized"
 
@@ -67,3 +68,30 @@ class QueueFullError(MaasError):
     """A lane holds its maximum rows; the client should retry later (429)."""
 
     code = "queue_full"
+
+
+class ForbiddenError(MaasError):
+    """A valid key without the scope a call needs (403)."""
+
+    code = "forbidden"
+
+
+class RateLimitedError(MaasError):
+    """A key past its request rate, or the same call again too soon (429); retry_after_s says
+    when a request will pass."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class QuotaExceededError(MaasError):
+    """A tenant at one of its limits (concurrent bulk jobs, ...); retry once some finish (429)."""
+
+    code = "quota_exceeded"
+
+
+class KeyNotFoundError(MaasError):
+    code = "key_not_found"

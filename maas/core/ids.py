@@ -20,3 +20,13 @@ def new_job_id(now_s: float | None = None) -> str:
 
 def is_job_id(text: str) -> bool:
     return bool(JOB_ID_PATTERN.match(text))
+
+
+def id_floor(now_s: float) -> str:
+    """The 10-character time prefix of ids made at `now_s`: every id made earlier sorts below it."""
+    value = int(now_s * 1000)
+    chars = []
+    for _ in range(10):
+        value, digit = divmod(value, 32)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))

@@ -4,11 +4,14 @@ import base64
 import binascii
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from maas.core.access import parse_rate
+from maas.core.errors import InvalidInputError
 
 # Marks a field whose value is a secret: `maas config show` masks it; keep it out of logs.
 SECRET: dict[str, Any] = {"secret": True}
@@ -190,6 +193,81 @@ class Settings(BaseSettings):
         description="An rq split task works this long, then queues its continuation, seconds; its "
         "rq timeout is 3x this, so a split cut off by a crash is retried soon.",
     )
+    webhook_concurrency: int = Field(
+        16,
+        ge=1,
+        description="Webhook deliveries one rq-worker process makes at once (its delivery slots).",
+    )
+    webhook_per_destination: int = Field(
+        4,
+        ge=1,
+        description="Of those, at most this many to one receiver (host:port), so that one that never "
+        "answers cannot take every slot; its further deliveries wait (rescheduled a second later, "
+        "no attempt counted).",
+    )
+    webhook_connect_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="Longest wait for a receiver to accept the TCP connection (per address), "
+        "seconds; the whole attempt stays within webhook_timeout_s.",
+    )
+    webhook_redeliver_interval_s: float = Field(
+        10.0,
+        ge=0,
+        description="A job's webhook may be redelivered once per this many seconds; a sooner "
+        "POST .../webhook/redeliver gets 429 with Retry-After. 0: no limit.",
+    )
+
+    # --- Keys, tenants and quotas (issue 14) ---
+    auth: Literal["keys", "off"] | None = Field(
+        None,
+        description="`keys`: every /v1 call needs `Authorization: Bearer <key>` (see `maas keys`). "
+        "`off`: no keys; every caller is tenant `default`. Unset: off on a loopback host; any "
+        "other host refuses to start until it is set.",
+    )
+    key_hash_secret: str | None = Field(
+        None,
+        repr=False,
+        json_schema_extra=SECRET,
+        min_length=32,
+        description="Server secret keys are hashed with (HMAC-SHA256); every API process of a "
+        "deployment needs the same one. Unset: generated once and kept in "
+        "<state_dir>/key_hash_secret (fine for one host).",
+    )
+    key_cache_s: float = Field(
+        0.5,
+        gt=0,
+        le=1.0,
+        description="How long an API process trusts a key it looked up, seconds: a revoked or "
+        "expired key stops working everywhere within this.",
+    )
+    key_last_used_interval_s: float = Field(
+        60.0, ge=0, description="A key's last-used time is written at most this often, seconds."
+    )
+    key_rate: str = Field(
+        "100/s",
+        description="Requests a key may make unless it has its own `--rate`: COUNT/PERIOD (s, m, "
+        "h, d; e.g. 50/s, 1000/m, 100/10s) as a token bucket; `0`: unlimited.",
+    )
+    tenant_max_active_bulk_jobs: int = Field(
+        8,
+        ge=0,
+        description="Bulk jobs a tenant may have unfinished at once (more get 429); a key's "
+        "--max-bulk-jobs overrides it. 0: no limit.",
+    )
+    tenant_max_active_bulk_jobs_by_tenant: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per-tenant overrides of tenant_max_active_bulk_jobs, e.g. {"acme": 20}.',
+    )
+
+    @field_validator("key_rate")
+    @classmethod
+    def _rate_parses(cls, rate: str) -> str:
+        try:
+            parse_rate(rate)
+        except InvalidInputError as e:
+            raise ValueError(e.message) from e
+        return rate
 
     @field_validator("admin_tokens")
     @classmethod

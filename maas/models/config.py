@@ -1,7 +1,9 @@
 """What config.json beside a model version may say (every field optional), and how a JSON merge
 patch changes it."""
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from maas.core.access import TENANT_PATTERN
 
 
 class OnnxRuntimeOptions(BaseModel):
@@ -50,6 +52,19 @@ class ModelConfig(BaseModel):
     )
     onnxruntime: OnnxRuntimeOptions = Field(default_factory=OnnxRuntimeOptions)
     tflite: TfliteOptions = Field(default_factory=TfliteOptions)
+    access: list[str] | None = Field(
+        None,
+        description="Tenants that may see and use this version; other tenants get 404 for it "
+        "(for the model itself when this is its latest version). Null: every tenant.",
+    )
+
+    @field_validator("access")
+    @classmethod
+    def _access_names_tenants(cls, access: list[str] | None) -> list[str] | None:
+        bad = [t for t in access or [] if not TENANT_PATTERN.match(t)]
+        if bad:
+            raise ValueError(f"access: {bad} are not tenant names (a-z, 0-9, '_', '-')")
+        return access
 
     @model_validator(mode="after")
     def _fixed_batch_bounds_batches(self) -> "ModelConfig":

@@ -10,7 +10,9 @@ reclaimed and recomputed, and it is counted and written once.
 import asyncio
 import logging
 import time
+from typing import Protocol
 
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from batching import keys
@@ -20,13 +22,8 @@ from batching.bulk.record import chunk_path, result_path
 from batching.bulk.store import BulkStore
 from batching.jobs.record import JobError
 from maas.core.file_store import FileStore, open_store
-from worker.batch.bulk_scoring import (
-    BatchResult,
-    chunk_result,
-    dead_lettered,
-    micro_batches,
-    score_while_idle,
-)
+from maas.models.registry import ModelVersion
+from worker.batch.bulk_scoring import BatchResult, MicroBatch, chunk_result, dead_lettered, micro_batches
 
 log = logging.getLogger(__name__)
 IDLE_BLOCK_MS = 400
@@ -50,20 +47,44 @@ def missing_results(files: FileStore, bulk_id: str, chunks: int) -> list[int]:
     return [i for i in range(chunks) if not files.exists(result_path(bulk_id, i))]
 
 
-class BulkLoop:
-    """`lane` is the online LaneLoop of the same model version (its runtime, its inference
-    thread, and whether it is busy)."""
+class InferenceSlot(Protocol):
+    """What the bulk lane borrows from the online lane of its model version: the loaded
+    version, its inference thread, and whether an online batch is waiting for that thread."""
 
-    def __init__(self, lane):
-        self.lane = lane
-        self.model = lane.model
-        self.store = BulkStore(lane.store.redis)
-        self.max_deliveries = lane.reliability.max_deliveries
+    @property
+    def model(self) -> ModelVersion: ...
+
+    def online_busy(self) -> bool:
+        """An online batch is held or running; also read from the inference thread."""
+        ...
+
+    async def run_block(
+        self, chunk: ChunkFile, batches: list[MicroBatch], first: int, budget_s: float
+    ) -> list[BatchResult]:
+        """Scores batches[first], then the next ones while the online lane stays idle and
+        budget_s lasts, on the inference thread."""
+        ...
+
+
+class BulkLoop:
+    """Serves the bulk lane of `slot`'s model version, as consumer `consumer`; an entry held
+    visibility_timeout_s is taken over by another worker, and one delivered more than
+    max_deliveries times is dead-lettered."""
+
+    def __init__(
+        self,
+        slot: InferenceSlot,
+        client: aioredis.Redis,
+        consumer: str,
+        visibility_timeout_s: float,
+        max_deliveries: int,
+    ):
+        self.slot = slot
+        self.model = slot.model
+        self.store = BulkStore(client)
+        self.max_deliveries = max_deliveries
         self.reader = BulkLaneReader(
-            lane.store.redis,
-            keys.bulk_lane(self.model.name, self.model.version),
-            lane.consumer,
-            lane.reliability.visibility_timeout_s,
+            client, keys.bulk_lane(self.model.name, self.model.version), consumer, visibility_timeout_s
         )
         self._refreshed_at = 0.0
 
@@ -121,21 +142,11 @@ class BulkLoop:
         started = self._refreshed_at = time.monotonic()
         results: list[BatchResult] = []
         batches = micro_batches(chunk, self.model.config.max_batch_size)
-        loop = asyncio.get_running_loop()
         while len(results) < len(batches):
             await self._wait_for_spare_capacity(entry, stopping)
             if stopping.is_set():
                 return None
-            results += await loop.run_in_executor(
-                self.lane.executor,
-                score_while_idle,
-                self.lane.runtime,
-                chunk,
-                batches,
-                len(results),
-                SLICE_S,
-                self.lane.online_busy,
-            )
+            results += await self.slot.run_block(chunk, batches, len(results), SLICE_S)
         log.debug(
             "bulk job %s: chunk %d (%d items) in %.1f ms",
             entry.bulk_id,
@@ -151,7 +162,7 @@ class BulkLoop:
             if time.monotonic() - self._refreshed_at > self.reader.visibility_timeout_s / 3:
                 await self.reader.keep_alive(entry)
                 self._refreshed_at = time.monotonic()
-            if not self.lane.online_busy() or stopping.is_set():
+            if not self.slot.online_busy() or stopping.is_set():
                 return
             await asyncio.sleep(ONLINE_POLL_S)
 

@@ -14,6 +14,7 @@ import numpy as np
 from redis.exceptions import RedisError
 
 from batching import keys
+from batching.bulk.chunk import ChunkFile
 from batching.codec import decode_tensors
 from batching.collector import BatchCollector
 from batching.entry import LaneEntry
@@ -25,6 +26,7 @@ from maas.core.errors import MaasError
 from maas.models.registry import ModelVersion
 from worker.batch.batch_runner import Outcome, run_batch
 from worker.batch.bulk_loop import BulkLoop
+from worker.batch.bulk_scoring import BatchResult, MicroBatch, score_while_idle
 from worker.runtimes.base import Runtime
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ def policy_of(model: ModelVersion) -> BatchPolicy:
 
 
 class LaneLoop:
+    """The online lane of one model version; it is also the InferenceSlot its bulk lane uses."""
+
     def __init__(
         self,
         model: ModelVersion,
@@ -74,7 +78,9 @@ class LaneLoop:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Serves the lane until `stopping` is set, then finishes the batches it holds."""
-        bulk = asyncio.create_task(BulkLoop(self).run(stopping))  # the bulk lane, in spare capacity
+        timeout_s, max_deliveries = self.reliability.visibility_timeout_s, self.reliability.max_deliveries
+        bulk_loop = BulkLoop(self, self.store.redis, self.consumer, timeout_s, max_deliveries)
+        bulk = asyncio.create_task(bulk_loop.run(stopping))  # the bulk lane, in spare capacity
         backoff_s = 0.1
         while not stopping.is_set():
             try:
@@ -96,9 +102,14 @@ class LaneLoop:
                 log.error("bulk lane of %s ended with %r", self.lane, outcome)
         self._executor.shutdown()
 
-    @property
-    def executor(self) -> ThreadPoolExecutor:
-        return self._executor
+    async def run_block(
+        self, chunk: ChunkFile, batches: list[MicroBatch], first: int, budget_s: float
+    ) -> list[BatchResult]:
+        """InferenceSlot: bulk micro-batches on this lane's inference thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, score_while_idle, self.runtime, chunk, batches, first, budget_s, self.online_busy
+        )
 
     def online_busy(self) -> bool:
         """An online batch is held or running: bulk chunks wait for it. Also read from the

@@ -1,8 +1,12 @@
-"""`maas rq-worker`: runs rq tasks (webhook deliveries, bulk splits) and relays webhook events
-into rq.
+"""`maas rq-worker`: runs rq tasks and relays webhook events into rq.
 
-rq jobs are JSON-serialized (rq's default is pickle, which maas never uses). A SimpleWorker
-runs each task in-process: a delivery is one bounded HTTP request, not worth a fork.
+Two rq workers share the process, one per queue, so neither waits for the other's tasks:
+webhook deliveries run on up to MAAS_WEBHOOK_CONCURRENCY threads (a delivery mostly waits on
+its receiver), with at most MAAS_WEBHOOK_PER_DESTINATION bound for one receiver; bulk splits
+run one at a time on a thread of their own. One rq scheduler serves both queues' retries.
+
+rq jobs are JSON-serialized (rq's default is pickle, which maas never uses). Tasks run
+in-process: a delivery is one bounded HTTP request, not worth a fork.
 """
 
 import logging
@@ -13,8 +17,9 @@ import socket
 import threading
 
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.serializers import JSONSerializer
+from rq.worker import WorkerStatus
 
 from batching import keys
 from batching.bulk.queue import bulk_queue
@@ -24,20 +29,12 @@ from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
 from maas.models.registry import ModelRepository
 from worker.tasks import bulk_split
-from worker.webhooks.delivery import DeliveryContext, configure
+from worker.tasks.rq_job import RenamedTaskJob
+from worker.tasks.slot_worker import DestinationSlots, MaasRqWorker, SlotWorker, ThreadWorker
+from worker.webhooks import delivery
 from worker.webhooks.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
-
-
-class MaasRqWorker(SimpleWorker):
-    """rq deems a task abandoned (its worker died) a fixed 60 s after its timeout; here that
-    grace is a setting, so a delivery cut off by a SIGKILL is retried sooner."""
-
-    abandoned_grace_s: float = 60
-
-    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
-        return int(job.timeout or 60) + int(self.abandoned_grace_s)
 
 
 def _after_fork_in_child(client: redis.Redis) -> None:
@@ -56,14 +53,14 @@ def webhook_queue(client: redis.Redis) -> Queue:
     return Queue(keys.WEBHOOK_QUEUE, connection=client, serializer=JSONSerializer)
 
 
-def run_rq_worker(settings: Settings) -> None:
-    if not settings.redis_url:
-        raise ValueError("the rq worker needs MAAS_REDIS_URL")
-    client = connect_sync(settings, socket_connect_timeout=2, health_check_interval=30)
-    os.register_at_fork(after_in_child=lambda: _after_fork_in_child(client))
-    configure(
-        DeliveryContext(
-            client, settings.webhook_secrets, webhook_policy(settings), settings.webhook_timeout_s
+def _configure_tasks(client: redis.Redis, settings: Settings) -> None:
+    delivery.configure(
+        delivery.DeliveryContext(
+            client,
+            settings.webhook_secrets,
+            webhook_policy(settings),
+            settings.webhook_timeout_s,
+            settings.webhook_connect_timeout_s,
         )
     )
     bulk_split.configure(
@@ -74,30 +71,63 @@ def run_rq_worker(settings: Settings) -> None:
             settings.bulk_chunk_max_bytes,
         )
     )
+
+
+def _worker_options(client: redis.Redis, settings: Settings, name: str) -> dict:
+    maintenance_s = max(1, int(settings.rq_abandoned_after_s / 2))
+    return {
+        "connection": client,
+        "serializer": JSONSerializer,
+        "job_class": RenamedTaskJob,  # tasks queued by the previous release under older paths
+        "name": name,
+        "maintenance_interval": maintenance_s,
+        # An idle rq worker blocks on the queue for worker_ttl - 15 s and only checks for
+        # abandoned tasks between waits: keep the waits as short as the maintenance interval.
+        "worker_ttl": maintenance_s + 15,
+    }
+
+
+def _with_grace(worker: MaasRqWorker, settings: Settings) -> MaasRqWorker:
+    worker.abandoned_grace_s = settings.rq_abandoned_after_s
+    return worker
+
+
+def run_rq_worker(settings: Settings) -> None:
+    if not settings.redis_url:
+        raise ValueError("the rq worker needs MAAS_REDIS_URL")
+    client = connect_sync(settings, socket_connect_timeout=2, health_check_interval=30)
+    os.register_at_fork(after_in_child=lambda: _after_fork_in_child(client))
+    _configure_tasks(client, settings)
     name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-    queue = webhook_queue(client)
+    deliveries, splits = webhook_queue(client), bulk_queue(client)
     relay = OutboxRelay(
         client,
-        queue,
+        deliveries,
         name,
         settings.webhook_retry_delays_s,
         settings.webhook_retry_jitter,
         task_timeout_s=int(settings.webhook_timeout_s) + 5,
     )
     threading.Thread(target=relay.run, name="webhook-relay", daemon=True).start()
-    maintenance_s = max(1, int(settings.rq_abandoned_after_s / 2))
-    worker = MaasRqWorker(
-        [queue, bulk_queue(client)],
-        connection=client,
-        serializer=JSONSerializer,
-        name=name,
-        maintenance_interval=maintenance_s,
-        # An idle rq worker blocks on the queue for worker_ttl - 15 s and only checks for
-        # abandoned tasks between waits: keep the waits as short as the maintenance interval.
-        worker_ttl=maintenance_s + 15,
+    splitter = ThreadWorker([splits], **_worker_options(client, settings, f"{name}-split"))
+    splitter.abandoned_grace_s = settings.rq_abandoned_after_s
+    split_thread = threading.Thread(
+        target=splitter.work,
+        kwargs={"logging_level": settings.log_level.upper()},
+        name="bulk-split",
+        daemon=True,
     )
-    worker.abandoned_grace_s = settings.rq_abandoned_after_s
+    split_thread.start()
+    slots = DestinationSlots(settings.webhook_concurrency, settings.webhook_per_destination)
+    options = _worker_options(client, settings, name)
+    worker = _with_grace(
+        SlotWorker([deliveries], slots=slots, destination_of=delivery.destination, **options), settings
+    )
+    worker.scheduled_queues = [deliveries, splits]
     try:
         worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
     finally:
         relay.stopping.set()
+        splitter.stop()
+        if splitter.get_state() == WorkerStatus.BUSY:  # a split slice ends within its task_s
+            split_thread.join(timeout=settings.bulk_task_s + 5)

@@ -7,18 +7,21 @@ status, next attempt) lives in the job record, where GET /v1/jobs/{id} shows it.
 import logging
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import orjson
 import redis
 from rq import get_current_job
+from rq.job import Job
 
 from batching import keys
 from batching.jobs.record import JobRecord
 from batching.jobs.view import job_public
+from batching.tasks import DELIVER_BULK_WEBHOOK, DELIVER_JOB_WEBHOOK, current_path
 from batching.webhook import WebhookRecord, WebhookState
 from maas.core.errors import MaasError
 from maas.core.url_safety import UnsafeURLError, WebhookPolicy
-from worker.webhooks.http import WebhookTransportError, post_pinned
+from worker.webhooks.http import DEFAULT_PORTS, WebhookTransportError, post_pinned
 from worker.webhooks.signing import signature_header
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ class DeliveryContext:
     secrets: list[str]
     policy: WebhookPolicy
     timeout_s: float
+    connect_timeout_s: float | None = None  # per address; None: within timeout_s only
 
 
 _context: DeliveryContext | None = None
@@ -51,6 +55,26 @@ def current_context() -> DeliveryContext:
     if _context is None:
         raise RuntimeError("webhook delivery is not configured: the rq worker calls configure() first")
     return _context
+
+
+RECORD_OF_TASK = {DELIVER_JOB_WEBHOOK: keys.job, DELIVER_BULK_WEBHOOK: keys.bulk_job}
+
+
+def destination(task: Job) -> str | None:
+    """The receiver (host:port) a delivery task POSTs to, for the per-destination cap; None for
+    any other task, or one whose record is gone."""
+    record_key = RECORD_OF_TASK.get(current_path(task.func_name or ""))
+    if record_key is None or not task.args:
+        return None
+    url = current_context().redis.hget(record_key(task.args[0]), "webhook_url")
+    if url is None:
+        return None
+    parts = urlsplit(url.decode())
+    try:
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
+    except ValueError:  # a malformed port: the attempt fails on its own; any key will do
+        port = 0
+    return f"{parts.hostname}:{port}"
 
 
 def deliver(job_id: str) -> str:
@@ -75,7 +99,9 @@ def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
         "webhook-signature": signature_header(context.secrets, hook.event_id, timestamp, body),
     }
     try:
-        status: int | str = post_pinned(hook.url, body, headers, context.timeout_s, context.policy)
+        status: int | str = post_pinned(
+            hook.url, body, headers, context.timeout_s, context.policy, context.connect_timeout_s
+        )
     except UnsafeURLError as e:
         _record(context.redis, key, WebhookState.FAILED, e.message)  # no retry can fix this
         return e.message

@@ -70,12 +70,15 @@ class Deadline:
         self._timer.cancel()
 
 
-def connect_first(addresses: list[IPAddress], port: int, deadline: Deadline) -> socket.socket:
-    """A TCP connection to the first address that accepts one, tried in order; each try gets an
-    equal share of the time left, so one black-holed address cannot use it all."""
+def connect_first(
+    addresses: list[IPAddress], port: int, deadline: Deadline, connect_timeout_s: float
+) -> socket.socket:
+    """A TCP connection to the first address that accepts one, tried in order; each try gets at
+    most connect_timeout_s and an equal share of the time left, so one black-holed address
+    cannot use it all (a receiver that is up accepts in milliseconds)."""
     last_error: OSError = ConnectionRefusedError("no address")
     for index, address in enumerate(addresses):
-        share_s = deadline.remaining_s() / (len(addresses) - index)
+        share_s = min(connect_timeout_s, deadline.remaining_s() / (len(addresses) - index))
         try:
             sock = socket.create_connection((str(address), port), share_s)
         except OSError as e:
@@ -92,25 +95,31 @@ def connect_first(addresses: list[IPAddress], port: int, deadline: Deadline) -> 
 
 
 class PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, addresses: list[IPAddress], deadline: Deadline):
+    def __init__(
+        self, host: str, port: int, addresses: list[IPAddress], deadline: Deadline, connect_s: float
+    ):
         super().__init__(host, port, timeout=deadline.remaining_s())
         self.addresses = addresses
         self.deadline = deadline
+        self.connect_s = connect_s
 
     def connect(self) -> None:
-        self.sock = connect_first(self.addresses, self.port, self.deadline)
+        self.sock = connect_first(self.addresses, self.port, self.deadline, self.connect_s)
 
 
 class PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, addresses: list[IPAddress], deadline: Deadline):
+    def __init__(
+        self, host: str, port: int, addresses: list[IPAddress], deadline: Deadline, connect_s: float
+    ):
         context = ssl.create_default_context()
         super().__init__(host, port, timeout=deadline.remaining_s(), context=context)
         self.tls = context  # kept here too: HTTPSConnection's own copy is private (_context)
         self.addresses = addresses
         self.deadline = deadline
+        self.connect_s = connect_s
 
     def connect(self) -> None:
-        sock = connect_first(self.addresses, self.port, self.deadline)
+        sock = connect_first(self.addresses, self.port, self.deadline, self.connect_s)
         try:
             # The certificate is checked against the URL's host name, not the pinned address.
             sock = self.tls.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
@@ -123,13 +132,19 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 
 def post_pinned(
-    url: str, body: bytes, headers: dict[str, str], timeout_s: float, policy: WebhookPolicy
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout_s: float,
+    policy: WebhookPolicy,
+    connect_timeout_s: float | None = None,
 ) -> int:
     """POSTs body to url and returns the status code, 3xx included (never followed).
 
-    The URL is checked and resolved afresh on every call (UnsafeURLError); connect, send and
-    reading the status together take at most timeout_s, else WebhookTransportError. headers
-    come last, so they may replace Content-Type or User-Agent (same spelling).
+    The URL is checked and resolved afresh on every call (UnsafeURLError); connect (at most
+    connect_timeout_s per address), send and reading the status together take at most
+    timeout_s, else WebhookTransportError. headers come last, so they may replace Content-Type
+    or User-Agent (same spelling).
     """
     addresses = resolve_safe(url, policy)
     scheme, host, port = check_url_syntax(url, policy)
@@ -137,7 +152,7 @@ def post_pinned(
     with Deadline(timeout_s) as deadline:
         connection = None
         try:
-            connection = connection_class(host, port, addresses, deadline)
+            connection = connection_class(host, port, addresses, deadline, connect_timeout_s or timeout_s)
             all_headers = {"Host": host_header(scheme, host, port), **BASE_HEADERS, **headers}
             connection.request("POST", request_target(url), body, all_headers)
             return read_status(connection)

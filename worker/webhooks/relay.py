@@ -12,6 +12,7 @@ from rq import Queue, Retry
 from rq.job import Job
 
 from batching import keys
+from batching.tasks import DELIVER_BULK_WEBHOOK, DELIVER_JOB_WEBHOOK
 
 log = logging.getLogger(__name__)
 GROUP = "relay"
@@ -72,7 +73,7 @@ class OutboxRelay:
     def _enqueue(self, entry_id: bytes, fields: dict) -> None:
         bulk = b"bulk" in fields  # a bulk job's event, else a job's
         job_id = fields[b"bulk" if bulk else b"job"].decode()
-        task = "worker.webhooks.bulk_delivery.deliver" if bulk else "worker.webhooks.delivery.deliver"
+        task = DELIVER_BULK_WEBHOOK if bulk else DELIVER_JOB_WEBHOOK
         task_id = f"webhook-{job_id}"
         if b"redeliver" in fields:
             task_id += "-" + entry_id.decode()

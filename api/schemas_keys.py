@@ -1,0 +1,45 @@
+"""Schemas of /v1/keys."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(description="The tenant the key acts for (a-z, 0-9, '_', '-').")
+    scopes: list[str] = Field(description='e.g. ["jobs:write", "jobs:read"].')
+    name: str = Field("", max_length=100, description="Shown in the audit trail; default: the id.")
+    expires: str | None = Field(None, description="Lifetime, e.g. 30d, 12h; default: none.")
+    rate: str | None = Field(None, description="Requests per period, e.g. 50/s; default MAAS_KEY_RATE.")
+    max_queued_rows: int | None = Field(None, ge=0, description="The tenant's queued-row cap for it.")
+    max_bulk_jobs: int | None = Field(None, ge=0, description="Unfinished bulk jobs it may have.")
+
+
+class KeyRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace: str | None = Field(None, description="How long the old key keeps working, e.g. 1h.")
+
+
+class KeyPublic(BaseModel):
+    id: str
+    tenant: str
+    name: str
+    scopes: list[str]
+    state: str = Field(description="active, revoked or expired.")
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    last_used_at: str | None
+    rate: str | None
+    max_queued_rows: int | None
+    max_bulk_jobs: int | None
+    rotated_to: str | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The key itself: shown this once, never stored.")
+
+
+class KeyList(BaseModel):
+    data: list[KeyPublic]

@@ -1,0 +1,114 @@
+"""`maas keys ...`: API keys, through the API's /v1/keys (with MAAS_API_KEY holding keys:admin,
+or an admin token), or for the very first key with `create --bootstrap`, straight into Redis
+(MAAS_REDIS_URL, and the same MAAS_KEY_HASH_SECRET or state directory as the API)."""
+
+import asyncio
+import getpass
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from api.schemas_keys import KeyCreate
+from api.services.audit_trail import AuditTrail
+from api.services.keys import KeyService
+from batching.connection import connect
+from batching.tenancy.secret import key_hash_secret
+from batching.tenancy.store import KeyStore
+from maas.cli.http import DEFAULT_URL, UrlOption, call, console
+from maas.core.access import Caller
+from maas.core.errors import MaasError
+from maas.core.settings import Settings
+
+keys_app = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
+
+
+async def _bootstrap(request: KeyCreate) -> dict:
+    settings = Settings()
+    if not settings.redis_url:
+        raise MaasError("--bootstrap writes to Redis directly: set MAAS_REDIS_URL")
+    redis = connect(settings)
+    try:
+        service = KeyService(KeyStore(redis, key_hash_secret(settings)), AuditTrail(redis))
+        actor = Caller(request.tenant, "", f"bootstrap:{getpass.getuser()}", frozenset())
+        return await service.create(actor, request)
+    finally:
+        await redis.aclose()
+
+
+def _print_created(created: dict) -> None:
+    scopes = ", ".join(created["scopes"])
+    typer.echo(f"key {created['id']} for tenant {created['tenant']} ({scopes}); shown once:", err=True)
+    typer.echo(created["key"])
+
+
+@keys_app.command()
+def create(
+    tenant: Annotated[str, typer.Option(help="The tenant the key acts for.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated, e.g. jobs:write,jobs:read.")],
+    name: Annotated[str, typer.Option(help="Shown in the audit trail.")] = "",
+    expires: Annotated[str | None, typer.Option(help="Lifetime, e.g. 30d, 12h.")] = None,
+    rate: Annotated[str | None, typer.Option(help="Requests per period, e.g. 50/s.")] = None,
+    max_queued_rows: Annotated[int | None, typer.Option(help="Queued-row cap while it submits.")] = None,
+    max_bulk_jobs: Annotated[int | None, typer.Option(help="Unfinished bulk jobs it may have.")] = None,
+    bootstrap: Annotated[bool, typer.Option(help="Write to Redis directly (the first key).")] = False,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Creates a key and prints it once (on stdout; the rest goes to stderr)."""
+    request = KeyCreate(
+        tenant=tenant,
+        scopes=[s.strip() for s in scopes.split(",") if s.strip()],
+        name=name,
+        expires=expires,
+        rate=rate,
+        max_queued_rows=max_queued_rows,
+        max_bulk_jobs=max_bulk_jobs,
+    )
+    if not bootstrap:
+        _print_created(call(url, "POST", "/v1/keys", json=request.model_dump(exclude_none=True)))
+        return
+    try:
+        _print_created(asyncio.run(_bootstrap(request)))
+    except MaasError as e:
+        console.print(f"[red]{e.message}[/red]")
+        raise typer.Exit(1) from None
+
+
+@keys_app.command("list")
+def list_keys(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Every key (never the key itself): tenant, scopes, state, expiry, last use."""
+    table = Table("id", "tenant", "name", "scopes", "state", "expires", "last used", "rate")
+    params = {"tenant": tenant} if tenant else {}
+    for key in call(url, "GET", "/v1/keys", params=params)["data"]:
+        table.add_row(
+            key["id"],
+            key["tenant"],
+            key["name"],
+            ",".join(key["scopes"]),
+            key["state"],
+            key["expires_at"] or "-",
+            key["last_used_at"] or "-",
+            key["rate"] or "default",
+        )
+    console.print(table)
+
+
+@keys_app.command()
+def revoke(key_id: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Revokes KEY_ID; every API process refuses it within a second."""
+    key = call(url, "DELETE", f"/v1/keys/{key_id}")
+    console.print(f"key {key['id']} ({key['tenant']}) revoked at {key['revoked_at']}")
+
+
+@keys_app.command()
+def rotate(
+    key_id: str,
+    grace: Annotated[str | None, typer.Option(help="How long the old key keeps working, e.g. 1h.")] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """A new key like KEY_ID (tenant, scopes, limits), printed once; the old one is revoked
+    after --grace (default: now)."""
+    _print_created(call(url, "POST", f"/v1/keys/{key_id}/rotate", json={"grace": grace}))
