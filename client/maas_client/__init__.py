@@ -20,13 +20,15 @@ from maas_client.errors import (
     NotFound,
     PayloadTooLarge,
     QueueFull,
+    QuotaExceeded,
+    RateLimited,
     RetryableError,
     Timeout,
     Unauthorized,
     Unavailable,
     Unreachable,
 )
-from maas_client.job import AsyncJob, Job, JobState
+from maas_client.job import AsyncJob, Job, JobPage, JobState
 from maas_client.retry import RetryPolicy
 
 __all__ = [
@@ -41,11 +43,14 @@ __all__ = [
     "InvalidSignature",
     "Job",
     "JobFailed",
+    "JobPage",
     "JobState",
     "MaasError",
     "NotFound",
     "PayloadTooLarge",
     "QueueFull",
+    "QuotaExceeded",
+    "RateLimited",
     "RetryPolicy",
     "RetryableError",
     "Timeout",

@@ -12,7 +12,7 @@ from maas_client import bulk_calls, job_calls, model_calls
 from maas_client.arrays import Inputs
 from maas_client.bulk_calls import BulkSource, Progress
 from maas_client.bulk_job import BulkJob
-from maas_client.job import AsyncJob
+from maas_client.job import AsyncJob, JobPage
 from maas_client.retry import RetryPolicy
 from maas_client.transport import AsyncTransport, Connection
 from maas_client.webhooks import Webhooks
@@ -54,6 +54,19 @@ class AsyncJobs:
 
     async def wait(self, job_id: str, timeout: float | None = None) -> AsyncJob:
         return AsyncJob.bind(await self._run(job_calls.wait(self._ctx, job_id, timeout)), self)
+
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        model: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> JobPage[AsyncJob]:
+        """The caller's jobs, newest first, one page (`cursor`: the last page's `next_cursor`).
+        Needs a server with job listing (`GET /v1/jobs`)."""
+        states, next_cursor = await self._run(job_calls.list_jobs(self._ctx, status, model, limit, cursor))
+        return JobPage([AsyncJob.bind(state, self) for state in states], next_cursor)
 
     async def cancel(self, job_id: str) -> AsyncJob:
         return AsyncJob.bind(await self._run(job_calls.cancel(self._ctx, job_id)), self)

@@ -11,7 +11,7 @@ from maas_client import bulk_calls, job_calls, model_calls
 from maas_client.arrays import Inputs
 from maas_client.bulk_calls import BulkSource, Progress
 from maas_client.bulk_job import BulkJob
-from maas_client.job import Job
+from maas_client.job import Job, JobPage
 from maas_client.retry import RetryPolicy
 from maas_client.transport import Connection, SyncTransport
 from maas_client.webhooks import Webhooks
@@ -56,6 +56,19 @@ class Jobs:
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Long-polls until the job ends; `Timeout` if it has not within `timeout` seconds."""
         return Job.bind(self._run(job_calls.wait(self._ctx, job_id, timeout)), self)
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        model: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> JobPage[Job]:
+        """The caller's jobs, newest first, one page (`cursor`: the last page's `next_cursor`).
+        Needs a server with job listing (`GET /v1/jobs`)."""
+        states, next_cursor = self._run(job_calls.list_jobs(self._ctx, status, model, limit, cursor))
+        return JobPage([Job.bind(state, self) for state in states], next_cursor)
 
     def cancel(self, job_id: str) -> Job:
         return Job.bind(self._run(job_calls.cancel(self._ctx, job_id)), self)

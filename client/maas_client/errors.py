@@ -62,7 +62,15 @@ class RetryableError(MaasError):
 
 
 class QueueFull(RetryableError):
-    """429: the model version's lane holds its `max_queue_rows`."""
+    """429 `queue_full` (and any other 429): the model version's lane holds its `max_queue_rows`."""
+
+
+class RateLimited(RetryableError):
+    """429 `rate_limited`: the API key is past its request rate."""
+
+
+class QuotaExceeded(RetryableError):
+    """429 `quota_exceeded`: the tenant is at its cap (e.g. of unfinished bulk jobs)."""
 
 
 class Unavailable(RetryableError):
@@ -101,6 +109,8 @@ ERROR_BY_STATUS: dict[int, type[MaasError]] = {
     429: QueueFull,
     503: Unavailable,
 }
+# Where one status covers refusals a caller tells apart, the code decides.
+ERROR_BY_CODE: dict[str, type[MaasError]] = {"rate_limited": RateLimited, "quota_exceeded": QuotaExceeded}
 
 
 def retry_after_s(value: str | None, now: float | None = None) -> float | None:
@@ -129,7 +139,7 @@ def error_from_response(response: httpx.Response) -> MaasError:
     """The error an answer of status >= 400 stands for (its body must have been read)."""
     code, message, loc = _error_fields(response)
     status = response.status_code
-    cls = ERROR_BY_STATUS.get(status, MaasError)
+    cls = ERROR_BY_CODE.get(code) or ERROR_BY_STATUS.get(status, MaasError)
     if issubclass(cls, InvalidInput):
         return cls(message, status=status, code=code, loc=loc)
     if issubclass(cls, RetryableError):

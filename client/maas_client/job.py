@@ -4,7 +4,7 @@ for `Client`, `AsyncJob` for `AsyncClient` (the same fields; `result`, `wait`, `
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
@@ -70,6 +70,18 @@ class JobState:
         raise JobFailed(
             self, error.get("code", self.status), error.get("message", f"the job is {self.status}")
         )
+
+
+J = TypeVar("J", bound=JobState)
+
+
+@dataclass(frozen=True)
+class JobPage(Generic[J]):
+    """One page of `jobs.list`, newest first (outputs are None in lists: `refresh()` a job for
+    them); `next_cursor` asks for the next page, None at the end."""
+
+    jobs: list[J]
+    next_cursor: str | None
 
 
 class Job(JobState):

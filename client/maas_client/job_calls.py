@@ -96,6 +96,16 @@ def wait(ctx: Context, job_id: str, timeout: float | None) -> Call[JobState]:
             raise Timeout(f"job {job_id} is still {state.status} after {timeout:g} s", code="timeout")
 
 
+def list_jobs(
+    ctx: Context, status: str | None, model: str | None, limit: int, cursor: str | None
+) -> Call[tuple[list[JobState], str | None]]:
+    """GET /v1/jobs: the caller's jobs, newest first, one page (outputs left out)."""
+    params = {"status": status, "model": model, "limit": limit, "cursor": cursor}
+    request = Send("GET", "/v1/jobs", params={k: v for k, v in params.items() if v is not None})
+    page = json_of((yield from send(request, ctx.retry)))
+    return [JobState.from_record(record, None) for record in page["data"]], page.get("next_cursor")
+
+
 def cancel(ctx: Context, job_id: str) -> Call[JobState]:
     """DELETE /v1/jobs/{id}: not repeated when its answer is lost (a second cancel is a 409)."""
     response = yield from send(Send("DELETE", _path(job_id), repeatable=False), ctx.retry)

@@ -14,15 +14,17 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+import redis.asyncio as aioredis
 from maas_client import AsyncClient, Client, RetryPolicy
 
 from maas.cli.redis_server import RedisServer, free_port
+from maas.core.access import ALL_SCOPES, DEFAULT_TENANT, Scope
 from maas.core.settings import Settings
 from tests.conftest import DIGITS
 from tests.support.processes import MaasProcesses
+from tests.support.tenants import DATA_SCOPES, keyed, make_key
 
 WEBHOOK_SECRET = "whsec_" + "bWFhcy1jbGllbnQtdGVzdHMtd2ViaG9vay1zZWNyZXQ="  # 32 bytes
-ADMIN_TOKEN = "client-tests-admin-token"
 PATIENT = RetryPolicy(max_attempts=100, max_total_s=60, backoff_max_s=1)  # outlasts a restart
 NO_RETRY = RetryPolicy(max_attempts=1)
 
@@ -34,6 +36,19 @@ class Service:
     redis: list[RedisServer]  # the first server, then any restarted on its port and data
     processes: MaasProcesses
     repo: Path
+    keys: dict[str, str]  # API keys by role: "admin" (every scope), "data", "other" (another tenant)
+
+
+async def make_keys(redis_url: str) -> dict[str, str]:
+    redis = aioredis.from_url(redis_url)
+    try:
+        return {
+            "admin": await make_key(redis, DEFAULT_TENANT, ALL_SCOPES),
+            "data": await make_key(redis, DEFAULT_TENANT, DATA_SCOPES),
+            "other": await make_key(redis, "other", frozenset({Scope.JOBS_READ, Scope.JOBS_WRITE})),
+        }
+    finally:
+        await redis.aclose()
 
 
 def digits_copy(repo: Path, name: str, config: str | None = None) -> None:
@@ -43,10 +58,12 @@ def digits_copy(repo: Path, name: str, config: str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def running_service(root: Path, repo: Path, worker_models: str, rq_worker: bool) -> Iterator[Service]:
+def running_service(
+    root: Path, repo: Path, worker_models: str, rq_worker: bool, keys: bool = False
+) -> Iterator[Service]:
     """Redis (AOF fsynced on every write, so a restart keeps every job), the API, a worker for
-    `worker_models` and, with `rq_worker`, the rq worker (webhooks, bulk splits); all stopped
-    at the end."""
+    `worker_models` and, with `rq_worker`, the rq worker (webhooks, bulk splits); with `keys`,
+    MAAS_AUTH=keys and keys made for the tests. All stopped at the end."""
     redis = [RedisServer(root / "redis", appendfsync="always")]
     redis[0].start()
     settings = Settings(
@@ -59,16 +76,17 @@ def running_service(root: Path, repo: Path, worker_models: str, rq_worker: bool)
         webhook_secrets=[WEBHOOK_SECRET],
         webhook_allow_http=True,
         webhook_allowed_networks=["127.0.0.0/8"],
-        admin_tokens={"client-tests": ADMIN_TOKEN},
     )
+    settings = keyed(settings) if keys else settings
     try:
+        made = asyncio.run(make_keys(settings.redis_url)) if keys else {}
         with MaasProcesses(settings, root) as processes:
             started = [processes.start("api"), processes.start("worker", "--models", worker_models)]
             if rq_worker:
                 started.append(processes.start("rq-worker"))
             for process in started:  # started together, so their start-ups overlap
                 process.wait_ready()
-            yield Service(f"http://127.0.0.1:{settings.port}", settings, redis, processes, repo)
+            yield Service(f"http://127.0.0.1:{settings.port}", settings, redis, processes, repo, made)
     finally:
         for server in redis:
             server.stop()
@@ -80,7 +98,7 @@ def kind(request) -> str:
 
 
 def new_client(kind: str, url: str, **options) -> Client | AsyncClient:
-    options.setdefault("api_key", ADMIN_TOKEN)
+    options.setdefault("api_key", "")  # never the developer's MAAS_API_KEY
     return Client(url, **options) if kind == "sync" else AsyncClient(url, **options)
 
 
@@ -93,7 +111,7 @@ async def close(client: Client | AsyncClient) -> None:
 
 @pytest.fixture
 async def client(kind, service):
-    opened = new_client(kind, service.url, retry=PATIENT)
+    opened = new_client(kind, service.url, retry=PATIENT, api_key=service.keys.get("admin", ""))
     yield opened
     await close(opened)
 

@@ -6,7 +6,15 @@ import asyncio
 import httpx
 import numpy as np
 import pytest
-from maas_client import Conflict, InvalidInput, InvalidSignature, JobFailed, NotFound, Unauthorized
+from maas_client import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    InvalidSignature,
+    JobFailed,
+    NotFound,
+    Unauthorized,
+)
 from maas_client.webhooks import verify
 
 from tests.client.conftest import (
@@ -34,7 +42,7 @@ def service(tmp_path_factory):
     digits_copy(repo, "digits")
     digits_copy(repo, "parked")  # served by no worker: its jobs stay queued
     onnx_models.two_in_two_out(repo / PAIR_FILE)
-    with running_service(root, repo, worker_models="digits,pair", rq_worker=True) as running:
+    with running_service(root, repo, worker_models="digits,pair", rq_worker=True, keys=True) as running:
         yield running
 
 
@@ -64,7 +72,7 @@ async def test_job_outputs_are_numpy_arrays_of_the_models_dtypes_equal_to_onnxru
     assert (await call(client.jobs.get, listed.id)).status == "succeeded"
 
 
-async def test_refusals_are_typed_errors_with_code_and_location(client):
+async def test_refusals_are_typed_errors_with_code_and_location(client, kind, service):
     with pytest.raises(NotFound) as unknown_model:
         await call(client.jobs.submit, "no-such-model", [[0.0] * 64])
     assert unknown_model.value.status == 404 and unknown_model.value.code == "model_not_found"
@@ -85,6 +93,14 @@ async def test_refusals_are_typed_errors_with_code_and_location(client):
     with pytest.raises(Conflict):  # already ended
         await call(client.jobs.cancel, parked.id)
 
+    page = await call(client.jobs.list, model="parked", status="cancelled", limit=100)
+    assert parked.id in [job.id for job in page.jobs]
+    other_tenant = new_client(kind, service.url, api_key=service.keys["other"])
+    with pytest.raises(NotFound):  # another tenant's job
+        await call(other_tenant.jobs.get, parked.id)
+    assert parked.id not in [job.id for job in (await call(other_tenant.jobs.list, limit=100)).jobs]
+    await close(other_tenant)
+
 
 async def test_models_list_show_push_promote_rollback_configure_retire(client, kind, service):
     name = f"pushed-{kind}"
@@ -94,6 +110,11 @@ async def test_models_list_show_push_promote_rollback_configure_retire(client, k
     with pytest.raises(Unauthorized):
         await call(keyless.models.push, name, DIGITS / "model.onnx")
     await close(keyless)
+    no_admin = new_client(kind, service.url, api_key=service.keys["data"])
+    with pytest.raises(Forbidden) as forbidden:
+        await call(no_admin.models.push, name, DIGITS / "model.onnx")
+    await close(no_admin)
+    assert forbidden.value.status == 403 and "models:admin" in forbidden.value.message
 
     first = await call(client.models.push, name, DIGITS / "model.onnx", config={"max_batch_size": 8})
     assert first["version"] == 1 and first["config"]["max_batch_size"] == 8
@@ -202,7 +223,7 @@ class AsyncLosingTransport(httpx.AsyncHTTPTransport):
 async def test_a_submit_whose_answer_was_lost_is_retried_into_the_same_job(kind, service):
     losses = LosesFirstSubmitAnswer()
     transport = LosingTransport(losses) if kind == "sync" else AsyncLosingTransport(losses)
-    client = new_client(kind, service.url, transport=transport)
+    client = new_client(kind, service.url, transport=transport, api_key=service.keys["admin"])
     job = await call(client.jobs.submit, "digits", digits_rows(1))
     await call(job.result, timeout=20)
     await close(client)
