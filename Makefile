@@ -6,10 +6,11 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run test lint bench bench-bulk bench-webhooks bench-rollout soak demo-model demo-export clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,demo,export]'
+	$(PY) -m pip install --quiet -e './client[webhooks]'
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
