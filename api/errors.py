@@ -21,6 +21,7 @@ from maas.core.errors import (
     ModelNotFoundError,
     PayloadTooLargeError,
     QueueFullError,
+    TenantQuotaError,
     UnauthorizedError,
 )
 
@@ -34,8 +35,9 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     ConflictError: 409,
     ModelLoadError: 503,
     QueueFullError: 429,
+    TenantQuotaError: 429,
 }
-RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1}
+RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1, TenantQuotaError: 1}
 CHALLENGES: dict[type[MaasError], str] = {UnauthorizedError: 'Bearer realm="maas"'}
 
 

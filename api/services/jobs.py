@@ -17,6 +17,7 @@ from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys, check_key, fingerprint
 from batching.jobs.record import JobRecord, JobStatus
 from batching.jobs.store import JobStore
+from batching.tenant_limits import max_queued_rows
 from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError
 from maas.core.ids import is_job_id, new_job_id
 from maas.core.inputs import parse_inputs
@@ -35,16 +36,23 @@ class JobService:
     health: VersionHealth
 
     async def submit(
-        self, request: JobCreate, idempotency_key: str | None = None, wait_s: float = 0.0
+        self,
+        request: JobCreate,
+        idempotency_key: str | None = None,
+        wait_s: float = 0.0,
+        tenant: str = keys.DEFAULT_TENANT,
     ) -> tuple[JobRecord, bool]:
         """The new job (or, for a repeated Idempotency-Key, the original) and whether replayed;
-        with wait_s > 0, as it is once terminal or after wait_s."""
-        record, replayed = await self._submit(request, idempotency_key)
+        with wait_s > 0, as it is once terminal or after wait_s. The job is `tenant`'s: its
+        queued rows count against the tenant's cap, and it shares lanes fairly with others'."""
+        record, replayed = await self._submit(request, idempotency_key, tenant)
         if wait_s > 0:
             record = await self.wait(record.id, wait_s)
         return record, replayed
 
-    async def _submit(self, request: JobCreate, idempotency_key: str | None) -> tuple[JobRecord, bool]:
+    async def _submit(
+        self, request: JobCreate, idempotency_key: str | None, tenant: str
+    ) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
             check_key(idempotency_key)
         model = await self.registry.get(request.model, request.version)
@@ -56,7 +64,7 @@ class JobService:
                 f"({model.config.max_batch_size}); split the job",
                 ("inputs",),
             )
-        record = await self._record(request, model, rows)
+        record = await self._record(request, model, rows, tenant)
         if idempotency_key is not None:
             body = fingerprint(request.model_dump(mode="json"))
             reservation = await self.idempotency.reserve(idempotency_key, body, record.id)
@@ -70,7 +78,7 @@ class JobService:
             raise
         return record, False
 
-    async def _record(self, request: JobCreate, model: ModelVersion, rows: int) -> JobRecord:
+    async def _record(self, request: JobCreate, model: ModelVersion, rows: int, tenant: str) -> JobRecord:
         now = time.time()
         queue_time_s = self.settings.max_queue_time_s
         if request.timeout_s is not None:
@@ -85,12 +93,14 @@ class JobService:
             deadline=now + queue_time_s,
             metadata=request.metadata,
             webhook=await self.webhooks.accept(request.webhook),
+            tenant=tenant,
         )
 
     async def _enqueue(self, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray]) -> None:
         entry = LaneEntry(record.id, record.rows, record.created_at, encode_tensors(inputs))
         lane = keys.online_lane(model.name, model.version)
-        await self.store.submit(record, entry, lane, model.config.max_queue_rows)
+        tenant_cap = max_queued_rows(self.settings, record.tenant)
+        await self.store.submit(record, entry, lane, model.config.max_queue_rows, tenant_cap)
 
     async def redeliver(self, job_id: str) -> JobRecord:
         """Queues a fresh delivery of the job's webhook event, with the same webhook-id."""

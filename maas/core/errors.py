@@ -67,3 +67,9 @@ class QueueFullError(MaasError):
     """A lane holds its maximum rows; the client should retry later (429)."""
 
     code = "queue_full"
+
+
+class TenantQuotaError(MaasError):
+    """The tenant already has its maximum rows queued across lanes; retry later (429)."""
+
+    code = "tenant_quota_exceeded"
