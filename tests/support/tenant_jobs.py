@@ -17,10 +17,10 @@ _ids = itertools.count()
 async def submit_rows(
     store: JobStore, lane: str, tenant: str, rows: int = 1, width: int = 64, tenant_max_rows: int = 0
 ) -> str:
-    """One queued job of `rows` zero rows of `width` floats; returns its id."""
+    """One queued job of `rows` rows of zeros for the digits model; returns its id."""
     now = time.time()
     job_id = f"{tenant}-{next(_ids)}"
     record = JobRecord(job_id, JobStatus.QUEUED, "digits", 1, rows, now, now + 600, tenant=tenant)
-    inputs = encode_tensors({"x": np.zeros((rows, width), np.float32)})
+    inputs = encode_tensors({"pixels": np.zeros((rows, width), np.float32)})
     await store.submit(record, LaneEntry(job_id, rows, now, inputs), lane, 0, tenant_max_rows)
     return job_id
