@@ -1,0 +1,335 @@
+"""`make bench-fairness`: a noisy neighbour in one lane, per bench model.
+
+Tenant A keeps 20,000 rows queued in the model's lane; tenant B sends 20 single-row jobs a second.
+Three phases per model, in turn, for a few rounds: B alone (the idle service), A alone (the
+single-tenant throughput), then both. Reports B's queue time (claim minus submit) beside A
+against its p99 on the idle service plus one batch's inference time, and A's rows/s beside B
+against A alone. Targets: B's p99 <= 2x its idle p99 + one batch's inference time; A >= 90% of
+its single-tenant rows/s. Also the CPU this client (which writes every job), the worker and
+Redis used.
+
+Jobs are written into Redis through the JobStore with their tenant, exactly as the API writes a
+caller's job (the HTTP surface takes the tenant from the caller's API key); a real redis-server and
+a real `maas worker` process serve them.
+"""
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import redis.asyncio as aioredis
+from cpu import machine_cpu_s, tree_cpu_s
+from heavy_model import build_repository
+
+from batching import keys
+from batching.codec import encode_tensors
+from batching.entry import LaneEntry
+from batching.heartbeat import live_worker_infos
+from batching.jobs.record import JobRecord, JobStatus
+from batching.jobs.store import JobStore
+from maas.cli.redis_server import RedisServer
+from maas.models.registry import ModelRepository, ModelVersion
+
+OUT_FILE = Path(__file__).resolve().parent / "out" / "fairness.json"
+SUBMIT_CONCURRENCY = 32  # A's top-up jobs in flight at once
+# Rows per job of A. digits runs ~40,000 rows/s: in 1-row jobs this client, not the worker, would
+# be the bottleneck. heavy_mlp: 4-row jobs, so a 64-row batch that carries B's 1-row job still
+# holds 61 rows; with 16-row jobs only 49 fit beside it, a packing cost (up to 15 of 64 rows of
+# each batch B's job rides in) that no choice of batch can avoid without making B wait a batch.
+A_JOB_ROWS = {"digits": 16, "heavy_mlp": 4}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5, help="Measured seconds per phase.")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds of the three phases.")
+    parser.add_argument("--warmup", type=float, default=2, help="Unmeasured seconds first.")
+    parser.add_argument("--a-queued-rows", type=int, default=20_000, help="Rows A keeps queued.")
+    parser.add_argument(
+        "--a-job-rows", type=int, default=0, help="Rows per job of A; 0: the model's A_JOB_ROWS."
+    )
+    parser.add_argument("--b-rate", type=float, default=20, help="Single-row jobs per second of B.")
+    parser.add_argument("--models", default="digits,heavy_mlp", help="Comma-separated bench models.")
+    parser.add_argument("--out", type=Path, default=OUT_FILE, help="Where to write the JSON results.")
+    return parser.parse_args()
+
+
+@dataclass
+class Tenant:
+    """Writes one tenant's jobs of one model version, as JobService would."""
+
+    store: JobStore
+    model: ModelVersion
+    name: str
+    rows: int
+    ids: list[str] = field(default_factory=list)
+
+    async def submit(self) -> None:
+        now = time.time()
+        job_id = f"{self.name}-{len(self.ids)}-{now:.6f}"
+        record = JobRecord(job_id, JobStatus.QUEUED, self.model.name, 1, self.rows, now, now + 3600)
+        record.tenant = self.name
+        inputs = encode_tensors(self.model.signature.zeros(self.rows))
+        lane = keys.online_lane(self.model.name, 1)
+        await self.store.submit(record, LaneEntry(job_id, self.rows, now, inputs), lane, 0)
+        self.ids.append(job_id)
+
+
+async def keep_queued(tenant: Tenant, target_rows: int, until: float, seen: list[int]) -> None:
+    """Tops A's queued rows (its counter in Redis) back up to target_rows until `until`; notes
+    each count it read in `seen`."""
+    redis = tenant.store.redis
+    while time.monotonic() < until:
+        queued = int(await redis.get(keys.tenant_queued_rows(tenant.name)) or 0)
+        seen.append(queued)
+        missing = math.ceil((target_rows - queued) / tenant.rows)
+        if missing <= 0:
+            await asyncio.sleep(0.005)
+            continue
+        for start in range(0, missing, SUBMIT_CONCURRENCY):
+            await asyncio.gather(*(tenant.submit() for _ in range(min(SUBMIT_CONCURRENCY, missing - start))))
+
+
+async def trickle(tenant: Tenant, rate: float, start: float, until: float) -> None:
+    """One job every 1/rate seconds on a fixed schedule (a late send does not shift the rest)."""
+    n = 0
+    while (due := start + n / rate) < until:
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await tenant.submit()
+        n += 1
+
+
+async def finished(redis: aioredis.Redis, ids: list[str], timeout_s: float = 120) -> list[dict]:
+    """The records of `ids` once all are terminal: status and timings."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hmget(keys.job(job_id), "status", "timings")
+            answers = await pipe.execute()
+        if all(status in (b"succeeded", b"failed") for status, _ in answers) or time.monotonic() > deadline:
+            return [{"status": s.decode(), **json.loads(t or "{}")} for s, t in answers]
+        await asyncio.sleep(0.1)
+
+
+async def drained(redis: aioredis.Redis, lane: str) -> None:
+    while int(await redis.get(keys.lane_rows(lane)) or 0) > 0:
+        await asyncio.sleep(0.05)
+
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {}
+    pcts = {f"p{q}": round(float(np.percentile(values, q)), 2) for q in (50, 90, 99)}
+    return pcts | {"max": round(max(values), 2)}
+
+
+@dataclass
+class Measured:
+    """What one phase (or several rounds of it, added up) measured."""
+
+    wall_s: float = 0.0
+    rows: int = 0  # computed in the lane, B's included
+    batches: int = 0
+    b_queue_ms: list[float] = field(default_factory=list)
+    b_inference_ms: list[float] = field(default_factory=list)
+    b_failed: int = 0
+    a_queued_min: int | None = None  # the fewest rows A had queued (after the first 10%)
+    a_job_rows: int = 0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    def add(self, other: "Measured") -> None:
+        self.wall_s += other.wall_s
+        self.rows += other.rows
+        self.batches += other.batches
+        self.b_queue_ms += other.b_queue_ms
+        self.b_inference_ms += other.b_inference_ms
+        self.b_failed += other.b_failed
+        self.a_job_rows = other.a_job_rows
+        if other.a_queued_min is not None:
+            self.a_queued_min = min(other.a_queued_min, self.a_queued_min or other.a_queued_min)
+        for role, seconds in other.cpu_s.items():
+            self.cpu_s[role] = self.cpu_s.get(role, 0.0) + seconds
+
+    def summary(self) -> dict:
+        a_rows = self.rows - len(self.b_queue_ms) - self.b_failed
+        return {
+            "a_rows_per_s": round(a_rows / self.wall_s, 1),
+            "batches_per_s": round(self.batches / self.wall_s, 1),
+            "rows_per_batch": round(self.rows / max(1, self.batches), 1),
+            "a_queued_rows_min": self.a_queued_min,
+            "a_job_rows": self.a_job_rows,
+            "b_jobs": len(self.b_queue_ms) + self.b_failed,
+            "b_failed": self.b_failed,
+            "b_queue_ms": percentiles(self.b_queue_ms),
+            "b_batch_inference_ms": percentiles(self.b_inference_ms),
+            # CPU seconds per second of the phase: 1.0 is one core busy all along.
+            "cpu_cores": {role: round(s / self.wall_s, 2) for role, s in self.cpu_s.items()},
+        }
+
+
+class Bench:
+    def __init__(self, redis: aioredis.Redis, worker_pid: int, redis_pid: int, args):
+        self.redis, self.store, self.args = redis, JobStore(redis, 3600), args
+        self.pids = {"worker": worker_pid, "redis": redis_pid}
+
+    async def phase(self, model: ModelVersion, flood: bool, trickle_b: bool) -> Measured:
+        """Warms up (A fills its backlog), then measures; returns once B's jobs are done and
+        the lane is empty again."""
+        args, lane = self.args, keys.online_lane(model.name, 1)
+        a = Tenant(self.store, model, "a", args.a_job_rows or A_JOB_ROWS.get(model.name, 1))
+        b = Tenant(self.store, model, "b", 1)
+        measured_from = time.monotonic() + args.warmup
+        until = measured_from + args.duration
+        seen: list[int] = []
+        tasks = [asyncio.create_task(keep_queued(a, args.a_queued_rows, until, seen))] if flood else []
+        if trickle_b:
+            tasks.append(asyncio.create_task(trickle(b, args.b_rate, measured_from, until)))
+        await asyncio.sleep(max(0.0, measured_from - time.monotonic()))
+        before = await self._counters(lane)
+        await asyncio.gather(*tasks)
+        after = await self._counters(lane)
+        b_jobs = await finished(self.redis, b.ids)
+        await drained(self.redis, lane)
+        done = [j for j in b_jobs if j["status"] == "succeeded"]
+        return Measured(
+            wall_s=after["t"] - before["t"],
+            rows=after["rows"] - before["rows"],
+            batches=after["batches"] - before["batches"],
+            b_queue_ms=[j["queue_ms"] for j in done],
+            b_inference_ms=[j["inference_ms"] for j in done],
+            b_failed=len(b_jobs) - len(done),
+            a_queued_min=min(seen[len(seen) // 10 :]) if seen else None,
+            a_job_rows=a.rows,
+            cpu_s={role: after["cpu"][role] - before["cpu"][role] for role in after["cpu"]},
+        )
+
+    async def _counters(self, lane: str) -> dict:
+        stats = await self.store.lane_stats(lane)
+        cpu = {role: sum(tree_cpu_s(pid).values()) for role, pid in self.pids.items()}
+        cpu["client"] = time.process_time()
+        cpu["machine"] = machine_cpu_s()[0]  # every process's, other work on this machine too
+        return {
+            "rows": stats.get("computed_rows", 0),
+            "batches": stats.get("batches", 0),
+            "cpu": cpu,
+            "t": time.monotonic(),
+        }
+
+    async def model(self, model: ModelVersion) -> dict:
+        """Every round runs the three phases in turn, so that a machine whose load drifts
+        weighs on each alike; the figures add the rounds up."""
+        phases = {name: Measured() for name in PHASES}
+        for _ in range(self.args.rounds):
+            for name, (flood, trickle_b) in PHASES.items():
+                phases[name].add(await self.phase(model, flood, trickle_b))
+        return {name: measured.summary() for name, measured in phases.items()}
+
+
+PHASES = {"b_alone": (False, True), "a_alone": (True, False), "a_and_b": (True, True)}
+
+
+def verdict(phases: dict) -> dict:
+    idle, alone, noisy = phases["b_alone"], phases["a_alone"], phases["a_and_b"]
+    batch_ms = noisy["b_batch_inference_ms"]["p50"]  # B's jobs ran in A's batches
+    bound_ms = 2 * idle["b_queue_ms"]["p99"] + batch_ms
+    share = noisy["a_rows_per_s"] / alone["a_rows_per_s"]
+    return {
+        "b_p99_ms": noisy["b_queue_ms"]["p99"],
+        "b_bound_ms": round(bound_ms, 2),
+        "b_ok": noisy["b_queue_ms"]["p99"] <= bound_ms,
+        "a_share": round(share, 3),
+        "a_ok": share >= 0.9,
+    }
+
+
+def print_model(name: str, phases: dict, result: dict) -> None:
+    for phase, label in (("b_alone", "B alone"), ("a_alone", "A alone"), ("a_and_b", "A and B")):
+        p = phases[phase]
+        print(f"{name}, {label}:" + (f" (A's jobs of {p['a_job_rows']} rows)" if phase != "b_alone" else ""))
+        if phase != "b_alone":
+            print(
+                f"  A {p['a_rows_per_s']:,.0f} rows/s; {p['batches_per_s']:,.1f} batches/s of "
+                f"{p['rows_per_batch']} rows; A's queue >= {p['a_queued_rows_min']:,} rows"
+            )
+        if phase != "a_alone":
+            print(f"  B queue ms {p['b_queue_ms']} ({p['b_jobs']} jobs, {p['b_failed']} failed)")
+        print(f"  CPU cores busy: {p['cpu_cores']}")
+    batch_ms = phases["a_and_b"]["b_batch_inference_ms"].get("p50")
+    print(f"  one batch's inference: {batch_ms} ms (p50 of the batches B's jobs ran in)")
+    b_ok = "OK" if result["b_ok"] else "MISSED"
+    a_ok = "OK" if result["a_ok"] else "MISSED"
+    print(
+        f"  B p99 {result['b_p99_ms']} ms vs bound (2 x idle p99 + one batch) "
+        f"{result['b_bound_ms']} ms: {b_ok}"
+    )
+    print(f"  A at {result['a_share']:.1%} of its rows/s alone (target 90%): {a_ok}", flush=True)
+
+
+def start_worker(redis_url: str, repository: Path, models: list[str], log: Path) -> subprocess.Popen:
+    env = {**os.environ, "MAAS_REDIS_URL": redis_url, "MAAS_MODEL_REPOSITORY": str(repository)}
+    command = [sys.executable, "-m", "maas", "worker", "--models", ",".join(models)]
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def wait_ready(redis: aioredis.Redis, models: list[str], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        infos = await live_worker_infos(redis, 2.0)
+        states = [info.get("models", {}) for info in infos.values()]
+        if states and all(states[0].get(f"{m}:1", {}).get("state") == "ready" for m in models):
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"the worker did not serve {models} within {timeout_s} s")
+
+
+async def run(args, work: Path) -> dict:
+    repository = work / "models"
+    names = [m.name for m in build_repository(repository) if m.name in args.models.split(",")]
+    for name in names:  # room in the lane for A's backlog
+        config = repository / name / "1" / "config.json"
+        config.write_text(
+            json.dumps({**json.loads(config.read_text()), "max_queue_rows": 10 * args.a_queued_rows})
+        )
+    server = RedisServer(work / "redis", appendfsync=None)
+    server.start()
+    worker = start_worker(server.url, repository, names, work / "worker.log")
+    redis = aioredis.from_url(server.url)
+    try:
+        await wait_ready(redis, names)
+        bench, results = Bench(redis, worker.pid, server.process.pid, args), {}
+        for name in names:
+            phases = await bench.model(ModelRepository(repository).get(name, 1))
+            results[name] = {"phases": phases, "verdict": verdict(phases)}
+            print_model(name, phases, results[name]["verdict"])
+        return results
+    finally:
+        await redis.aclose()
+        worker.terminate()
+        worker.wait(30)
+        server.stop()
+
+
+def main() -> None:
+    args = parse_args()
+    with tempfile.TemporaryDirectory(prefix="maas-fairness-") as tmp:
+        results = asyncio.run(run(args, Path(tmp)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "models": results}, indent=2)
+    )
+    print(f"results: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
