@@ -1,7 +1,7 @@
 """Which tenants' queued jobs go into a lane's next batch: deficit round robin, pure code.
 
 Each tenant waiting in the lane has a FIFO queue of jobs (their row counts). Tenants take turns
-in a fixed rotation; each turn adds `quantum_rows * weight` rows of credit to the tenant and lets
+in a fixed rotation; each turn adds `quantum * weight` rows of credit to the tenant and lets
 it take jobs from the head of its queue while their rows fit its credit and the batch. Credit a
 tenant could not spend carries to the next batch (up to one batch) while it still waits, and is
 dropped when its queue empties (credit cannot be saved up while idle). So while several tenants
@@ -14,6 +14,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+TURNS_PER_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,10 @@ class Turn:
 class FairShare:
     weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     default_weight: float = 1.0
-    quantum_rows: float = 1.0
+    quantum_rows: float = 1.0  # the least credit a turn of weight 1 gives, rows
 
     def weight(self, tenant: str) -> float:
         return self.weights.get(tenant, self.default_weight)
-
-    def share(self, tenant: str) -> float:
-        """Rows of credit one turn gives the tenant."""
-        return self.quantum_rows * self.weight(tenant)
 
     def pick(
         self,
@@ -55,6 +53,11 @@ class FairShare:
         Never empty while a queue is not: when no head job fits the budget, the first tenant's
         head job is taken alone (a lone job larger than the batch runs by itself)."""
         order = _rotation(sorted(t for t, q in queues.items() if q), first)
+        if len(order) == 1:  # nobody to share with: as many head jobs as fit (at least one)
+            return Turn({order[0]: _prefix(queues[order[0]], budget_rows)}, {}, None)
+        # About TURNS_PER_BATCH turns per tenant per batch: fine enough to share every batch, few
+        # enough to cost little (the quantum only sets the grain; shares follow the weights).
+        quantum = max(self.quantum_rows, budget_rows / (TURNS_PER_BATCH * max(1, len(order))))
         state = _Round(queues, {t: credit.get(t, 0.0) for t in order}, dict.fromkeys(order, 0), budget_rows)
         last = None
         while state.left > 0:
@@ -64,14 +67,14 @@ class FairShare:
             # Skip the rounds in which no tenant's credit would reach its head job. A tenant whose
             # head job does not fit what is left of this batch still earns its credit each round,
             # and spends it in the next batch: the cut between batches favours nobody.
-            rounds = min(math.ceil(state.shortfall(t) / self.share(t)) for t in eligible)
+            rounds = min(math.ceil(state.shortfall(t) / (quantum * self.weight(t))) for t in eligible)
             waiting = [t for t in order if state.head(t) is not None]
             for tenant in waiting:
-                state.credit[tenant] += max(0, rounds - 1) * self.share(tenant)
+                state.credit[tenant] += max(0, rounds - 1) * quantum * self.weight(tenant)
             for tenant in waiting:
                 if state.left <= 0:
                     break
-                state.credit[tenant] += self.share(tenant)
+                state.credit[tenant] += quantum * self.weight(tenant)
                 state.serve(tenant)
                 last = tenant
         if order and not any(state.taken.values()):
@@ -118,6 +121,16 @@ class _Round:
             credit={t: min(self.credit[t], budget_rows) for t in waiting},
             first=after,
         )
+
+
+def _prefix(rows: Sequence[int], budget_rows: int) -> int:
+    """How many head jobs fit budget_rows; at least one."""
+    total = 0
+    for taken, n in enumerate(rows):
+        total += n
+        if total > budget_rows:
+            return max(1, taken)
+    return len(rows)
 
 
 def _rotation(tenants: list[str], first: str | None) -> list[str]:
