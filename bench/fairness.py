@@ -109,16 +109,36 @@ async def trickle(tenant: Tenant, rate: float, start: float, until: float) -> No
 
 
 async def finished(redis: aioredis.Redis, ids: list[str], timeout_s: float = 120) -> list[dict]:
-    """The records of `ids` once all are terminal: status and timings."""
+    """The records of `ids` once all are terminal: status, timings, created_at, started_at."""
     deadline = time.monotonic() + timeout_s
+    fields = ("status", "timings", "created_at", "started_at")
     while True:
         async with redis.pipeline(transaction=False) as pipe:
             for job_id in ids:
-                pipe.hmget(keys.job(job_id), "status", "timings")
-            answers = await pipe.execute()
-        if all(status in (b"succeeded", b"failed") for status, _ in answers) or time.monotonic() > deadline:
-            return [{"status": s.decode(), **json.loads(t or "{}")} for s, t in answers]
+                pipe.hmget(keys.job(job_id), *fields)
+            answers = [dict(zip(fields, a, strict=True)) for a in await pipe.execute()]
+        if all(a["status"] in (b"succeeded", b"failed") for a in answers) or time.monotonic() > deadline:
+            return [
+                {
+                    "status": a["status"].decode(),
+                    "created_at": float(a["created_at"]),
+                    "started_at": float(a["started_at"] or "nan"),
+                    **json.loads(a["timings"] or "{}"),
+                }
+                for a in answers
+            ]
         await asyncio.sleep(0.1)
+
+
+def batches_between(a_jobs: list[dict], b_jobs: list[dict]) -> list[int]:
+    """For each of B's jobs, how many of A's batches were claimed after it was submitted and
+    before it was claimed (the jobs of one batch share one claim time)."""
+    claims = np.unique([j["started_at"] for j in a_jobs if j["status"] == "succeeded"])
+    return [
+        int(np.searchsorted(claims, b["started_at"]) - np.searchsorted(claims, b["created_at"], "right"))
+        for b in b_jobs
+        if b["status"] == "succeeded"
+    ]
 
 
 async def drained(redis: aioredis.Redis, lane: str) -> None:
@@ -145,6 +165,7 @@ class Measured:
     b_failed: int = 0
     a_queued_min: int | None = None  # the fewest rows A had queued (after the first 10%)
     a_job_rows: int = 0
+    b_behind_batches: list[int] = field(default_factory=list)  # A's batches claimed while B waited
     cpu_s: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: "Measured") -> None:
@@ -155,6 +176,7 @@ class Measured:
         self.b_inference_ms += other.b_inference_ms
         self.b_failed += other.b_failed
         self.a_job_rows = other.a_job_rows
+        self.b_behind_batches += other.b_behind_batches
         if other.a_queued_min is not None:
             self.a_queued_min = min(other.a_queued_min, self.a_queued_min or other.a_queued_min)
         for role, seconds in other.cpu_s.items():
@@ -172,6 +194,7 @@ class Measured:
             "b_failed": self.b_failed,
             "b_queue_ms": percentiles(self.b_queue_ms),
             "b_batch_inference_ms": percentiles(self.b_inference_ms),
+            "b_behind_a_batches": percentiles(self.b_behind_batches),
             # CPU seconds per second of the phase: 1.0 is one core busy all along.
             "cpu_cores": {role: round(s / self.wall_s, 2) for role, s in self.cpu_s.items()},
         }
@@ -200,6 +223,7 @@ class Bench:
         after = await self._counters(lane)
         b_jobs = await finished(self.redis, b.ids)
         await drained(self.redis, lane)
+        between = batches_between(await finished(self.redis, a.ids), b_jobs) if flood else []
         done = [j for j in b_jobs if j["status"] == "succeeded"]
         return Measured(
             wall_s=after["t"] - before["t"],
@@ -210,6 +234,7 @@ class Bench:
             b_failed=len(b_jobs) - len(done),
             a_queued_min=min(seen[len(seen) // 10 :]) if seen else None,
             a_job_rows=a.rows,
+            b_behind_batches=between,
             cpu_s={role: after["cpu"][role] - before["cpu"][role] for role in after["cpu"]},
         )
 
@@ -263,6 +288,8 @@ def print_model(name: str, phases: dict, result: dict) -> None:
             )
         if phase != "a_alone":
             print(f"  B queue ms {p['b_queue_ms']} ({p['b_jobs']} jobs, {p['b_failed']} failed)")
+        if phase == "a_and_b":
+            print(f"  A's batches claimed while a B job waited: {p['b_behind_a_batches']}")
         print(f"  CPU cores busy: {p['cpu_cores']}")
     batch_ms = phases["a_and_b"]["b_batch_inference_ms"].get("p50")
     print(f"  one batch's inference: {batch_ms} ms (p50 of the batches B's jobs ran in)")
