@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-bulk bench-webhooks bench-rollout soak demo-model demo-export clean
+.PHONY: run test lint bench bench-bulk bench-webhooks bench-rollout bench-fairness soak demo-model demo-export clean
 
 $(INSTALLED): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench-webhooks: $(INSTALLED)
 
 bench-rollout: $(INSTALLED)
 	$(PY) bench/model_rollout.py
+
+# Noisy neighbour: tenant A keeps 20,000 rows queued, tenant B sends 20 jobs/s; e.g.
+# FAIRNESS_ARGS='--models heavy_mlp --rounds 5'.
+bench-fairness: $(INSTALLED)
+	$(PY) bench/fairness.py $(FAIRNESS_ARGS)
 
 demo-model: $(INSTALLED)
 	$(PY) scripts/train_digits.py

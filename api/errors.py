@@ -27,6 +27,7 @@ from maas.core.errors import (
     QueueFullError,
     QuotaExceededError,
     RateLimitedError,
+    TenantQuotaError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
@@ -47,9 +48,10 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     QueueFullError: 429,
     RateLimitedError: 429,
     QuotaExceededError: 429,
+    TenantQuotaError: 429,
 }
 MESSAGE_ECHOES = 10  # a message may be this many echoed pieces long, whatever it quotes
-RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1, QuotaExceededError: 5}
+RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1, QuotaExceededError: 5, TenantQuotaError: 1}
 MAX_VALIDATION_ERRORS = 5  # listed in a 422's message; the rest are counted
 CHALLENGES: dict[type[MaasError], str] = {UnauthorizedError: 'Bearer realm="maas"'}
 

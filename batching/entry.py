@@ -1,11 +1,15 @@
-"""One lane (stream) entry: the job id, its row count, when it was queued and its encoded inputs.
+"""One lane (stream) entry: the job id, its row count, when it was queued, its encoded inputs and
+its tenant (whose sub-stream of the lane holds it: see keys.lane_stream).
 
 The job's deadline lives in its record, where the claim script reads it. Entries queued by older
-versions also carry a `deadline` field: decoding ignores fields it does not know, so they run.
+versions also carry a `deadline` field, and none a `tenant`: decoding ignores fields it does not
+know and reads a missing tenant as the default one, so they run.
 """
 
 import time
 from dataclasses import dataclass
+
+from batching.keys import DEFAULT_TENANT
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,7 @@ class LaneEntry:
     inputs: bytes  # batching.codec payload
     stream_id: bytes = b""  # set once read back from the stream
     deliveries: int = 1  # how often the group handed it out (more than 1: it was reclaimed)
+    tenant: str = DEFAULT_TENANT
 
     def age_s(self) -> float:
         return time.time() - self.created_at
@@ -26,6 +31,7 @@ class LaneEntry:
             "rows": str(self.rows),
             "t": repr(self.created_at),
             "inputs": self.inputs,
+            "tenant": self.tenant,
         }
 
     @classmethod
@@ -37,4 +43,5 @@ class LaneEntry:
             inputs=raw[b"inputs"],
             stream_id=stream_id,
             deliveries=deliveries,
+            tenant=raw[b"tenant"].decode() if b"tenant" in raw else DEFAULT_TENANT,
         )

@@ -4,6 +4,7 @@ A lane's keys share the hash tag {name:version}, so they sit in one slot on Redi
 """
 
 PREFIX = "maas"
+DEFAULT_TENANT = "default"  # the tenant of a job submitted without one (and of older entries)
 LANE_GROUP = "workers"
 JOB_EVENTS_CHANNEL = f"{PREFIX}:events:job"
 WORKERS = f"{PREFIX}:workers"
@@ -26,6 +27,28 @@ def worker(worker_id: str) -> str:
 def lane_rows(lane: str) -> str:
     """Rows accepted into the lane and not yet acknowledged: its depth, for backpressure."""
     return f"{lane}:rows"
+
+
+def lane_stream(lane: str, tenant: str) -> str:
+    """A tenant's sub-stream of the lane (same hash tag). The default tenant's is the lane's own
+    stream, so entries queued before tenants existed are read and run as the default tenant's."""
+    return lane if tenant == DEFAULT_TENANT else f"{lane}:t:{tenant}"
+
+
+def lane_tenants(lane: str) -> str:
+    """Set: tenants with entries in the lane (added on admit, removed by the ack that empties one)."""
+    return f"{lane}:tenants"
+
+
+def lane_wake(lane: str) -> str:
+    """Stream: one entry per tenant that became active, to wake a worker blocked on the others."""
+    return f"{lane}:wake"
+
+
+def tenant_queued_rows(tenant: str) -> str:
+    """Rows the tenant has in online lanes, accepted and not yet acknowledged, across lanes (so in
+    no lane's hash slot)."""
+    return f"{PREFIX}:tenant:{tenant}:queued-rows"
 
 
 def dead_letters(lane: str) -> str:

@@ -23,6 +23,7 @@ from batching.jobs.idempotency import IdempotencyKeys, check_key, fingerprint
 from batching.jobs.listing import JobIndex
 from batching.jobs.record import JobRecord, JobStatus
 from batching.jobs.store import JobStore
+from batching.tenant_limits import max_queued_rows
 from maas.core.access import Caller
 from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError, RateLimitedError
 from maas.core.ids import is_job_id, new_job_id
@@ -84,7 +85,9 @@ class JobService:
     ) -> tuple[JobRecord, bool]:
         """The new job (or, for a repeated Idempotency-Key of the caller's tenant, the original)
         and whether replayed; with wait_s > 0, as it is once terminal or after wait_s. Its inputs
-        are nested lists, or numpy arrays already (a big body, parsed in the child process)."""
+        are nested lists, or numpy arrays already (a big body, parsed in the child process). The
+        job is the caller's tenant's: its queued rows count against the tenant's cap (and the
+        key's, if lower), and it shares lanes fairly with other tenants' jobs."""
         record, replayed = await self._submit(caller, request, idempotency_key)
         if not replayed:
             await self.audit.data(
@@ -113,7 +116,7 @@ class JobService:
             if reservation.replayed:
                 return await self._replay(caller, reservation.job_id), True
         try:
-            await self._enqueue(record, model, inputs)
+            await self._enqueue(record, model, inputs, queued_rows_cap(self.settings, caller))
         except BaseException:
             if idempotency_key is not None:
                 await self.idempotency.release(caller.tenant, idempotency_key)
@@ -138,10 +141,12 @@ class JobService:
             tenant=tenant,
         )
 
-    async def _enqueue(self, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray]) -> None:
+    async def _enqueue(
+        self, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray], tenant_cap: int
+    ) -> None:
         entry = LaneEntry(record.id, record.rows, record.created_at, encode_tensors(inputs))
         lane = keys.online_lane(model.name, model.version)
-        await self.store.submit(record, entry, lane, model.config.max_queue_rows)
+        await self.store.submit(record, entry, lane, model.config.max_queue_rows, tenant_cap)
 
     def _shown(self, text: str) -> str:
         return shortened(text, self.settings.max_echo_chars)
@@ -219,3 +224,12 @@ def owned(record: JobRecord, caller: Caller) -> JobRecord:
     if record.tenant != caller.tenant:
         raise JobNotFoundError(f"job {record.id!r} not found (unknown, or its result expired)")
     return record
+
+
+def queued_rows_cap(settings: Settings, caller: Caller) -> int:
+    """The cap on the tenant's queued rows for this submit (0: none): the tenant's, or the key's
+    `max_queued_rows` where that is lower."""
+    cap = max_queued_rows(settings, caller.tenant)
+    if caller.max_queued_rows is None:
+        return cap
+    return caller.max_queued_rows if cap == 0 else min(cap, caller.max_queued_rows)

@@ -7,6 +7,7 @@ import numpy as np
 import orjson
 
 from batching.codec import decode_tensors, encode_tensors
+from batching.keys import DEFAULT_TENANT
 from batching.webhook import WebhookRecord
 from maas.core.errors import MaasError
 
@@ -84,7 +85,7 @@ class JobRecord:
     error: JobError | None = None
     timings: JobTimings | None = None
     webhook: WebhookRecord | None = None
-    tenant: str = "default"
+    tenant: str = DEFAULT_TENANT  # who submitted it: its lane sub-stream, quota and fair share
 
     @property
     def terminal(self) -> bool:
@@ -130,5 +131,5 @@ class JobRecord:
             error=JobError(**orjson.loads(f["error"])) if "error" in f else None,
             timings=JobTimings(**orjson.loads(f["timings"])) if "timings" in f else None,
             webhook=WebhookRecord.from_fields(f),
-            tenant=f["tenant"].decode() if "tenant" in f else "default",  # older records: default
+            tenant=f["tenant"].decode() if "tenant" in f else DEFAULT_TENANT,
         )

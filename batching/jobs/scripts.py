@@ -4,7 +4,8 @@ A terminal state is first-wins: once a job is succeeded, failed, cancelled or ex
 overwrites it or announces it again, so a reclaimed batch may recompute but never re-deliver.
 The same step that makes a job terminal queues its webhook event in the outbox, so an event is
 created once, or not at all, whatever crashes. (Job scripts touch the job key and the global
-outbox: on Redis Cluster the outbox would need one key per slot; maas runs on one Redis today.)
+outbox, and admit and ack a tenant's global row count: on Redis Cluster these would need one key
+per slot; maas runs on one Redis today.)
 
 The states come from JobStatus: the prelude below is generated from it, so Lua never spells one.
 """
@@ -82,45 +83,65 @@ return STATUS.RUNNING
 """,
 )
 
-# Adds the entry (its field/value pairs) of `rows` rows to the lane unless that would put more
-# than `max_rows` rows waiting (0 = no limit; a lone job always fits). Returns {1, rows waiting}
-# or {0, rows waiting} when full.
+# Adds the entry (its field/value pairs) of `rows` rows to the tenant's sub-stream of the lane
+# (`stream`) unless that would put more than `max_rows` rows waiting in the lane, or more than
+# `tenant_max_rows` queued for the tenant across lanes (0 = no limit; a lone job always fits).
+# Counts the rows in both, marks the tenant active in the lane and, when it was not and
+# `announce` is 1, rings the lane's doorbell (`wake`) for workers blocked on other tenants.
+# Returns {ADMITTED, rows waiting in the lane}, {LANE_FULL, rows waiting in the lane} or
+# {TENANT_FULL, rows the tenant has queued}.
+# The tenant's counter is not in the lane's hash slot: like the outbox, this needs one Redis
+# (on Redis Cluster it would need a counter per slot).
+ADMITTED, LANE_FULL, TENANT_FULL = 1, 0, 2
 ADMIT = lua.Script(
     "admit",
-    keys=("lane", "lane_rows"),
-    args=("rows", "max_rows"),
+    keys=("stream", "lane_rows", "tenants", "wake", "tenant_rows"),
+    args=("rows", "max_rows", "tenant", "tenant_max_rows", "announce"),
     rest="entry",
-    body="""
+    body=f"""
 local waiting = tonumber(redis.call('GET', K.lane_rows) or '0')
+local queued = tonumber(redis.call('GET', K.tenant_rows) or '0')
 local rows = tonumber(A.rows)
 local max_rows = tonumber(A.max_rows)
-if max_rows > 0 and waiting > 0 and waiting + rows > max_rows then return {0, waiting} end
-redis.call('XADD', K.lane, '*', unpack(ARGV, REST))
+local tenant_max = tonumber(A.tenant_max_rows)
+if max_rows > 0 and waiting > 0 and waiting + rows > max_rows then return {{{LANE_FULL}, waiting}} end
+if tenant_max > 0 and queued > 0 and queued + rows > tenant_max then return {{{TENANT_FULL}, queued}} end
+redis.call('XADD', K.stream, '*', unpack(ARGV, REST))
 redis.call('INCRBY', K.lane_rows, rows)
-return {1, waiting + rows}
+redis.call('INCRBY', K.tenant_rows, rows)
+if redis.call('SADD', K.tenants, A.tenant) == 1 and A.announce == '1' then
+  redis.call('XADD', K.wake, 'MAXLEN', '~', '1000', '*', 'tenant', A.tenant)
+end
+return {{{ADMITTED}, waiting + rows}}
 """,
 )
 
-# Acknowledges and deletes the (entry id, rows) pairs in `entries`, each once; only entries this
-# call acknowledged free their rows, so a batch finished twice (after a reclaim) never frees them
-# twice. Counts in the lane's stats the rows computed by this batch, of those the rows of
-# reclaimed entries (computed before, perhaps, by a worker that died), and dead letters.
-# Returns the rows freed.
+# Acknowledges and deletes the (entry id, rows) pairs in `entries` of one tenant's sub-stream of
+# the lane, each once; only entries this call acknowledged free their rows (in the lane's count
+# and the tenant's), so a batch finished twice (after a reclaim) never frees them twice. The ack
+# that empties the sub-stream marks the tenant inactive in the lane. Counts in the lane's stats
+# the rows computed by this batch, of those the rows of reclaimed entries (computed before,
+# perhaps, by a worker that died), and dead letters. Returns the rows freed.
+# The tenant's count is clamped at 0: entries queued before tenants existed were never counted.
 ACK = lua.Script(
     "ack",
-    keys=("lane", "lane_rows", "stats"),
-    args=("group", "computed_rows", "recomputed_rows", "dead_letters"),
+    keys=("stream", "lane_rows", "stats", "tenants", "tenant_rows"),
+    args=("group", "tenant", "computed_rows", "recomputed_rows", "dead_letters"),
     rest="entries",
     flags=ALLOW_OOM,
     body="""
 local freed = 0
 for i = REST, #ARGV, 2 do
-  if redis.call('XACK', K.lane, A.group, ARGV[i]) == 1 then
-    redis.call('XDEL', K.lane, ARGV[i])
+  if redis.call('XACK', K.stream, A.group, ARGV[i]) == 1 then
+    redis.call('XDEL', K.stream, ARGV[i])
     freed = freed + tonumber(ARGV[i + 1])
   end
 end
-if freed > 0 then redis.call('DECRBY', K.lane_rows, freed) end
+if freed > 0 then
+  redis.call('DECRBY', K.lane_rows, freed)
+  if redis.call('DECRBY', K.tenant_rows, freed) < 0 then redis.call('SET', K.tenant_rows, 0) end
+end
+if redis.call('XLEN', K.stream) == 0 then redis.call('SREM', K.tenants, A.tenant) end
 if tonumber(A.computed_rows) > 0 then
   redis.call('HINCRBY', K.stats, 'computed_rows', A.computed_rows)
   redis.call('HINCRBY', K.stats, 'batches', 1)

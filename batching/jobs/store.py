@@ -1,10 +1,13 @@
 """Job records in Redis: submit, read, cancel (api side) and claim, finish (worker side).
 
-Every command here touches one key or one lane's keys (which share a hash slot), so each
-pipeline is one round trip on a single Redis and stays valid on Redis Cluster.
+Every command here touches one key or one lane's keys (which share a hash slot), except the
+tenant's row count that admit and ack keep across lanes (one Redis, like the webhook outbox);
+each pipeline is one round trip.
 """
 
 import time
+from collections import defaultdict
+from dataclasses import replace
 
 import orjson
 import redis.asyncio as aioredis
@@ -13,8 +16,8 @@ from batching import keys, lua
 from batching.entry import LaneEntry
 from batching.jobs.listing import index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
-from batching.jobs.scripts import ACK, ADMIT, CLAIM, TRANSITION
-from maas.core.errors import JobNotFoundError, JobStateError, QueueFullError
+from batching.jobs.scripts import ACK, ADMIT, CLAIM, LANE_FULL, TENANT_FULL, TRANSITION
+from maas.core.errors import JobNotFoundError, JobStateError, QueueFullError, TenantQuotaError
 
 EXPIRED_ERROR = JobError("expired", "the job waited past its deadline and was not computed")
 
@@ -33,17 +36,26 @@ def _transition(batch: lua.Batch, job_id: str, allowed: str, status: JobStatus, 
 
 
 def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: int, dead: int = 0):
-    batch.run(
-        ACK,
-        lane=lane,
-        lane_rows=keys.lane_rows(lane),
-        stats=keys.lane_stats(lane),
-        group=keys.LANE_GROUP,
-        computed_rows=computed_rows,
-        recomputed_rows=sum(e.rows for e in entries if e.deliveries > 1) if computed_rows else 0,
-        dead_letters=dead,
-        entries=[item for e in entries for item in (e.stream_id, e.rows)],
-    )
+    """One ack per tenant sub-stream the entries came from; the lane's stats go with the first."""
+    by_tenant: dict[str, list[LaneEntry]] = defaultdict(list)
+    for entry in entries:
+        by_tenant[entry.tenant].append(entry)
+    recomputed = sum(e.rows for e in entries if e.deliveries > 1) if computed_rows else 0
+    for i, (tenant, group) in enumerate(by_tenant.items()):
+        batch.run(
+            ACK,
+            stream=keys.lane_stream(lane, tenant),
+            lane_rows=keys.lane_rows(lane),
+            stats=keys.lane_stats(lane),
+            tenants=keys.lane_tenants(lane),
+            tenant_rows=keys.tenant_queued_rows(tenant),
+            group=keys.LANE_GROUP,
+            tenant=tenant,
+            computed_rows=computed_rows if i == 0 else 0,
+            recomputed_rows=recomputed if i == 0 else 0,
+            dead_letters=dead if i == 0 else 0,
+            entries=[item for e in group for item in (e.stream_id, e.rows)],
+        )
 
 
 class JobStore:
@@ -51,11 +63,16 @@ class JobStore:
         self.redis = redis
         self.result_ttl_s = result_ttl_s
 
-    async def submit(self, record: JobRecord, entry: LaneEntry, lane: str, max_rows: int) -> None:
-        """Writes the record, then admits its entry to the lane unless the lane is full; one
-        round trip. The record goes first: a worker drops an entry whose record is missing."""
+    async def submit(
+        self, record: JobRecord, entry: LaneEntry, lane: str, max_rows: int, tenant_max_rows: int = 0
+    ) -> None:
+        """Writes the record, then admits its entry to the record's tenant's sub-stream of the
+        lane unless the lane holds `max_rows` rows or the tenant `tenant_max_rows` across lanes
+        (0: no limit); one round trip. The record goes first: a worker drops an entry whose
+        record is missing."""
         ttl = max(1, int(record.deadline - time.time()) + self.result_ttl_s)
         job_key = keys.job(record.id)
+        entry = replace(entry, tenant=record.tenant)  # the record says whose job it is
 
         def build(batch: lua.Batch):
             batch.pipe.hset(job_key, mapping=record.to_fields())
@@ -63,19 +80,32 @@ class JobStore:
             index_job(batch.pipe, record, ttl)
             batch.run(
                 ADMIT,
-                lane=lane,
+                stream=keys.lane_stream(lane, record.tenant),
                 lane_rows=keys.lane_rows(lane),
+                tenants=keys.lane_tenants(lane),
+                wake=keys.lane_wake(lane),
+                tenant_rows=keys.tenant_queued_rows(record.tenant),
                 rows=entry.rows,
                 max_rows=max_rows,
+                tenant=record.tenant,
+                tenant_max_rows=tenant_max_rows,
+                # Workers always read the default tenant's sub-stream (the lane's own stream).
+                announce=int(record.tenant != keys.DEFAULT_TENANT),
                 entry=entry.to_fields(),
             )
 
-        *_, (admitted, waiting) = await lua.execute(self.redis, build)
-        if not admitted:
+        *_, (admitted, count) = await lua.execute(self.redis, build)
+        if admitted == LANE_FULL:
             await self.redis.delete(job_key)
             raise QueueFullError(
-                f"model {record.model} v{record.version} has {waiting} rows waiting "
+                f"model {record.model} v{record.version} has {count} rows waiting "
                 f"(limit {max_rows}); retry later"
+            )
+        if admitted == TENANT_FULL:
+            await self.redis.delete(job_key)
+            raise TenantQuotaError(
+                f"tenant {record.tenant} has {count} rows queued across models (limit "
+                f"{tenant_max_rows}); this job's {record.rows} would exceed it; retry later"
             )
 
     async def get(self, job_id: str) -> JobRecord:

@@ -109,3 +109,9 @@ class QuotaExceededError(MaasError):
 
 class KeyNotFoundError(MaasError):
     code = "key_not_found"
+
+
+class TenantQuotaError(MaasError):
+    """The tenant already has its maximum rows queued across lanes; retry later (429)."""
+
+    code = "tenant_quota_exceeded"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from maas.core.access import parse_rate
@@ -40,6 +40,22 @@ def redacted_url(url: str | None) -> str | None:
     host = parts.netloc.rsplit("@", 1)[1]
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit(parts._replace(netloc=user + host))
+
+
+class TenantLimit(BaseModel):
+    """One tenant's overrides of the tenant defaults (MAAS_TENANT_LIMITS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_queued_rows: int | None = Field(
+        None, ge=0, description="Rows it may have queued across lanes; unset: the default. 0: no limit."
+    )
+    weight: float = Field(
+        1.0,
+        ge=0.01,
+        le=1000,
+        description="Its share of a contended lane's batches relative to other tenants' (default 1).",
+    )
 
 
 class Settings(BaseSettings):
@@ -385,6 +401,20 @@ class Settings(BaseSettings):
         None, description="rediss:// only: PEM client certificate, where Redis requires one."
     )
     redis_tls_key: Path | None = Field(None, description="rediss:// only: PEM key of redis_tls_cert.")
+
+    # --- Tenant quotas and fair share (issue 14) ---
+    tenant_max_queued_rows: int = Field(
+        100_000,
+        ge=0,
+        description="Rows one tenant may have queued across all online lanes (accepted, not yet "
+        "finished); a submit past it gets 429 with Retry-After. 0: no limit. Per tenant: "
+        "tenant_limits.",
+    )
+    tenant_limits: dict[str, TenantLimit] = Field(
+        default_factory=dict,
+        description='Per-tenant limits, JSON: {"acme": {"max_queued_rows": 5000, "weight": 2}}. '
+        "weight: the tenant's share of a lane's batches while other tenants wait too (default 1).",
+    )
 
     @model_validator(mode="after")
     def _tls_is_complete(self) -> "Settings":

@@ -18,9 +18,11 @@ from batching.bulk.chunk import ChunkFile
 from batching.codec import decode_tensors
 from batching.collector import BatchCollector
 from batching.entry import LaneEntry
+from batching.fair_lane import FairLaneReader
+from batching.fair_share import EVEN, FairShare
 from batching.jobs.record import JobError, JobResult, JobStatus, JobTimings
 from batching.jobs.store import JobStore
-from batching.lane import ISOLATE_FROM_DELIVERY, LaneReader
+from batching.lane import ISOLATE_FROM_DELIVERY
 from batching.policy import BatchPolicy
 from maas.core.errors import MaasError
 from maas.models.registry import ModelVersion
@@ -63,6 +65,7 @@ class LaneLoop:
         store: JobStore,
         consumer: str,
         reliability: Reliability,
+        fair_share: FairShare = EVEN,
     ):
         self.model = model
         self.runtime = runtime
@@ -70,7 +73,10 @@ class LaneLoop:
         self.consumer = consumer
         self.reliability = reliability
         self.lane = keys.online_lane(model.name, model.version)
-        self.reader = LaneReader(store.redis, self.lane, consumer, reliability.visibility_timeout_s)
+        # Each tenant's jobs wait in their own sub-stream; batches share the lane fairly.
+        self.reader = FairLaneReader(
+            store.redis, self.lane, consumer, reliability.visibility_timeout_s, fair_share
+        )
         self.collector = BatchCollector(policy_of(model), self.reader)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{model.name}")
         self._finishing: set[asyncio.Task] = set()
@@ -93,7 +99,7 @@ class LaneLoop:
                 log.warning("lane %s: Redis error %r; retrying in %.1fs", self.lane, e, backoff_s)
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 5.0)
-        while batch := self.collector.flush():
+        while batch := self.collector.flush() or self.reader.take(self.collector.policy.max_batch_size):
             await self._dispatch(batch)
         await self._settle()
         await asyncio.gather(*self._finishing, return_exceptions=True)
@@ -114,7 +120,8 @@ class LaneLoop:
     def online_busy(self) -> bool:
         """An online batch is held or running: bulk chunks wait for it. Also read from the
         inference thread, between bulk micro-batches: a stale answer costs one micro-batch."""
-        return bool(self.collector.held()) or (self._inflight is not None and not self._inflight.done())
+        held = bool(self.collector.held()) or self.reader.holding()
+        return held or (self._inflight is not None and not self._inflight.done())
 
     async def _dispatch(self, batch: list[LaneEntry]) -> None:
         """Dead-letters repeat offenders, isolates suspects, runs the rest as one batch."""

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from batching import keys, model_events
 from batching.jobs.store import JobStore
+from batching.tenant_limits import fair_share
 from maas.core.errors import MaasError, ModelLoadError
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository, ModelVersion
@@ -75,6 +76,7 @@ class LaneManager:
         self.worker_id = worker_id
         self.store = JobStore(redis, settings.result_ttl_s)
         self.reliability = Reliability(settings.visibility_timeout_s, settings.max_deliveries)
+        self.fair_share = fair_share(settings)
         self.states: dict[str, dict] = {}  # "name:version" -> {state, error}, for the heartbeat
         self.served: dict[Key, Served] = {}
         self.known: dict[Key, ModelVersion] = {}
@@ -249,7 +251,7 @@ class LaneManager:
         return sum(s.memory_bytes for s in self.served.values())
 
     def _start(self, key: Key, model: ModelVersion, runtime: Runtime, memory: int) -> None:
-        loop = LaneLoop(model, runtime, self.store, self.worker_id, self.reliability)
+        loop = LaneLoop(model, runtime, self.store, self.worker_id, self.reliability, self.fair_share)
         stopping = asyncio.Event()
         task = asyncio.create_task(loop.run(stopping), name=f"lane-{label(key)}")
         task.add_done_callback(lambda t: self._ended(key, t))

@@ -1,0 +1,188 @@
+"""A lane on the consumer side, shared fairly among tenants: one sub-stream per tenant.
+
+Each tenant's jobs wait in its own sub-stream of the lane (keys.lane_stream; the default
+tenant's is the lane's own stream), read through the lane's consumer group; the lane's set of
+active tenants (keys.lane_tenants) names the sub-streams that hold entries. The reader keeps a
+short read-ahead per tenant and answers each read with a fair share of what waits, picked by
+FairShare (deficit round robin with the tenants' weights). So a tenant with tens of thousands of
+rows queued cannot put another tenant's jobs behind its own: those are read from their own
+sub-stream on the next read and go into the next batch; and a tenant alone still fills batches.
+
+Guarantees:
+- A read is one round trip (the active set, and each active sub-stream whose read-ahead is
+  short), plus one when the set names a tenant this read did not cover. Idle, it blocks on every
+  active sub-stream and the lane's doorbell (keys.lane_wake), which admit rings when a tenant
+  becomes active, so a worker blocked on the others wakes for a new tenant at once.
+- Read-ahead: at most the rows asked for, per tenant. Those entries are this consumer's (other
+  workers do not see them) until they go into a batch; stopping, the loop drains them (`take`).
+- Reclaim, keep-alive and acks act per sub-stream, with LaneReader's rules; each tenant's jobs
+  leave in their order.
+"""
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+
+import redis.asyncio as aioredis
+
+from batching import keys
+from batching.entry import LaneEntry
+from batching.fair_share import EVEN, FairShare
+from batching.lane import MIN_POLL_S, REDIS_TICK_S, LaneReader
+
+Messages = Sequence[tuple[bytes, dict[bytes, bytes]]]
+
+
+class FairLaneReader:
+    """An ItemSource for the BatchCollector over every tenant's sub-stream of one lane."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        lane: str,
+        consumer: str,
+        visibility_timeout_s: float,
+        fair_share: FairShare = EVEN,
+    ):
+        self.redis = redis
+        self.lane = lane
+        self.consumer = consumer
+        self.visibility_timeout_s = visibility_timeout_s
+        self.fair_share = fair_share
+        self._readers: dict[str, LaneReader] = {}  # sub-streams whose group this reader ensured
+        self._active: set[str] = {keys.DEFAULT_TENANT}  # as of the last read of the set
+        self._held: dict[str, deque[LaneEntry]] = {}  # read, not yet handed out, per tenant
+        self._credit: Mapping[str, float] = {}
+        self._first: str | None = None
+        self._doorbell = LaneReader(redis, keys.lane_wake(lane), consumer, visibility_timeout_s)
+        self._next_reclaim = time.monotonic() + visibility_timeout_s / 2
+
+    async def ensure_group(self) -> None:
+        """Creates the groups of the default sub-stream and the doorbell (entries written before
+        a group exists are kept); other sub-streams' as their tenants appear."""
+        self._readers.clear()
+        await self._doorbell.ensure_group()
+        await self._ensure_readers([keys.DEFAULT_TENANT])
+
+    async def read(self, max_items: int, timeout_s: float) -> list[LaneEntry]:
+        """Jobs of up to max_items rows (a lone larger job alone), shared fairly among the
+        tenants waiting; waits at most timeout_s for the first. Stalled entries of a dead worker
+        come first, as with LaneReader."""
+        if time.monotonic() >= self._next_reclaim:
+            if reclaimed := await self.reclaim(max_items):
+                return reclaimed
+        await self._fill(max_items)
+        if not self.holding():
+            await self._wait(max_items, timeout_s)
+        return self.take(max_items)
+
+    def holding(self) -> bool:
+        """Entries read and not handed out yet."""
+        return any(self._held.values())
+
+    def take(self, max_rows: int) -> list[LaneEntry]:
+        """The fair pick of up to max_rows rows from entries already read, without reading."""
+        queues = {t: [e.rows for e in held] for t, held in self._held.items() if held}
+        if not queues:
+            return []
+        turn = self.fair_share.pick(queues, max_rows, self._credit, self._first)
+        self._credit, self._first = turn.credit, turn.first
+        return [self._held[t].popleft() for t, n in turn.taken.items() for _ in range(n)]
+
+    async def _fill(self, rows: int) -> None:
+        """Tops up each active tenant's read-ahead to `rows` rows, and reads the active set."""
+        await self._ensure_readers(self._active)
+        active = await self._read_some(self._active, rows)
+        new = active - self._active
+        self._active = active
+        if new:  # tenants that became active since the last read: read them now, not next time
+            await self._ensure_readers(new)
+            await self._read_some(new, rows)
+
+    async def _read_some(self, tenants: Iterable[str], rows: int) -> set[str]:
+        """One round trip: reads the tenants' sub-streams (those holding fewer than `rows`
+        rows read ahead), and returns the lane's active tenants."""
+        wanted = {t: rows - sum(e.rows for e in self._held.get(t, ())) for t in tenants}
+        wanted = {t: n for t, n in wanted.items() if n > 0}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(keys.lane_tenants(self.lane))
+            for tenant, count in wanted.items():
+                stream = {keys.lane_stream(self.lane, tenant): ">"}
+                pipe.xreadgroup(keys.LANE_GROUP, self.consumer, stream, count=count)
+            members, *responses = await pipe.execute()
+        for tenant, response in zip(wanted, responses, strict=True):
+            for _, messages in response or []:
+                self._hold(tenant, messages)
+        return {m.decode() for m in members} | {keys.DEFAULT_TENANT}
+
+    async def _wait(self, rows: int, timeout_s: float) -> None:
+        """Waits for an entry in any active sub-stream, or a ring of the doorbell (then reads the
+        new tenant's), for at most timeout_s; short waits are slept (see REDIS_TICK_S)."""
+        if timeout_s < 2 * REDIS_TICK_S:
+            if timeout_s > 0:
+                await asyncio.sleep(min(timeout_s, max(MIN_POLL_S, timeout_s / 4)))
+            return
+        tenant_of = {keys.lane_stream(self.lane, t): t for t in self._active}
+        doorbell = keys.lane_wake(self.lane)
+        streams = {**dict.fromkeys(tenant_of, ">"), doorbell: ">"}
+        block_ms = int((timeout_s - REDIS_TICK_S) * 1000)
+        response = await self.redis.xreadgroup(
+            keys.LANE_GROUP, self.consumer, streams, count=rows, block=block_ms
+        )
+        rings: list[bytes] = []
+        for stream, messages in response or []:
+            if stream.decode() == doorbell:
+                rings += [sid for sid, _ in messages]
+            else:
+                self._hold(tenant_of[stream.decode()], messages)
+        if rings:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xack(doorbell, keys.LANE_GROUP, *rings)
+                pipe.xdel(doorbell, *rings)
+                await pipe.execute()
+            await self._fill(rows)
+
+    def _hold(self, tenant: str, messages: Messages) -> None:
+        held = self._held.setdefault(tenant, deque())
+        for sid, fields in messages:
+            if fields:  # an entry deleted after it was delivered reads back empty
+                entry = LaneEntry.from_fields(sid, fields)
+                # The sub-stream it came from is where it is acknowledged.
+                held.append(entry if entry.tenant == tenant else replace(entry, tenant=tenant))
+
+    async def _ensure_readers(self, tenants: Iterable[str]) -> None:
+        for tenant in tenants:
+            if tenant not in self._readers:
+                reader = self._reader(tenant)
+                await reader.ensure_group()
+                self._readers[tenant] = reader
+
+    def _reader(self, tenant: str) -> LaneReader:
+        if reader := self._readers.get(tenant):
+            return reader
+        stream = keys.lane_stream(self.lane, tenant)
+        return LaneReader(self.redis, stream, self.consumer, self.visibility_timeout_s)
+
+    async def reclaim(self, max_items: int) -> list[LaneEntry]:
+        """Entries of one sub-stream idle past the visibility timeout (their worker died), now
+        this consumer's, with LaneReader's rules; the next read looks again while any are found."""
+        for tenant in sorted(self._active):
+            if entries := await self._reader(tenant).reclaim(max_items):
+                # Read ahead and stalled since (a very slow lane): they come back reclaimed.
+                ids = {e.stream_id for e in entries}
+                held = self._held.get(tenant, deque())
+                self._held[tenant] = deque(e for e in held if e.stream_id not in ids)
+                self._next_reclaim = 0.0
+                return entries
+        self._next_reclaim = time.monotonic() + self.visibility_timeout_s / 2
+        return []
+
+    async def keep_alive(self, entries: Sequence[LaneEntry]) -> None:
+        """Resets the entries' idle time in their sub-streams while a slow batch runs."""
+        by_tenant: dict[str, list[LaneEntry]] = {}
+        for entry in entries:
+            by_tenant.setdefault(entry.tenant, []).append(entry)
+        for tenant, group in by_tenant.items():
+            await self._reader(tenant).keep_alive(group)
