@@ -16,6 +16,7 @@ from api.services.models import visible
 from api.services.registry import AsyncRegistry
 from api.services.webhooks import WebhookIntake
 from batching.bulk.arrays import npy_columns, npz_columns, open_npz
+from batching.bulk.limits import InputLimits
 from batching.bulk.output import error_lines, jsonl_output, npy_output, npz_output
 from batching.bulk.queue import enqueue_split
 from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus, input_path
@@ -43,14 +44,17 @@ def format_of(declared: str | None, filename: str) -> BulkFormat:
         ) from e
 
 
-def check_arrays(files: FileStore, path: str, fmt: BulkFormat, signature: Signature) -> None:
-    """Reads the headers of an .npy/.npz input (not its data): 422 now, not a failed job later."""
+def check_arrays(
+    files: FileStore, path: str, fmt: BulkFormat, signature: Signature, limits: InputLimits
+) -> None:
+    """Reads the headers of an .npy/.npz input (not its data): 422 now, not a failed job later,
+    also when they declare more rows or bytes than a bulk job may hold."""
     with files.open_read(path) as stream:
         try:
             if fmt is BulkFormat.NPY:
-                npy_columns(stream, signature)
+                limits.check_columns(npy_columns(stream, signature))
             elif fmt is BulkFormat.NPZ:
-                npz_columns(open_npz(stream), signature)
+                limits.check_columns(npz_columns(open_npz(stream), signature))
         except InvalidInputError:
             raise
         except Exception as e:  # zipfile, zlib and numpy's header parser raise many types
@@ -123,16 +127,26 @@ class BulkService:
         source: Path | None,
         model: ModelVersion,
     ) -> None:
-        limit = self.settings.bulk_max_upload_bytes
         destination = input_path(bulk_id, fmt)
         with self.files.write_atomic(destination) as target:
             if upload is not None:
-                copy_stream(upload, target, limit)
+                self._copy(upload, target, fmt)
             else:
                 assert source is not None  # submit() passes a server file when there is no upload
                 with source.open("rb") as f:
-                    copy_stream(f, target, limit)
-        check_arrays(self.files, destination, fmt, model.signature)
+                    self._copy(f, target, fmt)
+        check_arrays(self.files, destination, fmt, model.signature, self.limits)
+
+    @property
+    def limits(self) -> InputLimits:
+        return InputLimits(self.settings.bulk_max_rows, self.settings.bulk_max_input_bytes)
+
+    def _copy(self, source: BinaryIO, target: BinaryIO, fmt: BulkFormat) -> None:
+        """A JSONL file is counted (bytes, lines) as it is stored; arrays by their headers after."""
+        if fmt is BulkFormat.JSONL:
+            self.limits.copy_jsonl(source, target, self.settings.bulk_max_upload_bytes)
+        else:
+            copy_stream(source, target, self.settings.bulk_max_upload_bytes)
 
     def _server_file(self, path: str | None) -> Path:
         allowed = self.settings.bulk_input_dirs

@@ -22,6 +22,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
 from batching import keys
+from batching.bulk.limits import InputLimits
 from batching.bulk.queue import bulk_queue
 from batching.connection import connect_sync
 from maas.core.child_process import die_with_parent
@@ -69,6 +70,7 @@ def _configure_tasks(client: redis.Redis, settings: Settings) -> None:
             ModelRepository(settings.model_repository),
             settings.bulk_task_s,
             settings.bulk_chunk_max_bytes,
+            InputLimits(settings.bulk_max_rows, settings.bulk_max_input_bytes),
         )
     )
 
