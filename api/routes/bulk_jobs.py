@@ -21,6 +21,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody},
     404: {"model": ErrorBody},
     409: {"model": ErrorBody},
+    410: {"model": ErrorBody},
     413: {"model": ErrorBody},
     422: {"model": ErrorBody},
     503: {"model": ErrorBody},
@@ -57,6 +58,7 @@ async def create_bulk_job(
     format: str | None = Form(None, description="jsonl, npy or npz; default: the file's suffix."),
     path: str | None = Form(None, description="A server-side file (when the server allows it)."),
     chunk_rows: int | None = Form(None, description="Rows per chunk."),
+    retention_s: int | None = Form(None, description="Keep files and record this long after it ends."),
     webhook: str | None = Form(None, description='JSON: {"url": ..., "events": [...]}'),
     metadata: str | None = Form(None, description="JSON object, returned with the bulk job."),
 ) -> NumpyJSONResponse:
@@ -71,6 +73,7 @@ async def create_bulk_job(
             "format": format,
             "path": path,
             "chunk_rows": chunk_rows,
+            "retention_s": retention_s,
             "webhook": _json_field("webhook", webhook),
             "metadata": _json_field("metadata", metadata),
         }
@@ -103,6 +106,15 @@ async def read_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkReader) -> NumpyJS
 @router.post("/{bulk_id}/cancel", responses={200: {"model": BulkJobPublic}, **_ERRORS})
 async def cancel_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkWriter) -> NumpyJSONResponse:
     return NumpyJSONResponse(bulk_public(await bulk.cancel(caller, bulk_id)))
+
+
+@router.delete(
+    "/{bulk_id}",
+    responses={200: {"model": BulkJobPublic}, **_ERRORS},
+    summary="Delete an ended job's files now; its record stays (deleted_at) until its retention ends",
+)
+async def delete_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkWriter) -> NumpyJSONResponse:
+    return NumpyJSONResponse(bulk_public(await bulk.delete(caller, bulk_id)))
 
 
 @router.get(
