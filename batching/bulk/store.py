@@ -47,15 +47,17 @@ class BulkStore:
         it ends sooner (then its retention after it ended)."""
         key = keys.bulk_job(record.id)
         due_s = unended_s + (record.retention_s or self.ttl_s)
-        keep_s = due_s + SWEEP_GRACE_S
+        # No job outlives this from its submission (retention is at most unended_s): older
+        # ids in the tenant's list are of records Redis expired.
+        longest_s = 2 * unended_s + SWEEP_GRACE_S
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=record.to_fields())
-            pipe.expire(key, keep_s)
+            pipe.expire(key, due_s + SWEEP_GRACE_S)
             pipe.zadd(keys.BULK_SWEEP, {record.id: record.created_at + due_s})
             index = keys.tenant_bulk_jobs(record.tenant)
             pipe.zadd(index, {record.id: record.created_at})
-            pipe.zremrangebyscore(index, 0, time.time() - keep_s)
-            pipe.expire(index, keep_s)
+            pipe.zremrangebyscore(index, 0, time.time() - longest_s)
+            pipe.expire(index, longest_s)
             await pipe.execute()
 
     async def get(self, bulk_id: str) -> BulkRecord:
