@@ -6,11 +6,13 @@ from contextlib import asynccontextmanager
 
 import redis as sync_redis
 import redis.asyncio as aioredis
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.auth import Authenticator, KeyCache
-from api.deps import Services
+from api.body import JsonBodies
+from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
+from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
 from api.responses import NumpyJSONResponse
 from api.routes import audit, bulk_jobs, health, jobs, keys, models
@@ -64,6 +66,7 @@ def build_services(
     key_store = KeyStore(redis, auth[1])
     return Services(
         settings=settings,
+        bodies=JsonBodies(settings.max_body_bytes, settings.json_offload_bytes, JobBodyParser()),
         jobs=JobService(
             settings=settings,
             registry=registry,
@@ -107,10 +110,11 @@ def create_app(settings: Settings) -> FastAPI:
         await asyncio.to_thread(sweep_leftovers, settings)
         rq_redis = connect_sync(settings, socket_connect_timeout=2)
         secret = await asyncio.to_thread(key_hash_secret, settings)
-        app.state.services = build_services(settings, redis, events, rq_redis, (mode, secret))
+        app.state.services = services = build_services(settings, redis, events, rq_redis, (mode, secret))
         try:
             yield
         finally:
+            await services.bodies.parser.close()
             rq_redis.close()
             await events.stop()
             with contextlib.suppress(TimeoutError):
@@ -122,8 +126,9 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         default_response_class=NumpyJSONResponse,
         lifespan=lifespan,
+        dependencies=[Depends(same_origin_only)],
     )
-    install_error_handlers(app)
+    install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
     for router in (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router):
         app.include_router(router)

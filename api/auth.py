@@ -30,6 +30,7 @@ from maas.core.access import (
     AuthMode,
     Caller,
     Scope,
+    is_loopback,
     parse_rate,
 )
 from maas.core.errors import ForbiddenError, RateLimitedError, UnauthorizedError
@@ -92,6 +93,15 @@ class Authenticator:
         return caller
 
     def _open_caller(self, request: Request, scope: Scope) -> Caller:
+        if (
+            scope in GUARDED_WHILE_OFF
+            and not self.settings.admin_tokens
+            and not is_loopback(self.settings.host)
+        ):
+            raise ForbiddenError(
+                f"model management without admin tokens is open only on a loopback address, and "
+                f"the API listens on {self.settings.host}; set MAAS_ADMIN_TOKENS (or MAAS_AUTH=keys)"
+            )
         if scope in GUARDED_WHILE_OFF and self.settings.admin_tokens:
             name = self._admin_token_name(bearer(request) or "")
             if name is None:

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from api.auth import Authenticator
+from api.body import JsonBodies
+from api.guard import check_origin
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
@@ -27,6 +29,7 @@ class Services:
     """Everything app.state holds for the routes, built once per app."""
 
     settings: Settings
+    bodies: JsonBodies
     jobs: JobService
     bulk: BulkService
     models: ModelService
@@ -43,6 +46,10 @@ async def _services(request: Request) -> Services:
 
 async def _settings(request: Request) -> Settings:
     return (await _services(request)).settings
+
+
+async def _bodies(request: Request) -> JsonBodies:
+    return (await _services(request)).bodies
 
 
 async def _jobs(request: Request) -> JobService:
@@ -79,7 +86,13 @@ def requires(scope: Scope) -> Any:
     return Depends(caller)
 
 
+async def same_origin_only(request: Request) -> None:
+    """The app's own dependency, before every route: api/guard.py says why."""
+    check_origin(request, (await _services(request)).settings.allowed_origins)
+
+
 AppSettings = Annotated[Settings, Depends(_settings)]
+Bodies = Annotated[JsonBodies, Depends(_bodies)]
 Jobs = Annotated[JobService, Depends(_jobs)]
 Bulk = Annotated[BulkService, Depends(_bulk)]
 Models = Annotated[ModelService, Depends(_models)]

@@ -1,6 +1,7 @@
 """The one table from maas errors to HTTP statuses, and the handlers that apply it."""
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from api.limits import shortened
 from api.responses import NumpyJSONResponse
 from maas.core.errors import (
     ConflictError,
@@ -27,7 +29,9 @@ from maas.core.errors import (
     QuotaExceededError,
     RateLimitedError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
+from maas.core.settings import Settings
 
 STATUS_BY_ERROR: dict[type[MaasError], int] = {
     UnauthorizedError: 401,
@@ -37,6 +41,7 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     JobNotFoundError: 404,
     InvalidInputError: 422,
     PayloadTooLargeError: 413,
+    UnsupportedMediaTypeError: 415,
     JobStateError: 409,
     ConflictError: 409,
     GoneError: 410,
@@ -45,8 +50,39 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     RateLimitedError: 429,
     QuotaExceededError: 429,
 }
+MESSAGE_ECHOES = 10  # a message may be this many echoed pieces long, whatever it quotes
 RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1, QuotaExceededError: 5}
+MAX_VALIDATION_ERRORS = 5  # listed in a 422's message; the rest are counted
 CHALLENGES: dict[type[MaasError], str] = {UnauthorizedError: 'Bearer realm="maas"'}
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """What an error may repeat back: server directories are named, not shown (an absolute path
+    tells a client about the host), and every echoed piece is bounded (MAAS_MAX_ECHO_CHARS)."""
+
+    max_echo_chars: int
+    server_dirs: tuple[tuple[str, str], ...] = ()  # (absolute path, the name shown instead)
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Redaction":
+        dirs = {"<state_dir>": settings.state_dir, "<model_repository>": settings.model_repository}
+        if settings.bulk_store_dir is not None:
+            dirs["<bulk_store_dir>"] = settings.bulk_store_dir
+        paths = {str(path.resolve()): name for name, path in dirs.items()}
+        paths.update({str(path.absolute()): name for name, path in dirs.items()})
+        # Longest first, so that a directory inside another is named by its own name.
+        return cls(settings.max_echo_chars, tuple(sorted(paths.items(), key=lambda p: -len(p[0]))))
+
+    def message(self, text: str) -> str:
+        for path, name in self.server_dirs:
+            text = text.replace(path, name)
+        return shortened(text, MESSAGE_ECHOES * self.max_echo_chars)
+
+    def loc(self, loc: Sequence[object] | None) -> list | None:
+        if not loc:
+            return None
+        return [shortened(p, self.max_echo_chars) if isinstance(p, str) else p for p in loc]
 
 
 def error_response(
@@ -65,26 +101,36 @@ def _status_of(error: MaasError) -> int:
     return 500
 
 
-async def _maas_error(_: Request, error: MaasError) -> NumpyJSONResponse:
-    headers = {}
-    if retry_after := getattr(error, "retry_after_s", None) or RETRY_AFTER_S.get(type(error)):
-        headers["Retry-After"] = str(retry_after)
-    if challenge := CHALLENGES.get(type(error)):
-        headers["WWW-Authenticate"] = challenge
-    loc = getattr(error, "loc", None)
-    return error_response(_status_of(error), error.code, error.message, loc, headers or None)
+def _maas_error(redaction: Redaction):
+    async def handle(_: Request, error: MaasError) -> NumpyJSONResponse:
+        headers = {}
+        if retry_after := getattr(error, "retry_after_s", None) or RETRY_AFTER_S.get(type(error)):
+            headers["Retry-After"] = str(retry_after)
+        if challenge := CHALLENGES.get(type(error)):
+            headers["WWW-Authenticate"] = challenge
+        loc = redaction.loc(getattr(error, "loc", None))
+        message = redaction.message(error.message)
+        return error_response(_status_of(error), error.code, message, loc, headers or None)
+
+    return handle
 
 
-def _describe(errors: Sequence[Mapping[str, Any]]) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in errors
-    )
+def _describe(errors: Sequence[Mapping[str, Any]], redaction: Redaction) -> str:
+    shown = [
+        f"{'.'.join(str(p) for p in redaction.loc(e['loc']) or () if p != 'body') or 'body'}: {e['msg']}"
+        for e in errors[:MAX_VALIDATION_ERRORS]
+    ]
+    more = len(errors) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
-async def _validation_error(_: Request, error: RequestValidationError | ValidationError):
-    errors = error.errors()
-    loc = [p for p in errors[0]["loc"] if p != "body"] if errors else None
-    return error_response(422, "invalid_request", _describe(errors), loc)
+def _validation_error(redaction: Redaction):
+    async def handle(_: Request, error: RequestValidationError | ValidationError) -> NumpyJSONResponse:
+        errors = error.errors()
+        loc = redaction.loc([p for p in errors[0]["loc"] if p != "body"]) if errors else None
+        return error_response(422, "invalid_request", redaction.message(_describe(errors, redaction)), loc)
+
+    return handle
 
 
 async def _redis_down(_: Request, error: Exception) -> NumpyJSONResponse:
@@ -99,11 +145,12 @@ async def _redis_full(_: Request, error: Exception) -> NumpyJSONResponse:
     return error_response(503, "queue_out_of_memory", message, headers={"Retry-After": "5"})
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, settings: Settings) -> None:
+    redaction = Redaction.of(settings)
     # Starlette types every handler as taking Exception; each is registered for the class it takes.
-    app.add_exception_handler(MaasError, _maas_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(ValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(MaasError, _maas_error(redaction))  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error(redaction))  # type: ignore[arg-type]
+    app.add_exception_handler(ValidationError, _validation_error(redaction))  # type: ignore[arg-type]
     app.add_exception_handler(RedisConnectionError, _redis_down)
     app.add_exception_handler(RedisTimeoutError, _redis_down)
     app.add_exception_handler(RedisOutOfMemoryError, _redis_full)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from batching.jobs.record import TERMINAL_VALUES, JobStatus
 from batching.webhook import WebhookState
@@ -25,6 +25,7 @@ class WebhookCreate(BaseModel):
     events: list[TerminalJobStatus] = Field(
         default_factory=lambda: list(TERMINAL_VALUES),
         min_length=1,
+        max_length=len(TERMINAL_VALUES),
         description="Terminal states to be called for; default all.",
     )
 
@@ -33,7 +34,8 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model: str = Field(description="Model name.", examples=["digits"])
-    version: int | str | None = Field(
+    # Strict: JSON `true` is not version 1, nor `1.0`; a string is a version number, alias or `latest`.
+    version: StrictInt | StrictStr | None = Field(
         None,
         description="Model version, `latest` (the default) or an alias such as `stable`; resolved "
         "at submit and kept on the job, so a later promotion never changes what it runs.",
@@ -44,7 +46,10 @@ class JobCreate(BaseModel):
         examples=[[[0.0] * 64]],
     )
     timeout_s: float | None = Field(
-        None, gt=0, description="The job expires, uncomputed, if not started within this."
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="The job expires, uncomputed, if not started within this.",
     )
     metadata: dict[str, Any] | None = Field(None, description="Returned with the job as given.")
     webhook: WebhookCreate | None = Field(

@@ -6,21 +6,21 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 import orjson
 from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
+from api.forms import FormLimits, read_form
 from api.services.models import Upload
 from maas.core.errors import InvalidInputError
 from maas.core.settings import Settings
 from maas.models.config import ModelConfig
 
 MAX_CONFIG_BYTES = 64 * 1024
+WANTED = "a `file` part (the .onnx or .tflite model) and an optional `config` part (JSON)"
 
 
 def staging_root(settings: Settings) -> Path:
@@ -33,15 +33,6 @@ def _too_large(limit_bytes: int) -> InvalidInputError:
         f"file: the upload exceeds the model size limit of {limit_bytes} bytes (MAAS_MAX_MODEL_BYTES)",
         ("file",),
     )
-
-
-async def _limited(stream: AsyncIterator[bytes], limit_bytes: int) -> AsyncGenerator[bytes, None]:
-    size = 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit_bytes:
-            raise _too_large(limit_bytes)
-        yield chunk
 
 
 def _parse_config(value: str | UploadFile | None, text: bytes | None) -> dict | None:
@@ -69,30 +60,15 @@ async def _stage(file: UploadFile, folder: Path) -> Path:
     return target
 
 
-async def _form(request: Request, limit_bytes: int):
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        raise InvalidInputError(
-            "body: send multipart/form-data with a `file` part (the .onnx or .tflite model) "
-            "and an optional `config` part (JSON)",
-            ("body",),
-        )
-    declared = request.headers.get("content-length")
-    # The form may carry a config beside the file, hence the slack over the file's limit.
-    body_limit = limit_bytes + MAX_CONFIG_BYTES
-    if declared and declared.isdigit() and int(declared) > body_limit:
-        raise _too_large(limit_bytes)
-    parser = MultiPartParser(
-        request.headers,
-        _limited(request.stream(), body_limit),
-        max_files=2,
+def _limits(limit_bytes: int) -> FormLimits:
+    return FormLimits(
+        file_bytes=limit_bytes,
+        too_large=lambda: _too_large(limit_bytes),
+        field_bytes=MAX_CONFIG_BYTES,
         max_fields=4,
-        max_part_size=MAX_CONFIG_BYTES,
+        max_files=2,  # the config may come as a file part too
+        slack_bytes=MAX_CONFIG_BYTES,  # the form may carry a config beside the file
     )
-    try:
-        return await parser.parse()
-    except MultiPartException as e:
-        raise InvalidInputError(f"body: malformed multipart form: {e.message}", ("body",)) from e
 
 
 def sweep_uploads(staging_root: Path, older_than_s: float) -> None:
@@ -111,7 +87,7 @@ async def received_upload(request: Request, staging_root: Path, limit_bytes: int
     folder = Path(tempfile.mkdtemp(dir=staging_root, prefix="upload-"))
     form = None
     try:
-        form = await _form(request, limit_bytes)
+        form = await read_form(request, _limits(limit_bytes), WANTED)
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise InvalidInputError("file: missing; send the model as the `file` part", ("file",))

@@ -1,19 +1,23 @@
 """/v1/bulk-jobs: submit a file for offline scoring, follow it, cancel it, download its output
 and errors. Translates HTTP; BulkService does the work."""
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.datastructures import FormData
 
 from api.deps import AppSettings, Bulk, BulkReader, BulkWriter
+from api.forms import FormLimits, file_field, received_form, text_field
+from api.guard import NO_FORM_BODY
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody
 from api.schemas_bulk import BulkJobCreate, BulkJobList, BulkJobPublic
 from api.services.bulk import MEDIA_TYPES
 from batching.bulk.record import bulk_public
 from maas.core.errors import InvalidInputError, PayloadTooLargeError
+from maas.core.settings import Settings
 
 router = APIRouter(prefix="/v1/bulk-jobs", tags=["bulk jobs"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -41,47 +45,75 @@ def _version(text: str | None) -> int | str | None:
     return int(text) if text is not None and text.isdigit() else text
 
 
+FORM_FIELDS = {
+    "model": "Model name.",
+    "version": "A version, `latest` or an alias.",
+    "format": "jsonl, npy or npz; default: the file's suffix.",
+    "path": "A server-side file instead of an upload (when the server allows it).",
+    "chunk_rows": "Rows per chunk.",
+    "retention_s": "Keep its files and record this long after it ends, seconds.",
+    "webhook": 'JSON: {"url": ..., "events": [...]}',
+    "metadata": "JSON object, returned with the bulk job.",
+}
+WANTED = "a `model` field and a `file` part (.jsonl, .npy or .npz) or a `path` field"
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": ".jsonl, .npy or .npz"},
+        **{name: {"type": "string", "description": text} for name, text in FORM_FIELDS.items()},
+    },
+}
+
+
+def form_limits(settings: Settings) -> FormLimits:
+    limit = settings.bulk_max_upload_bytes
+    field_bytes = max(64 * 1024, settings.max_metadata_bytes + 1024)
+    return FormLimits(
+        file_bytes=limit,
+        too_large=lambda: PayloadTooLargeError(
+            f"file: the upload exceeds the bulk input limit of {limit} bytes (MAAS_BULK_MAX_UPLOAD_BYTES)"
+        ),
+        field_bytes=field_bytes,
+        max_fields=len(FORM_FIELDS),
+        slack_bytes=64 * 1024 + len(FORM_FIELDS) * field_bytes,
+        urlencoded=True,  # a submit naming a server-side `path` carries no file
+    )
+
+
+def _request_of(form: FormData) -> BulkJobCreate:
+    fields = {name: text_field(form, name) for name in FORM_FIELDS}
+    return BulkJobCreate.model_validate(
+        {
+            **fields,
+            "version": _version(fields["version"]),
+            "webhook": _json_field("webhook", fields["webhook"]),
+            "metadata": _json_field("metadata", fields["metadata"]),
+        }
+    )
+
+
 @router.post(
     "",
     status_code=202,
     responses={202: {"model": BulkJobPublic}, **_ERRORS},
     summary="Submit a JSONL, .npy or .npz file (upload, or a server-side path) for scoring",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM_SCHEMA}}}
+    },
 )
 async def create_bulk_job(
-    request: Request,
-    bulk: Bulk,
-    settings: AppSettings,
-    caller: BulkWriter,
-    model: str = Form(description="Model name."),
-    file: Annotated[UploadFile | None, File(description=".jsonl, .npy or .npz")] = None,
-    version: str | None = Form(None, description="A version, `latest` or an alias."),
-    format: str | None = Form(None, description="jsonl, npy or npz; default: the file's suffix."),
-    path: str | None = Form(None, description="A server-side file (when the server allows it)."),
-    chunk_rows: int | None = Form(None, description="Rows per chunk."),
-    retention_s: int | None = Form(None, description="Keep files and record this long after it ends."),
-    webhook: str | None = Form(None, description='JSON: {"url": ..., "events": [...]}'),
-    metadata: str | None = Form(None, description="JSON object, returned with the bulk job."),
+    request: Request, bulk: Bulk, settings: AppSettings, caller: BulkWriter
 ) -> NumpyJSONResponse:
-    declared = request.headers.get("content-length")
-    limit = settings.bulk_max_upload_bytes
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise PayloadTooLargeError(f"body of {declared} bytes exceeds the limit of {limit}")
-    body = BulkJobCreate.model_validate(
-        {
-            "model": model,
-            "version": _version(version),
-            "format": format,
-            "path": path,
-            "chunk_rows": chunk_rows,
-            "retention_s": retention_s,
-            "webhook": _json_field("webhook", webhook),
-            "metadata": _json_field("metadata", metadata),
-        }
-    )
-    if file is not None and path is not None:
-        raise InvalidInputError("file: give a file or a path, not both", ("path",))
-    filename = file.filename if file is not None else (path or "")
-    record = await bulk.submit(caller, body, file.file if file is not None else None, filename or "")
+    """The form is read as it streams in: past MAAS_BULK_MAX_UPLOAD_BYTES (declared or not) the
+    answer is a 413 at once."""
+    async with received_form(request, form_limits(settings), WANTED) as form:
+        body = _request_of(form)
+        file = file_field(form, "file")
+        if file is not None and body.path is not None:
+            raise InvalidInputError("file: give a file or a path, not both", ("path",))
+        filename = file.filename if file is not None else (body.path or "")
+        record = await bulk.submit(caller, body, file.file if file is not None else None, filename or "")
     return NumpyJSONResponse(
         bulk_public(record), status_code=202, headers={"Location": f"/v1/bulk-jobs/{record.id}"}
     )
@@ -92,7 +124,9 @@ async def list_bulk_jobs(
     bulk: Bulk,
     caller: BulkReader,
     limit: int = Query(20, ge=1, le=1000),
-    before: float | None = Query(None, description="Only jobs created before (epoch seconds)."),
+    before: float | None = Query(
+        None, allow_inf_nan=False, description="Only jobs created before (epoch seconds)."
+    ),
 ) -> NumpyJSONResponse:
     records = await bulk.recent(caller, limit=limit, before=before)
     return NumpyJSONResponse({"data": [bulk_public(r) for r in records]})
@@ -103,7 +137,9 @@ async def read_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkReader) -> NumpyJS
     return NumpyJSONResponse(bulk_public(await bulk.get(caller, bulk_id)))
 
 
-@router.post("/{bulk_id}/cancel", responses={200: {"model": BulkJobPublic}, **_ERRORS})
+@router.post(
+    "/{bulk_id}/cancel", responses={200: {"model": BulkJobPublic}, **_ERRORS}, dependencies=[NO_FORM_BODY]
+)
 async def cancel_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkWriter) -> NumpyJSONResponse:
     return NumpyJSONResponse(bulk_public(await bulk.cancel(caller, bulk_id)))
 
@@ -112,6 +148,7 @@ async def cancel_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkWriter) -> Numpy
     "/{bulk_id}",
     responses={200: {"model": BulkJobPublic}, **_ERRORS},
     summary="Delete an ended job's files now; its record stays (deleted_at) until its retention ends",
+    dependencies=[NO_FORM_BODY],
 )
 async def delete_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkWriter) -> NumpyJSONResponse:
     return NumpyJSONResponse(bulk_public(await bulk.delete(caller, bulk_id)))

@@ -4,10 +4,11 @@ does the work, within the caller's tenant."""
 import re
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Header, Query, Request
 
-from api.body import read_json
-from api.deps import AppSettings, Jobs, JobsReader, JobsWriter
+from api.deps import AppSettings, Bodies, Jobs, JobsReader, JobsWriter
+from api.guard import NO_FORM_BODY
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody, JobCreate, JobList, JobPublic
 from batching.jobs.record import JobStatus
@@ -35,6 +36,17 @@ def prefer_wait_s(prefer: str | None, max_wait_s: float) -> float:
     return min(float(match.group(1)), max_wait_s) if match else 0.0
 
 
+def job_create(body: object) -> JobCreate:
+    """The validated request; bare inputs that came as an array (a big body) are validated as
+    a list would be, then put back."""
+    if not isinstance(body, dict):
+        raise InvalidInputError("body: expected a JSON object", ("body",))
+    inputs = body.get("inputs")
+    if not isinstance(inputs, np.ndarray):
+        return JobCreate.model_validate(body)
+    return JobCreate.model_validate({**body, "inputs": []}).model_copy(update={"inputs": inputs})
+
+
 def _job_response(record, status_code: int, **headers: str) -> NumpyJSONResponse:
     return NumpyJSONResponse(job_public(record), status_code=status_code, headers=headers)
 
@@ -54,6 +66,7 @@ def _job_response(record, status_code: int, **headers: str) -> NumpyJSONResponse
 async def create_job(
     request: Request,
     jobs: Jobs,
+    bodies: Bodies,
     settings: AppSettings,
     caller: JobsWriter,
     prefer: str | None = Header(None, description="`wait=S`: answer 200 if done within S s."),
@@ -61,11 +74,9 @@ async def create_job(
         None, description="Retries with the same key and body return the original job."
     ),
 ) -> NumpyJSONResponse:
-    body = await read_json(request, settings.max_body_bytes)
-    if not isinstance(body, dict):
-        raise InvalidInputError("body: expected a JSON object", ("body",))
+    job = job_create(await bodies.job(request))
     wait_s = prefer_wait_s(prefer, settings.max_wait_s)
-    record, replayed = await jobs.submit(caller, JobCreate.model_validate(body), idempotency_key, wait_s)
+    record, replayed = await jobs.submit(caller, job, idempotency_key, wait_s)
     headers = {"Location": f"/v1/jobs/{record.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -94,7 +105,9 @@ async def read_job(
     job_id: str,
     jobs: Jobs,
     caller: JobsReader,
-    wait: float = Query(0, ge=0, description="Long-poll: seconds to wait for a terminal state."),
+    wait: float = Query(
+        0, ge=0, allow_inf_nan=False, description="Long-poll: seconds to wait for a terminal state."
+    ),
 ) -> NumpyJSONResponse:
     return _job_response(await jobs.read(caller, job_id, wait), 200)
 
@@ -103,6 +116,7 @@ async def read_job(
     "/{job_id}",
     responses={200: {"model": JobPublic}, **_ERRORS},
     summary="Cancel a queued job; with `purge=true` erase an ended job's outputs and metadata",
+    dependencies=[NO_FORM_BODY],
 )
 async def cancel_job(
     job_id: str,
@@ -122,6 +136,7 @@ async def cancel_job(
     "/{job_id}/webhook/redeliver",
     status_code=202,
     responses={202: {"model": JobPublic}, **_ERRORS},
+    dependencies=[NO_FORM_BODY],
     summary="Queue a fresh delivery of the job's webhook event (same webhook-id)",
 )
 async def redeliver_webhook(job_id: str, jobs: Jobs, caller: JobsWriter) -> NumpyJSONResponse:

@@ -5,8 +5,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.body import read_json
-from api.deps import AppSettings, Models, ModelsAdmin, ModelsReader
+from api.deps import AppSettings, Bodies, Models, ModelsAdmin, ModelsReader
+from api.guard import NO_FORM_BODY
 from api.schemas import (
     AliasPublic,
     AliasUpdate,
@@ -24,6 +24,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody},
     409: {"model": ErrorBody},
     422: {"model": ErrorBody},
+}
+MANAGE: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
+    415: {"model": ErrorBody},
+    **ERRORS,
 }
 
 
@@ -57,31 +63,54 @@ async def read_version(name: str, version: int, models: Models, caller: ModelsRe
 
 @router.patch("/{name}/versions/{version}/config", response_model=ModelVersionPublic, responses=ERRORS)
 async def patch_config(
-    name: str, version: int, request: Request, models: Models, settings: AppSettings, actor: ModelsAdmin
+    name: str, version: int, request: Request, models: Models, bodies: Bodies, actor: ModelsAdmin
 ) -> dict:
     """A JSON merge patch of the version's config (null removes a key); workers apply it
     without a restart."""
-    patch = await read_json(request, settings.max_body_bytes)
+    patch = await bodies.small(request)
     return await models.update_config(name=name, version=version, patch=patch, actor=actor)
 
 
-@router.delete("/{name}/versions/{version}", response_model=RetiredPublic, responses=ERRORS)
+@router.delete(
+    "/{name}/versions/{version}", response_model=RetiredPublic, responses=MANAGE, dependencies=[NO_FORM_BODY]
+)
 async def retire_version(name: str, version: int, models: Models, actor: ModelsAdmin) -> dict:
     """Retires a version: new jobs get 404, queued ones still run; 409 while an alias points to it."""
     return await models.retire_version(name=name, version=version, actor=actor)
 
 
-@router.put("/{name}/aliases/{alias}", response_model=AliasPublic, responses=ERRORS)
-async def put_alias(name: str, alias: str, body: AliasUpdate, models: Models, actor: ModelsAdmin) -> dict:
+@router.put(
+    "/{name}/aliases/{alias}",
+    response_model=AliasPublic,
+    responses=MANAGE,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": AliasUpdate.model_json_schema()}},
+        }
+    },
+)
+async def put_alias(
+    name: str, alias: str, request: Request, models: Models, bodies: Bodies, actor: ModelsAdmin
+) -> dict:
+    """Points the alias at `{"version": v}`."""
+    body = AliasUpdate.model_validate(await bodies.small(request))
     return await models.set_alias(name=name, alias=alias, version=body.version, actor=actor)
 
 
-@router.post("/{name}/aliases/{alias}/rollback", response_model=AliasPublic, responses=ERRORS)
+@router.post(
+    "/{name}/aliases/{alias}/rollback",
+    response_model=AliasPublic,
+    responses=MANAGE,
+    dependencies=[NO_FORM_BODY],
+)
 async def rollback_alias(name: str, alias: str, models: Models, actor: ModelsAdmin) -> dict:
     """Points the alias back at the version it pointed to before its last change."""
     return await models.rollback_alias(name=name, alias=alias, actor=actor)
 
 
-@router.delete("/{name}/aliases/{alias}", response_model=AliasPublic, responses=ERRORS)
+@router.delete(
+    "/{name}/aliases/{alias}", response_model=AliasPublic, responses=MANAGE, dependencies=[NO_FORM_BODY]
+)
 async def remove_alias(name: str, alias: str, models: Models, actor: ModelsAdmin) -> dict:
     return await models.delete_alias(name=name, alias=alias, actor=actor)

@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 import redis
 
+from api.limits import check_metadata, shortened
 from api.schemas_bulk import BulkJobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.models import visible
@@ -82,6 +83,7 @@ class BulkService:
         self, caller: Caller, request: BulkJobCreate, upload: BinaryIO | None, filename: str
     ) -> BulkRecord:
         """Refused (429) while the caller's tenant has its cap of unfinished bulk jobs."""
+        check_metadata(request.metadata, self.settings.max_metadata_bytes)
         retention_s = self._retention(request.retention_s)
         model = visible(await self.registry.get(request.model, request.version), caller)
         source = None if upload is not None else self._server_file(request.path)
@@ -188,7 +190,8 @@ class BulkService:
     async def get(self, caller: Caller, bulk_id: str) -> BulkRecord:
         """The caller's tenant's bulk job; another tenant's is as unknown (404)."""
         if not is_job_id(bulk_id):
-            raise JobNotFoundError(f"bulk job {bulk_id!r} not found (not a job id)")
+            shown = shortened(bulk_id, self.settings.max_echo_chars)
+            raise JobNotFoundError(f"bulk job {shown!r} not found (not a job id)")
         record = await self.store.get(bulk_id)
         if record.tenant != caller.tenant:
             raise JobNotFoundError(f"bulk job {bulk_id!r} not found (unknown, or expired)")

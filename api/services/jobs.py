@@ -3,12 +3,14 @@ redeliver."""
 
 import asyncio
 import contextlib
+import hashlib
 import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from api.limits import check_metadata, shortened
 from api.schemas import JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.models import visible
@@ -32,6 +34,42 @@ from maas.core.settings import Settings
 from maas.models.registry import ModelVersion
 
 
+def declared_rows(raw: object) -> int:
+    """The most rows any input of a job claims (its outer list's length), read without
+    converting anything; parse_inputs later checks that they agree."""
+    values = raw.values() if isinstance(raw, dict) else [raw]
+    return max((len(v) for v in values if isinstance(v, list | np.ndarray)), default=0)
+
+
+def body_of(request: JobCreate) -> dict:
+    """The request as JSON for its idempotency fingerprint; an input that came as an array (a
+    big body) stands as its dtype, shape and digest."""
+    inputs = request.inputs
+    named = inputs if isinstance(inputs, dict) else {"": inputs}
+    shown = {
+        name: {
+            "dtype": v.dtype.str,
+            "shape": list(v.shape),
+            "sha256": hashlib.sha256(v.tobytes()).hexdigest(),
+        }
+        if isinstance(v, np.ndarray)
+        else v
+        for name, v in named.items()
+    }
+    body = request.model_dump(mode="json", exclude={"inputs"})
+    body["inputs"] = shown if isinstance(inputs, dict) else shown[""]
+    return body
+
+
+def check_rows(rows: int, model: ModelVersion) -> None:
+    if rows > model.config.max_batch_size:
+        raise InvalidInputError(
+            f"inputs: {rows} rows exceed the model's max_batch_size "
+            f"({model.config.max_batch_size}); split the job",
+            ("inputs",),
+        )
+
+
 @dataclass
 class JobService:
     settings: Settings
@@ -48,7 +86,8 @@ class JobService:
         self, caller: Caller, request: JobCreate, idempotency_key: str | None = None, wait_s: float = 0.0
     ) -> tuple[JobRecord, bool]:
         """The new job (or, for a repeated Idempotency-Key of the caller's tenant, the original)
-        and whether replayed; with wait_s > 0, as it is once terminal or after wait_s."""
+        and whether replayed; with wait_s > 0, as it is once terminal or after wait_s. Its inputs
+        are nested lists, or numpy arrays already (a big body, parsed in the child process)."""
         record, replayed = await self._submit(caller, request, idempotency_key)
         if not replayed:
             await self.audit.data(
@@ -63,18 +102,16 @@ class JobService:
     ) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
             check_key(idempotency_key)
+        check_metadata(request.metadata, self.settings.max_metadata_bytes)
         model = visible(await self.registry.get(request.model, request.version), caller)
         await self.health.check(model)
+        # Cheap bounds first: the outer lists' lengths, before a single array is built.
+        check_rows(declared_rows(request.inputs), model)
         inputs, rows = parse_inputs(request.inputs, model.signature)
-        if rows > model.config.max_batch_size:
-            raise InvalidInputError(
-                f"inputs: {rows} rows exceed the model's max_batch_size "
-                f"({model.config.max_batch_size}); split the job",
-                ("inputs",),
-            )
+        check_rows(rows, model)
         record = await self._record(caller.tenant, request, model, rows)
         if idempotency_key is not None:
-            body = fingerprint(request.model_dump(mode="json"))
+            body = fingerprint(body_of(request))
             reservation = await self.idempotency.reserve(caller.tenant, idempotency_key, body, record.id)
             if reservation.replayed:
                 return await self._replay(caller, reservation.job_id), True
@@ -117,6 +154,9 @@ class JobService:
         lane = keys.online_lane(model.name, model.version)
         await self.store.submit(record, entry, lane, model.config.max_queue_rows)
 
+    def _shown(self, text: str) -> str:
+        return shortened(text, self.settings.max_echo_chars)
+
     async def redeliver(self, caller: Caller, job_id: str) -> JobRecord:
         """Queues a fresh delivery of the job's webhook event, with the same webhook-id."""
         record = await self.get(caller, job_id)
@@ -145,7 +185,7 @@ class JobService:
     async def get(self, caller: Caller, job_id: str) -> JobRecord:
         """The caller's tenant's job; another tenant's is as unknown (404), so ids leak nothing."""
         if not is_job_id(job_id):
-            raise JobNotFoundError(f"job {job_id!r} not found (not a job id)")
+            raise JobNotFoundError(f"job {self._shown(job_id)!r} not found (not a job id)")
         record = owned(await self.store.get(job_id), caller)
         if await self.store.expire_if_overdue(record):
             record = await self.store.get(job_id)
@@ -179,7 +219,7 @@ class JobService:
 
     async def cancel(self, caller: Caller, job_id: str) -> JobRecord:
         if not is_job_id(job_id):
-            raise JobNotFoundError(f"job {job_id!r} not found (not a job id)")
+            raise JobNotFoundError(f"job {self._shown(job_id)!r} not found (not a job id)")
         owned(await self.store.get(job_id), caller)  # 404 unless the caller's tenant's
         await self.store.cancel(job_id)
         await self.audit.data(caller, "job.cancel", job_id)

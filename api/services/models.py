@@ -16,9 +16,9 @@ from maas.core.access import Caller
 from maas.core.errors import InvalidInputError, MaasError, ModelNotFoundError
 from maas.core.settings import Settings
 from maas.models import store as model_store
-from maas.models.config import ModelConfig
+from maas.models.config import ModelConfig, runtime_refusal
 from maas.models.registry import ModelVersion, check_serves
-from maas.models.validation import validate_model_file
+from maas.models.sandbox import validate_in_child
 
 
 @dataclass
@@ -71,6 +71,15 @@ class ModelService:
     settings: Settings
     audit: AuditTrail
 
+    def _check_runtime(self, config: dict, loc: tuple[str, ...]) -> None:
+        """422 for a config whose `runtime` no worker would load (a plugin class where
+        MAAS_ALLOW_PLUGIN_RUNTIMES is off): stored, it would stop the version from serving."""
+        runtime = config.get("runtime")
+        if isinstance(runtime, str) and (
+            refusal := runtime_refusal(runtime, self.settings.allow_plugin_runtimes)
+        ):
+            raise InvalidInputError(f"{'.'.join(loc)}: {refusal}", loc)
+
     async def _holders(self) -> dict[str, list[dict]]:
         """Which live workers hold which versions, read once for a whole answer."""
         return holders_by_version(await live_worker_infos(self.redis, self.settings.heartbeat_interval_s))
@@ -104,12 +113,20 @@ class ModelService:
         return version_public(model, await self._holders())
 
     async def upload_version(self, *, name: str, upload: Upload, actor: Caller) -> dict:
-        """Validates the upload (loads, batches, answers a trial batch), then writes it as the
-        next version with its signature; a rejected file leaves the repository unchanged."""
+        """Validates the upload (loads, batches, answers a trial batch) in a child process within
+        the upload limits, then writes it as the next version with its signature; a rejected file
+        leaves the repository unchanged."""
         model_store.check_model_name(name)
         config = ModelConfig.model_validate(upload.config or {})
-        signature = await asyncio.to_thread(validate_model_file, upload.path, config.fixed_batch_size)
-        await asyncio.to_thread(check_serves, upload.path, config, signature)
+        self._check_runtime(upload.config or {}, ("config", "runtime"))
+        try:
+            signature = await validate_in_child(upload.path, config.fixed_batch_size, self.settings)
+            await asyncio.to_thread(check_serves, upload.path, config, signature)
+        except MaasError as e:
+            # The loaders name the staged file; the client knows it by its own name.
+            e.message = e.message.replace(str(upload.path), upload.filename or upload.path.name)
+            e.args = (e.message,)
+            raise
         metadata = orjson.dumps({"uploaded_by": actor.key_name, "filename": upload.filename})
         extras = {model_store.METADATA_FILE: metadata}
         model = await self.registry.add_version(name, upload.path, upload.config, extras, signature)
@@ -122,6 +139,7 @@ class ModelService:
     async def update_config(self, *, name: str, version: int, patch: object, actor: Caller) -> dict:
         if not isinstance(patch, dict):
             raise InvalidInputError('body: a JSON merge patch object, e.g. {"max_batch_size": 32}', ("body",))
+        self._check_runtime(patch, ("runtime",))
         before, after = await self.registry.update_config(name, version, patch)
         await self.audit.changed(
             actor, "version.config", f"{name}:{version}", before, after, name=name, version=version

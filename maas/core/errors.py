@@ -77,6 +77,13 @@ class InferenceError(MaasError):
     code = "inference_error"
 
 
+class NonFiniteOutputError(MaasError):
+    """A model output holds NaN or an infinity, which JSON cannot carry, and the model's config
+    does not say `allow_non_finite: true`."""
+
+    code = "non_finite_output"
+
+
 class QueueFullError(MaasError):
     """A lane holds its maximum rows; the client should retry later (429)."""
 
@@ -84,9 +91,16 @@ class QueueFullError(MaasError):
 
 
 class ForbiddenError(MaasError):
-    """A valid key without the scope a call needs (403)."""
+    """A request refused whoever sends it (403): a key without the scope a call needs, a foreign
+    browser origin, or management without tokens on an exposed address."""
 
     code = "forbidden"
+
+
+class UnsupportedMediaTypeError(MaasError):
+    """A body whose Content-Type the endpoint does not take (a JSON endpoint sent text/plain)."""
+
+    code = "unsupported_media_type"
 
 
 class RateLimitedError(MaasError):

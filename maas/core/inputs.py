@@ -9,7 +9,7 @@ from maas.core.signature import Signature, TensorSpec
 def parse_inputs(raw: object, signature: Signature) -> tuple[dict[str, np.ndarray], int]:
     """Arrays by input name, and the job's row count; InvalidInputError says what and where."""
     names = [spec.name for spec in signature.inputs]
-    if isinstance(raw, list):
+    if isinstance(raw, list | np.ndarray):  # an array: a big body the API parsed ahead
         if len(names) != 1:
             raise InvalidInputError(
                 f"inputs: the model takes {len(names)} inputs {names}; give an object by name",
@@ -31,7 +31,7 @@ def parse_inputs(raw: object, signature: Signature) -> tuple[dict[str, np.ndarra
 def to_array(value: object, spec: TensorSpec) -> np.ndarray:
     loc = ("inputs", spec.name)
     where = f"inputs.{spec.name}"
-    if not isinstance(value, list):
+    if not isinstance(value, list | np.ndarray):
         raise InvalidInputError(f"{where}: expected a nested list with a leading batch dimension", loc)
     try:
         array = np.asarray(value)

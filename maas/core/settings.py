@@ -100,11 +100,13 @@ class Settings(BaseSettings):
         description="Load every servable version at start and as it appears (within the memory "
         "budget); false loads a version only when its first job arrives.",
     )
-    worker_memory_budget_mb: float = Field(
-        0,
+    worker_memory_budget_mb: float | None = Field(
+        None,
         ge=0,
         description="Memory a worker's loaded models may take, MiB; past it, the least recently "
-        "used idle model is unloaded. 0: no limit.",
+        "used idle model is unloaded, and a version whose load and warm-up alone need more is "
+        "refused. Unset: 75% of the machine's memory, or of the container's (cgroup) limit if "
+        "lower. 0: no limit (and no rehearsal of loads).",
     )
     model_rescan_s: float = Field(
         5.0,
@@ -117,7 +119,7 @@ class Settings(BaseSettings):
         json_schema_extra=SECRET,
         description="Name -> token. When set, model management (upload, config, retire, aliases) "
         "needs `Authorization: Bearer <token>` and is audited under the name; unset, it is open "
-        "to anyone who reaches the API (a trusted network only).",
+        "to anyone who reaches the API, and only while the API listens on a loopback address.",
     )
     max_model_bytes: int = Field(
         1024 * 1024 * 1024, ge=1, description="Largest model file an upload may carry, bytes (422)."
@@ -261,6 +263,28 @@ class Settings(BaseSettings):
         description='Per-tenant overrides of tenant_max_active_bulk_jobs, e.g. {"acme": 20}.',
     )
 
+    # Model guard: uploads are validated, and worker loads rehearsed, in a child process with an
+    # address-space, CPU-time and wall-clock limit (maas.models.sandbox).
+    upload_validation_memory_mb: float = Field(
+        1024,
+        gt=0,
+        description="Memory (address space) an upload's validation may add to its child "
+        "process, MiB, plus 3x the file's size; a model that needs more is refused (422).",
+    )
+    upload_validation_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Longest an upload's validation may take, its child's start included, "
+        "seconds; a model that needs longer is refused (422).",
+    )
+    worker_load_rehearsal_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="A worker rehearses each version's load and warm-up in a child process "
+        "before loading it (CPU workers, with a memory budget); a version whose rehearsal takes "
+        "longer than this is refused, seconds.",
+    )
+
     @field_validator("key_rate")
     @classmethod
     def _rate_parses(cls, rate: str) -> str:
@@ -269,6 +293,34 @@ class Settings(BaseSettings):
         except InvalidInputError as e:
             raise ValueError(e.message) from e
         return rate
+
+    # Limits on what one request may cost the others (issue 17): each is checked before the
+    # expensive step it guards.
+    json_offload_bytes: int = Field(
+        1024 * 1024,
+        ge=0,
+        description="A job body larger than this is parsed (and its inputs turned into arrays) in "
+        "a child process of the API, one body at a time, so that the API keeps answering (orjson "
+        "and numpy hold the GIL while they build objects, in a thread too); bytes.",
+    )
+    max_metadata_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        description="Largest `metadata` of a job or bulk job, as compact JSON, bytes (422); it is "
+        "stored with the job for as long as the job is.",
+    )
+    max_echo_chars: int = Field(
+        200,
+        ge=16,
+        description="Longest piece of a request (an id, a name, a list of names) an error message "
+        "repeats back, characters; longer ones are cut with a note of how much was left out.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host[:port]) besides the API's own that may send "
+        "state-changing requests (POST, PUT, PATCH, DELETE); a request with another `Origin`, or "
+        "marked `Sec-Fetch-Site: cross-site`, gets 403.",
+    )
 
     @field_validator("admin_tokens")
     @classmethod

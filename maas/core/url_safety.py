@@ -9,6 +9,7 @@ that resolves differently a moment later (DNS rebinding) gains nothing.
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
@@ -16,6 +17,7 @@ from urllib.parse import SplitResult, urlsplit
 from maas.core.errors import MaasError
 from maas.core.settings import Settings
 
+log = logging.getLogger(__name__)
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 WHERE = "webhook.url"
@@ -134,10 +136,23 @@ def resolve_safe(url: str, policy: WebhookPolicy) -> list[IPAddress]:
         if any(address in network for network in networks):
             continue
         reason = refusal_reason(address)
-        if reason is not None:
-            subject = host if _is_literal(host) else f"{host} resolves to {address}, which"
-            raise UnsafeURLError(f"{WHERE}: {subject} {reason}; not allowed ({ALLOW_HINT})")
+        if reason is None:
+            continue
+        if _is_literal(host):  # the client wrote the address: saying what it is tells nothing new
+            raise UnsafeURLError(f"{WHERE}: {host} {reason}; not allowed ({ALLOW_HINT})")
+        # What a name resolves to is for the operator's log only: told to the client, the refusal
+        # would map internal names to addresses (a DNS oracle).
+        log.info("webhook host %s refused: it resolves to %s, which %s", host, address, reason)
+        raise _refused_name(host)
     return addresses
+
+
+def _refused_name(host: str) -> UnsafeURLError:
+    """The one refusal of a host name, whether it resolves to a refused address or not at all."""
+    return UnsafeURLError(
+        f"{WHERE}: host {host} is refused: a webhook host must resolve, and only to public "
+        f"addresses ({ALLOW_HINT}, or MAAS_WEBHOOK_ALLOWED_HOSTS the name)"
+    )
 
 
 async def resolve_safe_async(url: str, policy: WebhookPolicy) -> list[IPAddress]:
@@ -149,11 +164,12 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError) as e:
-        reason = getattr(e, "strerror", None) or str(e)
-        raise UnsafeURLError(f"{WHERE}: cannot resolve host {host} ({reason})") from e
+        log.info("webhook host %s refused: it does not resolve (%s)", host, e)
+        raise _refused_name(host) from e
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     if not addresses:
-        raise UnsafeURLError(f"{WHERE}: cannot resolve host {host} (no addresses)")
+        log.info("webhook host %s refused: it resolves to no address", host)
+        raise _refused_name(host)
     return addresses
 
 

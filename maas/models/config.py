@@ -5,6 +5,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from maas.core.access import TENANT_PATTERN
 
+# The runtimes every worker has; anything else in `runtime` names a plugin class (`module:Class`).
+BUILTIN_RUNTIMES = frozenset({"onnxruntime", "litert"})
+
+
+def runtime_refusal(runtime: str, allow_plugins: bool) -> str | None:
+    """Why a worker refuses to load `runtime`, or None if it loads it: the one rule, applied by
+    workers when they load a version and by the API before it stores a config."""
+    if runtime in BUILTIN_RUNTIMES or allow_plugins:
+        return None
+    return (
+        f"runtime {runtime!r} is a plugin class, which workers load only with MAAS_ALLOW_PLUGIN_RUNTIMES=true"
+    )
+
 
 class OnnxRuntimeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -49,6 +62,11 @@ class ModelConfig(BaseModel):
     )
     preferred_batch_sizes: list[int] = Field(
         default_factory=list, description="Batch sizes the model runs best at, in rows."
+    )
+    allow_non_finite: bool = Field(
+        False,
+        description="Keep outputs holding NaN or an infinity (they come back as JSON null); by "
+        "default such a job fails with code non_finite_output.",
     )
     onnxruntime: OnnxRuntimeOptions = Field(default_factory=OnnxRuntimeOptions)
     tflite: TfliteOptions = Field(default_factory=TfliteOptions)

@@ -30,10 +30,8 @@ def _spec(value: dict) -> TensorSpec:
     return TensorSpec(str(value["name"]), dtype, shape)
 
 
-def stored_signature(metadata: dict) -> Signature | None:
-    """The signature version.json holds; None when it holds none (a version written before
-    signatures were stored) or one that does not parse, so the caller reads the model file."""
-    value = metadata.get(SIGNATURE_FIELD)
+def parse_signature(value: object) -> Signature | None:
+    """A signature from its `to_dict()` form; None when `value` is not one."""
     if not isinstance(value, dict):
         return None
     try:
@@ -43,6 +41,12 @@ def stored_signature(metadata: dict) -> Signature | None:
         )
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def stored_signature(metadata: dict) -> Signature | None:
+    """The signature version.json holds; None when it holds none (a version written before
+    signatures were stored) or one that does not parse, so the caller reads the model file."""
+    return parse_signature(metadata.get(SIGNATURE_FIELD))
 
 
 def version_signature(model_path: Path, metadata: dict) -> Signature:

@@ -11,6 +11,7 @@ import onnxruntime as ort
 from maas.core.errors import InvalidInputError, MaasError
 from maas.core.signature import Signature
 from maas.models.onnx_signature import read_onnx_signature
+from maas.models.signatures import READERS
 from maas.models.tflite_interpreters import TfliteInterpreters
 from maas.models.tflite_signature import read_tflite_signature
 
@@ -62,6 +63,27 @@ def _signature(read: Callable[[Path], Signature], path: Path) -> Signature:
         raise _reject(e.message) from e
 
 
+def _onnx_runner(path: Path) -> Callable[[dict], dict]:
+    """Runs batches on a CPU session with the optimizations a worker applies (one thread)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+
+    def run(feed: dict) -> dict:
+        return dict(zip(names, session.run(names, feed), strict=True))
+
+    return run
+
+
+def _tflite_runner(path: Path) -> Callable[[dict], dict]:
+    try:
+        return TfliteInterpreters(path.read_bytes(), 1, path.name).run
+    except MaasError as e:
+        raise _reject(e.message) from e
+
+
 def _validate_onnx(path: Path, fixed_batch_size: int | None) -> Signature:
     try:
         onnx.checker.check_model(str(path))
@@ -69,27 +91,14 @@ def _validate_onnx(path: Path, fixed_batch_size: int | None) -> Signature:
         raise _reject(f"not a valid ONNX model: {str(e).strip().splitlines()[0]}") from e
     signature = _signature(read_onnx_signature, path)
     rows = _check_batching(signature, fixed_batch_size)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = [spec.name for spec in signature.outputs]
-
-    def run(feed: dict) -> dict:
-        return dict(zip(names, session.run(names, feed), strict=True))
-
-    _trial(signature, run, rows, "onnxruntime")
+    _trial(signature, _onnx_runner(path), rows, "onnxruntime")
     return signature
 
 
 def _validate_tflite(path: Path, fixed_batch_size: int | None) -> Signature:
     signature = _signature(read_tflite_signature, path)
     rows = _check_batching(signature, fixed_batch_size)
-    try:
-        interpreters = TfliteInterpreters(path.read_bytes(), 1, path.name)
-    except MaasError as e:
-        raise _reject(e.message) from e
-    _trial(signature, interpreters.run, rows, "LiteRT")
+    _trial(signature, _tflite_runner(path), rows, "LiteRT")
     return signature
 
 
@@ -114,3 +123,18 @@ def validate_model_file(path: Path, fixed_batch_size: int | None = None) -> Sign
     if sniffed and sniffed != suffix:
         raise _reject(f"named {suffix} but its content is a {sniffed} model; rename it")
     return VALIDATORS[suffix](path, fixed_batch_size)
+
+
+RUNNERS: dict[str, Callable[[Path], Callable[[dict], dict]]] = {
+    ".onnx": _onnx_runner,
+    ".tflite": _tflite_runner,
+}
+
+
+def rehearse_load(path: Path, fixed_batch_size: int | None = None) -> None:
+    """Loads a model file the way a worker does and runs its warm-up batch (one row, or the
+    fixed batch size), so that a child process can measure what that takes. Whatever this
+    raises, the worker's own load meets again and reports; only running out of memory or time
+    is the rehearsal's news."""
+    signature = READERS[path.suffix](path)
+    RUNNERS[path.suffix](path)(signature.zeros(fixed_batch_size or 1))

@@ -47,6 +47,8 @@ async def test_a_config_change_reaches_the_running_worker(api, worker_handle, mo
         ({"preferred_batch_sizes": [128]}, []),
         ({"onnxruntime": {"threads": 2}}, ["onnxruntime", "threads"]),
         ([1, 2], ["body"]),
+        ({"runtime": "os:system"}, ["runtime"]),  # a plugin, and MAAS_ALLOW_PLUGIN_RUNTIMES is off
+        ({"runtime": "litert"}, ["runtime"]),  # digits is an .onnx file
     ],
 )
 async def test_an_invalid_config_change_is_refused_and_changes_nothing(api, model_repo, patch, where):
@@ -69,7 +71,8 @@ async def test_a_runtime_option_change_loads_a_new_runtime_and_a_broken_one_keep
     await wait_until(lambda: lanes.served[("offset", 1)].runtime is not before, 5, "a new runtime is loaded")
     reloaded = lanes.served[("offset", 1)].runtime
     assert reloaded is not before
-    assert reloaded.session.get_session_options().intra_op_num_threads == 1
+    # inner: the onnxruntime runtime under FiniteOutputsRuntime
+    assert reloaded.inner.session.get_session_options().intra_op_num_threads == 1
     assert answered_by(await finished(api, await score(api, 2.0)), 2.0) == 1.0
 
     broken = {"onnxruntime": {"providers": ["NoSuchProvider"]}}

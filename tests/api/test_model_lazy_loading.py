@@ -1,13 +1,19 @@
 """A worker that does not preload: it loads a model version when a job asks for it, and under
 a memory budget unloads the least recently used idle one to make room."""
 
+from maas.models.sandbox import CheckLimits, CheckRequest, run_check
 from tests.conftest import WorkerHandle, in_process_api
 from tests.support.model_versions import answered_by, finished, score
 
 
 async def test_lazy_loading_and_lru_unloading_under_a_memory_budget(settings, redis, offset_v1_v2):
-    # A budget smaller than one model: every load unloads every idle model first.
-    lazy = settings.model_copy(update={"worker_preload": False, "worker_memory_budget_mb": 0.0001})
+    # A budget that holds one of these models but not two (a model needing more than the whole
+    # budget is refused): every load unloads the idle model first. What one needs is measured
+    # the way the worker measures it.
+    model = offset_v1_v2 / "offset" / "1" / "model.onnx"
+    one = await run_check(CheckRequest("rehearse", model), CheckLimits(256 * 2**20, 30))
+    budget_mb = 1.5 * one.peak_bytes / 2**20
+    lazy = settings.model_copy(update={"worker_preload": False, "worker_memory_budget_mb": budget_mb})
     handle = WorkerHandle(lazy)
     async with in_process_api(lazy) as api:
         try:

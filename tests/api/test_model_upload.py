@@ -105,7 +105,6 @@ async def test_an_upload_over_the_size_limit_gets_422(settings, redis, model_rep
 @pytest.mark.parametrize(
     "request_kwargs, loc",
     [
-        ({"json": {"file": "model.onnx"}}, ["body"]),
         ({"data": {"config": "{}"}}, ["file"]),
         ({"data": {"config": "{not json"}}, ["config"]),
         ({"data": {"config": '{"max_batch_size": -1}'}}, ["config", "max_batch_size"]),
@@ -121,6 +120,26 @@ async def test_a_malformed_upload_request_says_what_is_wrong(api, model_repo, tm
     response = await api.post("/v1/models/offset/versions", **request_kwargs)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["loc"] == loc
+    assert snapshot(model_repo) == before
+
+
+async def test_an_upload_naming_a_plugin_runtime_is_refused_where_workers_refuse_plugins(
+    api, model_repo, tmp_path
+):
+    model = onnx_models.offset(tmp_path / "m" / "model.onnx", 1.0)
+    before = snapshot(model_repo)
+    response = await upload(api, "offset", model, {"runtime": "tests.support.crash_runtime:CrashOnMarker"})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["loc"] == ["config", "runtime"] and "MAAS_ALLOW_PLUGIN_RUNTIMES" in error["message"]
+    assert snapshot(model_repo) == before
+
+
+async def test_an_upload_that_is_not_multipart_is_415(api, model_repo):
+    before = snapshot(model_repo)
+    response = await api.post("/v1/models/offset/versions", json={"file": "model.onnx"})
+    assert response.status_code == 415, response.text
+    assert "multipart/form-data" in response.json()["error"]["message"]
     assert snapshot(model_repo) == before
 
 

@@ -114,3 +114,30 @@ def conv3x3(path: Path) -> Path:
         [numpy_helper.from_array(np.ones((1, 1, 3, 3), dtype=np.float32), "w")],
     )
     return _save(graph, path)
+
+
+def memory_bomb(path: Path, side: int = 20_000, config: dict | None = None) -> Path:
+    """x: float32 [N, 4] -> y: float32 [N, 4] = x + 0, computed as x + 0 * sum(ones([side, side])):
+    a file of a few hundred bytes whose every run (or constant folding) allocates side**2 floats,
+    1.6 GB at the default side; memory grows with the square of one number in the file."""
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "ConstantOfShape",
+                ["shape"],
+                ["ones"],
+                value=numpy_helper.from_array(np.array([1.0], np.float32)),
+            ),
+            helper.make_node("ReduceSum", ["ones"], ["total"], keepdims=0),
+            helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+            helper.make_node("Add", ["x", "nothing"], ["y"]),
+        ],
+        "memory_bomb",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [
+            numpy_helper.from_array(np.array([side, side], np.int64), "shape"),
+            numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+        ],
+    )
+    return _save(graph, path, config)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from batching.jobs.record import JobError
+from maas.core.errors import MaasError
 from worker.runtimes.base import Runtime
 
 
@@ -58,7 +59,10 @@ def run_batch(runtime: Runtime, jobs: list[dict[str, np.ndarray]]) -> list[Outco
             middle = len(jobs) // 2
             return run_batch(runtime, jobs[:middle]) + run_batch(runtime, jobs[middle:])
         elapsed_ms = (time.perf_counter() - started) * 1000
-        error = JobError("inference_error", f"the model raised {type(e).__name__}: {e}")
+        if isinstance(e, MaasError):  # a refusal of ours (non_finite_output) keeps its code
+            error = JobError(e.code, e.message)
+        else:
+            error = JobError("inference_error", f"the model raised {type(e).__name__}: {e}")
         return [Outcome(None, error, rows[0], elapsed_ms)]
     elapsed_ms = (time.perf_counter() - started) * 1000
     return [Outcome(outputs, None, sum(rows), elapsed_ms) for outputs in per_job]

@@ -6,7 +6,9 @@ it knows. A version is loaded and warmed up before its lane is served: at start 
 appears (preload, within the memory budget), or when its first job arrives. A config change
 restarts the lane's loop with the new policy, on a new runtime if the runtime options changed.
 A retired version is served until its lane is empty, then unloaded. Past the memory budget, the
-least recently used idle version is unloaded to make room.
+least recently used idle version is unloaded to make room. Before its first load a version's load
+and warm-up are rehearsed in a child process held to the budget: one that would exceed it (or
+crash its runtime) is refused, its state `failed` with the reason, and never enters this process.
 """
 
 import asyncio
@@ -25,7 +27,7 @@ from maas.core.errors import MaasError, ModelLoadError
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository, ModelVersion
 from worker.batch.lane_loop import LaneLoop, Reliability
-from worker.batch.memory import rss_bytes
+from worker.batch.memory import LoadRehearsals, memory_budget_bytes, rss_bytes
 from worker.runtimes.base import Runtime
 from worker.runtimes.catalog import load_runtime
 
@@ -79,7 +81,11 @@ class LaneManager:
         self.failed: dict[Key, ModelVersion] = {}  # retried only once the version's files change
         self.changed = asyncio.Event()
         self.on_change = on_change
-        self._budget = int(settings.worker_memory_budget_mb * 1024 * 1024)
+        self._budget = memory_budget_bytes(settings.worker_memory_budget_mb)
+        self.rehearsals = LoadRehearsals(
+            self._budget, settings.worker_load_rehearsal_timeout_s, settings.device
+        )
+        log.info("memory budget for loaded models: %.0f MiB (0: none)", self._budget / 2**20)
 
     async def start(self) -> None:
         """The first scan and preload, before the worker announces itself."""
@@ -133,6 +139,8 @@ class LaneManager:
             await self._follow_change(key)
         if self.settings.worker_preload:
             newest_first = sorted(self.known, key=lambda k: (k[0], -k[1]))
+            candidates = [k for k in newest_first if not self.known[k].retired and self._loadable(k)]
+            await self.rehearsals.prepare([self.known[k] for k in candidates])
             for key in newest_first:
                 model = self.known[key]
                 if key not in self.served and not model.retired and self._loadable(key):
@@ -186,6 +194,9 @@ class LaneManager:
     async def _new_runtime(self, key: Key, model: ModelVersion) -> Runtime | None:
         self._set_state(key, "loading")
         try:
+            refusal = (await self.rehearsals.rehearse(model)).refusal
+            if refusal is not None:  # never loaded here: it would exceed the budget, or crash
+                raise ModelLoadError(refusal)
             runtime = await asyncio.to_thread(
                 load_runtime, model, self.settings.device, self.settings.allow_plugin_runtimes
             )
@@ -199,9 +210,10 @@ class LaneManager:
         return runtime
 
     async def _load(self, key: Key, preload: bool) -> None:
-        """Loads and warms up a version, then serves its lane."""
+        """Rehearses, loads and warms up a version, then serves its lane."""
         model = self.known[key]
-        estimate = model.path.stat().st_size
+        rehearsal = await self.rehearsals.rehearse(model)  # kept: _new_runtime asks again for free
+        estimate = max(model.path.stat().st_size, rehearsal.needed_bytes)
         if preload and self._budget and self._used() + estimate > self._budget:
             return  # preloading never unloads another model; a job will load this one
         await self._make_room(estimate, key)

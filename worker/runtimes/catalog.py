@@ -4,23 +4,23 @@ import importlib
 import logging
 
 from maas.core.errors import MaasError, ModelLoadError
+from maas.models.config import runtime_refusal
 from maas.models.registry import ModelVersion
 from worker.runtimes.base import Runtime
+from worker.runtimes.finite_outputs import FiniteOutputsRuntime
 from worker.runtimes.fixed_batch import FixedBatchRuntime
 from worker.runtimes.onnx_runtime import OnnxRuntime
 from worker.runtimes.tflite_runtime import TfliteRuntime
 
 log = logging.getLogger(__name__)
-RUNTIMES = {"onnxruntime": OnnxRuntime, "litert": TfliteRuntime}
+RUNTIMES = {"onnxruntime": OnnxRuntime, "litert": TfliteRuntime}  # keys: config.BUILTIN_RUNTIMES
 
 
 def runtime_class(name: str, allow_plugins: bool) -> type:
+    if refusal := runtime_refusal(name, allow_plugins):
+        raise ModelLoadError(refusal)
     if name in RUNTIMES:
         return RUNTIMES[name]
-    if not allow_plugins:
-        raise ModelLoadError(
-            f"runtime {name!r} is a plugin class; set MAAS_ALLOW_PLUGIN_RUNTIMES=true to allow it"
-        )
     module_name, _, class_name = name.partition(":")
     try:
         return getattr(importlib.import_module(module_name), class_name)
@@ -40,6 +40,8 @@ def load_runtime(model: ModelVersion, device: str, allow_plugins: bool = False) 
         raise ModelLoadError(f"{model.name} v{model.version}: cannot load: {e!r}") from e
     if model.config.fixed_batch_size is not None:
         runtime = FixedBatchRuntime(runtime, model.config.fixed_batch_size)
+    if not model.config.allow_non_finite:
+        runtime = FiniteOutputsRuntime(runtime)
     try:
         runtime.warm_up()
     except Exception as e:  # whatever the runtime raises for the dummy batch
