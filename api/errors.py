@@ -16,6 +16,7 @@ from api.responses import NumpyJSONResponse
 from maas.core.errors import (
     ConflictError,
     ForbiddenError,
+    GoneError,
     InvalidInputError,
     JobNotFoundError,
     JobStateError,
@@ -44,6 +45,7 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     UnsupportedMediaTypeError: 415,
     JobStateError: 409,
     ConflictError: 409,
+    GoneError: 410,
     ModelLoadError: 503,
     QueueFullError: 429,
     RateLimitedError: 429,

@@ -55,6 +55,12 @@ class JobCreate(BaseModel):
     webhook: WebhookCreate | None = Field(
         None, description="Signed POST of the job (Standard Webhooks) when it ends."
     )
+    retention_s: int | None = Field(
+        None,
+        ge=1,
+        description="Keep the ended job's record and result this long, seconds; default and "
+        "maximum MAAS_RESULT_TTL_S (422 above).",
+    )
 
 
 class JobErrorPublic(BaseModel):
@@ -94,6 +100,10 @@ class JobPublic(BaseModel):
     timings: JobTimingsPublic | None = None
     metadata: dict[str, Any] | None = None
     webhook: WebhookPublic | None = None
+    retention_s: int | None = Field(None, description="Its own retention, if it asked for one.")
+    purged_at: datetime | None = Field(
+        None, description="When its outputs and metadata were erased (DELETE ?purge=true)."
+    )
 
 
 class JobList(BaseModel):

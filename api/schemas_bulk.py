@@ -19,6 +19,12 @@ class BulkJobCreate(BaseModel):
     format: Literal["jsonl", "npy", "npz"] | None = Field(None, description="Default: the file's suffix.")
     path: str | None = Field(None, description="A server-side file instead of an upload.")
     chunk_rows: int | None = Field(None, ge=1, le=1_000_000, description="Rows per chunk.")
+    retention_s: int | None = Field(
+        None,
+        ge=1,
+        description="Keep the job's files and record this long after it ends, seconds; default "
+        "MAAS_BULK_RETENTION_S, at most MAAS_BULK_MAX_RETENTION_S (422 above).",
+    )
     webhook: WebhookCreate | None = None
     metadata: dict[str, Any] | None = None
 
@@ -49,6 +55,12 @@ class BulkJobPublic(BaseModel):
     error: JobErrorPublic | None = None
     metadata: dict[str, Any] | None = None
     webhook: WebhookPublic | None = None
+    retention_s: int | None = Field(
+        None, description="Its files and record are deleted this long after it ends, seconds."
+    )
+    deleted_at: datetime | None = Field(
+        None, description="When DELETE removed its files: output and errors are 410 Gone since."
+    )
 
 
 class BulkJobList(BaseModel):

@@ -73,6 +73,8 @@ MODEL_CHANGES_CHANNEL = f"{PREFIX}:models:changed"  # a version was added, recon
 # Bulk jobs. A bulk job's keys share the hash tag {id}; its chunks go to its model version's
 # bulk lane, which shares the online lane's tag.
 BULK_QUEUE = f"{PREFIX}-bulk"  # the rq queue of bulk split tasks (rq adds its own `rq:` prefix)
+# Sorted set: bulk job ids by when their retention runs out (epoch s): the sweeper's work list.
+BULK_SWEEP = f"{PREFIX}:bulk-sweep"
 
 
 def webhook_redelivered(job_id: str) -> str:

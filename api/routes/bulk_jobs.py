@@ -25,6 +25,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody},
     404: {"model": ErrorBody},
     409: {"model": ErrorBody},
+    410: {"model": ErrorBody},
     413: {"model": ErrorBody},
     422: {"model": ErrorBody},
     503: {"model": ErrorBody},
@@ -50,6 +51,7 @@ FORM_FIELDS = {
     "format": "jsonl, npy or npz; default: the file's suffix.",
     "path": "A server-side file instead of an upload (when the server allows it).",
     "chunk_rows": "Rows per chunk.",
+    "retention_s": "Keep its files and record this long after it ends, seconds.",
     "webhook": 'JSON: {"url": ..., "events": [...]}',
     "metadata": "JSON object, returned with the bulk job.",
 }
@@ -140,6 +142,16 @@ async def read_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkReader) -> NumpyJS
 )
 async def cancel_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkWriter) -> NumpyJSONResponse:
     return NumpyJSONResponse(bulk_public(await bulk.cancel(caller, bulk_id)))
+
+
+@router.delete(
+    "/{bulk_id}",
+    responses={200: {"model": BulkJobPublic}, **_ERRORS},
+    summary="Delete an ended job's files now; its record stays (deleted_at) until its retention ends",
+    dependencies=[NO_FORM_BODY],
+)
+async def delete_bulk_job(bulk_id: str, bulk: Bulk, caller: BulkWriter) -> NumpyJSONResponse:
+    return NumpyJSONResponse(bulk_public(await bulk.delete(caller, bulk_id)))
 
 
 @router.get(

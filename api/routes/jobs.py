@@ -1,4 +1,4 @@
-"""/v1/jobs: submit, list, read (with long-poll), cancel, redeliver. Translates HTTP; JobService
+"""/v1/jobs: submit, list, read (with long-poll), cancel or purge, redeliver. Translates HTTP; JobService
 does the work, within the caller's tenant."""
 
 import re
@@ -112,9 +112,24 @@ async def read_job(
     return _job_response(await jobs.read(caller, job_id, wait), 200)
 
 
-@router.delete("/{job_id}", responses={200: {"model": JobPublic}, **_ERRORS}, dependencies=[NO_FORM_BODY])
-async def cancel_job(job_id: str, jobs: Jobs, caller: JobsWriter) -> NumpyJSONResponse:
-    return _job_response(await jobs.cancel(caller, job_id), 200)
+@router.delete(
+    "/{job_id}",
+    responses={200: {"model": JobPublic}, **_ERRORS},
+    summary="Cancel a queued job; with `purge=true` erase an ended job's outputs and metadata",
+    dependencies=[NO_FORM_BODY],
+)
+async def cancel_job(
+    job_id: str,
+    jobs: Jobs,
+    caller: JobsWriter,
+    purge: bool = Query(
+        False,
+        description="Erase its outputs, metadata and webhook now, keeping a tombstone "
+        "(`purged_at`); a queued job is cancelled first, a running one is 409.",
+    ),
+) -> NumpyJSONResponse:
+    record = await jobs.purge(caller, job_id) if purge else await jobs.cancel(caller, job_id)
+    return _job_response(record, 200)
 
 
 @router.post(

@@ -1,5 +1,5 @@
-"""What the bulk job routes do, on plain values (no HTTP here): submit, list, read, cancel, and
-stream a finished job's output and errors."""
+"""What the bulk job routes do, on plain values (no HTTP here): submit, list, read, cancel,
+stream a finished job's output and errors, and delete an ended job's files."""
 
 import asyncio
 import time
@@ -17,14 +17,21 @@ from api.services.models import visible
 from api.services.registry import AsyncRegistry
 from api.services.webhooks import WebhookIntake
 from batching.bulk.arrays import npy_columns, npz_columns, open_npz
+from batching.bulk.limits import InputLimits
 from batching.bulk.output import error_lines, jsonl_output, npy_output, npz_output
 from batching.bulk.queue import enqueue_split
 from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus, input_path
 from batching.bulk.store import BulkStore
 from batching.tenancy.bulk_slots import BulkSlots
 from maas.core.access import Caller
-from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError, QuotaExceededError
-from maas.core.file_store import FileStore, copy_stream
+from maas.core.errors import (
+    GoneError,
+    InvalidInputError,
+    JobNotFoundError,
+    JobStateError,
+    QuotaExceededError,
+)
+from maas.core.file_store import FileStore, copy_stream, open_store
 from maas.core.ids import is_job_id, new_job_id
 from maas.core.settings import Settings
 from maas.core.signature import Signature
@@ -44,14 +51,17 @@ def format_of(declared: str | None, filename: str) -> BulkFormat:
         ) from e
 
 
-def check_arrays(files: FileStore, path: str, fmt: BulkFormat, signature: Signature) -> None:
-    """Reads the headers of an .npy/.npz input (not its data): 422 now, not a failed job later."""
+def check_arrays(
+    files: FileStore, path: str, fmt: BulkFormat, signature: Signature, limits: InputLimits
+) -> None:
+    """Reads the headers of an .npy/.npz input (not its data): 422 now, not a failed job later,
+    also when they declare more rows or bytes than a bulk job may hold."""
     with files.open_read(path) as stream:
         try:
             if fmt is BulkFormat.NPY:
-                npy_columns(stream, signature)
+                limits.check_columns(npy_columns(stream, signature))
             elif fmt is BulkFormat.NPZ:
-                npz_columns(open_npz(stream), signature)
+                limits.check_columns(npz_columns(open_npz(stream), signature))
         except InvalidInputError:
             raise
         except Exception as e:  # zipfile, zlib and numpy's header parser raise many types
@@ -74,6 +84,7 @@ class BulkService:
     ) -> BulkRecord:
         """Refused (429) while the caller's tenant has its cap of unfinished bulk jobs."""
         check_metadata(request.metadata, self.settings.max_metadata_bytes)
+        retention_s = self._retention(request.retention_s)
         model = visible(await self.registry.get(request.model, request.version), caller)
         source = None if upload is not None else self._server_file(request.path)
         fmt = format_of(request.format, filename)
@@ -103,11 +114,22 @@ class BulkService:
             metadata=request.metadata,
             webhook=webhook,
             tenant=caller.tenant,
+            retention_s=retention_s,
         )
-        await self.store.create(record)
+        await self.store.create(record, self.settings.bulk_max_retention_s)
         await asyncio.to_thread(enqueue_split, self.sync_redis, bulk_id, 0, self.settings.bulk_task_s)
         await self.audit.data(caller, "bulk.submit", bulk_id, {"model": f"{model.name}:{model.version}"})
         return record
+
+    def _retention(self, asked_s: int | None) -> int:
+        longest = self.settings.bulk_max_retention_s
+        if asked_s is not None and asked_s > longest:
+            raise InvalidInputError(
+                f"retention_s: {asked_s} s is more than the longest a bulk job is kept, {longest} s "
+                "(MAAS_BULK_MAX_RETENTION_S)",
+                ("retention_s",),
+            )
+        return asked_s or self.settings.bulk_retention_s
 
     def max_active(self, caller: Caller) -> int:
         """The caller's cap on unfinished bulk jobs: its key's, else its tenant's, else the
@@ -125,16 +147,26 @@ class BulkService:
         source: Path | None,
         model: ModelVersion,
     ) -> None:
-        limit = self.settings.bulk_max_upload_bytes
         destination = input_path(bulk_id, fmt)
         with self.files.write_atomic(destination) as target:
             if upload is not None:
-                copy_stream(upload, target, limit)
+                self._copy(upload, target, fmt)
             else:
                 assert source is not None  # submit() passes a server file when there is no upload
                 with source.open("rb") as f:
-                    copy_stream(f, target, limit)
-        check_arrays(self.files, destination, fmt, model.signature)
+                    self._copy(f, target, fmt)
+        check_arrays(self.files, destination, fmt, model.signature, self.limits)
+
+    @property
+    def limits(self) -> InputLimits:
+        return InputLimits(self.settings.bulk_max_rows, self.settings.bulk_max_input_bytes)
+
+    def _copy(self, source: BinaryIO, target: BinaryIO, fmt: BulkFormat) -> None:
+        """A JSONL file is counted (bytes, lines) as it is stored; arrays by their headers after."""
+        if fmt is BulkFormat.JSONL:
+            self.limits.copy_jsonl(source, target, self.settings.bulk_max_upload_bytes)
+        else:
+            copy_stream(source, target, self.settings.bulk_max_upload_bytes)
 
     def _server_file(self, path: str | None) -> Path:
         allowed = self.settings.bulk_input_dirs
@@ -171,8 +203,21 @@ class BulkService:
         await self.audit.data(caller, "bulk.cancel", bulk_id)
         return cancelled
 
+    async def delete(self, caller: Caller, bulk_id: str) -> BulkRecord:
+        """Deletes an ended job's files now (409 while it runs: cancel it first); its record
+        stays, with deleted_at, until its retention ends. Deleting again changes nothing."""
+        await self.get(caller, bulk_id)
+        record = await self.store.mark_deleted(bulk_id)
+        # The split task or a worker may still write one file of a just-cancelled job after
+        # this: the sweeper deletes the job's whole directory again when its retention ends.
+        await asyncio.to_thread(open_store(record.store).remove_tree, bulk_id)
+        await self.audit.data(caller, "bulk.delete", bulk_id)
+        return record
+
     async def _finished(self, caller: Caller, bulk_id: str) -> BulkRecord:
         record = await self.get(caller, bulk_id)
+        if record.deleted_at is not None:
+            raise GoneError(f"bulk job {bulk_id}: its files were deleted on request (DELETE)")
         if record.status is not BulkStatus.SUCCEEDED:
             raise JobStateError(f"bulk job {bulk_id} is {record.status}; results come once it succeeded")
         return record

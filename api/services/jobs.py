@@ -1,6 +1,8 @@
-"""What the job routes do, on plain values (no HTTP here): submit, read, wait, cancel, redeliver."""
+"""What the job routes do, on plain values (no HTTP here): submit, read, wait, cancel, purge,
+redeliver."""
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import time
@@ -21,7 +23,8 @@ from batching.entry import LaneEntry
 from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys, check_key, fingerprint
 from batching.jobs.listing import JobIndex
-from batching.jobs.record import JobRecord, JobStatus
+from batching.jobs.purge import purge
+from batching.jobs.record import TERMINAL_VALUES, JobRecord, JobStatus
 from batching.jobs.store import JobStore
 from batching.tenant_limits import max_queued_rows
 from maas.core.access import Caller
@@ -126,6 +129,13 @@ class JobService:
     async def _record(self, tenant: str, request: JobCreate, model: ModelVersion, rows: int) -> JobRecord:
         now = time.time()
         queue_time_s = self.settings.max_queue_time_s
+        longest = self.settings.result_ttl_s
+        if request.retention_s is not None and request.retention_s > longest:
+            raise InvalidInputError(
+                f"retention_s: {request.retention_s} s is more than the longest a job is kept, "
+                f"{longest} s (MAAS_RESULT_TTL_S)",
+                ("retention_s",),
+            )
         if request.timeout_s is not None:
             queue_time_s = min(queue_time_s, request.timeout_s)
         return JobRecord(
@@ -139,6 +149,7 @@ class JobService:
             metadata=request.metadata,
             webhook=await self.webhooks.accept(request.webhook),
             tenant=tenant,
+            retention_s=request.retention_s,
         )
 
     async def _enqueue(
@@ -217,6 +228,21 @@ class JobService:
         owned(await self.store.get(job_id), caller)  # 404 unless the caller's tenant's
         await self.store.cancel(job_id)
         await self.audit.data(caller, "job.cancel", job_id)
+        return await self.store.get(job_id)
+
+    async def purge(self, caller: Caller, job_id: str) -> JobRecord:
+        """Erases the job's outputs, metadata and webhook now, keeping a tombstone (purged_at).
+        A queued job is cancelled first; a running one is 409: purge it once it ended."""
+        record = await self.get(caller, job_id)
+        if record.status is JobStatus.QUEUED:
+            with contextlib.suppress(JobStateError):  # it started meanwhile: refused below
+                await self.store.cancel(job_id)
+        state = await purge(self.store.redis, job_id)
+        if not state:
+            raise JobNotFoundError(f"job {job_id!r} not found (unknown, or its result expired)")
+        if state not in TERMINAL_VALUES:
+            raise JobStateError(f"job {job_id} is {state}; purge it once it has ended")
+        await self.audit.data(caller, "job.purge", job_id)
         return await self.store.get(job_id)
 
 

@@ -1,5 +1,10 @@
 """Bulk input in .npy (one array, single-input models) and .npz (one array per input name):
-headers checked against the model's signature, rows read in blocks, never the whole array."""
+headers checked against the model's signature, rows read in blocks, never the whole array.
+
+An .npz member is decompressed as it streams, and only as far as its header declares (rows x row
+bytes): what a header declares is what batching/bulk/limits.py caps, so a member that holds more
+than it says is never inflated past that.
+"""
 
 import zipfile
 from collections.abc import Iterator
@@ -11,6 +16,8 @@ import numpy as np
 from batching.bulk.chunk import ChunkFile
 from maas.core.errors import InvalidInputError
 from maas.core.signature import Signature, TensorSpec
+
+MAX_NPZ_MEMBERS = 1024  # an .npz holds one array per model input; more is not an input
 
 
 @dataclass
@@ -90,6 +97,8 @@ def npy_columns(stream: BinaryIO, signature: Signature) -> list[ArrayColumn]:
 
 
 def npz_columns(archive: zipfile.ZipFile, signature: Signature) -> list[ArrayColumn]:
+    if len(archive.infolist()) > MAX_NPZ_MEMBERS:
+        raise InvalidInputError(f"file: the .npz holds more than {MAX_NPZ_MEMBERS} members", ("file",))
     members = {n.removesuffix(".npy"): n for n in archive.namelist() if n.endswith(".npy")}
     expected = [spec.name for spec in signature.inputs]
     missing = [name for name in expected if name not in members]

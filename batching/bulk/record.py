@@ -64,6 +64,8 @@ class BulkRecord:
     metadata: dict | None = None
     webhook: WebhookRecord | None = None
     tenant: str = "default"
+    retention_s: int | None = None  # files and record kept this long after it ends (None: older)
+    deleted_at: float | None = None  # its files were deleted on request; the record is a tombstone
 
     @property
     def terminal(self) -> bool:
@@ -87,6 +89,8 @@ class BulkRecord:
             "split_offset": "0",
             "tenant": self.tenant,
         }
+        if self.retention_s is not None:
+            fields["retention_s"] = str(self.retention_s)
         if self.metadata is not None:
             fields["metadata"] = orjson.dumps(self.metadata)
         if self.webhook is not None:
@@ -121,6 +125,8 @@ class BulkRecord:
             metadata=orjson.loads(f["metadata"]) if "metadata" in f else None,
             webhook=WebhookRecord.from_fields(f),
             tenant=f["tenant"].decode() if "tenant" in f else "default",  # older records: default
+            retention_s=int(f["retention_s"]) if "retention_s" in f else None,
+            deleted_at=opt_float("deleted_at"),
         )
 
 
@@ -138,6 +144,8 @@ def bulk_public(record: BulkRecord) -> dict[str, Any]:
         "finished_at": iso(record.finished_at),
         "error": record.error.__dict__ if record.error else None,
         "metadata": record.metadata,
+        "retention_s": record.retention_s,
+        "deleted_at": iso(record.deleted_at),
     }
     if record.webhook is not None:
         body["webhook"] = record.webhook.public()

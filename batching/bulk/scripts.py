@@ -13,13 +13,23 @@ from batching import lua
 from batching.bulk.record import BULK_TERMINAL, BulkStatus
 from batching.webhook import QUEUE_EVENT_LUA
 
+# A bulk job's record outlives its sweep time by this much, so that the sweeper (which reads the
+# record to find its files) normally gets there first; Redis expiry is only the fallback.
+SWEEP_GRACE_S = 3_600
+
 # Ends the bulk job at `bulk` in `state` at `now`, queueing its webhook event in `outbox` if the
-# webhook wants this state.
-_END_BULK = """
+# webhook wants this state; its retention counts from now: it is due in `sweep` then.
+_END_BULK = f"""
 local function is_terminal(state) return TERMINAL[state] == true end
-local function end_bulk(bulk, outbox, state, now)
+local function end_bulk(bulk, outbox, sweep, state, now)
   redis.call('HSET', bulk, 'finished_at', now)
-  queue_webhook_event(bulk, outbox, 'bulk', redis.call('HGET', bulk, 'id'), state)
+  local id = redis.call('HGET', bulk, 'id')
+  local retention = tonumber(redis.call('HGET', bulk, 'retention_s'))
+  if retention then
+    redis.call('ZADD', sweep, tonumber(now) + retention, id)
+    redis.call('EXPIRE', bulk, retention + {SWEEP_GRACE_S})
+  end
+  queue_webhook_event(bulk, outbox, 'bulk', id, state)
 end
 """
 BULK_PRELUDE = (
@@ -34,7 +44,7 @@ BULK_PRELUDE = (
 # Returns {1, previous} when applied, {0, current} when not ({0, ''} for a missing job).
 TRANSITION = lua.Script(
     "bulk_transition",
-    keys=("bulk", "outbox"),
+    keys=("bulk", "outbox", "sweep"),
     args=("allowed", "state", "now"),
     rest="fields",
     prelude=BULK_PRELUDE,
@@ -43,7 +53,7 @@ local current = redis.call('HGET', K.bulk, 'status')
 if not current then return {0, ''} end
 if is_terminal(current) or not csv_has(A.allowed, current) then return {0, current} end
 redis.call('HSET', K.bulk, 'status', A.state, unpack(ARGV, REST))
-if is_terminal(A.state) then end_bulk(K.bulk, K.outbox, A.state, A.now) end
+if is_terminal(A.state) then end_bulk(K.bulk, K.outbox, K.sweep, A.state, A.now) end
 return {1, current}
 """,
 )
@@ -120,5 +130,36 @@ if chunks and redis.call('HLEN', K.chunks_done) >= tonumber(chunks) then
   return STATUS.FINALIZING
 end
 return current
+""",
+)
+
+# Marks the ended bulk job at `bulk` deleted at `now` (first time wins), before its files go.
+# Returns {1, state} when it is ended (marked now or before), {0, state} while it runs, {0, ''}
+# for a missing job.
+DELETE = lua.Script(
+    "bulk_delete",
+    keys=("bulk",),
+    args=("now",),
+    prelude=BULK_PRELUDE,
+    body="""
+local current = redis.call('HGET', K.bulk, 'status')
+if not current then return {0, ''} end
+if not is_terminal(current) then return {0, current} end
+redis.call('HSETNX', K.bulk, 'deleted_at', A.now)
+return {1, current}
+""",
+)
+
+# Claims up to `limit` bulk jobs due in `sweep` by `now` for one sweeper: their due time moves to
+# `lease_until`, so another sweeper skips them, and takes them if this one dies before it is done.
+# Returns their ids.
+SWEEP_CLAIM = lua.Script(
+    "bulk_sweep_claim",
+    keys=("sweep",),
+    args=("now", "lease_until", "limit"),
+    body="""
+local due = redis.call('ZRANGEBYSCORE', K.sweep, '-inf', A.now, 'LIMIT', 0, tonumber(A.limit))
+for _, id in ipairs(due) do redis.call('ZADD', K.sweep, A.lease_until, id) end
+return due
 """,
 )

@@ -1,5 +1,9 @@
-"""Bulk job records in Redis: create, read, list, cancel (api side); start and count chunks,
-finish (worker side)."""
+"""Bulk job records in Redis: create, read, list, cancel, mark deleted (api side); start and
+count chunks, finish (worker side).
+
+Retention: a job is due for the sweeper (keys.BULK_SWEEP) its retention after it ends (set in the
+step that ends it), and, in case it never ends, its retention after the longest a job may
+take (`unended_s`) from its submission; its record outlives its due time by SWEEP_GRACE_S."""
 
 import time
 
@@ -8,7 +12,7 @@ import redis.asyncio as aioredis
 
 from batching import keys, lua
 from batching.bulk.record import BulkRecord, BulkStatus
-from batching.bulk.scripts import CHUNK_DONE, START, TRANSITION
+from batching.bulk.scripts import CHUNK_DONE, DELETE, START, SWEEP_GRACE_S, TRANSITION
 from batching.jobs.record import JobError
 from maas.core.errors import JobNotFoundError, JobStateError
 
@@ -21,6 +25,7 @@ def transition_call(bulk_id: str, allowed: str, status: BulkStatus, fields: dict
     return TRANSITION.call(
         bulk=keys.bulk_job(bulk_id),
         outbox=keys.WEBHOOK_OUTBOX,
+        sweep=keys.BULK_SWEEP,
         allowed=allowed,
         state=status.value,
         now=repr(time.time()),
@@ -35,17 +40,24 @@ def failure_fields(error: JobError) -> dict:
 class BulkStore:
     def __init__(self, redis: aioredis.Redis, ttl_s: int = 0):
         self.redis = redis
-        self.ttl_s = ttl_s  # how long a bulk job's record stays after it was created
+        self.ttl_s = ttl_s  # the default retention, for a record that names none
 
-    async def create(self, record: BulkRecord) -> None:
+    async def create(self, record: BulkRecord, unended_s: int) -> None:
+        """Writes the record, due for the sweeper `unended_s` + its retention from now unless
+        it ends sooner (then its retention after it ended)."""
         key = keys.bulk_job(record.id)
+        due_s = unended_s + (record.retention_s or self.ttl_s)
+        # No job outlives this from its submission (retention is at most unended_s): older
+        # ids in the tenant's list are of records Redis expired.
+        longest_s = 2 * unended_s + SWEEP_GRACE_S
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=record.to_fields())
-            pipe.expire(key, self.ttl_s)
+            pipe.expire(key, due_s + SWEEP_GRACE_S)
+            pipe.zadd(keys.BULK_SWEEP, {record.id: record.created_at + due_s})
             index = keys.tenant_bulk_jobs(record.tenant)
             pipe.zadd(index, {record.id: record.created_at})
-            pipe.zremrangebyscore(index, 0, time.time() - self.ttl_s)
-            pipe.expire(index, self.ttl_s)
+            pipe.zremrangebyscore(index, 0, time.time() - longest_s)
+            pipe.expire(index, longest_s)
             await pipe.execute()
 
     async def get(self, bulk_id: str) -> BulkRecord:
@@ -76,6 +88,17 @@ class BulkStore:
             if not state:
                 raise JobNotFoundError(f"bulk job {bulk_id!r} not found")
             raise JobStateError(f"bulk job {bulk_id} is {state}; it can no longer be cancelled")
+        return await self.get(bulk_id)
+
+    async def mark_deleted(self, bulk_id: str) -> BulkRecord:
+        """Marks an ended job's files deleted (its output is gone from now on); 409 while it runs."""
+        applied, state = await DELETE.run(self.redis, bulk=keys.bulk_job(bulk_id), now=repr(time.time()))
+        if not applied:
+            if not state:
+                raise JobNotFoundError(f"bulk job {bulk_id!r} not found")
+            raise JobStateError(
+                f"bulk job {bulk_id} is {state.decode()}; cancel it first, then delete its files"
+            )
         return await self.get(bulk_id)
 
     async def start_chunk(self, bulk_id: str, index: int) -> str:

@@ -79,6 +79,8 @@ class JobRecord:
     created_at: float
     deadline: float
     metadata: dict | None = None
+    retention_s: int | None = None  # kept this long after it ends; None: MAAS_RESULT_TTL_S
+    purged_at: float | None = None  # its outputs and metadata were erased on request
     started_at: float | None = None
     finished_at: float | None = None
     outputs: dict[str, np.ndarray] | None = None
@@ -105,6 +107,8 @@ class JobRecord:
         }
         if self.metadata is not None:
             fields["metadata"] = orjson.dumps(self.metadata)
+        if self.retention_s is not None:
+            fields["retention_s"] = str(self.retention_s)  # read by the script that ends the job
         if self.webhook is not None:
             fields.update(self.webhook.to_fields())
         return fields
@@ -125,6 +129,8 @@ class JobRecord:
             created_at=float(f["created_at"]),
             deadline=float(f["deadline"]),
             metadata=orjson.loads(f["metadata"]) if "metadata" in f else None,
+            retention_s=int(f["retention_s"]) if "retention_s" in f else None,
+            purged_at=opt_float("purged_at"),
             started_at=opt_float("started_at"),
             finished_at=opt_float("finished_at"),
             outputs=decode_tensors(f["outputs"]) if "outputs" in f else None,

@@ -19,12 +19,12 @@ from batching.webhook import QUEUE_EVENT_LUA
 # terminal state, or it would be lost. (Redis < 7 knows no flags: see batching/lua.py.)
 ALLOW_OOM = ("allow-oom",)
 
-# Ends the job at `job` in `state`: keeps it `ttl` seconds, announces it on `channel` and queues
-# its webhook event in `outbox` if the webhook wants this state.
+# Ends the job at `job` in `state`: keeps it `ttl` seconds (or its own retention_s), announces it
+# on `channel` and queues its webhook event in `outbox` if the webhook wants this state.
 _END_JOB = """
 local function is_terminal(state) return TERMINAL[state] == true end
 local function end_job(job, outbox, state, ttl, channel)
-  redis.call('EXPIRE', job, ttl)
+  redis.call('EXPIRE', job, tonumber(redis.call('HGET', job, 'retention_s')) or ttl)
   local job_id = redis.call('HGET', job, 'id')
   redis.call('PUBLISH', channel, job_id)
   queue_webhook_event(job, outbox, 'job', job_id, state)

@@ -45,4 +45,6 @@ def job_public(record: JobRecord) -> dict[str, Any]:
         "timings": _timings(record),
         "metadata": record.metadata,
         "webhook": record.webhook.public() if record.webhook is not None else None,
+        "retention_s": record.retention_s,
+        "purged_at": iso(record.purged_at),
     }

@@ -31,6 +31,12 @@ class InvalidInputError(MaasError):
         self.loc = loc
 
 
+class InputTooLargeError(InvalidInputError):
+    """A bulk job's input past MAAS_BULK_MAX_ROWS or MAAS_BULK_MAX_INPUT_BYTES (decompressed)."""
+
+    code = "input_too_large"
+
+
 class UnauthorizedError(MaasError):
     """No valid key (missing, unknown, revoked, expired), or a management call without a valid
     admin token where tokens guard it (401). The message never repeats what was presented."""
@@ -50,6 +56,13 @@ class JobStateError(MaasError):
     """An action the job's current state does not allow (cancel after start)."""
 
     code = "job_state_conflict"
+
+
+class GoneError(MaasError):
+    """What a job held was deleted on request (DELETE of a bulk job, a job's purge); its record
+    remains as a tombstone (410)."""
+
+    code = "gone"
 
 
 class ConflictError(MaasError):

@@ -203,7 +203,8 @@ class Settings(BaseSettings):
     bulk_retention_s: int = Field(
         7 * 86_400,
         ge=60,
-        description="How long a bulk job's record stays readable after its submission, seconds.",
+        description="How long a finished bulk job's files and record are kept after it ended, "
+        "unless the job asks for its own `retention_s` (at most bulk_max_retention_s), seconds.",
     )
     bulk_task_s: float = Field(
         20.0,
@@ -427,4 +428,38 @@ class Settings(BaseSettings):
         redis_tls = self.redis_tls_ca or self.redis_tls_cert
         if redis_tls and self.redis_url and not self.redis_url.startswith("rediss://"):
             raise ValueError("redis_tls_* need a rediss:// redis_url")
+        return self
+
+    # --- Bulk input limits and retention (issue 17) ---
+    bulk_max_rows: int = Field(
+        10_000_000,
+        ge=1,
+        description="Most rows (JSONL lines, array rows) one bulk job may hold: refused with 422 "
+        "at submit where the file tells (array headers, JSONL lines counted as stored), else the "
+        "job fails with input_too_large while splitting, before more is fed.",
+    )
+    bulk_max_input_bytes: int = Field(
+        4 * 1024**3,
+        ge=1,
+        description="Most bytes one bulk job's input may hold once decompressed (an .npz's arrays "
+        "as their headers declare them, a JSONL file's text), bytes; the same checks as "
+        "bulk_max_rows. A small deflated .npz can declare a huge array: this bounds it.",
+    )
+    bulk_max_retention_s: int = Field(
+        30 * 86_400,
+        ge=60,
+        description="The longest `retention_s` a bulk job may ask for (422 above), seconds. A job "
+        "that never ends is deleted this long plus its retention after its submission.",
+    )
+    bulk_sweep_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="Each rq worker looks this often for bulk jobs whose retention ran out and "
+        "deletes their files and records, seconds.",
+    )
+
+    @model_validator(mode="after")
+    def _bulk_retention_within_max(self) -> "Settings":
+        if self.bulk_retention_s > self.bulk_max_retention_s:
+            raise ValueError("bulk_retention_s must not exceed bulk_max_retention_s")
         return self

@@ -1,11 +1,17 @@
 """The rq task that checks a bulk job's input file and splits it into chunks in its model
 version's bulk lane, streaming (one chunk in memory at a time).
 
+Its input is held to MAAS_BULK_MAX_ROWS and MAAS_BULK_MAX_INPUT_BYTES (batching/bulk/limits.py)
+again here, with this worker's settings: array headers before any row is read, a JSONL file's
+size before and its rows as they are read; past a cap the job fails (input_too_large) before the
+chunk that passed it is fed.
+
 It works for at most `task_s` seconds, then queues its own continuation, so that a task cut off
 by a crash is noticed (and retried) within a few multiples of task_s. It resumes from what the
 job record says was fed, so a retried split feeds no chunk twice.
 """
 
+import io
 import logging
 import time
 from collections.abc import Iterator
@@ -20,6 +26,7 @@ from batching.bulk.arrays import array_chunks, npy_columns, npz_columns, open_np
 from batching.bulk.chunk import ChunkFile
 from batching.bulk.jsonl import jsonl_chunks
 from batching.bulk.lane import ChunkEntry
+from batching.bulk.limits import InputLimits
 from batching.bulk.queue import enqueue_split
 from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus, chunk_path, input_path
 from batching.bulk.scripts import FEED
@@ -41,6 +48,7 @@ class SplitContext:
     registry: ModelRepository
     task_s: float
     chunk_max_bytes: int
+    limits: InputLimits
 
 
 _context: SplitContext | None = None
@@ -78,14 +86,20 @@ def split(bulk_id: str) -> str:
 
 
 def _chunks(
-    record: BulkRecord, stream: BinaryIO, signature: Signature, max_bytes: int
+    context: SplitContext, record: BulkRecord, stream: BinaryIO, signature: Signature
 ) -> Iterator[tuple[ChunkFile, int]]:
     offset, index, rows = record.split_offset, record.fed, record.chunk_rows
+    max_bytes, limits = context.chunk_max_bytes, context.limits
     if record.format is BulkFormat.JSONL:
-        return jsonl_chunks(stream, signature, offset, record.total, index, rows, max_bytes)
+        limits.check_bytes(stream.seek(0, io.SEEK_END))
+        lines = jsonl_chunks(stream, signature, offset, record.total, index, rows, max_bytes)
+        return limits.counted(lines, record.total)
     if record.format is BulkFormat.NPY:
-        return array_chunks(npy_columns(stream, signature), offset, index, rows, max_bytes)
-    return array_chunks(npz_columns(open_npz(stream), signature), offset, index, rows, max_bytes)
+        columns = npy_columns(stream, signature)
+    else:
+        columns = npz_columns(open_npz(stream), signature)
+    limits.check_columns(columns)
+    return array_chunks(columns, offset, index, rows, max_bytes)
 
 
 def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
@@ -96,7 +110,7 @@ def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
     signature = context.registry.get(record.model, record.version, include_retired=True).signature
     deadline = time.monotonic() + context.task_s
     with files.open_read(input_path(record.id, record.format)) as stream:
-        chunks = _chunks(record, stream, signature, context.chunk_max_bytes)
+        chunks = _chunks(context, record, stream, signature)
         current = next(chunks, None)
         if current is None and record.fed == 0:
             raise InvalidInputError("file: it holds no rows", ("file",))

@@ -4,6 +4,7 @@ Two rq workers share the process, one per queue, so neither waits for the other'
 webhook deliveries run on up to MAAS_WEBHOOK_CONCURRENCY threads (a delivery mostly waits on
 its receiver), with at most MAAS_WEBHOOK_PER_DESTINATION bound for one receiver; bulk splits
 run one at a time on a thread of their own. One rq scheduler serves both queues' retries.
+Another thread deletes bulk jobs whose retention ran out (worker/tasks/bulk_sweeper.py).
 
 rq jobs are JSON-serialized (rq's default is pickle, which maas never uses). Tasks run
 in-process: a delivery is one bounded HTTP request, not worth a fork.
@@ -22,13 +23,16 @@ from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
 from batching import keys
+from batching.bulk.limits import InputLimits
 from batching.bulk.queue import bulk_queue
 from batching.connection import connect_sync
 from maas.core.child_process import die_with_parent
+from maas.core.file_store import LocalFileStore
 from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
 from maas.models.registry import ModelRepository
 from worker.tasks import bulk_split
+from worker.tasks.bulk_sweeper import BulkSweeper
 from worker.tasks.rq_job import RenamedTaskJob
 from worker.tasks.slot_worker import DestinationSlots, MaasRqWorker, SlotWorker, ThreadWorker
 from worker.webhooks import delivery
@@ -69,6 +73,7 @@ def _configure_tasks(client: redis.Redis, settings: Settings) -> None:
             ModelRepository(settings.model_repository),
             settings.bulk_task_s,
             settings.bulk_chunk_max_bytes,
+            InputLimits(settings.bulk_max_rows, settings.bulk_max_input_bytes),
         )
     )
 
@@ -90,6 +95,15 @@ def _worker_options(client: redis.Redis, settings: Settings, name: str) -> dict:
 def _with_grace(worker: MaasRqWorker, settings: Settings) -> MaasRqWorker:
     worker.abandoned_grace_s = settings.rq_abandoned_after_s
     return worker
+
+
+def _start_sweeper(client: redis.Redis, settings: Settings) -> threading.Event:
+    """The bulk retention sweeper's thread; setting the event returned stops it."""
+    store = LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk")
+    sweeper = BulkSweeper(client, store, settings.bulk_sweep_interval_s)
+    stopping = threading.Event()
+    threading.Thread(target=sweeper.run, args=(stopping,), name="bulk-sweeper", daemon=True).start()
+    return stopping
 
 
 def run_rq_worker(settings: Settings) -> None:
@@ -118,6 +132,7 @@ def run_rq_worker(settings: Settings) -> None:
         daemon=True,
     )
     split_thread.start()
+    sweeper_stopping = _start_sweeper(client, settings)
     slots = DestinationSlots(settings.webhook_concurrency, settings.webhook_per_destination)
     options = _worker_options(client, settings, name)
     worker = _with_grace(
@@ -128,6 +143,7 @@ def run_rq_worker(settings: Settings) -> None:
         worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
     finally:
         relay.stopping.set()
+        sweeper_stopping.set()
         splitter.stop()
         if splitter.get_state() == WorkerStatus.BUSY:  # a split slice ends within its task_s
             split_thread.join(timeout=settings.bulk_task_s + 5)
