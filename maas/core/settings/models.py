@@ -1,0 +1,85 @@
+"""The model repository and the workers that load from it."""
+
+from pydantic import BaseModel, Field, field_validator
+
+from maas.core.settings.fields import SECRET
+
+
+class ModelSettings(BaseModel):
+    heartbeat_interval_s: float = Field(2.0, description="Worker heartbeat period, seconds.")
+
+    worker_models: list[str] = Field(
+        default_factory=list, description="Models a worker serves; empty means every model."
+    )
+
+    device: str = Field("cpu", description="Worker device: cpu or cuda.")
+
+    worker_preload: bool = Field(
+        True,
+        description="Load every servable version at start and as it appears (within the memory "
+        "budget); false loads a version only when its first job arrives.",
+    )
+
+    worker_memory_budget_mb: float | None = Field(
+        None,
+        ge=0,
+        description="Memory a worker's loaded models may take, MiB; past it, the least recently "
+        "used idle model is unloaded, and a version whose load and warm-up alone need more is "
+        "refused. Unset: 75% of the machine's memory, or of the container's (cgroup) limit if "
+        "lower. 0: no limit (and no rehearsal of loads).",
+    )
+
+    model_rescan_s: float = Field(
+        5.0,
+        gt=0,
+        description="Workers rescan the repository this often besides acting on change notices.",
+    )
+
+    admin_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        json_schema_extra=SECRET,
+        description="Name -> token. When set, model management (upload, config, retire, aliases) "
+        "needs `Authorization: Bearer <token>` and is audited under the name; unset, it is open "
+        "to anyone who reaches the API, and only while the API listens on a loopback address.",
+    )
+
+    @field_validator("admin_tokens")
+    @classmethod
+    def _tokens_are_long(cls, tokens: dict[str, str]) -> dict[str, str]:
+        short = [name for name, token in tokens.items() if len(token) < 16]
+        if short:
+            raise ValueError(f"admin tokens of {short} are shorter than 16 characters")
+        return tokens
+
+    max_model_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1, description="Largest model file an upload may carry, bytes (422)."
+    )
+
+    allow_plugin_runtimes: bool = Field(
+        False,
+        description="Let a model config name a Python class as its runtime (`module:Class`); "
+        "off by default, since it runs code named by the model repository.",
+    )
+
+    upload_validation_memory_mb: float = Field(
+        1024,
+        gt=0,
+        description="Memory (address space) an upload's validation may add to its child "
+        "process, MiB, plus 3x the file's size; a model that needs more is refused (422).",
+    )
+
+    upload_validation_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Longest an upload's validation may take, its child's start included, "
+        "seconds; a model that needs longer is refused (422).",
+    )
+
+    worker_load_rehearsal_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="A worker rehearses each version's load and warm-up in a child process "
+        "before loading it (CPU workers, with a memory budget); a version whose rehearsal takes "
+        "longer than this is refused, seconds.",
+    )
