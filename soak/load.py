@@ -57,7 +57,7 @@ class LoadGenerator:
         model = HEAVY if self.rng.random() < self.heavy_share else DIGITS
         rows = 1 if self.rng.random() < 0.75 else self.rng.randint(2, 32)
         pixels = [[self.rng.randint(0, 16) for _ in range(FEATURES)] for _ in range(rows)]
-        return {"model": model, "inputs": pixels}, rows
+        return {"model": model, "version": 1, "inputs": pixels}, rows  # the lanes the report samples
 
     async def run(self, duration_s: float) -> None:
         """Starts one job per tick at `rate` per second for duration_s, then awaits the stragglers."""
