@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from maas.core.access import parse_rate
 from maas.core.errors import InvalidInputError
+from maas.core.sealing import parse_ring
 
 # Marks a field whose value is a secret: `maas config show` masks it; keep it out of logs.
 SECRET: dict[str, Any] = {"secret": True}
@@ -345,6 +346,13 @@ class Settings(BaseSettings):
             raise ValueError(f"admin tokens of {short} are shorter than 16 characters")
         return tokens
 
+    @field_validator("data_keys")
+    @classmethod
+    def _data_keys_parse(cls, ring: str | None) -> str | None:
+        if ring is not None:
+            parse_ring(ring)  # ValueError names the entry, never its key
+        return ring or None
+
     @field_validator("webhook_secrets")
     @classmethod
     def _secrets_are_standard(cls, secrets: list[str]) -> list[str]:
@@ -414,6 +422,19 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per-tenant limits, JSON: {"acme": {"max_queued_rows": 5000, "weight": 2}}. '
         "weight: the tenant's share of a lane's batches while other tenants wait too (default 1).",
+    )
+
+    # --- Data at rest (issue 17) ---
+    data_keys: str | None = Field(
+        None,
+        repr=False,
+        json_schema_extra=SECRET,
+        description="AES-256-GCM keys that seal job inputs, outputs and metadata in Redis and bulk "
+        "files on disk: `id:base64,id:base64` (32-byte keys; ids of [A-Za-z0-9_.-]). The first "
+        "seals, all open: rotate by putting a new key first, drop the old one once its data has "
+        "expired. Every API, worker and rq-worker process needs the same ring. Unset: `maas serve` "
+        "generates one into <state_dir>/data_keys; other entry points store data in the clear "
+        "(with a warning).",
     )
 
     @model_validator(mode="after")
