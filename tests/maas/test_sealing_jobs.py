@@ -41,7 +41,7 @@ async def finished(api, job_id: str) -> dict:
 async def test_inputs_outputs_and_metadata_are_ciphertext_in_redis(settings, api, worker_handle):
     job_ids = [await submit(api) for _ in range(3)]
     queued = scan(settings)
-    assert any(where.startswith(f"XRANGE {LANE}") and v.startswith(MAGIC) for where, v in queued)
+    assert any(where.startswith(f"stream {LANE} ") and v.startswith(MAGIC) for where, v in queued)
     assert leaks(iter(queued), needles()) == []
     await worker_handle.start()
     jobs = [await finished(api, job_id) for job_id in job_ids]

@@ -28,29 +28,28 @@ def needles(outputs: np.ndarray | None = None) -> dict[str, bytes]:
     return found
 
 
+def _stream_values(client: redis.Redis, key: bytes) -> Iterator[tuple[str, bytes]]:
+    for entry_id, fields in client.xrange(key):
+        for field, value in fields.items():
+            yield f"{entry_id.decode()} {field.decode()}", value
+
+
+READERS = {
+    "hash": lambda c, k: ((f.decode(), v) for f, v in c.hgetall(k).items()),
+    "stream": _stream_values,
+    "string": lambda c, k: [("", c.get(k) or b"")],
+    "list": lambda c, k: (("", v) for v in c.lrange(k, 0, -1)),
+    "set": lambda c, k: (("", v) for v in c.smembers(k)),
+    "zset": lambda c, k: (("", v) for v in c.zrange(k, 0, -1)),
+}
+
+
 def redis_values(client: redis.Redis) -> Iterator[tuple[str, bytes]]:
-    """(where, value) for every value of every key."""
+    """(where, value) for every value of every key: `TYPE key field` and the value."""
     for key in client.scan_iter(count=1000):
         kind = client.type(key).decode()
-        name = key.decode(errors="replace")
-        if kind == "hash":
-            for field, value in client.hgetall(key).items():
-                yield f"HGETALL {name} {field.decode()}", value
-        elif kind == "stream":
-            for entry_id, fields in client.xrange(key):
-                for field, value in fields.items():
-                    yield f"XRANGE {name} {entry_id.decode()} {field.decode()}", value
-        elif kind == "string":
-            yield f"GET {name}", client.get(key) or b""
-        elif kind == "list":
-            for value in client.lrange(key, 0, -1):
-                yield f"LRANGE {name}", value
-        elif kind == "set":
-            for value in client.smembers(key):
-                yield f"SMEMBERS {name}", value
-        elif kind == "zset":
-            for value in client.zrange(key, 0, -1):
-                yield f"ZRANGE {name}", value
+        for field, value in READERS[kind](client, key):
+            yield f"{kind} {key.decode(errors='replace')} {field}", value
 
 
 def files_under(root: Path) -> Iterator[tuple[str, bytes]]:
@@ -61,4 +60,6 @@ def files_under(root: Path) -> Iterator[tuple[str, bytes]]:
 
 def leaks(values: Iterator[tuple[str, bytes]], wanted: dict[str, bytes]) -> list[str]:
     """'what in where' for every needle found in a value."""
-    return [f"{what} in {where}" for where, value in values for what, needle in wanted.items() if needle in value]
+    return [
+        f"{what} in {where}" for where, value in values for what, needle in wanted.items() if needle in value
+    ]
