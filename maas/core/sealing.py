@@ -3,8 +3,9 @@ AES-256-GCM under a key ring (MAAS_DATA_KEYS), each value bound to what it belon
 
 The ring is `id:base64key,id:base64key,...`: the first key seals, every key opens, so a key is
 rotated by putting the new one first, and the old one is dropped once nothing sealed under it is
-left (job results live result_ttl_s, bulk jobs bulk_retention_s). An empty ring seals nothing:
-values are written in the clear, and a sealed value then fails to open with a clear error.
+left (job results live result_ttl_s, bulk jobs bulk_retention_s). An empty ring (or the word
+`clear`, which also stops `maas serve` from making a key) seals nothing: values are written in
+the clear, and a sealed value then fails to open with a clear error.
 
 Layout of a sealed value: MAGIC (b"\\x00MS", which no tensor payload or JSON text starts
 with), a version byte (1), u8 key id length, the key id (ASCII), a 12-byte random nonce, then
@@ -36,6 +37,7 @@ VERSION = 1
 NONCE_BYTES = 12
 TAG_BYTES = 16
 KEY_BYTES = 32
+CLEAR_SETTING = "clear"  # MAAS_DATA_KEYS=clear: no keys, on purpose
 _KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
@@ -65,6 +67,8 @@ def parse_ring(ring: str) -> list[tuple[str, bytes]]:
     """[(key id, 32-byte key)] from `id:base64,...`; ValueError naming the bad entry (never its
     key material)."""
     parsed: list[tuple[str, bytes]] = []
+    if ring.strip() == CLEAR_SETTING:
+        return parsed
     for position, item in enumerate(i.strip() for i in ring.split(",") if i.strip()):
         key_id, sep, encoded = item.partition(":")
         if not sep or not _KEY_ID.fullmatch(key_id):

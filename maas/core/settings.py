@@ -434,7 +434,7 @@ class Settings(BaseSettings):
         "seals, all open: rotate by putting a new key first, drop the old one once its data has "
         "expired. Every API, worker and rq-worker process needs the same ring. Unset: `maas serve` "
         "generates one into <state_dir>/data_keys; other entry points store data in the clear "
-        "(with a warning).",
+        "(with a warning at start). `clear`: no keys, even under `maas serve`.",
     )
 
     @model_validator(mode="after")

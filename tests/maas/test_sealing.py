@@ -95,3 +95,8 @@ def test_settings_keep_the_ring_out_of_their_repr():
     settings = Settings(data_keys=K1)
     assert K1 not in repr(settings)
     assert Settings(data_keys="").data_keys is None
+
+
+def test_clear_names_an_empty_ring_on_purpose():
+    assert parse_ring("clear") == []
+    assert not Sealer.from_setting(Settings(data_keys="clear").data_keys).enabled
