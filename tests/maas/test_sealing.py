@@ -4,6 +4,7 @@ import base64
 
 import pytest
 
+from maas.cli.config import MASK, effective
 from maas.core.sealing import CLEAR, MAGIC, Purpose, Sealer, SealError, new_ring_entry, parse_ring
 from maas.core.settings import Settings
 
@@ -100,3 +101,7 @@ def test_settings_keep_the_ring_out_of_their_repr():
 def test_clear_names_an_empty_ring_on_purpose():
     assert parse_ring("clear") == []
     assert not Sealer.from_setting(Settings(data_keys="clear").data_keys).enabled
+
+
+def test_maas_config_show_masks_the_keys():
+    assert effective(Settings(data_keys=f"{K2},{K1}"))["data_keys"]["value"] == MASK
