@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-bulk bench-webhooks bench-rollout bench-fairness soak demo-model demo-export clean
+.PHONY: run test lint bench bench-bulk bench-webhooks bench-rollout bench-fairness bench-sealing soak demo-model demo-export clean
 
 $(INSTALLED): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ bench-rollout: $(INSTALLED)
 # FAIRNESS_ARGS='--models heavy_mlp --rounds 5'.
 bench-fairness: $(INSTALLED)
 	$(PY) bench/fairness.py $(FAIRNESS_ARGS)
+
+# Encryption at rest's cost: the demo model in the clear and sealed, alternating; e.g.
+# SEALING_ARGS='--rounds 3 --duration 20'.
+bench-sealing: $(INSTALLED)
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(PY) bench/sealing.py $(SEALING_ARGS)
 
 demo-model: $(INSTALLED)
 	$(PY) scripts/train_digits.py

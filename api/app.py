@@ -37,7 +37,8 @@ from batching.tenancy.rate import RateLimiter
 from batching.tenancy.secret import key_hash_secret
 from batching.tenancy.store import KeyStore
 from maas.core.access import AuthMode, auth_mode
-from maas.core.file_store import LocalFileStore
+from maas.core.file_store import LocalFileStore, SealingFileStore
+from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
 from maas.models import store as model_store
@@ -64,25 +65,29 @@ def build_services(
     webhooks = WebhookIntake(signing=bool(settings.webhook_secrets), policy=webhook_policy(settings))
     audit_trail = AuditTrail(redis)
     key_store = KeyStore(redis, auth[1])
+    sealer = Sealer.from_setting(settings.data_keys)
+    announce(sealer, "api")
     return Services(
         settings=settings,
         bodies=JsonBodies(settings.max_body_bytes, settings.json_offload_bytes, JobBodyParser()),
         jobs=JobService(
             settings=settings,
             registry=registry,
-            store=JobStore(redis, settings.result_ttl_s),
+            store=JobStore(redis, settings.result_ttl_s, sealer),
             events=events,
             idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
             webhooks=webhooks,
             health=VersionHealth(redis, settings.heartbeat_interval_s),
             audit=audit_trail,
-            index=JobIndex(redis),
+            index=JobIndex(redis, sealer),
         ),
         bulk=BulkService(
             settings=settings,
             registry=registry,
             store=BulkStore(redis, settings.bulk_retention_s),
-            files=LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk"),
+            files=SealingFileStore(
+                LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk"), sealer
+            ),
             sync_redis=rq_redis,
             webhooks=webhooks,
             audit=audit_trail,

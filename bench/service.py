@@ -38,8 +38,9 @@ def http_status(
 
 
 class Service:
-    def __init__(self, repository: Path, state_dir: Path, log_file: Path):
+    def __init__(self, repository: Path, state_dir: Path, log_file: Path, env: dict[str, str] | None = None):
         self.port = free_port()
+        self.env = {**os.environ, **(env or {})}  # e.g. MAAS_DATA_KEYS for bench/sealing.py
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_file = log_file
         self.command = [
@@ -59,7 +60,7 @@ class Service:
         with self.log_file.open("wb") as log:
             # Its own session: a last-resort kill can take the whole tree by process group.
             self.process = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

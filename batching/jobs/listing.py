@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from batching import keys
 from batching.jobs.record import JobRecord
 from maas.core.ids import id_floor
+from maas.core.sealing import CLEAR, Sealer
 
 MAX_SCANNED = 5_000  # ids one page may look at before it returns what it found and a cursor
 
@@ -23,8 +24,9 @@ def index_job(pipe, record: JobRecord, ttl_s: int) -> None:
 
 
 class JobIndex:
-    def __init__(self, redis: aioredis.Redis):
+    def __init__(self, redis: aioredis.Redis, sealer: Sealer = CLEAR):
         self.redis = redis
+        self.sealer = sealer  # opens each record's metadata (and outputs)
 
     async def page(
         self, tenant: str, limit: int, cursor: str | None, wanted: Callable[[JobRecord], bool]
@@ -57,4 +59,4 @@ class JobIndex:
         gone = [job_id for job_id, raw in zip(ids, raws, strict=True) if not raw]
         if gone:
             await self.redis.zrem(index, *gone)  # their results expired
-        return [JobRecord.from_fields(raw) if raw else None for raw in raws]
+        return [JobRecord.from_fields(raw, self.sealer) if raw else None for raw in raws]

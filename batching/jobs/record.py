@@ -1,4 +1,9 @@
-"""The stored job record (a Redis hash), its states, and the result a worker writes into it."""
+"""The stored job record (a Redis hash), its states, and the result a worker writes into it.
+
+Client data (outputs, metadata) is sealed into the hash and opened out of it by a Sealer
+(maas.core.sealing), bound to the job's id and tenant; the rest (status, model, timings, error
+codes, webhook state) stays clear, for Lua scripts and operators.
+"""
 
 from dataclasses import dataclass
 from enum import StrEnum
@@ -10,6 +15,7 @@ from batching.codec import decode_tensors, encode_tensors
 from batching.keys import DEFAULT_TENANT
 from batching.webhook import WebhookRecord
 from maas.core.errors import MaasError
+from maas.core.sealing import CLEAR, Purpose, Sealer
 
 
 class JobStatus(StrEnum):
@@ -58,10 +64,13 @@ class JobResult:
     error: JobError | None = None
     timings: JobTimings | None = None
 
-    def to_fields(self) -> dict[str, bytes | str]:
+    def to_fields(
+        self, sealer: Sealer = CLEAR, job_id: str = "", tenant: str = DEFAULT_TENANT
+    ) -> dict[str, bytes | str]:
+        """The fields to write into job `job_id` of `tenant`, its outputs sealed for it."""
         fields: dict[str, bytes | str] = {"finished_at": repr(self.finished_at)}
         if self.outputs is not None:
-            fields["outputs"] = encode_tensors(self.outputs)
+            fields["outputs"] = sealer.seal(Purpose.JOB_OUTPUTS, job_id, tenant, encode_tensors(self.outputs))
         if self.error is not None:
             fields["error"] = orjson.dumps(self.error.__dict__)
         if self.timings is not None:
@@ -93,7 +102,7 @@ class JobRecord:
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
-    def to_fields(self) -> dict[str, bytes | str]:
+    def to_fields(self, sealer: Sealer = CLEAR) -> dict[str, bytes | str]:
         """The fields written at submit; later fields come from JobResult and the claim script."""
         fields: dict[str, bytes | str] = {
             "id": self.id,
@@ -106,7 +115,9 @@ class JobRecord:
             "tenant": self.tenant,
         }
         if self.metadata is not None:
-            fields["metadata"] = orjson.dumps(self.metadata)
+            fields["metadata"] = sealer.seal(
+                Purpose.JOB_METADATA, self.id, self.tenant, orjson.dumps(self.metadata)
+            )
         if self.retention_s is not None:
             fields["retention_s"] = str(self.retention_s)  # read by the script that ends the job
         if self.webhook is not None:
@@ -114,28 +125,36 @@ class JobRecord:
         return fields
 
     @classmethod
-    def from_fields(cls, raw: dict[bytes, bytes]) -> "JobRecord":
+    def from_fields(cls, raw: dict[bytes, bytes], sealer: Sealer = CLEAR) -> "JobRecord":
+        """The record; its sealed fields opened (SealError if one was not sealed for this job)."""
         f = {k.decode(): v for k, v in raw.items()}
+        job_id = f["id"].decode()
+        tenant = f["tenant"].decode() if "tenant" in f else DEFAULT_TENANT
 
         def opt_float(name: str) -> float | None:
             return float(f[name]) if name in f else None
 
+        def opened(name: str, purpose: Purpose) -> bytes | None:
+            return sealer.open(purpose, job_id, tenant, f[name]) if name in f else None
+
+        metadata, outputs = opened("metadata", Purpose.JOB_METADATA), opened("outputs", Purpose.JOB_OUTPUTS)
+
         return cls(
-            id=f["id"].decode(),
+            id=job_id,
             status=JobStatus(f["status"].decode()),
             model=f["model"].decode(),
             version=int(f["version"]),
             rows=int(f["rows"]),
             created_at=float(f["created_at"]),
             deadline=float(f["deadline"]),
-            metadata=orjson.loads(f["metadata"]) if "metadata" in f else None,
+            metadata=orjson.loads(metadata) if metadata is not None else None,
             retention_s=int(f["retention_s"]) if "retention_s" in f else None,
             purged_at=opt_float("purged_at"),
             started_at=opt_float("started_at"),
             finished_at=opt_float("finished_at"),
-            outputs=decode_tensors(f["outputs"]) if "outputs" in f else None,
+            outputs=decode_tensors(outputs) if outputs is not None else None,
             error=JobError(**orjson.loads(f["error"])) if "error" in f else None,
             timings=JobTimings(**orjson.loads(f["timings"])) if "timings" in f else None,
             webhook=WebhookRecord.from_fields(f),
-            tenant=f["tenant"].decode() if "tenant" in f else DEFAULT_TENANT,
+            tenant=tenant,
         )

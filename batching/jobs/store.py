@@ -3,6 +3,9 @@
 Every command here touches one key or one lane's keys (which share a hash slot), except the
 tenant's row count that admit and ack keep across lanes (one Redis, like the webhook outbox);
 each pipeline is one round trip.
+
+Client data crosses this boundary sealed (maas.core.sealing): a lane entry's inputs and a job's
+metadata at submit, its outputs at finish, each bound to the job's id and tenant.
 """
 
 import time
@@ -18,6 +21,7 @@ from batching.jobs.listing import index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
 from batching.jobs.scripts import ACK, ADMIT, CLAIM, LANE_FULL, TENANT_FULL, TRANSITION
 from maas.core.errors import JobNotFoundError, JobStateError, QueueFullError, TenantQuotaError
+from maas.core.sealing import CLEAR, Purpose, Sealer
 
 EXPIRED_ERROR = JobError("expired", "the job waited past its deadline and was not computed")
 
@@ -59,9 +63,10 @@ def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: i
 
 
 class JobStore:
-    def __init__(self, redis: aioredis.Redis, result_ttl_s: int):
+    def __init__(self, redis: aioredis.Redis, result_ttl_s: int, sealer: Sealer = CLEAR):
         self.redis = redis
         self.result_ttl_s = result_ttl_s
+        self.sealer = sealer
 
     async def submit(
         self, record: JobRecord, entry: LaneEntry, lane: str, max_rows: int, tenant_max_rows: int = 0
@@ -72,10 +77,12 @@ class JobStore:
         record is missing."""
         ttl = max(1, int(record.deadline - time.time()) + self.result_ttl_s)
         job_key = keys.job(record.id)
-        entry = replace(entry, tenant=record.tenant)  # the record says whose job it is
+        # The record says whose job it is; the inputs are sealed for that job and tenant.
+        inputs = self.sealer.seal(Purpose.JOB_INPUTS, record.id, record.tenant, entry.inputs)
+        entry = replace(entry, tenant=record.tenant, inputs=inputs)
 
         def build(batch: lua.Batch):
-            batch.pipe.hset(job_key, mapping=record.to_fields())
+            batch.pipe.hset(job_key, mapping=record.to_fields(self.sealer))
             batch.pipe.expire(job_key, ttl)
             index_job(batch.pipe, record, ttl)
             batch.run(
@@ -112,7 +119,11 @@ class JobStore:
         raw = await self.redis.hgetall(keys.job(job_id))
         if not raw:
             raise JobNotFoundError(f"job {job_id!r} not found (unknown, or its result expired)")
-        return JobRecord.from_fields(raw)
+        return JobRecord.from_fields(raw, self.sealer)
+
+    def open_inputs(self, entry: LaneEntry) -> bytes:
+        """The entry's encoded inputs (batching.codec); SealError if not sealed for its job."""
+        return self.sealer.open(Purpose.JOB_INPUTS, entry.job_id, entry.tenant, entry.inputs)
 
     async def cancel(self, job_id: str) -> None:
         applied, state = await self._apply(
@@ -169,7 +180,7 @@ class JobStore:
 
         def build(batch: lua.Batch):
             for entry, result in results:
-                fields = result.to_fields()
+                fields = result.to_fields(self.sealer, entry.job_id, entry.tenant)
                 _transition(batch, entry.job_id, "*", result.status, self.result_ttl_s, fields)
             if done:
                 _ack(batch, lane, done, computed_rows)

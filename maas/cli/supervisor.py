@@ -25,10 +25,12 @@ from pydantic import SecretStr
 from maas.cli.redis_server import RedisServer
 from maas.cli.restarts import Child, RestartPolicy, describe_exit
 from maas.core.child_process import die_with_parent
+from maas.core.sealing import new_ring_entry
 from maas.core.settings import Settings
 
 log = logging.getLogger(__name__)
 ROLES = ("api", "worker", "rq-worker")
+DATA_KEYS_FILE = "data_keys"
 EX_CONFIG = 78  # sysexits.h: a configuration error, which restarting the same process cannot fix
 TICK_S = 0.2
 DEMO_DIGIT = [  # a "0" from the digits set
@@ -54,6 +56,25 @@ def settings_env(settings: Settings) -> dict[str, str]:
         for name, value in settings.model_dump().items()
         if value is not None
     }
+
+
+def local_data_keys(state_dir: Path) -> str:
+    """The key ring `maas serve` seals data with when MAAS_DATA_KEYS is unset: one key made
+    once and kept (mode 0600) in the state directory, so restarts read what was sealed before."""
+    path = Path(state_dir) / DATA_KEYS_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = path.with_name(f".{DATA_KEYS_FILE}.{os.getpid()}")
+        descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as f:
+            f.write(new_ring_entry("serve") + "\n")
+        try:
+            os.link(fresh, path)  # the first process to create it wins; the rest read its keys
+        except FileExistsError:
+            pass
+        finally:
+            fresh.unlink()
+    return path.read_text().strip()
 
 
 def base_url(settings: Settings) -> str:
@@ -89,6 +110,8 @@ class Supervisor:
             settings = settings.model_copy(update={"redis_url": self.redis.url})
             self._add(Child("redis-server", self._start_redis))
             log.info("started redis-server at %s (data in %s)", self.redis.url, self.redis.data_dir)
+        if not settings.data_keys:  # a laptop install is encrypted at rest without configuration
+            settings = settings.model_copy(update={"data_keys": local_data_keys(settings.state_dir)})
         env = {**os.environ, **settings_env(settings)}
         for role in ROLES:
             command = [sys.executable, "-m", "maas", role]

@@ -2,7 +2,8 @@
 S3-compatible fsspec store can replace the local directory without touching the pipeline.
 
 Paths are relative, `/`-separated names inside the store. A store is named by a URL kept on each
-bulk job, so every process (API, rq worker, workers) opens the same store for a job.
+bulk job, so every process (API, rq worker, workers) opens the same store for a job, through
+its seal (SealingFileStore) under the same key ring (MAAS_DATA_KEYS).
 """
 
 import contextlib
@@ -11,9 +12,11 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from maas.core.errors import MaasError, PayloadTooLargeError
+from maas.core.sealed_file import SEGMENT_BYTES, SealedWriter, open_sealed
+from maas.core.sealing import CLEAR, Sealer
 
 COPY_BLOCK_BYTES = 1 << 20
 
@@ -82,10 +85,51 @@ class LocalFileStore:
         shutil.rmtree(self._path(prefix), ignore_errors=True)
 
 
-def open_store(url: str) -> FileStore:
-    """The store a URL names. Only file:// today; an fsspec-backed class goes here for s3://."""
+class SealingFileStore:
+    """Another store's files sealed in segments (maas.core.sealed_file), each bound to its path
+    (which holds its bulk job's id); with no keys, written in the clear. Files are read through
+    their seal, or as they are where written in the clear (before keys were set)."""
+
+    def __init__(self, inner: FileStore, sealer: Sealer, segment_bytes: int = SEGMENT_BYTES):
+        self.inner, self.sealer, self.segment_bytes = inner, sealer, segment_bytes
+        self.url = inner.url
+
+    def open_read(self, path: str) -> BinaryIO:
+        source = self.inner.open_read(path)
+        try:
+            return open_sealed(source, self.sealer, path)
+        except BaseException:
+            source.close()
+            raise
+
+    @contextlib.contextmanager
+    def write_atomic(self, path: str) -> Iterator[BinaryIO]:
+        with self.inner.write_atomic(path) as target:
+            key = self.sealer.sealing_key
+            if key is None:
+                yield target
+                return
+            writer = SealedWriter(target, key, path, self.segment_bytes)
+            yield cast(BinaryIO, writer)
+            writer.finish()  # only on success: a file cut off by an error has no last segment
+
+    def exists(self, path: str) -> bool:
+        return self.inner.exists(path)
+
+    def size(self, path: str) -> int:
+        """The clear size."""
+        with self.open_read(path) as f:
+            return f.seek(0, os.SEEK_END)
+
+    def remove_tree(self, prefix: str) -> None:
+        self.inner.remove_tree(prefix)
+
+
+def open_store(url: str, sealer: Sealer = CLEAR) -> FileStore:
+    """The store a URL names, through its seal. Only file:// today; an fsspec-backed class goes
+    here for s3://."""
     if url.startswith("file://"):
-        return LocalFileStore(Path(url.removeprefix("file://")))
+        return SealingFileStore(LocalFileStore(Path(url.removeprefix("file://"))), sealer)
     raise FileStoreError(f"file store {url!r}: only file:// stores are supported")
 
 

@@ -22,6 +22,7 @@ from batching.bulk.record import chunk_path, result_path
 from batching.bulk.store import BulkStore
 from batching.jobs.record import JobError
 from maas.core.file_store import FileStore, open_store
+from maas.core.sealing import CLEAR, Sealer
 from maas.models.registry import ModelVersion
 from worker.batch.bulk_scoring import BatchResult, MicroBatch, chunk_result, dead_lettered, micro_batches
 
@@ -78,8 +79,10 @@ class BulkLoop:
         consumer: str,
         visibility_timeout_s: float,
         max_deliveries: int,
+        sealer: Sealer = CLEAR,
     ):
         self.slot = slot
+        self.sealer = sealer  # chunk and result files are sealed under it
         self.model = slot.model
         self.store = BulkStore(client)
         self.max_deliveries = max_deliveries
@@ -120,7 +123,7 @@ class BulkLoop:
     async def _serve(self, entry: ChunkEntry, stopping: asyncio.Event) -> None:
         state = await self.store.start_chunk(entry.bulk_id, entry.index)
         if state == "running":
-            files = open_store(entry.store)
+            files = open_store(entry.store, self.sealer)
             result = await self._result(files, entry, stopping)
             if result is None:  # stopping: another worker takes the chunk over at once
                 await self.reader.release(entry)
@@ -169,7 +172,7 @@ class BulkLoop:
     async def _finalize(self, entry: ChunkEntry) -> None:
         """Every chunk is counted: check every result file is there, then end the job."""
         record = await self.store.get(entry.bulk_id)
-        files = open_store(entry.store)
+        files = open_store(entry.store, self.sealer)
         missing = await asyncio.to_thread(missing_results, files, entry.bulk_id, record.chunks or 0)
         if missing:
             error = JobError("results_missing", f"result files of chunks {missing[:10]} are missing")

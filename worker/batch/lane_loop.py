@@ -85,7 +85,9 @@ class LaneLoop:
     async def run(self, stopping: asyncio.Event) -> None:
         """Serves the lane until `stopping` is set, then finishes the batches it holds."""
         timeout_s, max_deliveries = self.reliability.visibility_timeout_s, self.reliability.max_deliveries
-        bulk_loop = BulkLoop(self, self.store.redis, self.consumer, timeout_s, max_deliveries)
+        bulk_loop = BulkLoop(
+            self, self.store.redis, self.consumer, timeout_s, max_deliveries, sealer=self.store.sealer
+        )
         bulk = asyncio.create_task(bulk_loop.run(stopping))  # the bulk lane, in spare capacity
         backoff_s = 0.1
         while not stopping.is_set():
@@ -162,7 +164,7 @@ class LaneLoop:
                 dropped.append(entry)
                 continue
             try:
-                inputs = decode_tensors(entry.inputs)
+                inputs = decode_tensors(self.store.open_inputs(entry))
                 self.model.signature.check_inputs(inputs)
             except MaasError as e:
                 failed.append((entry, _failure(JobError(e.code, e.message))))

@@ -25,6 +25,7 @@ from batching import keys, model_events
 from batching.jobs.store import JobStore
 from batching.tenant_limits import fair_share
 from maas.core.errors import MaasError, ModelLoadError
+from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository, ModelVersion
 from worker.batch.lane_loop import LaneLoop, Reliability
@@ -74,7 +75,9 @@ class LaneManager:
         self.redis = redis
         self.registry = registry
         self.worker_id = worker_id
-        self.store = JobStore(redis, settings.result_ttl_s)
+        sealer = Sealer.from_setting(settings.data_keys)
+        announce(sealer, "worker")
+        self.store = JobStore(redis, settings.result_ttl_s, sealer)
         self.reliability = Reliability(settings.visibility_timeout_s, settings.max_deliveries)
         self.fair_share = fair_share(settings)
         self.states: dict[str, dict] = {}  # "name:version" -> {state, error}, for the heartbeat

@@ -34,6 +34,7 @@ from batching.bulk.store import FAILABLE, failure_fields, transition_call
 from batching.jobs.record import JobError
 from maas.core.errors import InvalidInputError
 from maas.core.file_store import FileStore, open_store
+from maas.core.sealing import CLEAR, Sealer
 from maas.core.signature import Signature
 from maas.models.registry import ModelRepository
 from worker.batch.bulk_loop import write_chunk
@@ -49,6 +50,7 @@ class SplitContext:
     task_s: float
     chunk_max_bytes: int
     limits: InputLimits
+    sealer: Sealer = CLEAR  # the input and chunk files are sealed under it
 
 
 _context: SplitContext | None = None
@@ -106,7 +108,7 @@ def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
     """Writes and feeds chunks until the file ends (True), the job stops (True) or the time
     slice is over (False). A chunk is fed knowing whether it is the last one (one chunk of look
     ahead), so the job's chunk count is set in the same step as its last chunk."""
-    files = open_store(record.store)
+    files = open_store(record.store, context.sealer)
     signature = context.registry.get(record.model, record.version, include_retired=True).signature
     deadline = time.monotonic() + context.task_s
     with files.open_read(input_path(record.id, record.format)) as stream:

@@ -28,6 +28,7 @@ from batching.bulk.queue import bulk_queue
 from batching.connection import connect_sync
 from maas.core.child_process import die_with_parent
 from maas.core.file_store import LocalFileStore
+from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
 from maas.models.registry import ModelRepository
@@ -58,6 +59,8 @@ def webhook_queue(client: redis.Redis) -> Queue:
 
 
 def _configure_tasks(client: redis.Redis, settings: Settings) -> None:
+    sealer = Sealer.from_setting(settings.data_keys)
+    announce(sealer, "rq-worker")
     delivery.configure(
         delivery.DeliveryContext(
             client,
@@ -65,6 +68,7 @@ def _configure_tasks(client: redis.Redis, settings: Settings) -> None:
             webhook_policy(settings),
             settings.webhook_timeout_s,
             settings.webhook_connect_timeout_s,
+            sealer,
         )
     )
     bulk_split.configure(
@@ -74,6 +78,7 @@ def _configure_tasks(client: redis.Redis, settings: Settings) -> None:
             settings.bulk_task_s,
             settings.bulk_chunk_max_bytes,
             InputLimits(settings.bulk_max_rows, settings.bulk_max_input_bytes),
+            sealer,
         )
     )
 

@@ -20,6 +20,7 @@ from batching.jobs.view import job_public
 from batching.tasks import DELIVER_BULK_WEBHOOK, DELIVER_JOB_WEBHOOK, current_path
 from batching.webhook import WebhookRecord, WebhookState
 from maas.core.errors import MaasError
+from maas.core.sealing import CLEAR, Sealer
 from maas.core.url_safety import UnsafeURLError, WebhookPolicy
 from worker.webhooks.http import DEFAULT_PORTS, WebhookTransportError, post_pinned
 from worker.webhooks.signing import signature_header
@@ -40,6 +41,7 @@ class DeliveryContext:
     policy: WebhookPolicy
     timeout_s: float
     connect_timeout_s: float | None = None  # per address; None: within timeout_s only
+    sealer: Sealer = CLEAR  # opens the job's outputs and metadata for the event's body
 
 
 _context: DeliveryContext | None = None
@@ -82,7 +84,7 @@ def deliver(job_id: str) -> str:
     raw = context.redis.hgetall(keys.job(job_id))
     if not raw:
         return "job gone (its result expired)"
-    record = JobRecord.from_fields(raw)
+    record = JobRecord.from_fields(raw, context.sealer)
     return post_event(keys.job(job_id), record.webhook, job_public(record))
 
 

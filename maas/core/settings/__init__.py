@@ -6,6 +6,7 @@ they govern, one section class per module here; `Settings` is all of them at onc
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from maas.core.settings.bulk import BulkSettings
+from maas.core.settings.data import DataSettings
 from maas.core.settings.fields import SECRET, default_redis_maxmemory_mb, redacted_url
 from maas.core.settings.jobs import JobSettings
 from maas.core.settings.models import ModelSettings
@@ -17,7 +18,14 @@ __all__ = ["SECRET", "Settings", "TenantLimit", "default_redis_maxmemory_mb", "r
 
 
 class Settings(
-    ServiceSettings, JobSettings, ModelSettings, WebhookSettings, BulkSettings, TenancySettings, BaseSettings
+    ServiceSettings,
+    JobSettings,
+    ModelSettings,
+    WebhookSettings,
+    BulkSettings,
+    TenancySettings,
+    DataSettings,
+    BaseSettings,
 ):
     # hide_input_in_errors: a validation error names the field and the rule, never the value
     # (which may be a token or a secret).
