@@ -17,6 +17,7 @@ from maas.cli.config import config_app
 from maas.cli.keys import keys_app
 from maas.cli.logs import configure_logging
 from maas.cli.models import models_app
+from maas.cli.repository import served_repository
 from maas.cli.supervisor import EX_CONFIG
 from maas.cli.supervisor import serve as serve_tree
 from maas.core.access import auth_mode
@@ -74,9 +75,14 @@ def _tls_options(settings: Settings) -> dict:
 def serve(
     host: Annotated[str | None, typer.Option(help="API bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="API port.")] = None,
-    model_repository: Annotated[Path | None, typer.Option(help="Model repository directory.")] = None,
+    model_repository: Annotated[
+        Path | None,
+        typer.Option(help="Model repository to serve and change; default: a copy of models/ in --state-dir."),
+    ] = None,
     redis_url: Annotated[str | None, typer.Option(help="Use this Redis instead of starting one.")] = None,
-    state_dir: Annotated[Path | None, typer.Option(help="Where the embedded Redis keeps data.")] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Where the embedded Redis, keys and the served models live.")
+    ] = None,
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_client_ca: TlsClientCa = None,
@@ -98,7 +104,7 @@ def serve(
         _check_redis(settings)
     # Every child must hash keys alike: the state directory's secret unless one is configured.
     settings = settings.model_copy(update={"key_hash_secret": key_hash_secret(settings).decode()})
-    raise typer.Exit(serve_tree(settings))
+    raise typer.Exit(serve_tree(served_repository(settings)))
 
 
 @app.command()
