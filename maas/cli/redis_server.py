@@ -80,7 +80,11 @@ class RedisServer:
 
     def start(self, timeout_s: float = 10.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        # Its own process group: Ctrl-C in a terminal must not stop Redis before the API and the
+        # workers drained (`maas serve` stops it last).
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, preexec_fn=die_with_parent, process_group=0
+        )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         try:
