@@ -2,18 +2,25 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-INSTALLED := $(VENV)/.installed
+# Two install stamps: `make run` needs the server and the client only; tests, lint, benchmarks
+# and the demo scripts add the test tools, scikit-learn and the export toolchain (TensorFlow,
+# which is most of the download and which serving never imports).
+SERVE_INSTALLED := $(VENV)/.installed-serve
+INSTALLED := $(VENV)/.installed-test
 
-.PHONY: run test lint bench bench-bulk bench-webhooks bench-rollout bench-fairness bench-sealing soak demo-model demo-export clean
-
-$(INSTALLED): pyproject.toml client/pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(SERVE_INSTALLED): pyproject.toml client/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e . -e './client[webhooks]'
+	touch $(SERVE_INSTALLED)
+
+$(INSTALLED): $(SERVE_INSTALLED)
 	$(PY) -m pip install --quiet -e '.[test,demo,export]'
-	$(PY) -m pip install --quiet -e './client[webhooks]'
 	touch $(INSTALLED)
 
-run: $(INSTALLED)
+run: $(SERVE_INSTALLED)
 	$(VENV)/bin/maas serve
 
 # The checks the pre-commit hooks run too (.pre-commit-config.yaml): style, layering, types.
