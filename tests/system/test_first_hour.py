@@ -67,3 +67,21 @@ def test_ctrl_c_stops_serve_and_all_its_processes_quietly(checkout):
     output = serve.output()
     assert "Traceback" not in output and "CancelledError" not in output, output[-6000:]
     assert "Error 111" not in output  # no process outlived Redis (it is stopped last)
+
+
+def test_the_readme_cancel_example_cancels_a_job_that_waits_for_its_batch(checkout, tmp_path):
+    slow = tmp_path / "slow.json"
+    slow.write_text('{"max_queue_delay_ms": 30000}')
+    with ServeInDirectory(checkout) as serve:
+        pushed = run_cli(
+            "models", "push", "digits", str(DIGITS / "model.onnx"), "--config", str(slow),
+            "--url", serve.url, cwd=checkout,
+        )  # fmt: skip
+        assert "digits version 2 created" in pushed.stdout, pushed.stdout + pushed.stderr
+        config = httpx.get(f"{serve.url}/v1/models/digits/versions/2").json()["config"]
+        assert config["max_queue_delay_ms"] == 30000 and config["max_batch_size"] == 64
+        rows = load_digits().data[:1].tolist()
+        job = httpx.post(f"{serve.url}/v1/jobs", json={"model": "digits", "version": 2, "inputs": rows})
+        assert job.status_code == 202
+        cancelled = httpx.delete(f"{serve.url}/v1/jobs/{job.json()['id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
