@@ -71,7 +71,7 @@ def test_ctrl_c_stops_serve_and_all_its_processes_quietly(checkout):
 
 def test_the_readme_cancel_example_cancels_a_job_that_waits_for_its_batch(checkout, tmp_path):
     slow = tmp_path / "slow.json"
-    slow.write_text('{"max_queue_delay_ms": 30000}')
+    slow.write_text('{"max_queue_delay_ms": 8000}')
     with ServeInDirectory(checkout) as serve:
         pushed = run_cli(
             "models", "push", "digits", str(DIGITS / "model.onnx"), "--config", str(slow),
@@ -79,7 +79,7 @@ def test_the_readme_cancel_example_cancels_a_job_that_waits_for_its_batch(checko
         )  # fmt: skip
         assert "digits version 2 created" in pushed.stdout, pushed.stdout + pushed.stderr
         config = httpx.get(f"{serve.url}/v1/models/digits/versions/2").json()["config"]
-        assert config["max_queue_delay_ms"] == 30000 and config["max_batch_size"] == 64
+        assert config["max_queue_delay_ms"] == 8000 and config["max_batch_size"] == 64
         rows = load_digits().data[:1].tolist()
         job = httpx.post(f"{serve.url}/v1/jobs", json={"model": "digits", "version": 2, "inputs": rows})
         assert job.status_code == 202
