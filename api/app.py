@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 import redis as sync_redis
 import redis.asyncio as aioredis
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.auth import Authenticator, KeyCache
 from api.body import JsonBodies
@@ -125,7 +126,9 @@ def create_app(settings: Settings) -> FastAPI:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(redis.aclose(), 2.0)
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the API (/static-offline-docs), not a CDN,
+    # so they work offline and behind a firewall.
+    app = FastAPIOffline(
         title="maas",
         summary="Asynchronous, dynamically batched model inference",
         version="0.1.0",
