@@ -20,6 +20,7 @@ from maas.cli.models import models_app
 from maas.cli.repository import served_repository
 from maas.cli.supervisor import EX_CONFIG
 from maas.cli.supervisor import serve as serve_tree
+from maas.cli.webhooks import webhooks_app
 from maas.core.access import auth_mode
 from maas.core.settings import Settings
 from worker.batch.service import run_worker
@@ -30,6 +31,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(bulk_app, name="bulk")
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
+app.add_typer(webhooks_app, name="webhooks")
 TlsCert = Annotated[Path | None, typer.Option(help="Serve HTTPS with this PEM certificate (chain).")]
 TlsKey = Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")]
 TlsClientCa = Annotated[

@@ -231,7 +231,10 @@ def serve(settings: Settings) -> int:
                 break
             if not announced and supervisor.ready():
                 print(f"maas is serving on {base_url(settings)} (API docs: /docs)")
-                print("try:\n  " + demo_curl(settings), flush=True)
+                print("try:\n  " + demo_curl(settings))
+                print(
+                    "webhooks locally: `maas webhooks listen` prints the settings to start with", flush=True
+                )
                 announced = True
             time.sleep(TICK_S)
     except (OSError, RuntimeError, redis.RedisError) as e:
