@@ -26,6 +26,8 @@ from maas.core.settings import Settings, redacted_url
 
 log = logging.getLogger(__name__)
 POOL_WAIT_S = 5.0
+# A reply slower than this is a dead connection; a blocking read must ask for less (MAX_BLOCK_S).
+SOCKET_TIMEOUT_S = 10.0
 _REFUSED_CREDENTIALS = ("WRONGPASS", "NOAUTH", "NOPERM")
 
 
@@ -58,7 +60,7 @@ def connect(settings: Settings, max_connections: int | None = None) -> aioredis.
         max_connections=max_connections or settings.redis_max_connections,
         timeout=POOL_WAIT_S,
         socket_connect_timeout=1.0,
-        socket_timeout=10.0,
+        socket_timeout=SOCKET_TIMEOUT_S,
         socket_keepalive=True,
         health_check_interval=30,
         retry=retry,

@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 from batching import keys
 from batching.entry import LaneEntry
 from batching.fair_share import EVEN, FairShare
-from batching.lane import MIN_POLL_S, REDIS_TICK_S, LaneReader
+from batching.lane import MAX_BLOCK_S, MIN_POLL_S, REDIS_TICK_S, LaneReader
 
 Messages = Sequence[tuple[bytes, dict[bytes, bytes]]]
 
@@ -127,7 +127,7 @@ class FairLaneReader:
         tenant_of = {keys.lane_stream(self.lane, t): t for t in self._active}
         doorbell = keys.lane_wake(self.lane)
         streams = {**dict.fromkeys(tenant_of, ">"), doorbell: ">"}
-        block_ms = int((timeout_s - REDIS_TICK_S) * 1000)
+        block_ms = int((min(timeout_s, MAX_BLOCK_S) - REDIS_TICK_S) * 1000)
         response = await self.redis.xreadgroup(
             keys.LANE_GROUP, self.consumer, streams, count=rows, block=block_ms
         )

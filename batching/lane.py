@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import OutOfMemoryError, ResponseError
 
 from batching import keys
+from batching.connection import SOCKET_TIMEOUT_S
 from batching.entry import LaneEntry
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,9 @@ REDIS_TICK_S = 0.1
 # from the third on it runs alone, so an input that crashes the process takes down only itself.
 ISOLATE_FROM_DELIVERY = 3
 MIN_POLL_S = 0.001
+# Longest blocking read: well inside the connection's socket timeout, or a lane with a long
+# max_queue_delay_ms would see its idle reads fail as timeouts. A longer wait is several reads.
+MAX_BLOCK_S = SOCKET_TIMEOUT_S / 2
 
 
 class Claimed(Protocol):
@@ -64,7 +68,9 @@ class LaneReader:
             if reclaimed:
                 return reclaimed
         if timeout_s >= 2 * REDIS_TICK_S:
-            entries = await self._read_new(max_items, int((timeout_s - REDIS_TICK_S) * 1000))
+            entries = await self._read_new(
+                max_items, int((min(timeout_s, MAX_BLOCK_S) - REDIS_TICK_S) * 1000)
+            )
         else:
             entries = await self._read_new(max_items, None)
             if not entries and timeout_s > 0:

@@ -8,6 +8,7 @@ from batching import keys
 from batching.fair_lane import FairLaneReader
 from batching.fair_share import FairShare
 from batching.jobs.store import JobStore
+from batching.lane import MAX_BLOCK_S
 from tests.support.tenant_jobs import submit_rows
 
 LANE = keys.online_lane("digits", 1)
@@ -91,3 +92,12 @@ async def test_stopping_drains_what_was_read_ahead(redis):
         rest += batch
     assert len(first) + len(rest) == 128  # one batch's read-ahead per tenant, all handed out
     assert not reader.holding()
+
+
+async def test_a_wait_longer_than_the_socket_timeout_is_cut_into_shorter_reads(redis):
+    """A lane with max_queue_delay_ms past the connection's socket timeout (10 s) once made
+    every idle read fail as a Redis timeout; a read now blocks at most MAX_BLOCK_S."""
+    reader = await reader_of(redis)
+    started = time.monotonic()
+    assert await reader.read(64, 30.0) == []
+    assert time.monotonic() - started < MAX_BLOCK_S + 2
