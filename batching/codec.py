@@ -11,6 +11,8 @@ import numpy as np
 from maas.core.errors import MaasError
 
 _MAGIC = b"MT1"
+# A dtype's position here is its code on the wire: append only, never reorder. (The same names
+# as maas.core.signature.SUPPORTED_DTYPES on purpose, but a stored format keeps its own list.)
 _DTYPES = tuple(
     np.dtype(n).newbyteorder("<")
     for n in (

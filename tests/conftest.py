@@ -18,6 +18,7 @@ from maas.cli.redis_server import RedisServer
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository
 from tests.support import onnx_models
+from tests.support.processes import MaasProcesses
 from worker.batch.service import Worker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -126,3 +127,11 @@ async def worker_handle(settings, redis):
 @pytest.fixture
 async def worker(worker_handle):
     return await worker_handle.start()
+
+
+@pytest.fixture
+def processes(settings, tmp_path):
+    """Real `maas` processes on the test's settings (each module's own `settings` fixture); all
+    stopped at the end, their logs' tails printed for a failing test."""
+    with MaasProcesses(settings, tmp_path) as started:
+        yield started

@@ -19,7 +19,6 @@ from tests.support import onnx_models
 from tests.support.bulk_helpers import jsonl, npy, output_lines, submit, wait_for_status
 from tests.support.crash_runtime import MARKER
 from tests.support.lane_holders import signal_a_holder
-from tests.support.processes import MaasProcesses
 from tests.support.waiting import wait_until
 
 WIDTH = 512
@@ -61,12 +60,6 @@ def settings(redis_server, model_repo, tmp_path) -> Settings:
         bulk_task_s=0.3,
         allow_plugin_runtimes=True,
     )
-
-
-@pytest.fixture
-def processes(settings, tmp_path):
-    with MaasProcesses(settings, tmp_path) as started:
-        yield started
 
 
 def expected(model_repo, rows: np.ndarray) -> np.ndarray:

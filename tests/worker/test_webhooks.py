@@ -10,7 +10,6 @@ import pytest
 from maas.cli.redis_server import free_port
 from maas.core.settings import Settings
 from tests.conftest import in_process_api
-from tests.support.processes import MaasProcesses
 from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import HANG_S, Receiver
 
@@ -40,12 +39,6 @@ def receiver():
     started = Receiver(free_port(), SECRETS)
     yield started
     started.stop()
-
-
-@pytest.fixture
-def processes(settings, tmp_path):
-    with MaasProcesses(settings, tmp_path) as started:
-        yield started
 
 
 async def submit_with_hook(api, receiver: Receiver, **hook) -> dict:

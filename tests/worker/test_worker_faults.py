@@ -18,7 +18,6 @@ from tests.conftest import DIGITS
 from tests.support import onnx_models
 from tests.support.crash_runtime import MARKER
 from tests.support.lane_holders import pending_of, signal_a_holder
-from tests.support.processes import MaasProcesses
 from tests.support.waiting import wait_until
 
 HEAVY_WIDTH = 512
@@ -56,12 +55,6 @@ def settings(redis_server, model_repo, tmp_path) -> Settings:
         drain_timeout_s=10,
         allow_plugin_runtimes=True,
     )
-
-
-@pytest.fixture
-def processes(settings, tmp_path):
-    with MaasProcesses(settings, tmp_path) as started:
-        yield started
 
 
 class EventCounter:
