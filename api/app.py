@@ -15,8 +15,10 @@ from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
 from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
+from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
 from api.routes import audit, bulk_jobs, health, jobs, keys, models
+from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
@@ -136,6 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(same_origin_only)],
     )
+    add_request_schemas(app, [JobCreate, AliasUpdate])
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
     for router in (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router):

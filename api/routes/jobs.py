@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 
 from api.deps import AppSettings, Bodies, Jobs, JobsReader, JobsWriter
 from api.guard import NO_FORM_BODY
+from api.openapi import json_body
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody, JobCreate, JobList, JobPublic
 from batching.jobs.record import JobStatus
@@ -55,12 +56,7 @@ def _job_response(record, status_code: int, **headers: str) -> NumpyJSONResponse
     "",
     status_code=202,
     responses={200: {"model": JobPublic}, 202: {"model": JobPublic}, **_ERRORS},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": JobCreate.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(JobCreate),
     summary="Submit a job; with `Prefer: wait=S` answer 200 with the result if done in S s",
 )
 async def create_job(

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import AppSettings, Bodies, Models, ModelsAdmin, ModelsReader
 from api.guard import NO_FORM_BODY
+from api.openapi import json_body
 from api.schemas import (
     AliasPublic,
     AliasUpdate,
@@ -83,12 +84,7 @@ async def retire_version(name: str, version: int, models: Models, actor: ModelsA
     "/{name}/aliases/{alias}",
     response_model=AliasPublic,
     responses=MANAGE,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": AliasUpdate.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(AliasUpdate),
 )
 async def put_alias(
     name: str, alias: str, request: Request, models: Models, bodies: Bodies, actor: ModelsAdmin
