@@ -40,7 +40,7 @@ from batching.tenancy.rate import RateLimiter
 from batching.tenancy.secret import key_hash_secret
 from batching.tenancy.store import KeyStore
 from maas.core.access import AuthMode, auth_mode
-from maas.core.file_store import LocalFileStore, SealingFileStore
+from maas.core.file_store import SealingFileStore, configured_store
 from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
@@ -89,7 +89,8 @@ def build_services(
             registry=registry,
             store=BulkStore(redis, settings.bulk_retention_s),
             files=SealingFileStore(
-                LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk"), sealer
+                configured_store(settings),
+                sealer,
             ),
             sync_redis=rq_redis,
             webhooks=webhooks,

@@ -48,6 +48,12 @@ class PayloadTooLargeError(MaasError):
     code = "payload_too_large"
 
 
+class FileStoreError(MaasError):
+    """A bulk file missing from its store, or a path that would leave it."""
+
+    code = "file_store_error"
+
+
 class JobNotFoundError(MaasError):
     code = "job_not_found"
 
