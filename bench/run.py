@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from codec import print_codec_costs
 from cpu import cores, machine_cpu_s, tree_cpu_s
 from heavy_model import build_repository
 from load import LoadSpec, run_wrk
@@ -130,15 +131,22 @@ def main() -> int:
         registry = ModelRepository(work / "models")
         models = [registry.get(name) for name in wanted]
         raws = {}
+        codec = {}
         for model in models:
             raws[model.name] = raw_summary(measure(model, args.raw_seconds))
             print_raw(model.name, raws[model.name])
+            codec[model.name] = print_codec_costs(model)
         loads, protocols = serve_and_load(models, args, work / "models", work)
     results = [result(m, raws[m.name], *loads[m.name]) for m in models]
     print_tables(results)
     if protocols:
         print_protocols(protocols)
-    document = {"settings": {**vars(args), "out": str(args.out)}, "results": results, "protocols": protocols}
+    document = {
+        "settings": {**vars(args), "out": str(args.out)},
+        "results": results,
+        "protocols": protocols,
+        "codec_us": codec,
+    }
     write_json(args.out, document)
     print(f"\nwrote {args.out}")
     failed = [r["model"] for r in results if not r["all_responses_200"]]
