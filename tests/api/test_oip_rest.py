@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import numpy as np
 import onnxruntime as ort
+import pytest
 import tritonclient.http as httpclient
 from ai_edge_litert.interpreter import Interpreter
 from tritonclient.utils import InferenceServerException
@@ -97,7 +98,7 @@ async def test_two_inputs_two_outputs_with_int64_and_output_selection(client, mo
         np.testing.assert_array_equal(only.as_numpy("total"), expected["total"])
 
 
-async def test_a_tflite_model_answers_like_an_onnx_one(client):
+async def test_a_tflite_model_answers_like_an_onnx_one_and_a_model_error_is_400(client):
     metadata = await client.get_model_metadata("tdigits")
     assert metadata["platform"] == "tensorflow_lite" and metadata["inputs"][0]["shape"] == [-1, 64]
     result = await client.infer("tdigits", [tensor("pixels", ROWS[:5], True)])
@@ -105,6 +106,10 @@ async def test_a_tflite_model_answers_like_an_onnx_one(client):
     np.testing.assert_allclose(
         result.as_numpy("probabilities"), runner(pixels=ROWS[:5])["probabilities"], atol=1e-6
     )
+    # onnxruntime raises on an index past `lookup`'s table: that job fails alone, a 400 not a 500
+    with pytest.raises(InferenceServerException) as raised:
+        await client.infer("lookup", [tensor("index", np.array([[9]], dtype=np.int64), True)])
+    assert raised.value.status() == "400" and "failed" in raised.value.message()
 
 
 async def test_infers_queued_together_coalesce_into_one_batch(served, redis):
