@@ -11,8 +11,10 @@ import pytest
 from tritonclient.utils import InferenceServerException
 
 from maas.cli.redis_server import free_port
+from maas.core.access import Scope
 from tests.api.oip_fixtures import oip_repo, served, tensor, triton
 from tests.conftest import in_process_api
+from tests.support.tenants import bearer, keyed, make_key
 
 __all__ = ["oip_repo", "served"]  # fixtures
 ROW = np.arange(64, dtype=np.float32).reshape(1, 64)
@@ -144,3 +146,15 @@ async def test_redis_down_is_503(settings):
         assert answer.status_code == 503, answer.text
         assert "Redis" in answer.json()["error"]
         assert (await api.get("/v2/health/ready")).status_code == 503
+
+
+async def test_with_keys_v2_asks_the_v1_scopes_and_answers_in_the_spec_shape(settings, redis):
+    reader = await make_key(redis, scopes=frozenset({Scope.MODELS_READ}))
+    body = {"inputs": [pixels(data=[0.0] * 64)]}
+    async with in_process_api(keyed(settings)) as api:
+        assert (await api.get("/v2/health/live")).status_code == 200  # probes stay open
+        anonymous = await api.get("/v2/models/digits")
+        assert anonymous.status_code == 401 and list(anonymous.json()) == ["error"]
+        assert (await api.get("/v2/models/digits", headers=bearer(reader))).status_code == 200
+        refused = await api.post(INFER, json=body, headers=bearer(reader))
+        assert refused.status_code == 403 and "jobs:write" in refused.json()["error"]
