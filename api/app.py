@@ -17,11 +17,12 @@ from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
-from api.routes import audit, bulk_jobs, health, jobs, keys, models
+from api.routes import audit, bulk_jobs, health, jobs, keys, models, oip
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
+from api.services.inference import InferenceService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
 from api.services.models import ModelService
@@ -70,20 +71,23 @@ def build_services(
     key_store = KeyStore(redis, auth[1])
     sealer = Sealer.from_setting(settings.data_keys)
     announce(sealer, "api")
+    jobs = JobService(
+        settings=settings,
+        registry=registry,
+        store=JobStore(redis, settings.result_ttl_s, sealer),
+        events=events,
+        idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
+        webhooks=webhooks,
+        health=VersionHealth(redis, settings.heartbeat_interval_s),
+        audit=audit_trail,
+        index=JobIndex(redis, sealer),
+    )
+    health = HealthService(redis, settings.heartbeat_interval_s)
     return Services(
         settings=settings,
         bodies=JsonBodies(settings.max_body_bytes, settings.json_offload_bytes, JobBodyParser()),
-        jobs=JobService(
-            settings=settings,
-            registry=registry,
-            store=JobStore(redis, settings.result_ttl_s, sealer),
-            events=events,
-            idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
-            webhooks=webhooks,
-            health=VersionHealth(redis, settings.heartbeat_interval_s),
-            audit=audit_trail,
-            index=JobIndex(redis, sealer),
-        ),
+        jobs=jobs,
+        inference=InferenceService(settings, registry, jobs, health, redis),
         bulk=BulkService(
             settings=settings,
             registry=registry,
@@ -99,7 +103,7 @@ def build_services(
         ),
         models=ModelService(registry=registry, redis=redis, settings=settings, audit=audit_trail),
         audit=audit_trail,
-        health=HealthService(redis, settings.heartbeat_interval_s),
+        health=health,
         keys=KeyService(key_store, audit_trail),
         auth=Authenticator(settings, auth[0], KeyCache(key_store, settings.key_cache_s), RateLimiter(redis)),
     )
@@ -142,6 +146,14 @@ def create_app(settings: Settings) -> FastAPI:
     add_request_schemas(app, [JobCreate, AliasUpdate])
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
-    for router in (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router):
+    for router in (
+        jobs.router,
+        bulk_jobs.router,
+        models.router,
+        audit.router,
+        keys.router,
+        health.router,
+        oip.router,
+    ):
         app.include_router(router)
     return app
