@@ -22,6 +22,7 @@ from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
+from api.services.inference import InferenceService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
 from api.services.models import ModelService
@@ -70,20 +71,23 @@ def build_services(
     key_store = KeyStore(redis, auth[1])
     sealer = Sealer.from_setting(settings.data_keys)
     announce(sealer, "api")
+    jobs = JobService(
+        settings=settings,
+        registry=registry,
+        store=JobStore(redis, settings.result_ttl_s, sealer),
+        events=events,
+        idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
+        webhooks=webhooks,
+        health=VersionHealth(redis, settings.heartbeat_interval_s),
+        audit=audit_trail,
+        index=JobIndex(redis, sealer),
+    )
+    health = HealthService(redis, settings.heartbeat_interval_s)
     return Services(
         settings=settings,
         bodies=JsonBodies(settings.max_body_bytes, settings.json_offload_bytes, JobBodyParser()),
-        jobs=JobService(
-            settings=settings,
-            registry=registry,
-            store=JobStore(redis, settings.result_ttl_s, sealer),
-            events=events,
-            idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
-            webhooks=webhooks,
-            health=VersionHealth(redis, settings.heartbeat_interval_s),
-            audit=audit_trail,
-            index=JobIndex(redis, sealer),
-        ),
+        jobs=jobs,
+        inference=InferenceService(settings, registry, jobs, health, redis),
         bulk=BulkService(
             settings=settings,
             registry=registry,
@@ -98,7 +102,7 @@ def build_services(
         ),
         models=ModelService(registry=registry, redis=redis, settings=settings, audit=audit_trail),
         audit=audit_trail,
-        health=HealthService(redis, settings.heartbeat_interval_s),
+        health=health,
         keys=KeyService(key_store, audit_trail),
         auth=Authenticator(settings, auth[0], KeyCache(key_store, settings.key_cache_s), RateLimiter(redis)),
     )
