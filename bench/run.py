@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 from cpu import cores, machine_cpu_s, tree_cpu_s
+from grpc_load import add_arguments as add_grpc_arguments
+from grpc_load import grpc_figures
 from heavy_model import build_repository
 from load import LoadSpec, run_wrk
 from raw_runtime import measure
@@ -35,6 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--raw-seconds", type=float, default=0.5, help="Seconds per raw batch size.")
     parser.add_argument("--models", default="", help="Comma-separated subset of the bench models.")
     parser.add_argument("--out", type=Path, default=OUT_FILE, help="Where to write the JSON results.")
+    add_grpc_arguments(parser)  # gRPC infer (bench/grpc_load.py); --grpc-processes 0 skips it
     return parser.parse_args()
 
 
@@ -122,9 +125,11 @@ def main() -> int:
             raws[model.name] = raw_summary(measure(model, args.raw_seconds))
             print_raw(model.name, raws[model.name])
         loads = serve_and_load(models, args, work / "models", work)
+        print(f"gRPC infer, {args.grpc_processes} client processes x {args.grpc_in_flight} in flight:")
+        grpc = grpc_figures(models, work / "models", work, args) if args.grpc_processes else []
     results = [result(m, raws[m.name], *loads[m.name]) for m in models]
     print_tables(results)
-    write_json(args.out, {"settings": {**vars(args), "out": str(args.out)}, "results": results})
+    write_json(args.out, {"settings": {**vars(args), "out": str(args.out)}, "results": results, "grpc": grpc})
     print(f"\nwrote {args.out}")
     failed = [r["model"] for r in results if not r["all_responses_200"]]
     if failed:

@@ -59,3 +59,16 @@ def _same_fields(ours, theirs) -> None:
         assert (field.number, field.type) == (twin.number, twin.type), f"{ours.full_name}.{field.name}"
     for nested in ours.nested_types:
         _same_fields(nested, theirs.nested_types_by_name[nested.name])
+
+
+def test_only_the_grpc_server_loads_our_inference_stubs():
+    """Our `inference` package and tritonclient's cannot share protobuf's default pool, so the
+    app and the CLI load the gRPC server by name, only where it serves (a fresh interpreter:
+    this one may have imported anything)."""
+    probe = (
+        "import sys, api.app, maas.cli.app, api.rpc.stubs.maas_jobs_pb2, tritonclient.grpc;"
+        "print('api.rpc.stubs.grpc_predict_v2_pb2' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
