@@ -84,7 +84,7 @@ def client_process(load: Load, ready, go, results) -> None:
     results.put(asyncio.run(_client(load, ready, go)))
 
 
-def run_load(load: Load, processes: int, serve_pid: int) -> dict:
+def run_load(load: Load, processes: int, serve_pids: list[int]) -> dict:
     """Starts the client processes, and measures the service's and the machine's CPU across the
     measured window (warm-up excluded by sleeping through it)."""
     context = multiprocessing.get_context("spawn")
@@ -98,9 +98,9 @@ def run_load(load: Load, processes: int, serve_pid: int) -> dict:
         ready.get(timeout=120)
     go.set()
     time.sleep(load.warmup_s)
-    serve_before, (busy_before, _) = tree_cpu_s(serve_pid), machine_cpu_s()
+    serve_before, (busy_before, _) = maas_cpu_s(serve_pids), machine_cpu_s()
     time.sleep(load.duration_s)
-    serve_after, (busy_after, _) = tree_cpu_s(serve_pid), machine_cpu_s()
+    serve_after, (busy_after, _) = maas_cpu_s(serve_pids), machine_cpu_s()
     answers = [results.get(timeout=load.warmup_s + load.duration_s + 60) for _ in clients]
     for client in clients:
         client.join()
@@ -114,6 +114,15 @@ def run_load(load: Load, processes: int, serve_pid: int) -> dict:
         served,
         busy_after - busy_before,
     )
+
+
+def maas_cpu_s(pids: list[int]) -> dict[str, float]:
+    """CPU seconds per role of the maas process trees rooted at pids."""
+    total: dict[str, float] = {}
+    for pid in pids:
+        for role, seconds in tree_cpu_s(pid).items():
+            total[role] = total.get(role, 0.0) + seconds
+    return total
 
 
 def summary(
@@ -160,7 +169,7 @@ def grpc_figures(models: list[ModelVersion], repo: Path, work: Path, args) -> li
                     args.warmup,
                     args.duration,
                 )
-                figures.append(run_load(load, args.grpc_processes, service.process.pid))
+                figures.append(run_load(load, args.grpc_processes, [service.process.pid]))
                 print_figure(figures[-1])
     except Exception:
         print("--- last lines of maas serve's log ---\n" + service.log_tail())
