@@ -19,12 +19,13 @@ import tritonclient.grpc.aio as triton
 
 from maas.cli.redis_server import free_port
 from maas.core.settings import Settings
-from tests.conftest import DIGITS, DIGITS_V2_DELAY_MS
+from tests.conftest import DIGITS, DIGITS_V2_DELAY_MS, REPO_ROOT
 from tests.support import onnx_models
 from tests.support.processes import MaasProcesses
 
-SERVED_MODELS = "digits,pair"  # `held` has no worker: its jobs stay queued
+SERVED_MODELS = "digits,pair,tdigits"  # `held` has no worker: its jobs stay queued
 HELD_QUEUE_ROWS = 4
+TFLITE_DIGITS = REPO_ROOT / "models" / "digits" / "2"  # model.tflite, float32 in and out
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,15 @@ class Served:
 
 def rpc_repository(root: Path) -> Path:
     """digits 1 and 2 (2 waits DIGITS_V2_DELAY_MS for a batch), `pair` (two inputs and two
-    outputs, one int64), and `held` (no worker serves it; its lane holds HELD_QUEUE_ROWS rows)."""
+    outputs, one int64), `tdigits` (the demo's TFLite version, run by LiteRT), and `held` (no
+    worker serves it; its lane holds HELD_QUEUE_ROWS rows)."""
     shutil.copytree(DIGITS, root / "digits" / "1")
     shutil.copytree(DIGITS, root / "digits" / "2")
     (root / "digits" / "2" / "config.json").write_text(
         json.dumps({"max_batch_size": 64, "max_queue_delay_ms": DIGITS_V2_DELAY_MS})
     )
     onnx_models.two_in_two_out(root / "pair" / "1" / "model.onnx")
+    shutil.copytree(TFLITE_DIGITS, root / "tdigits" / "1")
     onnx_models.offset(root / "held" / "1" / "model.onnx", 1.0, {"max_queue_rows": HELD_QUEUE_ROWS})
     return root
 

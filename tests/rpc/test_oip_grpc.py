@@ -8,6 +8,7 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc.aio as triton
+from ai_edge_litert.interpreter import Interpreter
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
@@ -58,6 +59,20 @@ async def test_infer_raw_tensors_equal_onnxruntime(client, served):
     total = result.as_numpy("total")
     assert total.dtype == np.int64
     np.testing.assert_array_equal(total, run_onnx(served.repo / "pair" / "1" / "model.onnx", pair)["total"])
+
+
+async def test_a_tflite_model_answers_like_an_onnx_one(client, served):
+    """`tdigits` is a .tflite version: metadata says so, and infers equal LiteRT run directly."""
+    metadata = await client.get_model_metadata("tdigits", as_json=True)
+    assert metadata["platform"] == "tensorflow_lite"
+    assert [(t["name"], t["datatype"], t["shape"]) for t in metadata["inputs"]] == [
+        ("pixels", "FP32", ["-1", "64"])
+    ]
+    rows = np.random.default_rng(3).random((3, 64), dtype=np.float32) * 16
+    result = await client.infer("tdigits", _inputs({"pixels": rows}))
+    runner = Interpreter(str(served.repo / "tdigits" / "1" / "model.tflite")).get_signature_runner()
+    expected = np.concatenate([runner(pixels=row[None])["probabilities"] for row in rows])
+    np.testing.assert_allclose(result.as_numpy("probabilities"), expected, rtol=1e-5, atol=1e-6)
 
 
 async def test_infer_typed_contents_answers_typed_contents(served):
