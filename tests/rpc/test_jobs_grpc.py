@@ -1,12 +1,14 @@
 """maas.jobs.v1.Jobs over gRPC, against a real API and worker: submit, wait, watch to the end,
 cancel, idempotent resubmit, queue full with RetryInfo, keys and scopes; and the standard
-health and reflection services answering their standard clients."""
+health and reflection services answering their standard clients; a job and OIP infers share
+micro-batches."""
 
 import asyncio
 
 import grpc
 import numpy as np
 import pytest
+import tritonclient.grpc.aio as triton
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
@@ -180,3 +182,27 @@ async def test_keys_and_scopes_apply_to_grpc(served, own_redis, tmp_path):
 
 def _bearer(token: str) -> tuple[tuple[str, str]]:
     return (("authorization", f"Bearer {token}"),)
+
+
+async def test_a_job_and_oip_infers_share_micro_batches(jobs, client):
+    """While 16 callers keep single-row infers flowing into digits 2 (which waits 30 ms for
+    company), a job submitted into the same lane runs in a batch of more than its own row, and
+    nothing else is in flight, so with them."""
+    pixels = triton.InferInput("pixels", [1, 64], "FP32")
+    pixels.set_data_from_numpy(ROW)
+    flowing, done = asyncio.Event(), asyncio.Event()
+
+    async def caller() -> None:
+        while not done.is_set():
+            await client.infer("digits", [pixels], model_version="2")
+            flowing.set()
+
+    callers = [asyncio.create_task(caller()) for _ in range(16)]
+    try:
+        await asyncio.wait_for(flowing.wait(), 30)
+        job = pb.SubmitJobRequest(model="digits", version="2", inputs={"pixels": tensor(ROW)}, wait_s=20)
+        ended = await jobs.SubmitJob(job)
+    finally:
+        done.set()
+        await asyncio.gather(*callers)
+    assert ended.status == "succeeded" and ended.timings.batch_size > 1, ended.timings
