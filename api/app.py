@@ -18,7 +18,7 @@ from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
-from api.routes import audit, bulk_jobs, health, jobs, keys, models
+from api.routes import audit, bulk_jobs, health, jobs, keys, models, oip
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
@@ -153,6 +153,14 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
     add_request_schemas(app, [JobCreate, AliasUpdate])
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
-    for router in (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router):
+    for router in (
+        jobs.router,
+        bulk_jobs.router,
+        models.router,
+        audit.router,
+        keys.router,
+        health.router,
+        oip.router,
+    ):
         app.include_router(router)
     return app

@@ -180,7 +180,7 @@ class InferenceService:
         record = await self.jobs.wait(caller, record.id, wait_s)
         if not record.terminal:
             record = await self._give_up(caller, record, wait_s)
-        return _result(record, names, request_id)
+        return _result(record, names, request_id, wait_s)
 
     async def _give_up(self, caller: Caller, record: JobRecord, wait_s: float) -> JobRecord:
         """Cancels the job if still queued and raises the timeout; a job that ended meanwhile
@@ -196,7 +196,7 @@ class InferenceService:
         raise InferTimeoutError(f"inference did not finish within {wait_s:g} s (job {record.id}); {fate}")
 
 
-def _result(record: JobRecord, names: list[str], request_id: str | None) -> InferResult:
+def _result(record: JobRecord, names: list[str], request_id: str | None, wait_s: float) -> InferResult:
     """The outputs of an ended job, or the error its end means for the inference."""
     if record.status is JobStatus.SUCCEEDED and record.outputs is not None:
         return InferResult(
@@ -215,6 +215,6 @@ def _result(record: JobRecord, names: list[str], request_id: str | None) -> Infe
         raise JobFailedError(message, error.code)
     if record.status is JobStatus.EXPIRED:
         raise InferTimeoutError(
-            f"inference was not started within its timeout (job {record.id}); it expired, uncomputed"
+            f"inference was not started within {wait_s:g} s (job {record.id}); it expired, uncomputed"
         )
     raise JobStateError(f"job {record.id} is {record.status.value} (cancelled or purged meanwhile)")
