@@ -76,3 +76,10 @@ demo-export: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .maas .pytest_cache
+
+# Regenerates the gRPC stubs in api/rpc/stubs/ from the .proto files beside them, with the pinned
+# grpcio-tools (the `grpc` extra); tests/api/rpc/test_stubs.py fails when they differ.
+protos: $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[grpc]'
+	$(PY) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. \
+		api/rpc/stubs/grpc_predict_v2.proto api/rpc/stubs/maas_jobs.proto

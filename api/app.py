@@ -2,7 +2,8 @@
 
 import asyncio
 import contextlib
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import redis as sync_redis
 import redis.asyncio as aioredis
@@ -109,7 +110,11 @@ def build_services(
     )
 
 
-def create_app(settings: Settings) -> FastAPI:
+# Served beside HTTP for the app's lifespan, on its services (the gRPC server: api/rpc/server.py).
+Sidecar = Callable[[Settings, Services], AbstractAsyncContextManager[None]]
+
+
+def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
     redis_url = settings.redis_url
     if not redis_url:
         raise ValueError("the API needs MAAS_REDIS_URL (or run `maas serve`, which starts Redis)")
@@ -125,7 +130,10 @@ def create_app(settings: Settings) -> FastAPI:
         secret = await asyncio.to_thread(key_hash_secret, settings)
         app.state.services = services = build_services(settings, redis, events, rq_redis, (mode, secret))
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for sidecar in sidecars:
+                    await stack.enter_async_context(sidecar(settings, services))
+                yield
         finally:
             await services.bodies.parser.close()
             rq_redis.close()

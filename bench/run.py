@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from codec import print_codec_costs
 from cpu import cores, machine_cpu_s, tree_cpu_s
+from grpc_load import add_arguments as add_grpc_arguments
+from grpc_load import grpc_figures
 from heavy_model import build_repository
 from load import LoadSpec, run_wrk
 from protocols import print_protocols, protocol_loads
@@ -46,6 +48,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--protocol-connections", type=int, default=16, help="Closed-loop clients of the protocol runs."
     )
+    add_grpc_arguments(parser)  # gRPC infer (bench/grpc_load.py); --grpc-processes 0 skips it
     return parser.parse_args()
 
 
@@ -137,6 +140,8 @@ def main() -> int:
             print_raw(model.name, raws[model.name])
             codec[model.name] = print_codec_costs(model)
         loads, protocols = serve_and_load(models, args, work / "models", work)
+        print(f"gRPC infer, {args.grpc_processes} client processes x {args.grpc_in_flight} in flight:")
+        grpc = grpc_figures(models, work / "models", work, args) if args.grpc_processes else []
     results = [result(m, raws[m.name], *loads[m.name]) for m in models]
     print_tables(results)
     if protocols:
@@ -146,6 +151,7 @@ def main() -> int:
         "results": results,
         "protocols": protocols,
         "codec_us": codec,
+        "grpc": grpc,
     }
     write_json(args.out, document)
     print(f"\nwrote {args.out}")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from batching.connection import RedisSetupError, check_setup
@@ -74,10 +75,24 @@ def _tls_options(settings: Settings) -> dict:
     return options
 
 
+GrpcPort = Annotated[
+    int | None, typer.Option(help="gRPC port (OIP inference, jobs, health, reflection); 0: no gRPC.")
+]
+
+
+def _api_app(settings: Settings) -> FastAPI:
+    """The HTTP app, with gRPC served beside it unless MAAS_GRPC_PORT is 0. The gRPC server is
+    loaded by name, only here: its stubs would clash with another OIP client's (api/rpc/server.py)."""
+    if not settings.grpc_port:
+        return create_app(settings)
+    return create_app(settings, [importlib.import_module("api.rpc.server").serving])
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="API bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="API port.")] = None,
+    grpc_port: GrpcPort = None,
     model_repository: Annotated[
         Path | None,
         typer.Option(help="Model repository to serve and change; default: a copy of models/ in --state-dir."),
@@ -95,6 +110,7 @@ def serve(
     settings = _settings(
         host=host,
         port=port,
+        grpc_port=grpc_port,
         model_repository=model_repository,
         redis_url=redis_url,
         state_dir=state_dir,
@@ -114,18 +130,24 @@ def serve(
 def api(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    grpc_port: GrpcPort = None,
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_client_ca: TlsClientCa = None,
 ) -> None:
-    """The HTTP API alone (needs MAAS_REDIS_URL)."""
+    """The API alone, HTTP and gRPC (needs MAAS_REDIS_URL)."""
     settings = _settings(
-        host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca
+        host=host,
+        port=port,
+        grpc_port=grpc_port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
     )
     _check_auth(settings)
     _check_redis(settings)
     uvicorn.run(
-        create_app(settings),
+        _api_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

@@ -8,6 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from maas.core.settings.bulk import BulkSettings
 from maas.core.settings.data import DataSettings
 from maas.core.settings.fields import SECRET, default_redis_maxmemory_mb, redacted_url
+from maas.core.settings.grpc import GrpcSettings
 from maas.core.settings.jobs import JobSettings
 from maas.core.settings.models import ModelSettings
 from maas.core.settings.service import ServiceSettings
@@ -25,6 +26,7 @@ class Settings(
     BulkSettings,
     TenancySettings,
     DataSettings,
+    GrpcSettings,
     BaseSettings,
 ):
     # hide_input_in_errors: a validation error names the field and the rule, never the value
