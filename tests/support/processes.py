@@ -29,6 +29,10 @@ def maas_env(settings: Settings | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAAS_")}
     env["PYTHONUNBUFFERED"] = "1"  # so a SIGKILLed process's log holds all it printed
     env.update(settings_env(settings) if settings else {})
+    if settings is not None and "grpc_port" not in settings.model_fields_set:
+        # gRPC only where a test asks for it: API processes would all bind the default 8001
+        # (with SO_REUSEPORT, silently sharing it with whatever else holds it on the machine).
+        env["MAAS_GRPC_PORT"] = "0"
     return env
 
 
