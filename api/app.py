@@ -13,17 +13,19 @@ from api.auth import Authenticator, KeyCache
 from api.body import JsonBodies
 from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
+from api.http_metrics import HttpMetrics
 from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
-from api.routes import audit, bulk_jobs, health, jobs, keys, models
+from api.routes import audit, bulk_jobs, health, jobs, keys, metrics, models
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
+from api.services.metrics import MetricsService
 from api.services.models import ModelService
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
@@ -101,6 +103,7 @@ def build_services(
         health=HealthService(redis, settings.heartbeat_interval_s),
         keys=KeyService(key_store, audit_trail),
         auth=Authenticator(settings, auth[0], KeyCache(key_store, settings.key_cache_s), RateLimiter(redis)),
+        metrics=MetricsService(redis, registry, settings.heartbeat_interval_s),
     )
 
 
@@ -141,6 +144,8 @@ def create_app(settings: Settings) -> FastAPI:
     add_request_schemas(app, [JobCreate, AliasUpdate])
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
-    for router in (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router):
+    app.add_middleware(HttpMetrics)
+    routers = (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router)
+    for router in (*routers, metrics.router):
         app.include_router(router)
     return app

@@ -11,6 +11,7 @@ import uvicorn
 
 from api.app import create_app
 from batching.connection import RedisSetupError, check_setup
+from batching.metrics import serve_metrics
 from batching.tenancy.secret import key_hash_secret
 from maas.cli.bulk import bulk_app
 from maas.cli.config import config_app
@@ -134,25 +135,33 @@ def api(
     )
 
 
+MetricsPort = Annotated[
+    int | None, typer.Option(help="Serve this process's /metrics on this port (default: none).")
+]
+
+
 @app.command()
 def worker(
     models: Annotated[str | None, typer.Option(help="Comma-separated models; default all.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """A batch worker alone (needs MAAS_REDIS_URL)."""
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    settings = _settings(worker_models=names, device=device)
+    settings = _settings(worker_models=names, device=device, worker_metrics_port=metrics_port)
     if settings.device not in ("cpu", "cuda"):
         raise typer.BadParameter("--device must be cpu or cuda")
     _check_redis(settings)
+    serve_metrics(settings.metrics_host, settings.worker_metrics_port)
     asyncio.run(run_worker(settings))
 
 
 @app.command("rq-worker")
-def rq_worker() -> None:
+def rq_worker(metrics_port: MetricsPort = None) -> None:
     """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
-    settings = _settings()
+    settings = _settings(rq_worker_metrics_port=metrics_port)
     _check_redis(settings)
+    serve_metrics(settings.metrics_host, settings.rq_worker_metrics_port)
     run_rq_worker(settings)
 
 

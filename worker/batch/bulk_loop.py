@@ -21,6 +21,7 @@ from batching.bulk.lane import BulkLaneReader, ChunkEntry
 from batching.bulk.record import chunk_path, result_path
 from batching.bulk.store import BulkStore
 from batching.jobs.record import JobError
+from batching.metrics import BULK_CHUNK_SECONDS, BULK_ROWS
 from maas.core.file_store import FileStore, open_store
 from maas.core.sealing import CLEAR, Sealer
 from maas.models.registry import ModelVersion
@@ -131,6 +132,7 @@ class BulkLoop:
             await asyncio.to_thread(write_chunk, files, result_path(entry.bulk_id, entry.index), result)
             failed = len(result.errors)
             state = await self.store.chunk_done(entry.bulk_id, entry.index, len(result.ids) - failed, failed)
+            self._count(len(result.ids) - failed, failed)
         elif state == "done":  # computed and counted before its worker died: finish the steps after
             state = await self.store.chunk_done(entry.bulk_id, entry.index, 0, 0)
         if state == "finalizing":
@@ -150,14 +152,21 @@ class BulkLoop:
             if stopping.is_set():
                 return None
             results += await self.slot.run_block(chunk, batches, len(results), SLICE_S)
+        elapsed_s = time.monotonic() - started
+        BULK_CHUNK_SECONDS.labels(self.model.name, str(self.model.version)).observe(elapsed_s)
         log.debug(
             "bulk job %s: chunk %d (%d items) in %.1f ms",
             entry.bulk_id,
             entry.index,
             len(chunk.ids),
-            (time.monotonic() - started) * 1000,
+            elapsed_s * 1000,
         )
         return chunk_result(chunk, results)
+
+    def _count(self, succeeded: int, failed: int) -> None:
+        labels = (self.model.name, str(self.model.version))
+        BULK_ROWS.labels(*labels, "succeeded").inc(succeeded)
+        BULK_ROWS.labels(*labels, "failed").inc(failed)
 
     async def _wait_for_spare_capacity(self, entry: ChunkEntry, stopping: asyncio.Event) -> None:
         """Online batches first; meanwhile keep the chunk ours (refresh its idle time)."""

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from batching import keys, model_events
 from batching.jobs.store import JobStore
+from batching.metrics import MODEL_LOAD_SECONDS, MODEL_LOADS, MODEL_UNLOADS
 from batching.tenant_limits import fair_share
 from maas.core.errors import MaasError, ModelLoadError
 from maas.core.sealing import Sealer, announce
@@ -198,6 +199,8 @@ class LaneManager:
 
     async def _new_runtime(self, key: Key, model: ModelVersion) -> Runtime | None:
         self._set_state(key, "loading")
+        labels = (key[0], str(key[1]))
+        started = time.perf_counter()
         try:
             refusal = (await self.rehearsals.rehearse(model)).refusal
             if refusal is not None:  # never loaded here: it would exceed the budget, or crash
@@ -210,8 +213,11 @@ class LaneManager:
             log.error("cannot load %s: %s", label(key), message)
             self.failed[key] = model
             self._set_state(key, "failed", message)
+            MODEL_LOADS.labels(*labels, "failed").inc()
             return None
         self.failed.pop(key, None)
+        MODEL_LOADS.labels(*labels, "ok").inc()
+        MODEL_LOAD_SECONDS.labels(*labels).observe(time.perf_counter() - started)
         return runtime
 
     async def _load(self, key: Key, preload: bool) -> None:
@@ -273,6 +279,7 @@ class LaneManager:
         if served is None:
             return
         served.stopping.set()
+        MODEL_UNLOADS.labels(key[0], str(key[1])).inc()
         try:
             await served.task
         finally:

@@ -17,6 +17,7 @@ from rq.job import Job
 from batching import keys
 from batching.jobs.record import JobRecord
 from batching.jobs.view import job_public
+from batching.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
 from batching.tasks import DELIVER_BULK_WEBHOOK, DELIVER_JOB_WEBHOOK, current_path
 from batching.webhook import WebhookRecord, WebhookState
 from maas.core.errors import MaasError
@@ -100,15 +101,18 @@ def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature_header(context.secrets, hook.event_id, timestamp, body),
     }
+    started = time.perf_counter()
     try:
         status: int | str = post_pinned(
             hook.url, body, headers, context.timeout_s, context.policy, context.connect_timeout_s
         )
     except UnsafeURLError as e:
+        WEBHOOK_DELIVERY_SECONDS.observe(time.perf_counter() - started)
         _record(context.redis, key, WebhookState.FAILED, e.message)  # no retry can fix this
         return e.message
     except WebhookTransportError as e:
         status = e.message
+    WEBHOOK_DELIVERY_SECONDS.observe(time.perf_counter() - started)
     return _conclude(context.redis, key, status)
 
 
@@ -135,6 +139,7 @@ def _record(
     status: int | str,
     next_attempt_at: float | None = None,
 ) -> None:
+    WEBHOOK_DELIVERIES.labels(state.value).inc()
     if not client.exists(key):
         return  # its result expired meanwhile: do not leave a partial record behind
     with client.pipeline(transaction=True) as pipe:
