@@ -23,18 +23,12 @@ ONLINE = {**DIGITS, "lane": "online"}
 
 
 @pytest.fixture
-def settings(redis_server, model_repo, tmp_path) -> Settings:
-    return Settings(
-        redis_url=redis_server.url,
-        model_repository=model_repo,
-        state_dir=tmp_path / "state",
-        port=free_port(),
-        heartbeat_interval_s=0.2,
-        webhook_secrets=SECRETS,
-        webhook_allow_http=True,
-        webhook_allowed_networks=["127.0.0.0/8"],
-        webhook_retry_delays_s=[0.1],
-        webhook_retry_jitter=0,
+def settings(settings: Settings) -> Settings:
+    """The suite's settings, on a port of its own, with loopback webhooks retried at once."""
+    webhooks = {"webhook_allow_http": True, "webhook_allowed_networks": ["127.0.0.0/8"]}
+    retries = {"webhook_retry_delays_s": [0.1], "webhook_retry_jitter": 0}
+    return settings.model_copy(
+        update={"port": free_port(), "webhook_secrets": SECRETS, **webhooks, **retries}
     )
 
 
