@@ -13,9 +13,9 @@ from api.auth import Authenticator, KeyCache
 from api.body import JsonBodies
 from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
-from api.http_metrics import HttpMetrics
 from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
+from api.observe import RequestObserver
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
 from api.routes import audit, bulk_jobs, health, jobs, keys, metrics, models
@@ -144,7 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_request_schemas(app, [JobCreate, AliasUpdate])
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
-    app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestObserver)
     routers = (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router)
     for router in (*routers, metrics.router):
         app.include_router(router)

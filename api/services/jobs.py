@@ -4,6 +4,7 @@ redeliver."""
 import asyncio
 import contextlib
 import hashlib
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -32,8 +33,11 @@ from maas.core.access import Caller
 from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError, RateLimitedError
 from maas.core.ids import is_job_id, new_job_id
 from maas.core.inputs import parse_inputs
+from maas.core.log_fields import fields
 from maas.core.settings import Settings
 from maas.models.registry import ModelVersion
+
+log = logging.getLogger(__name__)
 
 
 def declared_rows(raw: object) -> int:
@@ -160,6 +164,9 @@ class JobService:
         lane = keys.online_lane(model.name, model.version)
         await self.store.submit(record, entry, lane, model.config.max_queue_rows, tenant_cap)
         count_submitted(record.model, record.version)
+        if log.isEnabledFor(logging.DEBUG):
+            extra = fields(job_id=record.id, model=record.model, version=record.version, rows=record.rows)
+            log.debug("job accepted", extra=extra)
 
     def _shown(self, text: str) -> str:
         return shortened(text, self.settings.max_echo_chars)

@@ -42,7 +42,7 @@ TlsClientCa = Annotated[
 
 def _settings(**overrides) -> Settings:
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
@@ -129,6 +129,8 @@ def api(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # JSON: uvicorn's own loggers go through the root's JSON handler, not its text config.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
         **_tls_options(settings),

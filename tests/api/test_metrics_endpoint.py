@@ -41,3 +41,11 @@ async def test_queue_gauges_name_every_version_in_the_repository(api):
             labels = frozenset({"model": model, "version": version, "lane": lane}.items())
             assert exported[("maas_lane_entries_waiting", labels)] == 0
             assert exported[("maas_lane_oldest_waiting_seconds", labels)] == 0
+
+
+async def test_a_sane_request_id_is_kept_and_any_other_replaced(api):
+    kept = await api.get("/healthz", headers={"x-request-id": "abc-123.x"})
+    assert kept.headers["x-request-id"] == "abc-123.x"
+    for odd in ("a b", "x" * 129, "id\tforged"):
+        answer = await api.get("/healthz", headers={"x-request-id": odd})
+        assert len(answer.headers["x-request-id"]) == 32 and answer.headers["x-request-id"] != odd

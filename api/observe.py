@@ -1,18 +1,32 @@
-"""Counts every HTTP request by method, route template (`/v1/jobs/{job_id}`, never the path
-itself) and status, and times it. Plain ASGI: two dictionary reads and one counter and one
-histogram update per request."""
+"""Every HTTP request: its request id (the caller's X-Request-ID when it is a sane token, else a
+new one), set for the logs while it is served and returned in the answer's X-Request-ID; then
+counted by method, route template (`/v1/jobs/{job_id}`, never the path itself) and status, and
+timed. Plain ASGI, a few dictionary reads and two metric updates per request."""
 
+import re
 import time
+import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batching.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+from maas.core.log_fields import REQUEST_ID
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 UNMATCHED = "unmatched"  # no route: a 404 for a path nobody declared (any path: not a label)
+HEADER = b"x-request-id"
+# A caller's id is kept only if it is short and plain, so it cannot forge log lines or carry data.
+SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
-class HttpMetrics:
+def request_id_of(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == HEADER:
+            return value if SANE_ID.fullmatch(value) else uuid.uuid4().hex.encode()
+    return uuid.uuid4().hex.encode()
+
+
+class RequestObserver:
     def __init__(self, app: ASGIApp):
         self.app = app
 
@@ -21,17 +35,21 @@ class HttpMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        request_id = request_id_of(scope)
+        token = REQUEST_ID.set(request_id.decode())
         status = 500  # an app that raises before answering: what the server sends
 
-        async def send_counted(message: Message) -> None:
+        async def send_observed(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (HEADER, request_id)]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_counted)
+            await self.app(scope, receive, send_observed)
         finally:
+            REQUEST_ID.reset(token)
             route = scope.get("route")
             template = getattr(route, "path", UNMATCHED) if route is not None else UNMATCHED
             method = scope["method"] if scope["method"] in METHODS else "OTHER"
