@@ -10,6 +10,7 @@ With the PROMETHEUS_MULTIPROC_DIR environment variable set before the process st
 prometheus-client keeps these in files shared by the processes of a multi-process API.
 """
 
+import functools
 import logging
 
 from prometheus_client import Counter, Histogram, start_http_server
@@ -111,8 +112,14 @@ HTTP_REQUEST_SECONDS = Histogram(
 )
 
 
+@functools.cache
+def _submitted(model: str, version: int) -> Counter:
+    return JOBS_SUBMITTED.labels(model, str(version))
+
+
 def count_submitted(model: str, version: int) -> None:
-    JOBS_SUBMITTED.labels(model, str(version)).inc()
+    """Per job on the API's hot path: the label child is looked up once per version."""
+    _submitted(model, version).inc()
 
 
 def count_finished(model: str, version: int, status: str, error_code: str = "") -> None:
