@@ -13,6 +13,7 @@ import pytest
 from maas.cli.redis_server import free_port
 from maas.core.settings import Settings
 from tests.support.exposition import promtool_check_metrics, scrape, value
+from tests.support.processes import MaasProcess
 from tests.support.waiting import wait_until_blocking
 from tests.support.webhook_receiver import Receiver
 
@@ -122,3 +123,23 @@ async def test_a_known_workload_gives_exact_counts_on_every_role(settings, proce
     check_rq_worker(texts[2])
     for text in texts:
         promtool_check_metrics(text)
+
+
+async def test_api_processes_sharing_a_multiprocess_dir_report_each_others_counts(
+    settings, processes, tmp_path, monkeypatch
+):
+    """Two `maas api` processes with one PROMETHEUS_MULTIPROC_DIR (as the processes of a
+    multi-process API have): a job submitted through one is counted on the other's /metrics."""
+    shared = tmp_path / "prometheus-multiproc"
+    shared.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(shared))
+    await processes.ready("api")
+    other = settings.model_copy(update={"port": free_port()})
+    async with MaasProcess("api", tmp_path / "second-api.log", other):
+        body = {"model": "digits", "version": 1, "inputs": [[0.5] * 64]}
+        answer = httpx.post(f"http://127.0.0.1:{settings.port}/v1/jobs", json=body, timeout=30)
+        assert answer.status_code == 202, answer.text
+        text = scrape(f"http://127.0.0.1:{other.port}/metrics")
+    assert value(text, "maas_jobs_submitted_total", **DIGITS) == 1
+    assert value(text, "maas_http_requests_total", method="POST", route="/v1/jobs", status="202") == 1
+    promtool_check_metrics(text)
