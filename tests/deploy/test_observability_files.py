@@ -1,6 +1,7 @@
 """What ships beside the code for operators: the Prometheus alert rules and scrape config pass
-promtool, and every metric the rules, the Grafana dashboard and the README name is one the code
-exports (and the README names every one)."""
+promtool, each alert fires on the series it is for (promtool's rule unit tests), and every
+metric the rules, the Grafana dashboard and the README name is one the code exports (and the
+README names every one)."""
 
 import json
 import re
@@ -46,6 +47,11 @@ def promtool(*args: str) -> None:
 def test_alert_rules_and_scrape_config_pass_promtool():
     promtool("check", "rules", str(PROMETHEUS / "alerts.yml"))
     promtool("check", "config", str(PROMETHEUS / "prometheus.yml"))
+
+
+def test_each_alert_fires_on_the_series_that_should_raise_it():
+    """deploy/prometheus/alerts_test.yml: promtool's rule unit tests (series in, alerts out)."""
+    promtool("test", "rules", str(PROMETHEUS / "alerts_test.yml"))
 
 
 def alert_exprs() -> list[str]:
