@@ -17,6 +17,7 @@ from api.guard import check_origin
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
+from api.services.inference import InferenceService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
 from api.services.metrics import MetricsService
@@ -38,6 +39,7 @@ class Services:
     health: HealthService
     keys: KeyService
     auth: Authenticator
+    inference: InferenceService
     metrics: MetricsService
 
 
@@ -82,6 +84,10 @@ async def _keys(request: Request) -> KeyService:
     return (await _services(request)).keys
 
 
+async def _inference(request: Request) -> InferenceService:
+    return (await _services(request)).inference
+
+
 def requires(scope: Scope) -> Any:
     """The dependency of a route needing `scope`: the Caller, or 401/403/429."""
 
@@ -106,6 +112,7 @@ Audit = Annotated[AuditTrail, Depends(_audit)]
 Health = Annotated[HealthService, Depends(_health)]
 Metrics = Annotated[MetricsService, Depends(_metrics)]
 Keys = Annotated[KeyService, Depends(_keys)]
+Inference = Annotated[InferenceService, Depends(_inference)]
 
 JobsWriter = Annotated[Caller, requires(Scope.JOBS_WRITE)]
 JobsReader = Annotated[Caller, requires(Scope.JOBS_READ)]
