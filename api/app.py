@@ -16,9 +16,10 @@ from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
 from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
+from api.observe import RequestObserver
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
-from api.routes import audit, bulk_jobs, health, jobs, keys, models, oip
+from api.routes import audit, bulk_jobs, health, jobs, keys, metrics, models, oip
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
@@ -26,6 +27,7 @@ from api.services.health import HealthService
 from api.services.inference import InferenceService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
+from api.services.metrics import MetricsService
 from api.services.models import ModelService
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
@@ -107,6 +109,7 @@ def build_services(
         health=health,
         keys=KeyService(key_store, audit_trail),
         auth=Authenticator(settings, auth[0], KeyCache(key_store, settings.key_cache_s), RateLimiter(redis)),
+        metrics=MetricsService(redis, registry, settings.heartbeat_interval_s),
     )
 
 
@@ -154,6 +157,7 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
     add_request_schemas(app, [JobCreate, AliasUpdate])
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(RequestObserver)
     for router in (
         jobs.router,
         bulk_jobs.router,
@@ -162,6 +166,7 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
         keys.router,
         health.router,
         oip.router,
+        metrics.router,
     ):
         app.include_router(router)
     return app

@@ -20,6 +20,7 @@ from api.services.health import HealthService
 from api.services.inference import InferenceService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
+from api.services.metrics import MetricsService
 from api.services.models import ModelService
 from maas.core.access import Caller, Scope
 from maas.core.settings import Settings
@@ -39,6 +40,7 @@ class Services:
     keys: KeyService
     auth: Authenticator
     inference: InferenceService
+    metrics: MetricsService
 
 
 # Async, so FastAPI calls them on the event loop rather than handing each to a thread.
@@ -68,6 +70,10 @@ async def _models(request: Request) -> ModelService:
 
 async def _audit(request: Request) -> AuditTrail:
     return (await _services(request)).audit
+
+
+async def _metrics(request: Request) -> MetricsService:
+    return (await _services(request)).metrics
 
 
 async def _health(request: Request) -> HealthService:
@@ -104,6 +110,7 @@ Bulk = Annotated[BulkService, Depends(_bulk)]
 Models = Annotated[ModelService, Depends(_models)]
 Audit = Annotated[AuditTrail, Depends(_audit)]
 Health = Annotated[HealthService, Depends(_health)]
+Metrics = Annotated[MetricsService, Depends(_metrics)]
 Keys = Annotated[KeyService, Depends(_keys)]
 Inference = Annotated[InferenceService, Depends(_inference)]
 

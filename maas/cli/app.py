@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from batching.connection import RedisSetupError, check_setup
+from batching.metrics import serve_metrics
 from batching.tenancy.secret import key_hash_secret
 from maas.cli.bulk import bulk_app
 from maas.cli.config import config_app
@@ -43,7 +44,7 @@ TlsClientCa = Annotated[
 
 def _settings(**overrides) -> Settings:
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
@@ -151,10 +152,17 @@ def api(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # JSON: uvicorn's own loggers go through the root's JSON handler, not its text config.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
         **_tls_options(settings),
     )
+
+
+MetricsPort = Annotated[
+    int | None, typer.Option(help="Serve this process's /metrics on this port (default: none).")
+]
 
 
 @app.command()
@@ -163,6 +171,7 @@ def worker(
     device: Annotated[
         str | None, typer.Option(help="cpu, or a GPU as cuda:N (cuda = cuda:0); default MAAS_DEVICE.")
     ] = None,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """A batch worker alone (needs MAAS_REDIS_URL)."""
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
@@ -171,16 +180,18 @@ def worker(
             device = str(Device.parse(device))
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--device") from None
-    settings = _settings(worker_models=names, device=device)
+    settings = _settings(worker_models=names, device=device, worker_metrics_port=metrics_port)
     _check_redis(settings)
+    serve_metrics(settings.metrics_host, settings.worker_metrics_port)
     asyncio.run(run_worker(settings))
 
 
 @app.command("rq-worker")
-def rq_worker() -> None:
+def rq_worker(metrics_port: MetricsPort = None) -> None:
     """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
-    settings = _settings()
+    settings = _settings(rq_worker_metrics_port=metrics_port)
     _check_redis(settings)
+    serve_metrics(settings.metrics_host, settings.rq_worker_metrics_port)
     run_rq_worker(settings)
 
 

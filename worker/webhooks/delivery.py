@@ -17,9 +17,11 @@ from rq.job import Job
 from batching import keys
 from batching.jobs.record import JobRecord
 from batching.jobs.view import job_public
+from batching.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
 from batching.tasks import DELIVER_BULK_WEBHOOK, DELIVER_JOB_WEBHOOK, current_path
 from batching.webhook import WebhookRecord, WebhookState
 from maas.core.errors import MaasError
+from maas.core.log_fields import fields
 from maas.core.sealing import CLEAR, Sealer
 from maas.core.url_safety import UnsafeURLError, WebhookPolicy
 from worker.webhooks.http import DEFAULT_PORTS, WebhookTransportError, post_pinned
@@ -100,31 +102,34 @@ def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature_header(context.secrets, hook.event_id, timestamp, body),
     }
+    started = time.perf_counter()
     try:
         status: int | str = post_pinned(
             hook.url, body, headers, context.timeout_s, context.policy, context.connect_timeout_s
         )
     except UnsafeURLError as e:
-        _record(context.redis, key, WebhookState.FAILED, e.message)  # no retry can fix this
+        WEBHOOK_DELIVERY_SECONDS.observe(time.perf_counter() - started)
+        _record(context.redis, key, WebhookState.FAILED, e.message, hook.event_id)  # no retry fixes it
         return e.message
     except WebhookTransportError as e:
         status = e.message
-    return _conclude(context.redis, key, status)
+    WEBHOOK_DELIVERY_SECONDS.observe(time.perf_counter() - started)
+    return _conclude(context.redis, key, status, hook.event_id)
 
 
-def _conclude(client: redis.Redis, key: str, status: int | str) -> str:
+def _conclude(client: redis.Redis, key: str, status: int | str, event_id: str) -> str:
     if isinstance(status, int) and 200 <= status < 300:
-        _record(client, key, WebhookState.DELIVERED, status)
+        _record(client, key, WebhookState.DELIVERED, status, event_id)
         return f"delivered ({status})"
     if status == 410:  # Gone: the receiver asks us to stop
-        _record(client, key, WebhookState.FAILED, status)
+        _record(client, key, WebhookState.FAILED, status, event_id)
         return "receiver answered 410 Gone; not retried"
     rq_job = get_current_job()
     if rq_job is not None and rq_job.retries_left:
         delay_s = rq_job.get_retry_interval()  # what rq will wait before the next attempt
-        _record(client, key, WebhookState.RETRYING, status, time.time() + delay_s)
+        _record(client, key, WebhookState.RETRYING, status, event_id, time.time() + delay_s)
     else:
-        _record(client, key, WebhookState.FAILED, status)
+        _record(client, key, WebhookState.FAILED, status, event_id)
     raise WebhookDeliveryError(f"webhook for {key}: {status}")
 
 
@@ -133,8 +138,10 @@ def _record(
     key: str,
     state: WebhookState,
     status: int | str,
+    event_id: str,
     next_attempt_at: float | None = None,
 ) -> None:
+    WEBHOOK_DELIVERIES.labels(state.value).inc()
     if not client.exists(key):
         return  # its result expired meanwhile: do not leave a partial record behind
     with client.pipeline(transaction=True) as pipe:
@@ -148,4 +155,11 @@ def _record(
             },
         )
         pipe.execute()
-    log.info("webhook for %s: %s (%s)", key, state.value, status)
+    log.info("webhook attempt %s (%s)", state.value, status, extra=_log_fields(key, event_id, state))
+
+
+def _log_fields(key: str, event_id: str, state: WebhookState) -> dict[str, object]:
+    """The record's id under its own name (a job's or a bulk job's), never its URL."""
+    record_id = key.rsplit(":", 1)[-1].strip("{}")
+    owner = fields(bulk_id=record_id) if key.startswith(keys.bulk_job("")[:-2]) else fields(job_id=record_id)
+    return {**owner, **fields(webhook_id=event_id, outcome=state.value)}
