@@ -21,6 +21,7 @@ from maas.cli.repository import served_repository
 from maas.cli.supervisor import EX_CONFIG
 from maas.cli.supervisor import serve as serve_tree
 from maas.cli.webhooks import webhooks_app
+from maas.core import tracing
 from maas.core.access import auth_mode
 from maas.core.settings import Settings
 from worker.batch.service import run_worker
@@ -52,6 +53,16 @@ def _check_redis(settings: Settings) -> None:
         check_setup(settings)
     except RedisSetupError as e:
         typer.echo(f"maas: {e.message}", err=True)
+        raise typer.Exit(EX_CONFIG) from None
+
+
+def _start_tracing(settings: Settings, role: str) -> None:
+    """OTLP export when configured (OTEL_EXPORTER_OTLP_ENDPOINT); a configured export that cannot
+    run (no SDK installed) stops the process (exit 78) rather than silently tracing nothing."""
+    try:
+        tracing.start(settings, f"maas-{role}")
+    except tracing.TracingSetupError as e:
+        typer.echo(f"maas: {e}", err=True)
         raise typer.Exit(EX_CONFIG) from None
 
 
@@ -123,6 +134,7 @@ def api(
     )
     _check_auth(settings)
     _check_redis(settings)
+    _start_tracing(settings, "api")
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -132,6 +144,7 @@ def api(
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
         **_tls_options(settings),
     )
+    tracing.stop()
 
 
 @app.command()
@@ -145,7 +158,9 @@ def worker(
     if settings.device not in ("cpu", "cuda"):
         raise typer.BadParameter("--device must be cpu or cuda")
     _check_redis(settings)
+    _start_tracing(settings, "worker")
     asyncio.run(run_worker(settings))
+    tracing.stop()
 
 
 @app.command("rq-worker")
@@ -153,7 +168,9 @@ def rq_worker() -> None:
     """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
     settings = _settings()
     _check_redis(settings)
+    _start_tracing(settings, "rq-worker")
     run_rq_worker(settings)
+    tracing.stop()
 
 
 @app.command(

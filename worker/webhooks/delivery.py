@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import redis
+from opentelemetry.trace import SpanKind
 from rq import get_current_job
 from rq.job import Job
 
@@ -19,6 +20,7 @@ from batching.jobs.record import JobRecord
 from batching.jobs.view import job_public
 from batching.tasks import DELIVER_BULK_WEBHOOK, DELIVER_JOB_WEBHOOK, current_path
 from batching.webhook import WebhookRecord, WebhookState
+from maas.core import tracing
 from maas.core.errors import MaasError
 from maas.core.sealing import CLEAR, Sealer
 from maas.core.url_safety import UnsafeURLError, WebhookPolicy
@@ -85,13 +87,21 @@ def deliver(job_id: str) -> str:
     if not raw:
         return "job gone (its result expired)"
     record = JobRecord.from_fields(raw, context.sealer)
-    return post_event(keys.job(job_id), record.webhook, job_public(record))
+    return post_event(keys.job(job_id), record.webhook, job_public(record), record.traceparent)
 
 
-def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
-    """One attempt of the webhook event of the record at `key` (a job or a bulk job)."""
+def post_event(key: str, hook: WebhookRecord | None, view: dict, traceparent: str | None = None) -> str:
+    """One attempt of the webhook event of the record at `key` (a job or a bulk job); the POST
+    carries the record's trace context (`traceparent`: a `maas.webhook_delivery` span's, with
+    tracing on, else the one the record kept)."""
     if hook is None or hook.event_id is None:
         return "no webhook event"
+    with tracing.job_span("maas.webhook_delivery", traceparent, SpanKind.CLIENT) as passed:
+        return _attempt(key, hook, view, passed)
+
+
+def _attempt(key: str, hook: WebhookRecord, view: dict, traceparent: str | None) -> str:
+    assert hook.event_id is not None  # post_event checked
     context = current_context()
     body = orjson.dumps(view, option=orjson.OPT_SERIALIZE_NUMPY)
     timestamp = int(time.time())
@@ -100,6 +110,8 @@ def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature_header(context.secrets, hook.event_id, timestamp, body),
     }
+    if traceparent:
+        headers["traceparent"] = traceparent
     try:
         status: int | str = post_pinned(
             hook.url, body, headers, context.timeout_s, context.policy, context.connect_timeout_s
@@ -109,6 +121,7 @@ def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
         return e.message
     except WebhookTransportError as e:
         status = e.message
+    tracing.annotate({"http.response.status_code" if isinstance(status, int) else "error.type": status})
     return _conclude(context.redis, key, status)
 
 

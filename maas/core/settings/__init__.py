@@ -12,6 +12,7 @@ from maas.core.settings.jobs import JobSettings
 from maas.core.settings.models import ModelSettings
 from maas.core.settings.service import ServiceSettings
 from maas.core.settings.tenancy import TenancySettings, TenantLimit
+from maas.core.settings.tracing import TracingSettings
 from maas.core.settings.webhooks import WebhookSettings
 
 __all__ = ["SECRET", "Settings", "TenantLimit", "default_redis_maxmemory_mb", "redacted_url"]
@@ -25,6 +26,7 @@ class Settings(
     BulkSettings,
     TenancySettings,
     DataSettings,
+    TracingSettings,
     BaseSettings,
 ):
     # hide_input_in_errors: a validation error names the field and the rule, never the value
