@@ -17,7 +17,7 @@ from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
-from api.routes import audit, bulk_jobs, health, jobs, keys, models
+from api.routes import admin, audit, bulk_jobs, dashboard, health, jobs, keys, models
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
@@ -25,6 +25,7 @@ from api.services.health import HealthService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
 from api.services.models import ModelService
+from api.services.operations import OperationsService
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
 from api.services.webhooks import WebhookIntake
@@ -70,13 +71,14 @@ def build_services(
     key_store = KeyStore(redis, auth[1])
     sealer = Sealer.from_setting(settings.data_keys)
     announce(sealer, "api")
+    job_store = JobStore(redis, settings.result_ttl_s, sealer)
     return Services(
         settings=settings,
         bodies=JsonBodies(settings.max_body_bytes, settings.json_offload_bytes, JobBodyParser()),
         jobs=JobService(
             settings=settings,
             registry=registry,
-            store=JobStore(redis, settings.result_ttl_s, sealer),
+            store=job_store,
             events=events,
             idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
             webhooks=webhooks,
@@ -101,6 +103,14 @@ def build_services(
         health=HealthService(redis, settings.heartbeat_interval_s),
         keys=KeyService(key_store, audit_trail),
         auth=Authenticator(settings, auth[0], KeyCache(key_store, settings.key_cache_s), RateLimiter(redis)),
+        operations=OperationsService(
+            redis,
+            registry,
+            job_store,
+            audit_trail,
+            settings.heartbeat_interval_s,
+            settings.webhook_redeliver_interval_s,
+        ),
     )
 
 
@@ -141,6 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_request_schemas(app, [JobCreate, AliasUpdate])
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
-    for router in (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router):
+    routers = (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router)
+    for router in (*routers, admin.router, dashboard.router):
         app.include_router(router)
     return app

@@ -20,6 +20,7 @@ from api.services.health import HealthService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
 from api.services.models import ModelService
+from api.services.operations import OperationsService
 from maas.core.access import Caller, Scope
 from maas.core.settings import Settings
 
@@ -37,6 +38,7 @@ class Services:
     health: HealthService
     keys: KeyService
     auth: Authenticator
+    operations: OperationsService
 
 
 # Async, so FastAPI calls them on the event loop rather than handing each to a thread.
@@ -76,6 +78,10 @@ async def _keys(request: Request) -> KeyService:
     return (await _services(request)).keys
 
 
+async def _operations(request: Request) -> OperationsService:
+    return (await _services(request)).operations
+
+
 def requires(scope: Scope) -> Any:
     """The dependency of a route needing `scope`: the Caller, or 401/403/429."""
 
@@ -99,6 +105,7 @@ Models = Annotated[ModelService, Depends(_models)]
 Audit = Annotated[AuditTrail, Depends(_audit)]
 Health = Annotated[HealthService, Depends(_health)]
 Keys = Annotated[KeyService, Depends(_keys)]
+Operations = Annotated[OperationsService, Depends(_operations)]
 
 JobsWriter = Annotated[Caller, requires(Scope.JOBS_WRITE)]
 JobsReader = Annotated[Caller, requires(Scope.JOBS_READ)]

@@ -28,6 +28,7 @@ from worker.webhooks.http import DEFAULT_PORTS, WebhookTransportError, post_pinn
 from worker.webhooks.signing import signature_header
 
 log = logging.getLogger(__name__)
+FAILURES_KEPT = 1000  # failed deliveries listed for operators (keys.WEBHOOK_FAILURES)
 
 
 class WebhookDeliveryError(MaasError):
@@ -160,5 +161,10 @@ def _record(
                 "webhook_next_attempt_at": repr(next_attempt_at) if next_attempt_at else "",
             },
         )
+        if state is WebhookState.FAILED:
+            pipe.zadd(keys.WEBHOOK_FAILURES, {key: time.time()})
+            pipe.zremrangebyrank(keys.WEBHOOK_FAILURES, 0, -FAILURES_KEPT - 1)  # the newest only
+        elif state is WebhookState.DELIVERED:
+            pipe.zrem(keys.WEBHOOK_FAILURES, key)
         pipe.execute()
     log.info("webhook for %s: %s (%s)", key, state.value, status)
