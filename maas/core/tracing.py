@@ -104,10 +104,10 @@ def annotate(attributes: dict) -> None:
         trace.get_current_span().set_attributes(attributes)
 
 
-def submit_span(traceparent_header: str | None):
+def submit_span(traceparent_header: str | None, name: str = "maas.submit"):
     """What a front end (HTTP, gRPC) wraps a submit in: the caller's `traceparent` header
-    checked, then a `maas.submit` server span under it; yields the traceparent to keep with the job."""
-    return job_span("maas.submit", valid_traceparent(traceparent_header), SpanKind.SERVER)
+    checked, then a server span under it; yields the traceparent to keep with the job."""
+    return job_span(name, valid_traceparent(traceparent_header), SpanKind.SERVER)
 
 
 def record_span(

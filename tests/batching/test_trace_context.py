@@ -1,6 +1,10 @@
 """A job's trace context round-trips through its record and its lane entry, and only a
 well-formed W3C traceparent is ever kept."""
 
+from dataclasses import replace
+
+from batching.bulk.lane import ChunkEntry
+from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus
 from batching.entry import LaneEntry
 from batching.jobs.record import JobRecord, JobStatus
 from maas.core.tracing import valid_traceparent
@@ -54,3 +58,23 @@ def test_only_a_well_formed_traceparent_is_kept():
         TRACEPARENT + "-extra",
     ):
         assert valid_traceparent(bad) is None, bad
+
+
+def test_a_bulk_record_and_its_chunk_entries_keep_their_traceparent():
+    record = BulkRecord(
+        id="01M8JGKP0D4TVQ7RHSTBYNM2RK",
+        status=BulkStatus.VALIDATING,
+        model="m",
+        version=1,
+        format=BulkFormat.NPY,
+        store="file:///tmp/x",
+        chunk_rows=10,
+        created_at=1.0,
+        traceparent=TRACEPARENT,
+    )
+    assert BulkRecord.from_fields(_raw(record.to_fields())).traceparent == TRACEPARENT
+    assert "traceparent" not in replace(record, traceparent=None).to_fields()
+    chunk = ChunkEntry("01M8JGKP0D4TVQ7RHSTBYNM2RK", 2, 10, "file:///tmp/x", traceparent=TRACEPARENT)
+    assert ChunkEntry.from_fields(b"1-0", _raw(chunk.to_fields())) == replace(chunk, stream_id=b"1-0")
+    untraced = replace(chunk, traceparent="").to_fields()
+    assert "tp" not in untraced and ChunkEntry.from_fields(b"1-0", _raw(untraced)).traceparent == ""
