@@ -11,7 +11,7 @@ on, `start()` loads the SDK and the OTLP exporter by name (`maas.core.trace_expo
 import importlib
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -24,6 +24,7 @@ from maas.core.settings import Settings
 _TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _tracer: trace.Tracer | None = None
+_UNTRACED: AbstractContextManager[None] = nullcontext()  # reusable: the common case costs no object
 
 
 class TracingSetupError(RuntimeError):
@@ -104,10 +105,16 @@ def annotate(attributes: dict) -> None:
         trace.get_current_span().set_attributes(attributes)
 
 
-def submit_span(traceparent_header: str | None, name: str = "maas.submit"):
+def submit_span(
+    traceparent_header: str | None, name: str = "maas.submit"
+) -> AbstractContextManager[str | None]:
     """What a front end (HTTP, gRPC) wraps a submit in: the caller's `traceparent` header
-    checked, then a server span under it; yields the traceparent to keep with the job."""
-    return job_span(name, valid_traceparent(traceparent_header), SpanKind.SERVER)
+    checked, then a server span under it; yields the traceparent to keep with the job. Off, a
+    bare nullcontext: this runs once per job submitted."""
+    valid = valid_traceparent(traceparent_header)
+    if _tracer is None:
+        return _UNTRACED if valid is None else nullcontext(valid)
+    return job_span(name, valid, SpanKind.SERVER)
 
 
 def record_span(
