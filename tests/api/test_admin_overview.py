@@ -70,9 +70,15 @@ async def test_the_overview_shows_queued_rows_a_dead_letter_and_a_failed_webhook
     )
     assert "hook" not in str(failed)  # the receiver's host only, never its path
 
-    assert (await api.post(f"/v1/admin/jobs/{job_id}/webhook/redeliver")).status_code == 202
+    redeliver = f"/v1/admin/jobs/{job_id}/webhook/redeliver"
+    cross_site = await api.post(redeliver, headers={"Origin": "https://elsewhere.example"})
+    assert cross_site.status_code == 403  # the Origin guard holds for the admin action too
+    as_form = await api.post(redeliver, content=b"a=1", headers={"Content-Type": "text/plain"})
+    assert as_form.status_code == 415
+    same_site = await api.post(redeliver, headers={"Origin": "http://maas"})  # the page's own origin
+    assert same_site.status_code == 202
     assert (await api.get(f"/v1/jobs/{job_id}")).json()["webhook"]["state"] == "pending"
-    again = await api.post(f"/v1/admin/jobs/{job_id}/webhook/redeliver")
+    again = await api.post(redeliver)
     assert again.status_code == 429  # once per MAAS_WEBHOOK_REDELIVER_INTERVAL_S, as for its owner
     with sync_redis.Redis.from_url(settings.redis_url) as client:
         delivery._record(client, keys.job(job_id), WebhookState.DELIVERED, 200)
