@@ -15,15 +15,17 @@ from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
 from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
+from api.observe import RequestObserver
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
-from api.routes import admin, audit, bulk_jobs, dashboard, health, jobs, keys, models
+from api.routes import admin, audit, bulk_jobs, dashboard, health, jobs, keys, metrics, models
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
+from api.services.metrics import MetricsService
 from api.services.models import ModelService
 from api.services.operations import OperationsService
 from api.services.registry import AsyncRegistry
@@ -111,6 +113,7 @@ def build_services(
             settings.heartbeat_interval_s,
             settings.webhook_redeliver_interval_s,
         ),
+        metrics=MetricsService(redis, registry, settings.heartbeat_interval_s),
     )
 
 
@@ -151,7 +154,8 @@ def create_app(settings: Settings) -> FastAPI:
     add_request_schemas(app, [JobCreate, AliasUpdate])
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(RequestObserver)
     routers = (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router)
-    for router in (*routers, admin.router, dashboard.router):
+    for router in (*routers, metrics.router, admin.router, dashboard.router):
         app.include_router(router)
     return app

@@ -19,6 +19,7 @@ from api.services.bulk import BulkService
 from api.services.health import HealthService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
+from api.services.metrics import MetricsService
 from api.services.models import ModelService
 from api.services.operations import OperationsService
 from maas.core.access import Caller, Scope
@@ -39,6 +40,7 @@ class Services:
     keys: KeyService
     auth: Authenticator
     operations: OperationsService
+    metrics: MetricsService
 
 
 # Async, so FastAPI calls them on the event loop rather than handing each to a thread.
@@ -68,6 +70,10 @@ async def _models(request: Request) -> ModelService:
 
 async def _audit(request: Request) -> AuditTrail:
     return (await _services(request)).audit
+
+
+async def _metrics(request: Request) -> MetricsService:
+    return (await _services(request)).metrics
 
 
 async def _health(request: Request) -> HealthService:
@@ -104,6 +110,7 @@ Bulk = Annotated[BulkService, Depends(_bulk)]
 Models = Annotated[ModelService, Depends(_models)]
 Audit = Annotated[AuditTrail, Depends(_audit)]
 Health = Annotated[HealthService, Depends(_health)]
+Metrics = Annotated[MetricsService, Depends(_metrics)]
 Keys = Annotated[KeyService, Depends(_keys)]
 Operations = Annotated[OperationsService, Depends(_operations)]
 

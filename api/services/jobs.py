@@ -4,6 +4,7 @@ redeliver."""
 import asyncio
 import contextlib
 import hashlib
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -25,15 +26,19 @@ from batching.jobs.idempotency import IdempotencyKeys, check_key, fingerprint
 from batching.jobs.listing import JobIndex
 from batching.jobs.purge import purge
 from batching.jobs.record import TERMINAL_VALUES, JobRecord, JobStatus
-from batching.jobs.store import JobStore
+from batching.jobs.store import EXPIRED_ERROR, JobStore
+from batching.metrics import count_finished, count_submitted
 from batching.tenant_limits import max_queued_rows
 from maas.core import tracing
 from maas.core.access import Caller
 from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError, RateLimitedError
 from maas.core.ids import is_job_id, new_job_id
 from maas.core.inputs import parse_inputs
+from maas.core.log_fields import fields
 from maas.core.settings import Settings
 from maas.models.registry import ModelVersion
+
+log = logging.getLogger(__name__)
 
 
 def declared_rows(raw: object) -> int:
@@ -173,6 +178,10 @@ class JobService:
         )
         lane = keys.online_lane(model.name, model.version)
         await self.store.submit(record, entry, lane, model.config.max_queue_rows, tenant_cap)
+        count_submitted(record.model, record.version)
+        if log.isEnabledFor(logging.DEBUG):
+            extra = fields(job_id=record.id, model=record.model, version=record.version, rows=record.rows)
+            log.debug("job accepted", extra=extra)
 
     def _shown(self, text: str) -> str:
         return shortened(text, self.settings.max_echo_chars)
@@ -208,6 +217,7 @@ class JobService:
             raise JobNotFoundError(f"job {self._shown(job_id)!r} not found (not a job id)")
         record = owned(await self.store.get(job_id), caller)
         if await self.store.expire_if_overdue(record):
+            count_finished(record.model, record.version, JobStatus.EXPIRED.value, EXPIRED_ERROR.code)
             record = await self.store.get(job_id)
         return record
 
@@ -240,8 +250,9 @@ class JobService:
     async def cancel(self, caller: Caller, job_id: str) -> JobRecord:
         if not is_job_id(job_id):
             raise JobNotFoundError(f"job {self._shown(job_id)!r} not found (not a job id)")
-        owned(await self.store.get(job_id), caller)  # 404 unless the caller's tenant's
+        record = owned(await self.store.get(job_id), caller)  # 404 unless the caller's tenant's
         await self.store.cancel(job_id)
+        count_finished(record.model, record.version, JobStatus.CANCELLED.value)
         await self.audit.data(caller, "job.cancel", job_id)
         return await self.store.get(job_id)
 
@@ -252,6 +263,7 @@ class JobService:
         if record.status is JobStatus.QUEUED:
             with contextlib.suppress(JobStateError):  # it started meanwhile: refused below
                 await self.store.cancel(job_id)
+                count_finished(record.model, record.version, JobStatus.CANCELLED.value)
         state = await purge(self.store.redis, job_id)
         if not state:
             raise JobNotFoundError(f"job {job_id!r} not found (unknown, or its result expired)")

@@ -185,9 +185,10 @@ class JobStore:
         results: list[tuple[LaneEntry, JobResult]],
         done: list[LaneEntry],
         computed_rows: int = 0,
-    ) -> None:
+    ) -> list[bool]:
         """Writes results (the first terminal write wins), then acknowledges and deletes every
-        entry in `done`, in one round trip."""
+        entry in `done`, in one round trip. Returns, per result, whether its write was the one
+        that ended the job (False: it had ended already, e.g. cancelled or a reclaimed copy)."""
 
         def build(batch: lua.Batch):
             for entry, result in results:
@@ -196,7 +197,8 @@ class JobStore:
             if done:
                 _ack(batch, lane, done, computed_rows)
 
-        await lua.execute(self.redis, build)
+        replies = await lua.execute(self.redis, build)
+        return [bool(applied) for applied, _ in replies[: len(results)]]
 
     async def dead_letter(self, lane: str, entries: list[LaneEntry], max_deliveries: int) -> None:
         """Copies the entries to the lane's dead-letter stream, fails their jobs, then acks them."""

@@ -11,6 +11,7 @@ import uvicorn
 
 from api.app import create_app
 from batching.connection import RedisSetupError, check_setup
+from batching.metrics import serve_metrics
 from batching.tenancy.secret import key_hash_secret
 from maas.cli.bulk import bulk_app
 from maas.cli.config import config_app
@@ -42,7 +43,7 @@ TlsClientCa = Annotated[
 
 def _settings(**overrides) -> Settings:
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
@@ -140,6 +141,8 @@ def api(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # JSON: uvicorn's own loggers go through the root's JSON handler, not its text config.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
         **_tls_options(settings),
@@ -147,28 +150,36 @@ def api(
     tracing.stop()
 
 
+MetricsPort = Annotated[
+    int | None, typer.Option(help="Serve this process's /metrics on this port (default: none).")
+]
+
+
 @app.command()
 def worker(
     models: Annotated[str | None, typer.Option(help="Comma-separated models; default all.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """A batch worker alone (needs MAAS_REDIS_URL)."""
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    settings = _settings(worker_models=names, device=device)
+    settings = _settings(worker_models=names, device=device, worker_metrics_port=metrics_port)
     if settings.device not in ("cpu", "cuda"):
         raise typer.BadParameter("--device must be cpu or cuda")
     _check_redis(settings)
     _start_tracing(settings, "worker")
+    serve_metrics(settings.metrics_host, settings.worker_metrics_port)
     asyncio.run(run_worker(settings))
     tracing.stop()
 
 
 @app.command("rq-worker")
-def rq_worker() -> None:
+def rq_worker(metrics_port: MetricsPort = None) -> None:
     """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
-    settings = _settings()
+    settings = _settings(rq_worker_metrics_port=metrics_port)
     _check_redis(settings)
     _start_tracing(settings, "rq-worker")
+    serve_metrics(settings.metrics_host, settings.rq_worker_metrics_port)
     run_rq_worker(settings)
     tracing.stop()
 

@@ -49,7 +49,7 @@ async def test_the_overview_shows_queued_rows_a_dead_letter_and_a_failed_webhook
     job_id = (await api.post("/v1/jobs", json=hooked)).json()["id"]
     assert (await api.delete(f"/v1/jobs/{job_id}")).status_code == 200  # ends it: its event exists
     with sync_redis.Redis.from_url(settings.redis_url) as client:  # as the delivery task records
-        delivery._record(client, keys.job(job_id), WebhookState.FAILED, 500)
+        delivery._record(client, keys.job(job_id), WebhookState.FAILED, 500, "msg_1")
     lane = keys.online_lane("digits", 2)
     dead = LaneEntry("01M8JGKP0D4TVQ7RHSTBYNM2RK", 1, 1.0, b"MT1", b"1-0", deliveries=4)
     await JobStore(redis, 60).dead_letter(lane, [dead], 3)
@@ -81,7 +81,7 @@ async def test_the_overview_shows_queued_rows_a_dead_letter_and_a_failed_webhook
     again = await api.post(redeliver)
     assert again.status_code == 429  # once per MAAS_WEBHOOK_REDELIVER_INTERVAL_S, as for its owner
     with sync_redis.Redis.from_url(settings.redis_url) as client:
-        delivery._record(client, keys.job(job_id), WebhookState.DELIVERED, 200)
+        delivery._record(client, keys.job(job_id), WebhookState.DELIVERED, 200, "msg_1")
     assert (await api.get("/v1/admin/overview")).json()["failed_webhooks"] == []
 
 

@@ -21,8 +21,10 @@ from batching.bulk.lane import BulkLaneReader, ChunkEntry
 from batching.bulk.record import chunk_path, result_path
 from batching.bulk.store import BulkStore
 from batching.jobs.record import JobError
+from batching.metrics import BULK_CHUNK_SECONDS, BULK_ROWS
 from maas.core import tracing
 from maas.core.file_store import FileStore, open_store
+from maas.core.log_fields import fields
 from maas.core.sealing import CLEAR, Sealer
 from maas.models.registry import ModelVersion
 from worker.batch.bulk_scoring import BatchResult, MicroBatch, chunk_result, dead_lettered, micro_batches
@@ -66,6 +68,10 @@ class InferenceSlot(Protocol):
         """Scores batches[first], then the next ones while the online lane stays idle and
         budget_s lasts, on the inference thread."""
         ...
+
+
+def _fields(entry: ChunkEntry, **more: object) -> dict[str, object]:
+    return fields(bulk_id=entry.bulk_id, chunk=entry.index, **more)
 
 
 class BulkLoop:
@@ -120,7 +126,7 @@ class BulkLoop:
             raise
         except Exception as e:  # anything else about this chunk must cost only its job
             error = JobError.of(e, "bulk_chunk_failed")
-            log.error("bulk job %s: chunk %d: %s", entry.bulk_id, entry.index, error.message)
+            log.error("bulk chunk failed: %s", error.message, extra=_fields(entry))
             where = JobError(error.code, f"chunk {entry.index}: {error.message}")
             await self.store.fail(entry.bulk_id, where)
             await self.reader.ack(entry)
@@ -136,6 +142,7 @@ class BulkLoop:
             await asyncio.to_thread(write_chunk, files, result_path(entry.bulk_id, entry.index), result)
             failed = len(result.errors)
             state = await self.store.chunk_done(entry.bulk_id, entry.index, len(result.ids) - failed, failed)
+            self._count(len(result.ids) - failed, failed)
         elif state == "done":  # computed and counted before its worker died: finish the steps after
             state = await self.store.chunk_done(entry.bulk_id, entry.index, 0, 0)
         if state == "finalizing":
@@ -145,7 +152,7 @@ class BulkLoop:
     async def _result(self, files: FileStore, entry: ChunkEntry, stopping: asyncio.Event) -> ChunkFile | None:
         chunk = await asyncio.to_thread(read_chunk, files, chunk_path(entry.bulk_id, entry.index))
         if entry.deliveries > self.max_deliveries:
-            log.error("bulk job %s: chunk %d dead-lettered", entry.bulk_id, entry.index)
+            log.error("bulk chunk dead-lettered", extra=_fields(entry))
             return dead_lettered(chunk, self.max_deliveries)
         started = self._refreshed_at = time.monotonic()
         results: list[BatchResult] = []
@@ -155,14 +162,17 @@ class BulkLoop:
             if stopping.is_set():
                 return None
             results += await self.slot.run_block(chunk, batches, len(results), SLICE_S)
+        elapsed_s = time.monotonic() - started
+        BULK_CHUNK_SECONDS.labels(self.model.name, str(self.model.version)).observe(elapsed_s)
         log.debug(
-            "bulk job %s: chunk %d (%d items) in %.1f ms",
-            entry.bulk_id,
-            entry.index,
-            len(chunk.ids),
-            (time.monotonic() - started) * 1000,
+            "bulk chunk scored", extra=_fields(entry, rows=len(chunk.ids), duration_ms=elapsed_s * 1000)
         )
         return chunk_result(chunk, results)
+
+    def _count(self, succeeded: int, failed: int) -> None:
+        labels = (self.model.name, str(self.model.version))
+        BULK_ROWS.labels(*labels, "succeeded").inc(succeeded)
+        BULK_ROWS.labels(*labels, "failed").inc(failed)
 
     async def _wait_for_spare_capacity(self, entry: ChunkEntry, stopping: asyncio.Event) -> None:
         """Online batches first; meanwhile keep the chunk ours (refresh its idle time)."""
@@ -183,4 +193,5 @@ class BulkLoop:
             error = JobError("results_missing", f"result files of chunks {missing[:10]} are missing")
             await self.store.fail(entry.bulk_id, error)
         elif await self.store.succeed(entry.bulk_id):
-            log.info("bulk job %s succeeded: %d rows, %d failed", entry.bulk_id, record.total, record.failed)
+            extra = fields(bulk_id=entry.bulk_id, rows=record.total, status="succeeded")
+            log.info("bulk job succeeded, %d rows failed", record.failed, extra=extra)

@@ -31,6 +31,7 @@ from worker.batch import job_spans
 from worker.batch.batch_runner import Outcome, run_batch
 from worker.batch.bulk_loop import BulkLoop
 from worker.batch.bulk_scoring import BatchResult, MicroBatch, score_while_idle
+from worker.batch.lane_metrics import LaneMetrics
 from worker.runtimes.base import Runtime
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class LaneLoop:
             store.redis, self.lane, consumer, reliability.visibility_timeout_s, fair_share
         )
         self.collector = BatchCollector(policy_of(model), self.reader)
+        self.metrics = LaneMetrics(model, consumer)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{model.name}")
         self._finishing: set[asyncio.Task] = set()
         self._inflight: asyncio.Task | None = None
@@ -131,8 +133,10 @@ class LaneLoop:
         """Dead-letters repeat offenders, isolates suspects, runs the rest as one batch."""
         poison = [e for e in batch if e.deliveries > self.reliability.max_deliveries]
         if poison:
-            log.error("dead-lettering %s", [e.job_id for e in poison])
+            for entry in poison:
+                log.error("dead-lettering a job", extra=self.metrics.fields(job_id=entry.job_id))
             await self.store.dead_letter(self.lane, poison, self.reliability.max_deliveries)
+            self.metrics.dead_lettered(len(poison))
         rest = [e for e in batch if e.deliveries <= self.reliability.max_deliveries]
         healthy = [e for e in rest if e.deliveries < ISOLATE_FROM_DELIVERY]
         suspects = [[e] for e in rest if e.deliveries >= ISOLATE_FROM_DELIVERY]
@@ -174,6 +178,8 @@ class LaneLoop:
             runnable.append(Claimed(entry, claimed_at, inputs))
         if tracing.on():
             job_spans.queue_waits([c.entry for c in runnable], claimed_at)
+        self.metrics.claimed([c.entry for c in runnable], claimed_at)
+        self.metrics.expired(states.count(JobStatus.EXPIRED.value))
         if failed or dropped:
             self._spawn_finish(failed, [e for e, _ in failed] + dropped, 0)
         return runnable
@@ -191,14 +197,8 @@ class LaneLoop:
             for c, outcome in zip(runnable, outcomes, strict=True)
         ]
         rows = sum(e.rows for e in entries)
-        log.debug(
-            "batch of %d rows (%d jobs) in %.2f ms on %s",
-            rows,
-            len(entries),
-            outcomes[0].inference_ms,
-            self.lane,
-        )
-        self._spawn_finish(results, entries, rows)
+        batch_id = self.metrics.batch(entries, [o.inference_ms for o in outcomes])
+        self._spawn_finish(results, entries, rows, batch_id)
 
     async def _keeping_alive(self, entries: list[LaneEntry], running: asyncio.Future) -> list:
         """Awaits inference; a batch slower than a third of the visibility timeout refreshes its
@@ -213,14 +213,17 @@ class LaneLoop:
             except RedisError as e:
                 log.warning("could not refresh a slow batch's entries: %r", e)
 
-    def _spawn_finish(self, results: list, done: list[LaneEntry], computed_rows: int) -> None:
-        task = asyncio.create_task(self._finish(results, done, computed_rows))
+    def _spawn_finish(
+        self, results: list, done: list[LaneEntry], computed_rows: int, batch_id: str = ""
+    ) -> None:
+        task = asyncio.create_task(self._finish(results, done, computed_rows, batch_id))
         self._finishing.add(task)
         task.add_done_callback(self._finished)
 
-    async def _finish(self, results: list, done: list[LaneEntry], computed_rows: int) -> None:
+    async def _finish(self, results: list, done: list[LaneEntry], computed_rows: int, batch_id: str) -> None:
         started_ns = time.time_ns()
-        await self.store.finish(self.lane, results, done, computed_rows)
+        applied = await self.store.finish(self.lane, results, done, computed_rows)
+        self.metrics.finished(results, applied, batch_id)
         if tracing.on():
             job_spans.result_writes(results, started_ns)
 

@@ -23,8 +23,10 @@ from redis.exceptions import RedisError
 
 from batching import keys, model_events
 from batching.jobs.store import JobStore
+from batching.metrics import MODEL_LOAD_SECONDS, MODEL_LOADS, MODEL_UNLOADS
 from batching.tenant_limits import fair_share
 from maas.core.errors import MaasError, ModelLoadError
+from maas.core.log_fields import fields
 from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository, ModelVersion
@@ -198,6 +200,8 @@ class LaneManager:
 
     async def _new_runtime(self, key: Key, model: ModelVersion) -> Runtime | None:
         self._set_state(key, "loading")
+        labels = (key[0], str(key[1]))
+        started = time.perf_counter()
         try:
             refusal = (await self.rehearsals.rehearse(model)).refusal
             if refusal is not None:  # never loaded here: it would exceed the budget, or crash
@@ -207,11 +211,18 @@ class LaneManager:
             )
         except Exception as e:  # a model that cannot load must not take the worker down
             message = e.message if isinstance(e, MaasError) else repr(e)
-            log.error("cannot load %s: %s", label(key), message)
+            log.error("cannot load %s: %s", label(key), message, extra=fields(model=key[0], version=key[1]))
             self.failed[key] = model
             self._set_state(key, "failed", message)
+            MODEL_LOADS.labels(*labels, "failed").inc()
             return None
         self.failed.pop(key, None)
+        elapsed_s = time.perf_counter() - started
+        MODEL_LOADS.labels(*labels, "ok").inc()
+        MODEL_LOAD_SECONDS.labels(*labels).observe(elapsed_s)
+        log.info(
+            "loaded %s", label(key), extra=fields(model=key[0], version=key[1], duration_ms=elapsed_s * 1000)
+        )
         return runtime
 
     async def _load(self, key: Key, preload: bool) -> None:
@@ -273,6 +284,7 @@ class LaneManager:
         if served is None:
             return
         served.stopping.set()
+        MODEL_UNLOADS.labels(key[0], str(key[1])).inc()
         try:
             await served.task
         finally:

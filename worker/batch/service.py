@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from batching.connection import connect
 from batching.heartbeat import forget, heartbeat_forever
+from maas.core.log_fields import fields
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository
 from worker.batch.lane_manager import LaneManager
@@ -67,7 +68,7 @@ class Worker:
                 stop_beating,
             )
         )
-        log.info("worker %s serving %s", self.worker_id, self.lanes.serving())
+        log.info("worker serving %s", self.lanes.serving(), extra=fields(worker_id=self.worker_id))
         try:
             await self.lanes.run(self.stopping)
         finally:
@@ -75,7 +76,7 @@ class Worker:
             self._wake_heartbeat.set()
             await beating
             await forget(self.redis, self.worker_id)
-        log.info("worker %s stopped", self.worker_id)
+        log.info("worker stopped", extra=fields(worker_id=self.worker_id))
 
 
 async def run_worker(settings: Settings) -> None:

@@ -35,6 +35,7 @@ from batching.jobs.record import JobError
 from maas.core import tracing
 from maas.core.errors import InvalidInputError
 from maas.core.file_store import FileStore, open_store
+from maas.core.log_fields import fields
 from maas.core.sealing import CLEAR, Sealer
 from maas.core.signature import Signature
 from maas.models.registry import ModelRepository
@@ -82,7 +83,7 @@ def split(bulk_id: str) -> str:
         raise  # transient: rq retries the task
     except Exception as e:  # the file itself is bad (corrupt archive, ragged rows): fail visibly
         error = JobError.of(e, "bulk_split_failed")
-        log.info("bulk job %s failed: %s", bulk_id, error.message)
+        log.info("bulk job failed: %s", error.message, extra=fields(bulk_id=bulk_id, status="failed"))
         transition_call(bulk_id, FAILABLE, BulkStatus.FAILED, failure_fields(error)).run_sync(context.redis)
         return f"failed: {error.message}"
     if finished:

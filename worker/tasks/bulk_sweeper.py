@@ -20,6 +20,7 @@ from batching.bulk.record import BulkRecord
 from batching.bulk.retention import claim_due, forget
 from maas.core.file_store import FileStore, open_store
 from maas.core.ids import is_job_id
+from maas.core.log_fields import fields
 
 log = logging.getLogger(__name__)
 LEASE_S = 300.0  # a claimed job is another sweeper's again after this (its sweeper died)
@@ -58,7 +59,7 @@ class BulkSweeper:
         if record is not None and not record.terminal:
             log.warning("bulk job %s is still %s past its longest life; deleted", bulk_id, record.status)
         forget(self.client, bulk_id, record.tenant if record is not None else None)
-        log.info("bulk job %s: retention over; files and record deleted", bulk_id)
+        log.info("bulk job retention over; files and record deleted", extra=fields(bulk_id=bulk_id))
 
     def run(self, stopping: threading.Event) -> None:
         """Sweeps now, then every interval_s until `stopping` is set; Redis errors only delay it."""

@@ -18,10 +18,12 @@ from rq.job import Job
 from batching import keys
 from batching.jobs.record import JobRecord
 from batching.jobs.view import job_public
+from batching.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
 from batching.tasks import DELIVER_BULK_WEBHOOK, DELIVER_JOB_WEBHOOK, current_path
 from batching.webhook import WebhookRecord, WebhookState
 from maas.core import tracing
 from maas.core.errors import MaasError
+from maas.core.log_fields import fields
 from maas.core.sealing import CLEAR, Sealer
 from maas.core.url_safety import UnsafeURLError, WebhookPolicy
 from worker.webhooks.http import DEFAULT_PORTS, WebhookTransportError, post_pinned
@@ -113,32 +115,35 @@ def _attempt(key: str, hook: WebhookRecord, view: dict, traceparent: str | None)
     }
     if traceparent:
         headers["traceparent"] = traceparent
+    started = time.perf_counter()
     try:
         status: int | str = post_pinned(
             hook.url, body, headers, context.timeout_s, context.policy, context.connect_timeout_s
         )
     except UnsafeURLError as e:
-        _record(context.redis, key, WebhookState.FAILED, e.message)  # no retry can fix this
+        WEBHOOK_DELIVERY_SECONDS.observe(time.perf_counter() - started)
+        _record(context.redis, key, WebhookState.FAILED, e.message, hook.event_id)  # no retry fixes it
         return e.message
     except WebhookTransportError as e:
         status = e.message
     tracing.annotate({"http.response.status_code" if isinstance(status, int) else "error.type": status})
-    return _conclude(context.redis, key, status)
+    WEBHOOK_DELIVERY_SECONDS.observe(time.perf_counter() - started)
+    return _conclude(context.redis, key, status, hook.event_id)
 
 
-def _conclude(client: redis.Redis, key: str, status: int | str) -> str:
+def _conclude(client: redis.Redis, key: str, status: int | str, event_id: str) -> str:
     if isinstance(status, int) and 200 <= status < 300:
-        _record(client, key, WebhookState.DELIVERED, status)
+        _record(client, key, WebhookState.DELIVERED, status, event_id)
         return f"delivered ({status})"
     if status == 410:  # Gone: the receiver asks us to stop
-        _record(client, key, WebhookState.FAILED, status)
+        _record(client, key, WebhookState.FAILED, status, event_id)
         return "receiver answered 410 Gone; not retried"
     rq_job = get_current_job()
     if rq_job is not None and rq_job.retries_left:
         delay_s = rq_job.get_retry_interval()  # what rq will wait before the next attempt
-        _record(client, key, WebhookState.RETRYING, status, time.time() + delay_s)
+        _record(client, key, WebhookState.RETRYING, status, event_id, time.time() + delay_s)
     else:
-        _record(client, key, WebhookState.FAILED, status)
+        _record(client, key, WebhookState.FAILED, status, event_id)
     raise WebhookDeliveryError(f"webhook for {key}: {status}")
 
 
@@ -147,8 +152,10 @@ def _record(
     key: str,
     state: WebhookState,
     status: int | str,
+    event_id: str,
     next_attempt_at: float | None = None,
 ) -> None:
+    WEBHOOK_DELIVERIES.labels(state.value).inc()
     if not client.exists(key):
         return  # its result expired meanwhile: do not leave a partial record behind
     with client.pipeline(transaction=True) as pipe:
@@ -167,4 +174,11 @@ def _record(
         elif state is WebhookState.DELIVERED:
             pipe.zrem(keys.WEBHOOK_FAILURES, key)
         pipe.execute()
-    log.info("webhook for %s: %s (%s)", key, state.value, status)
+    log.info("webhook attempt %s (%s)", state.value, status, extra=_log_fields(key, event_id, state))
+
+
+def _log_fields(key: str, event_id: str, state: WebhookState) -> dict[str, object]:
+    """The record's id under its own name (a job's or a bulk job's), never its URL."""
+    record_id = key.rsplit(":", 1)[-1].strip("{}")
+    owner = fields(bulk_id=record_id) if key.startswith(keys.bulk_job("")[:-2]) else fields(job_id=record_id)
+    return {**owner, **fields(webhook_id=event_id, outcome=state.value)}

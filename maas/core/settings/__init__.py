@@ -10,6 +10,7 @@ from maas.core.settings.data import DataSettings
 from maas.core.settings.fields import SECRET, default_redis_maxmemory_mb, redacted_url
 from maas.core.settings.jobs import JobSettings
 from maas.core.settings.models import ModelSettings
+from maas.core.settings.observability import ObservabilitySettings
 from maas.core.settings.service import ServiceSettings
 from maas.core.settings.tenancy import TenancySettings, TenantLimit
 from maas.core.settings.tracing import TracingSettings
@@ -27,6 +28,7 @@ class Settings(
     TenancySettings,
     DataSettings,
     TracingSettings,
+    ObservabilitySettings,
     BaseSettings,
 ):
     # hide_input_in_errors: a validation error names the field and the rule, never the value
