@@ -62,6 +62,11 @@ bench-sealing: $(INSTALLED)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) bench/sealing.py $(SEALING_ARGS)
 
+# On a CUDA machine with the `gpu` extra (scripts/gpu_check.sh installs it and runs the GPU tests too).
+bench-gpu: $(INSTALLED)
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(PY) bench/gpu.py $(GPU_ARGS)
+
 demo-model: $(INSTALLED)
 	$(PY) scripts/train_digits.py
 

@@ -18,11 +18,12 @@ from api.middleware import RateLimitHeaders
 from api.observe import RequestObserver
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
-from api.routes import admin, audit, bulk_jobs, dashboard, health, jobs, keys, metrics, models
+from api.routes import admin, audit, bulk_jobs, dashboard, health, jobs, keys, metrics, models, oip
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
+from api.services.inference import InferenceService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
 from api.services.metrics import MetricsService
@@ -43,7 +44,7 @@ from batching.tenancy.rate import RateLimiter
 from batching.tenancy.secret import key_hash_secret
 from batching.tenancy.store import KeyStore
 from maas.core.access import AuthMode, auth_mode
-from maas.core.file_store import LocalFileStore, SealingFileStore
+from maas.core.file_store import SealingFileStore, configured_store
 from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
@@ -74,26 +75,30 @@ def build_services(
     sealer = Sealer.from_setting(settings.data_keys)
     announce(sealer, "api")
     job_store = JobStore(redis, settings.result_ttl_s, sealer)
+    jobs = JobService(
+        settings=settings,
+        registry=registry,
+        store=job_store,
+        events=events,
+        idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
+        webhooks=webhooks,
+        health=VersionHealth(redis, settings.heartbeat_interval_s),
+        audit=audit_trail,
+        index=JobIndex(redis, sealer),
+    )
+    health = HealthService(redis, settings.heartbeat_interval_s)
     return Services(
         settings=settings,
         bodies=JsonBodies(settings.max_body_bytes, settings.json_offload_bytes, JobBodyParser()),
-        jobs=JobService(
-            settings=settings,
-            registry=registry,
-            store=job_store,
-            events=events,
-            idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
-            webhooks=webhooks,
-            health=VersionHealth(redis, settings.heartbeat_interval_s),
-            audit=audit_trail,
-            index=JobIndex(redis, sealer),
-        ),
+        jobs=jobs,
+        inference=InferenceService(settings, registry, jobs, health, redis),
         bulk=BulkService(
             settings=settings,
             registry=registry,
             store=BulkStore(redis, settings.bulk_retention_s),
             files=SealingFileStore(
-                LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk"), sealer
+                configured_store(settings),
+                sealer,
             ),
             sync_redis=rq_redis,
             webhooks=webhooks,
@@ -102,7 +107,7 @@ def build_services(
         ),
         models=ModelService(registry=registry, redis=redis, settings=settings, audit=audit_trail),
         audit=audit_trail,
-        health=HealthService(redis, settings.heartbeat_interval_s),
+        health=health,
         keys=KeyService(key_store, audit_trail),
         auth=Authenticator(settings, auth[0], KeyCache(key_store, settings.key_cache_s), RateLimiter(redis)),
         operations=OperationsService(
@@ -155,7 +160,17 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(RequestObserver)
-    routers = (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router)
-    for router in (*routers, metrics.router, admin.router, dashboard.router):
+    for router in (
+        jobs.router,
+        bulk_jobs.router,
+        models.router,
+        audit.router,
+        keys.router,
+        health.router,
+        oip.router,
+        metrics.router,
+        admin.router,
+        dashboard.router,
+    ):
         app.include_router(router)
     return app

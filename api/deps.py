@@ -17,6 +17,7 @@ from api.guard import check_origin
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
 from api.services.health import HealthService
+from api.services.inference import InferenceService
 from api.services.jobs import JobService
 from api.services.keys import KeyService
 from api.services.metrics import MetricsService
@@ -40,6 +41,7 @@ class Services:
     keys: KeyService
     auth: Authenticator
     operations: OperationsService
+    inference: InferenceService
     metrics: MetricsService
 
 
@@ -88,6 +90,10 @@ async def _operations(request: Request) -> OperationsService:
     return (await _services(request)).operations
 
 
+async def _inference(request: Request) -> InferenceService:
+    return (await _services(request)).inference
+
+
 def requires(scope: Scope) -> Any:
     """The dependency of a route needing `scope`: the Caller, or 401/403/429."""
 
@@ -113,6 +119,7 @@ Health = Annotated[HealthService, Depends(_health)]
 Metrics = Annotated[MetricsService, Depends(_metrics)]
 Keys = Annotated[KeyService, Depends(_keys)]
 Operations = Annotated[OperationsService, Depends(_operations)]
+Inference = Annotated[InferenceService, Depends(_inference)]
 
 JobsWriter = Annotated[Caller, requires(Scope.JOBS_WRITE)]
 JobsReader = Annotated[Caller, requires(Scope.JOBS_READ)]

@@ -17,7 +17,10 @@ from maas.core.errors import (
     ConflictError,
     ForbiddenError,
     GoneError,
+    InferTimeoutError,
     InvalidInputError,
+    JobFailedError,
+    JobLostError,
     JobNotFoundError,
     JobStateError,
     KeyNotFoundError,
@@ -51,6 +54,17 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     RateLimitedError: 429,
     QuotaExceededError: 429,
     TenantQuotaError: 429,
+    InferTimeoutError: 504,
+    JobFailedError: 422,
+    JobLostError: 503,
+}
+# The Open Inference Protocol's routes (/v2) answer bad input with 400 and errors as
+# {"error": "<message>"}, as the spec and its clients expect; the rest of the table applies.
+V2_PREFIX = "/v2"
+V2_STATUS_BY_ERROR: dict[type[MaasError], int] = {
+    InvalidInputError: 400,
+    JobFailedError: 400,
+    JobLostError: 503,
 }
 MESSAGE_ECHOES = 10  # a message may be this many echoed pieces long, whatever it quotes
 RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1, QuotaExceededError: 5, TenantQuotaError: 1}
@@ -96,15 +110,30 @@ def error_response(
     return NumpyJSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-def _status_of(error: MaasError) -> int:
+def is_v2(request: Request) -> bool:
+    return request.url.path == V2_PREFIX or request.url.path.startswith(V2_PREFIX + "/")
+
+
+def _status_of(error: MaasError, v2: bool = False) -> int:
     for cls in type(error).__mro__:
+        if v2 and cls in V2_STATUS_BY_ERROR:
+            return V2_STATUS_BY_ERROR[cls]
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
     return 500
 
 
+def _shaped(
+    request: Request, status: int, code: str, message: str, loc=None, headers=None
+) -> NumpyJSONResponse:
+    """The error in the shape the route's protocol gives errors."""
+    if is_v2(request):
+        return NumpyJSONResponse({"error": message}, status_code=status, headers=headers)
+    return error_response(status, code, message, loc, headers)
+
+
 def _maas_error(redaction: Redaction):
-    async def handle(_: Request, error: MaasError) -> NumpyJSONResponse:
+    async def handle(request: Request, error: MaasError) -> NumpyJSONResponse:
         headers = {}
         if retry_after := getattr(error, "retry_after_s", None) or RETRY_AFTER_S.get(type(error)):
             headers["Retry-After"] = str(retry_after)
@@ -112,7 +141,8 @@ def _maas_error(redaction: Redaction):
             headers["WWW-Authenticate"] = challenge
         loc = redaction.loc(getattr(error, "loc", None))
         message = redaction.message(error.message)
-        return error_response(_status_of(error), error.code, message, loc, headers or None)
+        status = _status_of(error, is_v2(request))
+        return _shaped(request, status, error.code, message, loc, headers or None)
 
     return handle
 
@@ -127,24 +157,25 @@ def _describe(errors: Sequence[Mapping[str, Any]], redaction: Redaction) -> str:
 
 
 def _validation_error(redaction: Redaction):
-    async def handle(_: Request, error: RequestValidationError | ValidationError) -> NumpyJSONResponse:
+    async def handle(request: Request, error: RequestValidationError | ValidationError) -> NumpyJSONResponse:
         errors = error.errors()
         loc = redaction.loc([p for p in errors[0]["loc"] if p != "body"]) if errors else None
-        return error_response(422, "invalid_request", redaction.message(_describe(errors, redaction)), loc)
+        message = redaction.message(_describe(errors, redaction))
+        return _shaped(request, 400 if is_v2(request) else 422, "invalid_request", message, loc)
 
     return handle
 
 
-async def _redis_down(_: Request, error: Exception) -> NumpyJSONResponse:
+async def _redis_down(request: Request, error: Exception) -> NumpyJSONResponse:
     message = f"the job queue (Redis) is unreachable: {error}"
-    return error_response(503, "queue_unavailable", message, headers={"Retry-After": "1"})
+    return _shaped(request, 503, "queue_unavailable", message, headers={"Retry-After": "1"})
 
 
-async def _redis_full(_: Request, error: Exception) -> NumpyJSONResponse:
+async def _redis_full(request: Request, error: Exception) -> NumpyJSONResponse:
     # noeviction: Redis refuses writes that would grow it past maxmemory; accepted jobs still
     # finish (their scripts may exceed it), so room comes back as results expire.
     message = "the job queue (Redis) is full (maxmemory reached); new jobs are refused, retry later"
-    return error_response(503, "queue_out_of_memory", message, headers={"Retry-After": "5"})
+    return _shaped(request, 503, "queue_out_of_memory", message, headers={"Retry-After": "5"})
 
 
 def install_error_handlers(app: FastAPI, settings: Settings) -> None:

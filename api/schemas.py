@@ -115,6 +115,14 @@ class WorkerModelState(BaseModel):
     worker: str
     state: str = Field(description="loading | ready | failed")
     error: str | None = None
+    runtime: str | None = Field(None, description="What runs it once ready: onnxruntime, litert, ...")
+    provider: str | None = Field(
+        None, description="The execution provider it really runs on, e.g. CUDAExecutionProvider."
+    )
+    device: str | None = Field(
+        None, description="cpu or cuda:N: where it really runs (a .tflite on a GPU worker: cpu)."
+    )
+    io_binding: bool | None = Field(None, description="Batches go through onnxruntime IO binding.")
 
 
 class ModelVersionPublic(BaseModel):

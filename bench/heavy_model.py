@@ -43,28 +43,33 @@ def _dense(name: str, rows: int, cols: int, rng: np.random.Generator) -> TensorP
     return numpy_helper.from_array(weights.astype(np.float32), name)
 
 
-def write_heavy_model(path: Path, seed: int = 0) -> None:
+def write_mlp(path: Path, name: str, widths: list[int], seed: int = 0) -> None:
+    """features [N, widths[0]] -> scores [N, widths[-1]] through MatMul+Relu layers."""
     rng = np.random.default_rng(seed)
-    widths = [HEAVY_FEATURES] + [HEAVY_WIDTH] * (HEAVY_LAYERS + 1) + [HEAVY_OUTPUTS]
     nodes, weights, previous = [], [], "features"
     for i, (rows, cols) in enumerate(zip(widths, widths[1:], strict=False)):
         weights.append(_dense(f"w{i}", rows, cols, rng))
         nodes.append(helper.make_node("MatMul", [previous, f"w{i}"], [f"dense{i}"]))
         previous = f"dense{i}"
-        if cols != HEAVY_OUTPUTS:
+        if i < len(widths) - 2:
             nodes.append(helper.make_node("Relu", [previous], [f"relu{i}"]))
             previous = f"relu{i}"
     nodes.append(helper.make_node("Identity", [previous], ["scores"]))
     graph = helper.make_graph(
         nodes,
-        "heavy_mlp",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", HEAVY_FEATURES])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", HEAVY_OUTPUTS])],
+        name,
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", widths[0]])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", widths[-1]])],
         weights,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8  # readable by any onnxruntime since 1.10
     save_model(model, str(path))
+
+
+def write_heavy_model(path: Path, seed: int = 0) -> None:
+    widths = [HEAVY_FEATURES] + [HEAVY_WIDTH] * (HEAVY_LAYERS + 1) + [HEAVY_OUTPUTS]
+    write_mlp(path, "heavy_mlp", widths, seed)
 
 
 def _place(root: Path, model: BenchModel) -> Path:

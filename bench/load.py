@@ -25,6 +25,8 @@ class LoadSpec:
     connections: int
     threads: int
     wait_s: float
+    script: Path = LUA_SCRIPT
+    headers: tuple[str, ...] = ()  # "Name: value", for scripts that send them (wrk_oip.lua)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def wrk_command(spec: LoadSpec) -> list[str]:
         f"--connections={spec.connections}",
         f"--duration={spec.duration_s}s",
         f"--timeout={math.ceil(spec.wait_s) + 5}s",
-        f"--script={LUA_SCRIPT}",
+        f"--script={spec.script}",
         "--latency",
         spec.url,
     ]
@@ -54,7 +56,12 @@ def wrk_command(spec: LoadSpec) -> list[str]:
 
 def run_wrk(spec: LoadSpec, log_file: Path) -> LoadRun:
     """Runs wrk to completion; its CPU time comes from wait4, so nothing has to sample it."""
-    env = {**os.environ, "BENCH_BODY_FILE": str(spec.body_file), "BENCH_WAIT_S": f"{spec.wait_s:g}"}
+    env = {
+        **os.environ,
+        "BENCH_BODY_FILE": str(spec.body_file),
+        "BENCH_WAIT_S": f"{spec.wait_s:g}",
+        "BENCH_HEADERS": "|".join(spec.headers),
+    }
     with log_file.open("w+") as out:
         started = time.monotonic()
         process = subprocess.Popen(wrk_command(spec), stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from codec import print_codec_costs
 from cpu import cores, machine_cpu_s, tree_cpu_s
 from heavy_model import build_repository
 from load import LoadSpec, run_wrk
+from protocols import print_protocols, protocol_loads
 from raw_runtime import measure
 from report import cpu_summary, print_raw, print_tables, raw_summary, service_summary, write_json
 from service import Service, ServiceError
@@ -35,6 +37,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--raw-seconds", type=float, default=0.5, help="Seconds per raw batch size.")
     parser.add_argument("--models", default="", help="Comma-separated subset of the bench models.")
     parser.add_argument("--out", type=Path, default=OUT_FILE, help="Where to write the JSON results.")
+    parser.add_argument(
+        "--protocol-duration",
+        type=int,
+        default=5,
+        help="Seconds per /v1 JSON, /v2 JSON, /v2 binary run (bench/protocols.py); 0 skips them.",
+    )
+    parser.add_argument(
+        "--protocol-connections", type=int, default=16, help="Closed-loop clients of the protocol runs."
+    )
     return parser.parse_args()
 
 
@@ -81,13 +92,15 @@ def load_model(service: Service, model: ModelVersion, args, work: Path) -> tuple
     return svc, cpu
 
 
-def serve_and_load(models: list[ModelVersion], args, repo: Path, work: Path) -> dict:
+def serve_and_load(models: list[ModelVersion], args, repo: Path, work: Path) -> tuple[dict, list[dict]]:
     service = Service(repo, work / "state", work / "maas-serve.log")
     started = time.monotonic()
     try:
         service.start()
         print(f"maas serve ready on {service.url} after {time.monotonic() - started:.1f} s", flush=True)
-        return {m.name: load_model(service, m, args, work) for m in models}
+        loads = {m.name: load_model(service, m, args, work) for m in models}
+        protocols = protocol_loads(service, models, args, work) if args.protocol_duration > 0 else []
+        return loads, protocols
     except Exception:
         if service.process is not None:
             print("--- last lines of maas serve's log ---\n" + service.log_tail())
@@ -118,13 +131,23 @@ def main() -> int:
         registry = ModelRepository(work / "models")
         models = [registry.get(name) for name in wanted]
         raws = {}
+        codec = {}
         for model in models:
             raws[model.name] = raw_summary(measure(model, args.raw_seconds))
             print_raw(model.name, raws[model.name])
-        loads = serve_and_load(models, args, work / "models", work)
+            codec[model.name] = print_codec_costs(model)
+        loads, protocols = serve_and_load(models, args, work / "models", work)
     results = [result(m, raws[m.name], *loads[m.name]) for m in models]
     print_tables(results)
-    write_json(args.out, {"settings": {**vars(args), "out": str(args.out)}, "results": results})
+    if protocols:
+        print_protocols(protocols)
+    document = {
+        "settings": {**vars(args), "out": str(args.out)},
+        "results": results,
+        "protocols": protocols,
+        "codec_us": codec,
+    }
+    write_json(args.out, document)
     print(f"\nwrote {args.out}")
     failed = [r["model"] for r in results if not r["all_responses_200"]]
     if failed:

@@ -24,6 +24,7 @@ from maas.cli.supervisor import serve as serve_tree
 from maas.cli.webhooks import webhooks_app
 from maas.core import tracing
 from maas.core.access import auth_mode
+from maas.core.devices import Device
 from maas.core.settings import Settings
 from worker.batch.service import run_worker
 from worker.tasks.rq_worker import run_rq_worker
@@ -158,14 +159,19 @@ MetricsPort = Annotated[
 @app.command()
 def worker(
     models: Annotated[str | None, typer.Option(help="Comma-separated models; default all.")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, or a GPU as cuda:N (cuda = cuda:0); default MAAS_DEVICE.")
+    ] = None,
     metrics_port: MetricsPort = None,
 ) -> None:
     """A batch worker alone (needs MAAS_REDIS_URL)."""
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    if device is not None:
+        try:
+            device = str(Device.parse(device))
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--device") from None
     settings = _settings(worker_models=names, device=device, worker_metrics_port=metrics_port)
-    if settings.device not in ("cpu", "cuda"):
-        raise typer.BadParameter("--device must be cpu or cuda")
     _check_redis(settings)
     _start_tracing(settings, "worker")
     serve_metrics(settings.metrics_host, settings.worker_metrics_port)

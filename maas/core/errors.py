@@ -48,6 +48,12 @@ class PayloadTooLargeError(MaasError):
     code = "payload_too_large"
 
 
+class FileStoreError(MaasError):
+    """A bulk file missing from its store, or a path that would leave it."""
+
+    code = "file_store_error"
+
+
 class JobNotFoundError(MaasError):
     code = "job_not_found"
 
@@ -128,3 +134,28 @@ class TenantQuotaError(MaasError):
     """The tenant already has its maximum rows queued across lanes; retry later (429)."""
 
     code = "tenant_quota_exceeded"
+
+
+class InferTimeoutError(MaasError):
+    """An inference request (`/v2` infer, gRPC ModelInfer) whose job did not end within its
+    timeout; a job still queued then is cancelled, one already running is left to finish."""
+
+    code = "infer_timeout"
+
+
+class JobFailedError(MaasError):
+    """An inference request whose job failed on its own inputs (the batch was bisected down to
+    it): the model raised, or gave non-finite outputs; `job_code` is the job's error code."""
+
+    code = "job_failed"
+
+    def __init__(self, message: str, job_code: str):
+        super().__init__(message)
+        self.job_code = job_code
+
+
+class JobLostError(JobFailedError):
+    """An inference request whose job was dead-lettered (every worker that took it died or
+    stalled): not the input's fault, retry later."""
+
+    code = "job_lost"

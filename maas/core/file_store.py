@@ -1,5 +1,5 @@
-"""Where bulk jobs keep their files (input, chunks, chunk results): a small interface, so an
-S3-compatible fsspec store can replace the local directory without touching the pipeline.
+"""Where bulk jobs keep their files (input, chunks, chunk results): a small interface, served by
+a local directory or by an object store through fsspec (maas.core.object_store), chosen by URL.
 
 Paths are relative, `/`-separated names inside the store. A store is named by a URL kept on each
 bulk job, so every process (API, rq worker, workers) opens the same store for a job, through
@@ -14,15 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
-from maas.core.errors import MaasError, PayloadTooLargeError
+from maas.core.errors import FileStoreError, PayloadTooLargeError
+from maas.core.object_store import FsspecFileStore
 from maas.core.sealed_file import SEGMENT_BYTES, SealedWriter, open_sealed
 from maas.core.sealing import CLEAR, Sealer
+from maas.core.settings import Settings
 
 COPY_BLOCK_BYTES = 1 << 20
-
-
-class FileStoreError(MaasError):
-    code = "file_store_error"
 
 
 class FileStore(Protocol):
@@ -125,12 +123,24 @@ class SealingFileStore:
         self.inner.remove_tree(prefix)
 
 
-def open_store(url: str, sealer: Sealer = CLEAR) -> FileStore:
-    """The store a URL names, through its seal. Only file:// today; an fsspec-backed class goes
-    here for s3://."""
+def base_store(url: str) -> FileStore:
+    """The store a URL names, unsealed: file:// is a local directory; any other protocol fsspec
+    knows (s3://, gs://, az://, ... with its package installed) an object store."""
     if url.startswith("file://"):
-        return SealingFileStore(LocalFileStore(Path(url.removeprefix("file://"))), sealer)
-    raise FileStoreError(f"file store {url!r}: only file:// stores are supported")
+        return LocalFileStore(Path(url.removeprefix("file://")))
+    return FsspecFileStore(url)
+
+
+def configured_store(settings: Settings) -> FileStore:
+    """The unsealed store new bulk jobs go to: MAAS_BULK_STORE_URL, else the local directory."""
+    if settings.bulk_store_url:
+        return base_store(settings.bulk_store_url)
+    return LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk")
+
+
+def open_store(url: str, sealer: Sealer = CLEAR) -> FileStore:
+    """The store a URL names, through its seal."""
+    return SealingFileStore(base_store(url), sealer)
 
 
 def copy_stream(source: BinaryIO, target: BinaryIO, limit_bytes: int) -> int:

@@ -4,6 +4,7 @@ patch changes it."""
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from maas.core.access import TENANT_PATTERN
+from maas.models.gpu_options import CudaOptions, TensorRtOptions
 
 # The runtimes every worker has; anything else in `runtime` names a plugin class (`module:Class`).
 BUILTIN_RUNTIMES = frozenset({"onnxruntime", "litert"})
@@ -27,6 +28,13 @@ class OnnxRuntimeOptions(BaseModel):
     providers: list[str] = Field(
         default_factory=list, description="Execution providers; empty picks one from the device."
     )
+    io_binding: bool | None = Field(
+        None,
+        description="Bind inputs and outputs with onnxruntime IO binding: one host-to-device copy "
+        "of the stacked batch and one copy back. Unset: on for a GPU worker, off on the CPU.",
+    )
+    cuda: CudaOptions = Field(default_factory=CudaOptions)
+    tensorrt: TensorRtOptions = Field(default_factory=TensorRtOptions)
 
 
 class TfliteOptions(BaseModel):

@@ -97,8 +97,11 @@ async def test_a_full_int8_tflite_is_served_with_float_inputs_and_outputs(
     got = np.asarray(job["outputs"]["probabilities"], np.float32)
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert (got.argmax(1) == labels).mean() > 0.85
-    signature = (await api.get("/v1/models/tint8")).json()["latest"]["signature"]
+    latest = (await api.get("/v1/models/tint8")).json()["latest"]
+    signature = latest["signature"]
     assert [t["dtype"] for t in signature["inputs"] + signature["outputs"]] == ["float32", "float32"]
+    # What the version really runs on: LiteRT, on the CPU (it would on a GPU worker too).
+    assert [(w["runtime"], w["device"]) for w in latest["workers"]] == [("litert", "cpu")]
 
 
 async def test_a_two_input_tflite_model_is_served_under_its_own_tensor_names(

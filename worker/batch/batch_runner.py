@@ -4,6 +4,7 @@ A batch that raises is bisected until the jobs that make it raise are alone, so 
 fails only its own job.
 """
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -47,6 +48,19 @@ def _split(outputs: dict[str, np.ndarray], rows: list[int]) -> list[dict[str, np
     return [{name: parts[i] for name, parts in per_output.items()} for i in range(len(rows))]
 
 
+# How onnxruntime's CUDA/TensorRT providers word a failed device allocation. Such a batch is
+# bisected like any other failure: halves that fit still run, and the worker goes on serving.
+_DEVICE_OOM = re.compile(r"out of memory|failed to allocate memory|CUDNN_STATUS_ALLOC_FAILED", re.IGNORECASE)
+
+
+def _job_error(e: Exception) -> JobError:
+    if isinstance(e, MaasError):  # a refusal of ours (non_finite_output) keeps its code
+        return JobError(e.code, e.message)
+    if _DEVICE_OOM.search(str(e)):
+        return JobError("device_out_of_memory", f"the device ran out of memory for this job: {e}")
+    return JobError("inference_error", f"the model raised {type(e).__name__}: {e}")
+
+
 def run_batch(runtime: Runtime, jobs: list[dict[str, np.ndarray]]) -> list[Outcome]:
     """One Outcome per job, in order."""
     rows = [_rows(job) for job in jobs]
@@ -59,10 +73,7 @@ def run_batch(runtime: Runtime, jobs: list[dict[str, np.ndarray]]) -> list[Outco
             middle = len(jobs) // 2
             return run_batch(runtime, jobs[:middle]) + run_batch(runtime, jobs[middle:])
         elapsed_ms = (time.perf_counter() - started) * 1000
-        if isinstance(e, MaasError):  # a refusal of ours (non_finite_output) keeps its code
-            error = JobError(e.code, e.message)
-        else:
-            error = JobError("inference_error", f"the model raised {type(e).__name__}: {e}")
+        error = _job_error(e)
         return [Outcome(None, error, rows[0], elapsed_ms)]
     elapsed_ms = (time.perf_counter() - started) * 1000
     return [Outcome(outputs, None, sum(rows), elapsed_ms) for outputs in per_job]

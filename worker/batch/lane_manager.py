@@ -31,9 +31,9 @@ from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository, ModelVersion
 from worker.batch.lane_loop import LaneLoop, Reliability
-from worker.batch.memory import LoadRehearsals, memory_budget_bytes, rss_bytes
+from worker.batch.memory import LoadMeter, LoadRehearsals, memory_budget_bytes
 from worker.runtimes.base import Runtime
-from worker.runtimes.catalog import load_runtime
+from worker.runtimes.catalog import load_runtime, placement_of
 
 log = logging.getLogger(__name__)
 DEMAND_POLL_S = 0.2
@@ -88,7 +88,13 @@ class LaneManager:
         self.failed: dict[Key, ModelVersion] = {}  # retried only once the version's files change
         self.changed = asyncio.Event()
         self.on_change = on_change
-        self._budget = memory_budget_bytes(settings.worker_memory_budget_mb)
+        # A GPU worker budgets the device memory its versions take, a CPU worker its own RSS.
+        self.meter = LoadMeter.for_device(settings.device)
+        self._budget = (
+            int(settings.gpu_memory_budget_mb * 2**20)
+            if self.meter.on_gpu
+            else memory_budget_bytes(settings.worker_memory_budget_mb)
+        )
         self.rehearsals = LoadRehearsals(
             self._budget, settings.worker_load_rehearsal_timeout_s, settings.device
         )
@@ -207,7 +213,9 @@ class LaneManager:
             if refusal is not None:  # never loaded here: it would exceed the budget, or crash
                 raise ModelLoadError(refusal)
             runtime = await asyncio.to_thread(
-                load_runtime, model, self.settings.device, self.settings.allow_plugin_runtimes
+                load_runtime,
+                *(model, self.settings.device, self.settings.allow_plugin_runtimes),
+                self.settings.state_dir,
             )
         except Exception as e:  # a model that cannot load must not take the worker down
             message = e.message if isinstance(e, MaasError) else repr(e)
@@ -233,11 +241,11 @@ class LaneManager:
         if preload and self._budget and self._used() + estimate > self._budget:
             return  # preloading never unloads another model; a job will load this one
         await self._make_room(estimate, key)
-        before = rss_bytes()
+        before = self.meter.used_bytes()
         runtime = await self._new_runtime(key, model)
         if runtime is None:
             return
-        memory = max(estimate, rss_bytes() - before)
+        memory = max(estimate, self.meter.used_bytes() - before)
         self._start(key, model, runtime, memory)
         log.info("serving %s (%.1f MiB)", label(key), memory / 2**20)
 
@@ -302,7 +310,10 @@ class LaneManager:
         self._set_state(key, "failed", f"lane loop ended: {error!r}")
 
     def _set_state(self, key: Key, state: str, error: str | None = None) -> None:
-        self.states[label(key)] = {"state": state, "error": error}
+        served = self.served.get(key)
+        # A ready version says what it really runs on (a .tflite on a GPU worker: the CPU).
+        placement = placement_of(served.runtime, self.settings.device) if served and state == "ready" else {}
+        self.states[label(key)] = {"state": state, "error": error, **placement}
         self.on_change()
 
     def serving(self) -> list[str]:

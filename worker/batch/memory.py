@@ -8,9 +8,11 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
+from maas.core.devices import Device
 from maas.models.registry import ModelVersion
 from maas.models.sandbox import CheckLimits, CheckRequest, CheckResult, Outcome, run_checks
 from maas.models.signatures import READERS
+from worker.batch.device_memory import DeviceMemory
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,23 @@ def memory_budget_bytes(budget_mb: float | None) -> int:
     if budget_mb is None:
         return int(memory_limit_bytes() * DEFAULT_BUDGET_SHARE)
     return int(budget_mb * MIB)
+
+
+class LoadMeter:
+    """What loading a version cost: the growth of the process's RSS on a CPU worker, of its
+    device memory on a GPU worker."""
+
+    def __init__(self, device: DeviceMemory | None):
+        self._device = device
+        self.on_gpu = device is not None
+
+    @classmethod
+    def for_device(cls, device: str) -> "LoadMeter":
+        placed = Device.parse(device)
+        return cls(DeviceMemory(placed.index) if placed.is_gpu else None)
+
+    def used_bytes(self) -> int:
+        return self._device.used_bytes() if self._device is not None else rss_bytes()
 
 
 @dataclass(frozen=True)

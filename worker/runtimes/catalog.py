@@ -2,6 +2,7 @@
 
 import importlib
 import logging
+from pathlib import Path
 
 from maas.core.errors import MaasError, ModelLoadError
 from maas.models.config import runtime_refusal
@@ -28,12 +29,24 @@ def runtime_class(name: str, allow_plugins: bool) -> type:
         raise ModelLoadError(f"runtime {name!r} cannot be imported: {e}") from e
 
 
-def load_runtime(model: ModelVersion, device: str, allow_plugins: bool = False) -> Runtime:
+def placement_of(runtime: Runtime, device: str) -> dict:
+    """What a loaded version really runs on (runtime, provider, device), through the wrappers; a
+    plugin runtime that does not say is reported with the worker's device."""
+    inner: object = runtime
+    while hasattr(inner, "inner"):
+        inner = inner.inner
+    return getattr(inner, "placement", None) or {"runtime": type(inner).__name__, "device": device}
+
+
+def load_runtime(
+    model: ModelVersion, device: str, allow_plugins: bool = False, cache_root: Path = Path(".maas")
+) -> Runtime:
     """The model's runtime, warmed up when it can be. Warm-up feeds zeros with every dynamic
     inner dimension as 1, which some valid models refuse (a 3x3 convolution of a 1x1 image): that
     costs the first real batch its one-time setup, not the model its lane."""
     try:
-        runtime = runtime_class(model.runtime, allow_plugins)(model, device)
+        cls = runtime_class(model.runtime, allow_plugins)
+        runtime = cls(model, device, cache_root) if model.runtime in RUNTIMES else cls(model, device)
     except MaasError:
         raise
     except Exception as e:  # a plugin or runtime may raise anything while loading

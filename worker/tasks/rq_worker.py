@@ -27,7 +27,7 @@ from batching.bulk.limits import InputLimits
 from batching.bulk.queue import bulk_queue
 from batching.connection import connect_sync
 from maas.core.child_process import die_with_parent
-from maas.core.file_store import LocalFileStore
+from maas.core.file_store import configured_store
 from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
@@ -104,7 +104,7 @@ def _with_grace(worker: MaasRqWorker, settings: Settings) -> MaasRqWorker:
 
 def _start_sweeper(client: redis.Redis, settings: Settings) -> threading.Event:
     """The bulk retention sweeper's thread; setting the event returned stops it."""
-    store = LocalFileStore(settings.bulk_store_dir or settings.state_dir / "bulk")
+    store = configured_store(settings)
     sweeper = BulkSweeper(client, store, settings.bulk_sweep_interval_s)
     stopping = threading.Event()
     threading.Thread(target=sweeper.run, args=(stopping,), name="bulk-sweeper", daemon=True).start()

@@ -10,6 +10,15 @@ class BulkSettings(BaseModel):
         None, description="Local directory of bulk jobs' files; unset: <state_dir>/bulk."
     )
 
+    bulk_store_url: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9+.-]*://.+",
+        description="Where bulk jobs' files go, as a URL: file:///dir, or an object store fsspec "
+        "speaks (s3://bucket/prefix with the `s3` extra; credentials and endpoint from AWS_* "
+        "variables). Overrides bulk_store_dir. Every API, rq worker and batch worker must reach "
+        "it; each job keeps the URL it was stored under.",
+    )
+
     bulk_chunk_rows: int = Field(
         10_000, ge=1, le=1_000_000, description="Default rows (JSONL lines) per bulk chunk."
     )

@@ -8,6 +8,14 @@ class JobSettings(BaseModel):
 
     max_wait_s: float = Field(60.0, description="Longest long-poll / Prefer: wait, seconds.")
 
+    infer_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long an inference request (`/v2` infer, gRPC ModelInfer) waits for its job by "
+        "default, seconds; a request's `timeout` parameter (microseconds, as Triton's) may ask for "
+        "more or less, up to MAAS_MAX_WAIT_S. A job still queued at the end is cancelled.",
+    )
+
     result_ttl_s: int = Field(
         86_400, description="How long a finished job's record and result stay readable, seconds."
     )

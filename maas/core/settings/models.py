@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel, Field, field_validator
 
+from maas.core.devices import Device
 from maas.core.settings.fields import SECRET
 
 
@@ -12,7 +13,11 @@ class ModelSettings(BaseModel):
         default_factory=list, description="Models a worker serves; empty means every model."
     )
 
-    device: str = Field("cpu", description="Worker device: cpu or cuda.")
+    device: str = Field(
+        "cpu",
+        description="Worker device: `cpu`, or one GPU as `cuda:N` (`cuda` is `cuda:0`); stored "
+        "in its canonical form (`cuda:0`).",
+    )
 
     worker_preload: bool = Field(
         True,
@@ -42,6 +47,19 @@ class ModelSettings(BaseModel):
         description="Name -> token. When set, model management (upload, config, retire, aliases) "
         "needs `Authorization: Bearer <token>` and is audited under the name; unset, it is open "
         "to anyone who reaches the API, and only while the API listens on a loopback address.",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device_is_known(cls, device: str) -> str:
+        return str(Device.parse(device))
+
+    gpu_memory_budget_mb: float = Field(
+        0,
+        ge=0,
+        description="Device memory a GPU worker's loaded models may take, MiB (what each load "
+        "added on its GPU, as NVML reports it); past it, the least recently used idle model is "
+        "unloaded. 0: no limit (a load that does not fit fails that version, not the worker).",
     )
 
     @field_validator("admin_tokens")
