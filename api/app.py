@@ -19,7 +19,7 @@ from api.middleware import RateLimitHeaders
 from api.observe import RequestObserver
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
-from api.routes import audit, bulk_jobs, health, jobs, keys, metrics, models, oip
+from api.routes import admin, audit, bulk_jobs, dashboard, health, jobs, keys, metrics, models, oip
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
@@ -29,6 +29,7 @@ from api.services.jobs import JobService
 from api.services.keys import KeyService
 from api.services.metrics import MetricsService
 from api.services.models import ModelService
+from api.services.operations import OperationsService
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
 from api.services.webhooks import WebhookIntake
@@ -74,10 +75,11 @@ def build_services(
     key_store = KeyStore(redis, auth[1])
     sealer = Sealer.from_setting(settings.data_keys)
     announce(sealer, "api")
+    job_store = JobStore(redis, settings.result_ttl_s, sealer)
     jobs = JobService(
         settings=settings,
         registry=registry,
-        store=JobStore(redis, settings.result_ttl_s, sealer),
+        store=job_store,
         events=events,
         idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
         webhooks=webhooks,
@@ -109,6 +111,14 @@ def build_services(
         health=health,
         keys=KeyService(key_store, audit_trail),
         auth=Authenticator(settings, auth[0], KeyCache(key_store, settings.key_cache_s), RateLimiter(redis)),
+        operations=OperationsService(
+            redis,
+            registry,
+            job_store,
+            audit_trail,
+            settings.heartbeat_interval_s,
+            settings.webhook_redeliver_interval_s,
+        ),
         metrics=MetricsService(redis, registry, settings.heartbeat_interval_s),
     )
 
@@ -167,6 +177,8 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
         health.router,
         oip.router,
         metrics.router,
+        admin.router,
+        dashboard.router,
     ):
         app.include_router(router)
     return app

@@ -22,6 +22,7 @@ from api.services.jobs import JobService
 from api.services.keys import KeyService
 from api.services.metrics import MetricsService
 from api.services.models import ModelService
+from api.services.operations import OperationsService
 from maas.core.access import Caller, Scope
 from maas.core.settings import Settings
 
@@ -39,6 +40,7 @@ class Services:
     health: HealthService
     keys: KeyService
     auth: Authenticator
+    operations: OperationsService
     inference: InferenceService
     metrics: MetricsService
 
@@ -84,6 +86,10 @@ async def _keys(request: Request) -> KeyService:
     return (await _services(request)).keys
 
 
+async def _operations(request: Request) -> OperationsService:
+    return (await _services(request)).operations
+
+
 async def _inference(request: Request) -> InferenceService:
     return (await _services(request)).inference
 
@@ -112,6 +118,7 @@ Audit = Annotated[AuditTrail, Depends(_audit)]
 Health = Annotated[HealthService, Depends(_health)]
 Metrics = Annotated[MetricsService, Depends(_metrics)]
 Keys = Annotated[KeyService, Depends(_keys)]
+Operations = Annotated[OperationsService, Depends(_operations)]
 Inference = Annotated[InferenceService, Depends(_inference)]
 
 JobsWriter = Annotated[Caller, requires(Scope.JOBS_WRITE)]

@@ -10,6 +10,9 @@ JOB_EVENTS_CHANNEL = f"{PREFIX}:events:job"
 WORKERS = f"{PREFIX}:workers"
 WEBHOOK_OUTBOX = f"{PREFIX}:webhooks:outbox"  # webhook events created, not yet handed to rq
 WEBHOOK_QUEUE = f"{PREFIX}-webhooks"  # the rq queue's name (rq adds its own `rq:` prefix)
+# Sorted set: record key (job or bulk job) -> when its webhook last failed for good; a delivery
+# that succeeds later removes it. The dashboard's "failed webhooks", without scanning records.
+WEBHOOK_FAILURES = f"{PREFIX}:webhooks:failed"
 
 
 def job(job_id: str) -> str:

@@ -4,7 +4,7 @@ and errors. Translates HTTP; BulkService does the work."""
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import FormData
 
@@ -103,7 +103,11 @@ def _request_of(form: FormData) -> BulkJobCreate:
     },
 )
 async def create_bulk_job(
-    request: Request, bulk: Bulk, settings: AppSettings, caller: BulkWriter
+    request: Request,
+    bulk: Bulk,
+    settings: AppSettings,
+    caller: BulkWriter,
+    traceparent: str | None = Header(None, description="W3C trace context: split and chunk spans join it."),
 ) -> NumpyJSONResponse:
     """The form is read as it streams in: past MAAS_BULK_MAX_UPLOAD_BYTES (declared or not) the
     answer is a 413 at once."""
@@ -113,7 +117,8 @@ async def create_bulk_job(
         if file is not None and body.path is not None:
             raise InvalidInputError("file: give a file or a path, not both", ("path",))
         filename = file.filename if file is not None else (body.path or "")
-        record = await bulk.submit(caller, body, file.file if file is not None else None, filename or "")
+        upload = file.file if file is not None else None
+        record = await bulk.submit(caller, body, upload, filename or "", traceparent)
     return NumpyJSONResponse(
         bulk_public(record), status_code=202, headers={"Location": f"/v1/bulk-jobs/{record.id}"}
     )

@@ -69,10 +69,13 @@ async def create_job(
     idempotency_key: str | None = Header(
         None, description="Retries with the same key and body return the original job."
     ),
+    traceparent: str | None = Header(
+        None, description="W3C trace context: the job's spans and its webhook POST join this trace."
+    ),
 ) -> NumpyJSONResponse:
     job = job_create(await bodies.job(request))
     wait_s = prefer_wait_s(prefer, settings.max_wait_s)
-    record, replayed = await jobs.submit(caller, job, idempotency_key, wait_s)
+    record, replayed = await jobs.submit(caller, job, idempotency_key, wait_s, traceparent)
     headers = {"Location": f"/v1/jobs/{record.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"

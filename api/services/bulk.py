@@ -23,6 +23,7 @@ from batching.bulk.queue import enqueue_split
 from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus, input_path
 from batching.bulk.store import BulkStore
 from batching.tenancy.bulk_slots import BulkSlots
+from maas.core import tracing
 from maas.core.access import Caller
 from maas.core.errors import (
     GoneError,
@@ -80,9 +81,26 @@ class BulkService:
     slots: BulkSlots
 
     async def submit(
-        self, caller: Caller, request: BulkJobCreate, upload: BinaryIO | None, filename: str
+        self,
+        caller: Caller,
+        request: BulkJobCreate,
+        upload: BinaryIO | None,
+        filename: str,
+        traceparent: str | None = None,
     ) -> BulkRecord:
-        """Refused (429) while the caller's tenant has its cap of unfinished bulk jobs."""
+        """Refused (429) while the caller's tenant has its cap of unfinished bulk jobs.
+        `traceparent`: the caller's W3C trace context; the split and chunk spans join it."""
+        with tracing.submit_span(traceparent, "maas.bulk_submit") as kept:
+            return await self._submit(caller, request, upload, filename, kept)
+
+    async def _submit(
+        self,
+        caller: Caller,
+        request: BulkJobCreate,
+        upload: BinaryIO | None,
+        filename: str,
+        traceparent: str | None,
+    ) -> BulkRecord:
         check_metadata(request.metadata, self.settings.max_metadata_bytes)
         retention_s = self._retention(request.retention_s)
         model = visible(await self.registry.get(request.model, request.version), caller)
@@ -115,6 +133,7 @@ class BulkService:
             webhook=webhook,
             tenant=caller.tenant,
             retention_s=retention_s,
+            traceparent=traceparent,
         )
         await self.store.create(record, self.settings.bulk_max_retention_s)
         await asyncio.to_thread(enqueue_split, self.sync_redis, bulk_id, 0, self.settings.bulk_task_s)

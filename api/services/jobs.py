@@ -29,6 +29,7 @@ from batching.jobs.record import TERMINAL_VALUES, JobRecord, JobStatus
 from batching.jobs.store import EXPIRED_ERROR, JobStore
 from batching.metrics import count_finished, count_submitted
 from batching.tenant_limits import max_queued_rows
+from maas.core import tracing
 from maas.core.access import Caller
 from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError, RateLimitedError
 from maas.core.ids import is_job_id, new_job_id
@@ -89,14 +90,21 @@ class JobService:
     index: JobIndex
 
     async def submit(
-        self, caller: Caller, request: JobCreate, idempotency_key: str | None = None, wait_s: float = 0.0
+        self,
+        caller: Caller,
+        request: JobCreate,
+        idempotency_key: str | None = None,
+        wait_s: float = 0.0,
+        traceparent: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """The new job (or, for a repeated Idempotency-Key of the caller's tenant, the original)
         and whether replayed; with wait_s > 0, as it is once terminal or after wait_s. Its inputs
         are nested lists, or numpy arrays already (a big body, parsed in the child process). The
         job is the caller's tenant's: its queued rows count against the tenant's cap (and the
-        key's, if lower), and it shares lanes fairly with other tenants' jobs."""
-        record, replayed = await self._submit(caller, request, idempotency_key)
+        key's, if lower), and it shares lanes fairly with other tenants' jobs. `traceparent`:
+        the caller's W3C trace context header (HTTP or gRPC), kept with the job (maas.core.tracing)."""
+        with tracing.submit_span(traceparent) as kept:
+            record, replayed = await self._submit(caller, request, idempotency_key, kept)
         if not replayed:
             await self.audit.data(
                 caller, "job.submit", record.id, {"model": f"{record.model}:{record.version}"}
@@ -106,7 +114,7 @@ class JobService:
         return record, replayed
 
     async def _submit(
-        self, caller: Caller, request: JobCreate, idempotency_key: str | None
+        self, caller: Caller, request: JobCreate, idempotency_key: str | None, traceparent: str | None
     ) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
             check_key(idempotency_key)
@@ -118,6 +126,7 @@ class JobService:
         inputs, rows = parse_inputs(request.inputs, model.signature)
         check_rows(rows, model)
         record = await self._record(caller.tenant, request, model, rows)
+        record.traceparent = traceparent
         if idempotency_key is not None:
             body = fingerprint(body_of(request))
             reservation = await self.idempotency.reserve(caller.tenant, idempotency_key, body, record.id)
@@ -160,7 +169,13 @@ class JobService:
     async def _enqueue(
         self, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray], tenant_cap: int
     ) -> None:
-        entry = LaneEntry(record.id, record.rows, record.created_at, encode_tensors(inputs))
+        entry = LaneEntry(
+            record.id,
+            record.rows,
+            record.created_at,
+            encode_tensors(inputs),
+            traceparent=record.traceparent or "",
+        )
         lane = keys.online_lane(model.name, model.version)
         await self.store.submit(record, entry, lane, model.config.max_queue_rows, tenant_cap)
         count_submitted(record.model, record.version)

@@ -21,9 +21,13 @@ class ChunkEntry:
     store: str  # URL of the file store holding the chunk
     stream_id: bytes = b""
     deliveries: int = 1
+    traceparent: str = ""  # W3C trace context of the split that fed it; "" when untraced
 
     def to_fields(self) -> dict[str, str]:
-        return {"bulk": self.bulk_id, "chunk": str(self.index), "rows": str(self.rows), "store": self.store}
+        fields = {"bulk": self.bulk_id, "chunk": str(self.index), "rows": str(self.rows), "store": self.store}
+        if self.traceparent:
+            fields["tp"] = self.traceparent
+        return fields
 
     @classmethod
     def from_fields(cls, stream_id: bytes, raw: dict[bytes, bytes], deliveries: int = 1) -> "ChunkEntry":
@@ -34,6 +38,7 @@ class ChunkEntry:
             raw[b"store"].decode(),
             stream_id,
             deliveries,
+            raw[b"tp"].decode() if b"tp" in raw else "",
         )
 
 

@@ -66,6 +66,7 @@ class BulkRecord:
     tenant: str = "default"
     retention_s: int | None = None  # files and record kept this long after it ends (None: older)
     deleted_at: float | None = None  # its files were deleted on request; the record is a tombstone
+    traceparent: str | None = None  # W3C trace context of its submit: split and chunk spans join it
 
     @property
     def terminal(self) -> bool:
@@ -95,6 +96,8 @@ class BulkRecord:
             fields["metadata"] = orjson.dumps(self.metadata)
         if self.webhook is not None:
             fields.update(self.webhook.to_fields())
+        if self.traceparent is not None:
+            fields["traceparent"] = self.traceparent
         return fields
 
     @classmethod
@@ -127,6 +130,7 @@ class BulkRecord:
             tenant=f["tenant"].decode() if "tenant" in f else "default",  # older records: default
             retention_s=int(f["retention_s"]) if "retention_s" in f else None,
             deleted_at=opt_float("deleted_at"),
+            traceparent=f["traceparent"].decode() if "traceparent" in f else None,
         )
 
 

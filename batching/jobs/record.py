@@ -97,6 +97,7 @@ class JobRecord:
     timings: JobTimings | None = None
     webhook: WebhookRecord | None = None
     tenant: str = DEFAULT_TENANT  # who submitted it: its lane sub-stream, quota and fair share
+    traceparent: str | None = None  # W3C trace context of its submit: its webhook POST carries it
 
     @property
     def terminal(self) -> bool:
@@ -122,6 +123,8 @@ class JobRecord:
             fields["retention_s"] = str(self.retention_s)  # read by the script that ends the job
         if self.webhook is not None:
             fields.update(self.webhook.to_fields())
+        if self.traceparent is not None:
+            fields["traceparent"] = self.traceparent  # ids only, no client data: kept clear
         return fields
 
     @classmethod
@@ -157,4 +160,5 @@ class JobRecord:
             timings=JobTimings(**orjson.loads(f["timings"])) if "timings" in f else None,
             webhook=WebhookRecord.from_fields(f),
             tenant=tenant,
+            traceparent=f["traceparent"].decode() if "traceparent" in f else None,
         )

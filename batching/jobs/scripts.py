@@ -121,12 +121,13 @@ return {{{ADMITTED}, waiting + rows}}
 # and the tenant's), so a batch finished twice (after a reclaim) never frees them twice. The ack
 # that empties the sub-stream marks the tenant inactive in the lane. Counts in the lane's stats
 # the rows computed by this batch, of those the rows of reclaimed entries (computed before,
-# perhaps, by a worker that died), and dead letters. Returns the rows freed.
+# perhaps, by a worker that died), dead letters, and the batch in its size bucket (batch_bucket:
+# a hash field name, batch_rows_le_N, for the dashboard). Returns the rows freed.
 # The tenant's count is clamped at 0: entries queued before tenants existed were never counted.
 ACK = lua.Script(
     "ack",
     keys=("stream", "lane_rows", "stats", "tenants", "tenant_rows"),
-    args=("group", "tenant", "computed_rows", "recomputed_rows", "dead_letters"),
+    args=("group", "tenant", "computed_rows", "recomputed_rows", "dead_letters", "batch_bucket"),
     rest="entries",
     flags=ALLOW_OOM,
     body="""
@@ -145,6 +146,7 @@ if redis.call('XLEN', K.stream) == 0 then redis.call('SREM', K.tenants, A.tenant
 if tonumber(A.computed_rows) > 0 then
   redis.call('HINCRBY', K.stats, 'computed_rows', A.computed_rows)
   redis.call('HINCRBY', K.stats, 'batches', 1)
+  redis.call('HINCRBY', K.stats, A.batch_bucket, 1)
 end
 if tonumber(A.recomputed_rows) > 0 then
   redis.call('HINCRBY', K.stats, 'recomputed_rows', A.recomputed_rows)

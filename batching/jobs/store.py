@@ -39,6 +39,16 @@ def _transition(batch: lua.Batch, job_id: str, allowed: str, status: JobStatus, 
     )
 
 
+BATCH_ROWS_BUCKETS = tuple(2**i for i in range(11))  # 1, 2, 4, ... 1024; larger: "inf"
+
+
+def batch_bucket(rows: int) -> str:
+    """The lane stats field that counts batches of `rows` rows: `batch_rows_le_N`, N the least
+    bucket bound holding it (a histogram of batch sizes, not cumulative)."""
+    bound = next((b for b in BATCH_ROWS_BUCKETS if rows <= b), None)
+    return f"batch_rows_le_{bound if bound is not None else 'inf'}"
+
+
 def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: int, dead: int = 0):
     """One ack per tenant sub-stream the entries came from; the lane's stats go with the first."""
     by_tenant: dict[str, list[LaneEntry]] = defaultdict(list)
@@ -58,6 +68,7 @@ def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: i
             computed_rows=computed_rows if i == 0 else 0,
             recomputed_rows=recomputed if i == 0 else 0,
             dead_letters=dead if i == 0 else 0,
+            batch_bucket=batch_bucket(computed_rows),
             entries=[item for e in group for item in (e.stream_id, e.rows)],
         )
 

@@ -23,6 +23,7 @@ from maas.cli.repository import served_repository
 from maas.cli.supervisor import EX_CONFIG
 from maas.cli.supervisor import serve as serve_tree
 from maas.cli.webhooks import webhooks_app
+from maas.core import tracing
 from maas.core.access import auth_mode
 from maas.core.devices import Device
 from maas.core.settings import Settings
@@ -55,6 +56,16 @@ def _check_redis(settings: Settings) -> None:
         check_setup(settings)
     except RedisSetupError as e:
         typer.echo(f"maas: {e.message}", err=True)
+        raise typer.Exit(EX_CONFIG) from None
+
+
+def _start_tracing(settings: Settings, role: str) -> None:
+    """OTLP export when configured (OTEL_EXPORTER_OTLP_ENDPOINT); a configured export that cannot
+    run (no SDK installed) stops the process (exit 78) rather than silently tracing nothing."""
+    try:
+        tracing.start(settings, f"maas-{role}")
+    except tracing.TracingSetupError as e:
+        typer.echo(f"maas: {e}", err=True)
         raise typer.Exit(EX_CONFIG) from None
 
 
@@ -147,6 +158,7 @@ def api(
     )
     _check_auth(settings)
     _check_redis(settings)
+    _start_tracing(settings, "api")
     uvicorn.run(
         _api_app(settings),
         host=settings.host,
@@ -158,6 +170,7 @@ def api(
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
         **_tls_options(settings),
     )
+    tracing.stop()
 
 
 MetricsPort = Annotated[
@@ -182,8 +195,10 @@ def worker(
             raise typer.BadParameter(str(e), param_hint="--device") from None
     settings = _settings(worker_models=names, device=device, worker_metrics_port=metrics_port)
     _check_redis(settings)
+    _start_tracing(settings, "worker")
     serve_metrics(settings.metrics_host, settings.worker_metrics_port)
     asyncio.run(run_worker(settings))
+    tracing.stop()
 
 
 @app.command("rq-worker")
@@ -191,8 +206,10 @@ def rq_worker(metrics_port: MetricsPort = None) -> None:
     """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
     settings = _settings(rq_worker_metrics_port=metrics_port)
     _check_redis(settings)
+    _start_tracing(settings, "rq-worker")
     serve_metrics(settings.metrics_host, settings.rq_worker_metrics_port)
     run_rq_worker(settings)
+    tracing.stop()
 
 
 @app.command(

@@ -5,7 +5,7 @@ import os
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr, ValidationError
+from pydantic import AliasChoices, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
 from maas.core.settings import Settings, redacted_url
@@ -40,9 +40,11 @@ def shown(info: FieldInfo, value):
 
 
 def source(name: str) -> str:
-    variable = f"MAAS_{name.upper()}"
-    if any(key.upper() == variable for key in os.environ):  # pydantic-settings ignores case
-        return f"env {variable}"
+    alias = Settings.model_fields[name].validation_alias  # the OTEL_* fields' own names
+    names = alias.choices if isinstance(alias, AliasChoices) else [f"MAAS_{name}"]
+    for variable in (str(n).upper() for n in names):
+        if any(key.upper() == variable for key in os.environ):  # pydantic-settings ignores case
+            return f"env {variable}"
     return "default"
 
 

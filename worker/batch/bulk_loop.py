@@ -22,6 +22,7 @@ from batching.bulk.record import chunk_path, result_path
 from batching.bulk.store import BulkStore
 from batching.jobs.record import JobError
 from batching.metrics import BULK_CHUNK_SECONDS, BULK_ROWS
+from maas.core import tracing
 from maas.core.file_store import FileStore, open_store
 from maas.core.log_fields import fields
 from maas.core.sealing import CLEAR, Sealer
@@ -116,7 +117,11 @@ class BulkLoop:
         bulk job, visibly, rather than the loop: other chunks and jobs go on. A Redis error leaves
         the chunk pending, to be retried or reclaimed."""
         try:
-            await self._serve(entry, stopping)
+            with tracing.job_span("maas.bulk_chunk", entry.traceparent or None):
+                tracing.annotate(
+                    {"maas.bulk.id": entry.bulk_id, "maas.bulk.chunk": entry.index, "maas.rows": entry.rows}
+                )
+                await self._serve(entry, stopping)
         except RedisError:
             raise
         except Exception as e:  # anything else about this chunk must cost only its job

@@ -24,8 +24,10 @@ from batching.jobs.record import JobError, JobResult, JobStatus, JobTimings
 from batching.jobs.store import JobStore
 from batching.lane import ISOLATE_FROM_DELIVERY
 from batching.policy import BatchPolicy
+from maas.core import tracing
 from maas.core.errors import MaasError
 from maas.models.registry import ModelVersion
+from worker.batch import job_spans
 from worker.batch.batch_runner import Outcome, run_batch
 from worker.batch.bulk_loop import BulkLoop
 from worker.batch.bulk_scoring import BatchResult, MicroBatch, score_while_idle
@@ -174,6 +176,8 @@ class LaneLoop:
                 failed.append((entry, _failure(JobError(e.code, e.message))))
                 continue
             runnable.append(Claimed(entry, claimed_at, inputs))
+        if tracing.on():
+            job_spans.queue_waits([c.entry for c in runnable], claimed_at)
         self.metrics.claimed([c.entry for c in runnable], claimed_at)
         self.metrics.expired(states.count(JobStatus.EXPIRED.value))
         if failed or dropped:
@@ -182,9 +186,12 @@ class LaneLoop:
 
     async def _infer(self, runnable: list[Claimed]) -> None:
         entries = [c.entry for c in runnable]
+        started_ns = time.time_ns()
         loop = asyncio.get_running_loop()
         running = loop.run_in_executor(self._executor, run_batch, self.runtime, [c.inputs for c in runnable])
         outcomes = await self._keeping_alive(entries, running)
+        if tracing.on():
+            job_spans.batch_inference(self.model, entries, started_ns, self.lane)
         results = [
             (c.entry, _result(outcome, c.entry, c.claimed_at))
             for c, outcome in zip(runnable, outcomes, strict=True)
@@ -214,8 +221,11 @@ class LaneLoop:
         task.add_done_callback(self._finished)
 
     async def _finish(self, results: list, done: list[LaneEntry], computed_rows: int, batch_id: str) -> None:
+        started_ns = time.time_ns()
         applied = await self.store.finish(self.lane, results, done, computed_rows)
         self.metrics.finished(results, applied, batch_id)
+        if tracing.on():
+            job_spans.result_writes(results, started_ns)
 
     def _finished(self, task: asyncio.Task) -> None:
         self._finishing.discard(task)

@@ -16,6 +16,7 @@ from maas.core.log_fields import fields
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository
 from worker.batch.lane_manager import LaneManager
+from worker.batch.memory import memory_budget_bytes, rss_bytes
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,17 @@ class Worker:
         self.lanes: LaneManager | None = None
         self._announced = False  # no heartbeat before the first load: it would say "ready"
         self._wake_heartbeat = asyncio.Event()
+        self._budget_bytes = memory_budget_bytes(settings.worker_memory_budget_mb)
 
     def _info(self) -> dict:
         assert self.lanes is not None  # the heartbeat starts once run() set up the lanes
-        return {"models": self.lanes.states, "device": self.settings.device, "pid": os.getpid()}
+        return {
+            "models": self.lanes.states,
+            "device": self.settings.device,
+            "pid": os.getpid(),
+            "rss_bytes": rss_bytes(),  # for the dashboard: one read of /proc per beat
+            "memory_budget_bytes": self._budget_bytes,
+        }
 
     def _beat_now(self) -> None:
         """Reports a model's new state at once rather than at the next heartbeat."""

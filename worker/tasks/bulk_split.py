@@ -15,7 +15,7 @@ import io
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 import redis
@@ -32,6 +32,7 @@ from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus, chunk_path,
 from batching.bulk.scripts import FEED
 from batching.bulk.store import FAILABLE, failure_fields, transition_call
 from batching.jobs.record import JobError
+from maas.core import tracing
 from maas.core.errors import InvalidInputError
 from maas.core.file_store import FileStore, open_store
 from maas.core.log_fields import fields
@@ -74,7 +75,10 @@ def split(bulk_id: str) -> str:
     if record.status not in SPLITTABLE or record.chunks is not None:
         return f"nothing to split ({record.status}, {record.fed} chunks fed)"
     try:
-        finished = feed_chunks(context, record)
+        with tracing.job_span("maas.bulk_split", record.traceparent) as traceparent:
+            tracing.annotate({"maas.bulk.id": bulk_id, "maas.bulk.fed": record.fed})
+            # Its chunks carry this span's context, so their spans are its children.
+            finished = feed_chunks(context, replace(record, traceparent=traceparent))
     except RedisError:
         raise  # transient: rq retries the task
     except Exception as e:  # the file itself is bad (corrupt archive, ragged rows): fail visibly
@@ -132,7 +136,9 @@ def _feed(
 ) -> bool:
     """Writes the chunk file, then puts the chunk in the lane; False once the job stopped."""
     write_chunk(files, chunk_path(record.id, chunk.index), chunk)
-    entry = ChunkEntry(record.id, chunk.index, len(chunk.ids), record.store)
+    entry = ChunkEntry(
+        record.id, chunk.index, len(chunk.ids), record.store, traceparent=record.traceparent or ""
+    )
     state = FEED.run_sync(
         client,
         bulk=keys.bulk_job(record.id),

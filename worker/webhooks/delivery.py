@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import redis
+from opentelemetry.trace import SpanKind
 from rq import get_current_job
 from rq.job import Job
 
@@ -20,6 +21,7 @@ from batching.jobs.view import job_public
 from batching.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
 from batching.tasks import DELIVER_BULK_WEBHOOK, DELIVER_JOB_WEBHOOK, current_path
 from batching.webhook import WebhookRecord, WebhookState
+from maas.core import tracing
 from maas.core.errors import MaasError
 from maas.core.log_fields import fields
 from maas.core.sealing import CLEAR, Sealer
@@ -28,6 +30,7 @@ from worker.webhooks.http import DEFAULT_PORTS, WebhookTransportError, post_pinn
 from worker.webhooks.signing import signature_header
 
 log = logging.getLogger(__name__)
+FAILURES_KEPT = 1000  # failed deliveries listed for operators (keys.WEBHOOK_FAILURES)
 
 
 class WebhookDeliveryError(MaasError):
@@ -87,13 +90,21 @@ def deliver(job_id: str) -> str:
     if not raw:
         return "job gone (its result expired)"
     record = JobRecord.from_fields(raw, context.sealer)
-    return post_event(keys.job(job_id), record.webhook, job_public(record))
+    return post_event(keys.job(job_id), record.webhook, job_public(record), record.traceparent)
 
 
-def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
-    """One attempt of the webhook event of the record at `key` (a job or a bulk job)."""
+def post_event(key: str, hook: WebhookRecord | None, view: dict, traceparent: str | None = None) -> str:
+    """One attempt of the webhook event of the record at `key` (a job or a bulk job); the POST
+    carries the record's trace context (`traceparent`: a `maas.webhook_delivery` span's, with
+    tracing on, else the one the record kept)."""
     if hook is None or hook.event_id is None:
         return "no webhook event"
+    with tracing.job_span("maas.webhook_delivery", traceparent, SpanKind.CLIENT) as passed:
+        return _attempt(key, hook, view, passed)
+
+
+def _attempt(key: str, hook: WebhookRecord, view: dict, traceparent: str | None) -> str:
+    assert hook.event_id is not None  # post_event checked
     context = current_context()
     body = orjson.dumps(view, option=orjson.OPT_SERIALIZE_NUMPY)
     timestamp = int(time.time())
@@ -102,6 +113,8 @@ def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature_header(context.secrets, hook.event_id, timestamp, body),
     }
+    if traceparent:
+        headers["traceparent"] = traceparent
     started = time.perf_counter()
     try:
         status: int | str = post_pinned(
@@ -113,6 +126,7 @@ def post_event(key: str, hook: WebhookRecord | None, view: dict) -> str:
         return e.message
     except WebhookTransportError as e:
         status = e.message
+    tracing.annotate({"http.response.status_code" if isinstance(status, int) else "error.type": status})
     WEBHOOK_DELIVERY_SECONDS.observe(time.perf_counter() - started)
     return _conclude(context.redis, key, status, hook.event_id)
 
@@ -154,6 +168,11 @@ def _record(
                 "webhook_next_attempt_at": repr(next_attempt_at) if next_attempt_at else "",
             },
         )
+        if state is WebhookState.FAILED:
+            pipe.zadd(keys.WEBHOOK_FAILURES, {key: time.time()})
+            pipe.zremrangebyrank(keys.WEBHOOK_FAILURES, 0, -FAILURES_KEPT - 1)  # the newest only
+        elif state is WebhookState.DELIVERED:
+            pipe.zrem(keys.WEBHOOK_FAILURES, key)
         pipe.execute()
     log.info("webhook attempt %s (%s)", state.value, status, extra=_log_fields(key, event_id, state))
 

@@ -14,6 +14,7 @@ from maas.core.settings.models import ModelSettings
 from maas.core.settings.observability import ObservabilitySettings
 from maas.core.settings.service import ServiceSettings
 from maas.core.settings.tenancy import TenancySettings, TenantLimit
+from maas.core.settings.tracing import TracingSettings
 from maas.core.settings.webhooks import WebhookSettings
 
 __all__ = ["SECRET", "Settings", "TenantLimit", "default_redis_maxmemory_mb", "redacted_url"]
@@ -28,6 +29,7 @@ class Settings(
     TenancySettings,
     DataSettings,
     GrpcSettings,
+    TracingSettings,
     ObservabilitySettings,
     BaseSettings,
 ):
