@@ -14,6 +14,7 @@ from batching.connection import RedisSetupError, check_setup
 from batching.tenancy.secret import key_hash_secret
 from maas.cli.bulk import bulk_app
 from maas.cli.config import config_app
+from maas.cli.jobs import jobs_app
 from maas.cli.keys import keys_app
 from maas.cli.logs import configure_logging
 from maas.cli.models import models_app
@@ -27,6 +28,7 @@ from worker.batch.service import run_worker
 from worker.tasks.rq_worker import run_rq_worker
 
 app = typer.Typer(help="maas: asynchronous, dynamically batched model inference.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(models_app, name="models")
 app.add_typer(bulk_app, name="bulk")
 app.add_typer(config_app, name="config")
