@@ -13,6 +13,7 @@ from api.auth import Authenticator, KeyCache
 from api.body import JsonBodies
 from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
+from api.http_errors import install_http_error_handler
 from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
 from api.openapi import add_request_schemas
@@ -138,8 +139,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(same_origin_only)],
     )
-    add_request_schemas(app, [JobCreate, AliasUpdate])
+    add_request_schemas(app, [JobCreate, AliasUpdate], server_paths=bool(settings.bulk_input_dirs))
     install_error_handlers(app, settings)
+    install_http_error_handler(app)
     app.add_middleware(RateLimitHeaders)
     for router in (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router):
         app.include_router(router)
