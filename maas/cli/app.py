@@ -1,31 +1,23 @@
-"""The `maas` command line."""
+"""The `maas` command line. The server commands (serve, api, worker, rq-worker) run
+`maas/cli/server.py`, and `maas export` runs export.cli, each loaded by name on use: the client
+commands (jobs, models, bulk, keys, webhooks, config) then start without importing FastAPI,
+Redis, onnxruntime or TensorFlow."""
 
-import asyncio
 import importlib
-import ssl
 from pathlib import Path
-from typing import Annotated, Any
+from types import ModuleType
+from typing import Annotated
 
 import typer
-import uvicorn
 
-from api.app import create_app
-from batching.connection import RedisSetupError, check_setup
-from batching.tenancy.secret import key_hash_secret
 from maas.cli.bulk import bulk_app
 from maas.cli.config import config_app
 from maas.cli.jobs import jobs_app
 from maas.cli.keys import keys_app
 from maas.cli.logs import configure_logging
 from maas.cli.models import models_app
-from maas.cli.repository import served_repository
-from maas.cli.supervisor import EX_CONFIG
-from maas.cli.supervisor import serve as serve_tree
 from maas.cli.webhooks import webhooks_app
-from maas.core.access import auth_mode
 from maas.core.settings import Settings
-from worker.batch.service import run_worker
-from worker.tasks.rq_worker import run_rq_worker
 
 app = typer.Typer(help="maas: asynchronous, dynamically batched model inference.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
@@ -47,32 +39,8 @@ def _settings(**overrides) -> Settings:
     return settings
 
 
-def _check_redis(settings: Settings) -> None:
-    """Refused credentials or TLS stop a process at once (exit 78: `maas serve` does not restart
-    it), with what to fix, rather than as 503s later."""
-    try:
-        check_setup(settings)
-    except RedisSetupError as e:
-        typer.echo(f"maas: {e.message}", err=True)
-        raise typer.Exit(EX_CONFIG) from None
-
-
-def _check_auth(settings: Settings) -> None:
-    """A non-loopback bind without MAAS_AUTH stops here (exit 78) and says why."""
-    try:
-        auth_mode(settings.auth, settings.host)
-    except ValueError as e:
-        typer.echo(f"maas: {e}", err=True)
-        raise typer.Exit(EX_CONFIG) from None
-
-
-def _tls_options(settings: Settings) -> dict:
-    if not settings.tls_cert:
-        return {}
-    options: dict[str, Any] = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
-    if settings.tls_client_ca:
-        options |= {"ssl_ca_certs": str(settings.tls_client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
-    return options
+def _server() -> ModuleType:
+    return importlib.import_module("maas.cli.server")
 
 
 @app.command()
@@ -103,12 +71,7 @@ def serve(
         tls_key=tls_key,
         tls_client_ca=tls_client_ca,
     )
-    _check_auth(settings)
-    if settings.redis_url:
-        _check_redis(settings)
-    # Every child must hash keys alike: the state directory's secret unless one is configured.
-    settings = settings.model_copy(update={"key_hash_secret": key_hash_secret(settings).decode()})
-    raise typer.Exit(serve_tree(served_repository(settings)))
+    _server().serve(settings)
 
 
 @app.command()
@@ -123,17 +86,7 @@ def api(
     settings = _settings(
         host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca
     )
-    _check_auth(settings)
-    _check_redis(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=int(settings.drain_timeout_s),
-        **_tls_options(settings),
-    )
+    _server().api(settings)
 
 
 @app.command()
@@ -143,19 +96,13 @@ def worker(
 ) -> None:
     """A batch worker alone (needs MAAS_REDIS_URL)."""
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    settings = _settings(worker_models=names, device=device)
-    if settings.device not in ("cpu", "cuda"):
-        raise typer.BadParameter("--device must be cpu or cuda")
-    _check_redis(settings)
-    asyncio.run(run_worker(settings))
+    _server().worker(_settings(worker_models=names, device=device))
 
 
 @app.command("rq-worker")
 def rq_worker() -> None:
     """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
-    settings = _settings()
-    _check_redis(settings)
-    run_rq_worker(settings)
+    _server().rq_worker(_settings())
 
 
 @app.command(

@@ -1,39 +1,17 @@
 """`maas keys ...`: API keys, through the API's /v1/keys (with MAAS_API_KEY holding keys:admin,
 or an admin token), or for the very first key with `create --bootstrap`, straight into Redis
-(MAAS_REDIS_URL, and the same MAAS_KEY_HASH_SECRET or state directory as the API)."""
+(maas/cli/keys_bootstrap.py)."""
 
-import asyncio
-import getpass
+import importlib
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from api.schemas_keys import KeyCreate
-from api.services.audit_trail import AuditTrail
-from api.services.keys import KeyService
-from batching.connection import connect
-from batching.tenancy.secret import key_hash_secret
-from batching.tenancy.store import KeyStore
 from maas.cli.http import EXIT_REFUSED, JsonOption, UrlOption, call, console, fail, print_json
-from maas.core.access import Caller
 from maas.core.errors import MaasError
-from maas.core.settings import Settings
 
 keys_app = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
-
-
-async def _bootstrap(request: KeyCreate) -> dict:
-    settings = Settings()
-    if not settings.redis_url:
-        raise MaasError("--bootstrap writes to Redis directly: set MAAS_REDIS_URL")
-    redis = connect(settings)
-    try:
-        service = KeyService(KeyStore(redis, key_hash_secret(settings)), AuditTrail(redis))
-        actor = Caller(request.tenant, "", f"bootstrap:{getpass.getuser()}", frozenset())
-        return await service.create(actor, request)
-    finally:
-        await redis.aclose()
 
 
 def _print_created(created: dict, as_json: bool) -> None:
@@ -58,20 +36,21 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Creates a key and prints it once (on stdout; the rest goes to stderr)."""
-    request = KeyCreate(
-        tenant=tenant,
-        scopes=[s.strip() for s in scopes.split(",") if s.strip()],
-        name=name,
-        expires=expires,
-        rate=rate,
-        max_queued_rows=max_queued_rows,
-        max_bulk_jobs=max_bulk_jobs,
-    )
+    fields = {
+        "tenant": tenant,
+        "scopes": [s.strip() for s in scopes.split(",") if s.strip()],
+        "name": name,
+        "expires": expires,
+        "rate": rate,
+        "max_queued_rows": max_queued_rows,
+        "max_bulk_jobs": max_bulk_jobs,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
     if not bootstrap:
-        _print_created(call(url, "POST", "/v1/keys", json=request.model_dump(exclude_none=True)), as_json)
+        _print_created(call(url, "POST", "/v1/keys", json=fields), as_json)
         return
-    try:
-        _print_created(asyncio.run(_bootstrap(request)), as_json)
+    try:  # loaded on use: it imports Redis and the API's key service
+        _print_created(importlib.import_module("maas.cli.keys_bootstrap").create(fields), as_json)
     except MaasError as e:
         raise fail(e.message, EXIT_REFUSED) from None
 
