@@ -14,6 +14,7 @@ from api.auth import Authenticator, KeyCache
 from api.body import JsonBodies
 from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
+from api.http_errors import install_http_error_handler
 from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
 from api.observe import RequestObserver
@@ -164,8 +165,9 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(same_origin_only)],
     )
-    add_request_schemas(app, [JobCreate, AliasUpdate])
+    add_request_schemas(app, [JobCreate, AliasUpdate], server_paths=bool(settings.bulk_input_dirs))
     install_error_handlers(app, settings)
+    install_http_error_handler(app)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(RequestObserver)
     for router in (

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from api.openapi_exact import make_exact
+
 REF = "#/components/schemas/{model}"
 
 
@@ -17,8 +19,9 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-def add_request_schemas(app: FastAPI, models: Iterable[type[BaseModel]]) -> None:
-    """Adds `models`, and the models they nest, to the app's document when it is generated."""
+def add_request_schemas(app: FastAPI, models: Iterable[type[BaseModel]], server_paths: bool) -> None:
+    """Adds `models`, and the models they nest, to the app's document when it is generated, then
+    makes the document exact (api/openapi_exact.py)."""
     generate = app.openapi
     wanted = list(models)
 
@@ -32,6 +35,7 @@ def add_request_schemas(app: FastAPI, models: Iterable[type[BaseModel]]) -> None
             for name, nested in schema.pop("$defs", {}).items():
                 components.setdefault(name, nested)
             components.setdefault(model.__name__, schema)
-        return document
+        app.openapi_schema = make_exact(document, server_paths)
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it

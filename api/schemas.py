@@ -1,9 +1,9 @@
 """Request and response bodies, as documented in OpenAPI at /docs."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from batching.jobs.record import TERMINAL_VALUES, JobStatus
 from batching.webhook import WebhookState
@@ -16,6 +16,15 @@ if TYPE_CHECKING:
 else:
     TerminalJobStatus = Literal[TERMINAL_VALUES]
     WebhookDeliveryState = Literal[tuple(s.value for s in WebhookState)]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's `integer` includes 3.0; so does the server (3.5, "3" and true stay refused)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A strict integer, which a JSON number without a fraction (`347326.0`) also is.
+WholeInt = Annotated[StrictInt, BeforeValidator(_whole_number)]
 
 
 class WebhookCreate(BaseModel):
@@ -35,7 +44,7 @@ class JobCreate(BaseModel):
 
     model: str = Field(description="Model name.", examples=["digits"])
     # Strict: JSON `true` is not version 1, nor `1.0`; a string is a version number, alias or `latest`.
-    version: StrictInt | StrictStr | None = Field(
+    version: WholeInt | StrictStr | None = Field(
         None,
         description="Model version, `latest` (the default) or an alias such as `stable`; resolved "
         "at submit and kept on the job, so a later promotion never changes what it runs.",
@@ -154,7 +163,7 @@ class ModelPublic(BaseModel):
 class AliasUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    version: int = Field(ge=1, description="The version the alias points to from now on.")
+    version: WholeInt = Field(ge=1, description="The version the alias points to from now on.")
 
 
 class AliasPublic(BaseModel):

@@ -2,21 +2,29 @@
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas import WholeInt
+
+MAX_ROWS = 2**31 - 1  # caps are kept in Redis hashes and compared in Lua (doubles): keep them exact
+
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     tenant: str = Field(description="The tenant the key acts for (a-z, 0-9, '_', '-').")
     scopes: list[str] = Field(description='e.g. ["jobs:write", "jobs:read"].')
     name: str = Field("", max_length=100, description="Shown in the audit trail; default: the id.")
     expires: str | None = Field(None, description="Lifetime, e.g. 30d, 12h; default: none.")
     rate: str | None = Field(None, description="Requests per period, e.g. 50/s; default MAAS_KEY_RATE.")
-    max_queued_rows: int | None = Field(None, ge=0, description="The tenant's queued-row cap for it.")
-    max_bulk_jobs: int | None = Field(None, ge=0, description="Unfinished bulk jobs it may have.")
+    max_queued_rows: WholeInt | None = Field(
+        None, ge=0, le=MAX_ROWS, description="The tenant's queued-row cap for it."
+    )
+    max_bulk_jobs: WholeInt | None = Field(
+        None, ge=0, le=MAX_ROWS, description="Unfinished bulk jobs it may have."
+    )
 
 
 class KeyRotate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     grace: str | None = Field(None, description="How long the old key keeps working, e.g. 1h.")
 

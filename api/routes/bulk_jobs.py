@@ -1,7 +1,7 @@
 """/v1/bulk-jobs: submit a file for offline scoring, follow it, cancel it, download its output
 and errors. Translates HTTP; BulkService does the work."""
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
@@ -168,7 +168,10 @@ async def bulk_output(
     bulk_id: str,
     bulk: Bulk,
     caller: BulkReader,
-    format: str | None = Query(None, description="jsonl (any job), npy or npz (array jobs)."),
+    # An unknown format is a 422 before the job is looked up (not a 404 or 410 for a bad query).
+    format: Literal["jsonl", "npy", "npz"] | None = Query(
+        None, description="jsonl (any job), npy or npz (array jobs)."
+    ),
 ) -> StreamingResponse:
     fmt, stream = await bulk.output(caller, bulk_id, format)
     disposition = f'attachment; filename="{bulk_id}.{fmt}"'

@@ -1,36 +1,27 @@
-"""The `maas` command line."""
+"""The `maas` command line. The server commands (serve, api, worker, rq-worker) run
+`maas/cli/server.py`, and `maas export` runs export.cli, each loaded by name on use: the client
+commands (jobs, models, bulk, keys, webhooks, config) then start without importing FastAPI,
+Redis, onnxruntime or TensorFlow."""
 
-import asyncio
 import importlib
-import ssl
 from pathlib import Path
-from typing import Annotated, Any
+from types import ModuleType
+from typing import Annotated
 
 import typer
-import uvicorn
-from fastapi import FastAPI
 
-from api.app import create_app
-from batching.connection import RedisSetupError, check_setup
-from batching.metrics import serve_metrics
-from batching.tenancy.secret import key_hash_secret
 from maas.cli.bulk import bulk_app
 from maas.cli.config import config_app
+from maas.cli.jobs import jobs_app
 from maas.cli.keys import keys_app
 from maas.cli.logs import configure_logging
 from maas.cli.models import models_app
-from maas.cli.repository import served_repository
-from maas.cli.supervisor import EX_CONFIG
-from maas.cli.supervisor import serve as serve_tree
 from maas.cli.webhooks import webhooks_app
-from maas.core import tracing
-from maas.core.access import auth_mode
 from maas.core.devices import Device
 from maas.core.settings import Settings
-from worker.batch.service import run_worker
-from worker.tasks.rq_worker import run_rq_worker
 
 app = typer.Typer(help="maas: asynchronous, dynamically batched model inference.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(models_app, name="models")
 app.add_typer(bulk_app, name="bulk")
 app.add_typer(config_app, name="config")
@@ -49,55 +40,13 @@ def _settings(**overrides) -> Settings:
     return settings
 
 
-def _check_redis(settings: Settings) -> None:
-    """Refused credentials or TLS stop a process at once (exit 78: `maas serve` does not restart
-    it), with what to fix, rather than as 503s later."""
-    try:
-        check_setup(settings)
-    except RedisSetupError as e:
-        typer.echo(f"maas: {e.message}", err=True)
-        raise typer.Exit(EX_CONFIG) from None
-
-
-def _start_tracing(settings: Settings, role: str) -> None:
-    """OTLP export when configured (OTEL_EXPORTER_OTLP_ENDPOINT); a configured export that cannot
-    run (no SDK installed) stops the process (exit 78) rather than silently tracing nothing."""
-    try:
-        tracing.start(settings, f"maas-{role}")
-    except tracing.TracingSetupError as e:
-        typer.echo(f"maas: {e}", err=True)
-        raise typer.Exit(EX_CONFIG) from None
-
-
-def _check_auth(settings: Settings) -> None:
-    """A non-loopback bind without MAAS_AUTH stops here (exit 78) and says why."""
-    try:
-        auth_mode(settings.auth, settings.host)
-    except ValueError as e:
-        typer.echo(f"maas: {e}", err=True)
-        raise typer.Exit(EX_CONFIG) from None
-
-
-def _tls_options(settings: Settings) -> dict:
-    if not settings.tls_cert:
-        return {}
-    options: dict[str, Any] = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
-    if settings.tls_client_ca:
-        options |= {"ssl_ca_certs": str(settings.tls_client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
-    return options
+def _server() -> ModuleType:
+    return importlib.import_module("maas.cli.server")
 
 
 GrpcPort = Annotated[
     int | None, typer.Option(help="gRPC port (OIP inference, jobs, health, reflection); 0: no gRPC.")
 ]
-
-
-def _api_app(settings: Settings) -> FastAPI:
-    """The HTTP app, with gRPC served beside it unless MAAS_GRPC_PORT is 0. The gRPC server is
-    loaded by name, only here: its stubs would clash with another OIP client's (api/rpc/server.py)."""
-    if not settings.grpc_port:
-        return create_app(settings)
-    return create_app(settings, [importlib.import_module("api.rpc.server").serving])
 
 
 @app.command()
@@ -130,12 +79,7 @@ def serve(
         tls_key=tls_key,
         tls_client_ca=tls_client_ca,
     )
-    _check_auth(settings)
-    if settings.redis_url:
-        _check_redis(settings)
-    # Every child must hash keys alike: the state directory's secret unless one is configured.
-    settings = settings.model_copy(update={"key_hash_secret": key_hash_secret(settings).decode()})
-    raise typer.Exit(serve_tree(served_repository(settings)))
+    _server().serve(settings)
 
 
 @app.command()
@@ -156,21 +100,7 @@ def api(
         tls_key=tls_key,
         tls_client_ca=tls_client_ca,
     )
-    _check_auth(settings)
-    _check_redis(settings)
-    _start_tracing(settings, "api")
-    uvicorn.run(
-        _api_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        # JSON: uvicorn's own loggers go through the root's JSON handler, not its text config.
-        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=int(settings.drain_timeout_s),
-        **_tls_options(settings),
-    )
-    tracing.stop()
+    _server().api(settings)
 
 
 MetricsPort = Annotated[
@@ -193,23 +123,13 @@ def worker(
             device = str(Device.parse(device))
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--device") from None
-    settings = _settings(worker_models=names, device=device, worker_metrics_port=metrics_port)
-    _check_redis(settings)
-    _start_tracing(settings, "worker")
-    serve_metrics(settings.metrics_host, settings.worker_metrics_port)
-    asyncio.run(run_worker(settings))
-    tracing.stop()
+    _server().worker(_settings(worker_models=names, device=device, worker_metrics_port=metrics_port))
 
 
 @app.command("rq-worker")
 def rq_worker(metrics_port: MetricsPort = None) -> None:
     """The rq worker alone (needs MAAS_REDIS_URL): webhook deliveries with retries."""
-    settings = _settings(rq_worker_metrics_port=metrics_port)
-    _check_redis(settings)
-    _start_tracing(settings, "rq-worker")
-    serve_metrics(settings.metrics_host, settings.rq_worker_metrics_port)
-    run_rq_worker(settings)
-    tracing.stop()
+    _server().rq_worker(_settings(rq_worker_metrics_port=metrics_port))
 
 
 @app.command(

@@ -1,15 +1,14 @@
 """`maas bulk ...`: submit a file for bulk scoring, follow it with a progress bar, download its
-output, cancel it. Talks HTTP to a running API (--url, default from the settings' host/port)."""
+output, cancel it. Talks to a running API through maas_client (--url, default from the
+settings' host/port); exit codes as in maas/cli/http.py."""
 
-import json
-import re
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-import httpx
+import orjson
 import typer
+from maas_client import BulkJob, BulkProgress, Client, Timeout
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,17 +20,22 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from maas.cli.http import auth_headers
-from maas.core.settings import Settings
+from maas.cli.http import (
+    EXIT_JOB_FAILED,
+    EXIT_STILL_RUNNING,
+    JsonOption,
+    UrlOption,
+    api_client,
+    err,
+    fail,
+    handled,
+    print_json,
+)
 
 bulk_app = typer.Typer(help="Bulk offline scoring of JSONL, .npy and .npz files.", no_args_is_help=True)
-console = Console(stderr=True)  # progress and messages
+console = err  # progress and messages
 stdout = Console()  # what a command answers
-TERMINAL = {"succeeded", "failed", "cancelled"}
-POLL_S = 0.5
-UrlOption = Annotated[
-    str | None, typer.Option(help="API base URL; default http://<host>:<port> of the settings.")
-]
+TimeoutOption = Annotated[float | None, typer.Option(help="Stop waiting after this many seconds.")]
 
 
 class RowsPerSecond(ProgressColumn):
@@ -53,36 +57,18 @@ def final_rate(job: dict) -> float | None:
     return done / max(seconds, 1e-3)
 
 
-def _client(url: str | None) -> httpx.Client:
-    if url is None:
-        settings = Settings()
-        url = f"http://{settings.host}:{settings.port}"
-    return httpx.Client(base_url=url, timeout=httpx.Timeout(30.0, read=300.0), headers=auth_headers())
-
-
-def _checked(response: httpx.Response) -> dict:
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:500]
-        console.print(f"[red]error {response.status_code}[/red]: {message}")
-        raise typer.Exit(1)
-    return response.json()
-
-
-def _show(job: dict, to: Console = console) -> None:
-    counts = job["counts"]
+def _show(job: BulkJob, to: Console = console) -> None:
+    counts = job.counts
     line = (
-        f"{job['id']}  {job['status']}  {job['model']} v{job['version']}  "
+        f"{job.id}  {job.status}  {job.model} v{job.version}  "
         f"rows {counts['total']:,} (succeeded {counts['succeeded']:,}, failed {counts['failed']:,})"
     )
-    if job.get("error"):
-        line += f"  error: {job['error']['message']}"
-    to.print(line, soft_wrap=True)
+    if job.error:
+        line += f"  error: {job.error['message']}"
+    to.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
-def follow(client: httpx.Client, bulk_id: str) -> dict:
+def follow(client: Client, bulk_id: str, timeout: float | None = None) -> BulkJob:
     """Polls the bulk job with a progress bar (rows done, rows/s, ETA) until it ends."""
     columns = (
         TextColumn("{task.description}"),
@@ -93,36 +79,24 @@ def follow(client: httpx.Client, bulk_id: str) -> dict:
     )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("validating", total=None)
-        while True:
-            job = _checked(client.get(f"/v1/bulk-jobs/{bulk_id}"))
-            counts = job["counts"]
-            split_done = job["chunks"]["total"] is not None
-            progress.update(
-                task,
-                description=job["status"],
-                total=counts["total"] if split_done else None,
-                completed=counts["succeeded"] + counts["failed"],
-            )
-            if job["status"] in TERMINAL:
-                progress.update(task, final_rate=final_rate(job))
-                return job
-            time.sleep(POLL_S)
+
+        def update(event: BulkProgress) -> None:
+            progress.update(task, description=event.stage, total=event.total, completed=event.done)
+
+        job = client.bulk.wait(bulk_id, timeout, progress=update)
+        progress.update(task, final_rate=final_rate(job.raw))
+        return job
 
 
-def download(client: httpx.Client, bulk_id: str, output: Path | None, fmt: str | None) -> Path:
-    params = {"format": fmt} if fmt else {}
-    with client.stream("GET", f"/v1/bulk-jobs/{bulk_id}/output", params=params) as response:
-        if response.status_code >= 400:
-            response.read()
-            _checked(response)
-        if output is None:
-            found = re.search(r'filename="([^"]+)"', response.headers.get("content-disposition", ""))
-            output = Path(found.group(1) if found else f"{bulk_id}.out")
-        with output.open("wb") as f:
-            for block in response.iter_bytes():
-                f.write(block)
-    console.print(f"output written to {output}")
-    return output
+def _wait_and_download(client: Client, job: BulkJob, output: Path | None, timeout: float | None) -> None:
+    try:
+        job = follow(client, job.id, timeout)
+    except Timeout as e:
+        raise fail(f"{e}; follow it with: maas bulk status {job.id}", EXIT_STILL_RUNNING) from None
+    _show(job)
+    if job.status != "succeeded":
+        raise typer.Exit(EXIT_JOB_FAILED)
+    console.print(f"output written to {client.bulk.download(job.id, output)}")
 
 
 @bulk_app.command()
@@ -134,35 +108,47 @@ def submit(
     metadata: Annotated[str | None, typer.Option(help="JSON object kept with the job.")] = None,
     wait: Annotated[bool, typer.Option(help="Follow it to the end, then download the output.")] = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Where --wait writes.")] = None,
+    timeout: TimeoutOption = None,
     url: UrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Uploads FILE as a bulk job; prints its id (and with --wait, follows and downloads it)."""
-    fields = {"model": model, "version": version, "chunk_rows": chunk_rows, "metadata": metadata}
-    data = {k: str(v) for k, v in fields.items() if v is not None}
-    with _client(url) as client, file.open("rb") as f:
-        job = _checked(client.post("/v1/bulk-jobs", data=data, files={"file": (file.name, f)}))
+    try:
+        meta = orjson.loads(metadata) if metadata is not None else None
+    except orjson.JSONDecodeError as e:
+        raise typer.BadParameter(f"--metadata is not JSON: {e}") from e
+    with handled(url), api_client(url) as client:
+        job = client.bulk.submit(file, model, version=version, chunk_rows=chunk_rows, metadata=meta)
         _show(job)
-        typer.echo(job["id"])
-        if not wait:
-            return
-        job = follow(client, job["id"])
-        _show(job)
-        if job["status"] != "succeeded":
-            raise typer.Exit(1)
-        download(client, job["id"], output, None)
+        print_json(job.raw) if as_json else typer.echo(job.id)
+        if wait:
+            _wait_and_download(client, job, output, timeout)
 
 
 @bulk_app.command()
-def status(
-    bulk_id: str, url: UrlOption = None, as_json: Annotated[bool, typer.Option("--json")] = False
-) -> None:
+def status(bulk_id: str, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Shows a bulk job."""
-    with _client(url) as client:
-        job = _checked(client.get(f"/v1/bulk-jobs/{bulk_id}"))
+    with handled(url), api_client(url) as client:
+        job = client.bulk.get(bulk_id)
     if as_json:
-        typer.echo(json.dumps(job, indent=2))
+        print_json(job.raw)
     else:
         _show(job, stdout)
+
+
+@bulk_app.command("wait")
+def wait_command(
+    bulk_id: str, timeout: TimeoutOption = None, url: UrlOption = None, as_json: JsonOption = False
+) -> None:
+    """Follows a bulk job with a progress bar until it ends (exit 5 unless it succeeded)."""
+    with handled(url), api_client(url) as client:
+        try:
+            job = follow(client, bulk_id, timeout)
+        except Timeout as e:
+            raise fail(str(e), EXIT_STILL_RUNNING) from None
+    print_json(job.raw) if as_json else _show(job, stdout)
+    if job.status != "succeeded":
+        raise typer.Exit(EXIT_JOB_FAILED)
 
 
 @bulk_app.command("download")
@@ -173,12 +159,14 @@ def download_command(
     url: UrlOption = None,
 ) -> None:
     """Downloads a finished bulk job's output, in input order."""
-    with _client(url) as client:
-        download(client, bulk_id, output, fmt)
+    with handled(url), api_client(url) as client:
+        path = client.bulk.download(bulk_id, output, fmt)
+    console.print(f"output written to {path}")
 
 
 @bulk_app.command()
-def cancel(bulk_id: str, url: UrlOption = None) -> None:
+def cancel(bulk_id: str, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Cancels a bulk job; chunks not started are not computed."""
-    with _client(url) as client:
-        _show(_checked(client.post(f"/v1/bulk-jobs/{bulk_id}/cancel")))
+    with handled(url), api_client(url) as client:
+        job = client.bulk.cancel(bulk_id)
+    print_json(job.raw) if as_json else _show(job, stdout)

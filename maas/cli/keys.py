@@ -1,42 +1,22 @@
 """`maas keys ...`: API keys, through the API's /v1/keys (with MAAS_API_KEY holding keys:admin,
 or an admin token), or for the very first key with `create --bootstrap`, straight into Redis
-(MAAS_REDIS_URL, and the same MAAS_KEY_HASH_SECRET or state directory as the API)."""
+(maas/cli/keys_bootstrap.py)."""
 
-import asyncio
-import getpass
+import importlib
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from api.schemas_keys import KeyCreate
-from api.services.audit_trail import AuditTrail
-from api.services.keys import KeyService
-from batching.connection import connect
-from batching.tenancy.secret import key_hash_secret
-from batching.tenancy.store import KeyStore
-from maas.cli.http import DEFAULT_URL, UrlOption, call, console
-from maas.core.access import Caller
+from maas.cli.http import EXIT_REFUSED, JsonOption, UrlOption, call, console, fail, print_json
 from maas.core.errors import MaasError
-from maas.core.settings import Settings
 
 keys_app = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
 
 
-async def _bootstrap(request: KeyCreate) -> dict:
-    settings = Settings()
-    if not settings.redis_url:
-        raise MaasError("--bootstrap writes to Redis directly: set MAAS_REDIS_URL")
-    redis = connect(settings)
-    try:
-        service = KeyService(KeyStore(redis, key_hash_secret(settings)), AuditTrail(redis))
-        actor = Caller(request.tenant, "", f"bootstrap:{getpass.getuser()}", frozenset())
-        return await service.create(actor, request)
-    finally:
-        await redis.aclose()
-
-
-def _print_created(created: dict) -> None:
+def _print_created(created: dict, as_json: bool) -> None:
+    if as_json:
+        return print_json(created)
     scopes = ", ".join(created["scopes"])
     typer.echo(f"key {created['id']} for tenant {created['tenant']} ({scopes}); shown once:", err=True)
     typer.echo(created["key"])
@@ -52,37 +32,41 @@ def create(
     max_queued_rows: Annotated[int | None, typer.Option(help="Queued-row cap while it submits.")] = None,
     max_bulk_jobs: Annotated[int | None, typer.Option(help="Unfinished bulk jobs it may have.")] = None,
     bootstrap: Annotated[bool, typer.Option(help="Write to Redis directly (the first key).")] = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Creates a key and prints it once (on stdout; the rest goes to stderr)."""
-    request = KeyCreate(
-        tenant=tenant,
-        scopes=[s.strip() for s in scopes.split(",") if s.strip()],
-        name=name,
-        expires=expires,
-        rate=rate,
-        max_queued_rows=max_queued_rows,
-        max_bulk_jobs=max_bulk_jobs,
-    )
+    fields = {
+        "tenant": tenant,
+        "scopes": [s.strip() for s in scopes.split(",") if s.strip()],
+        "name": name,
+        "expires": expires,
+        "rate": rate,
+        "max_queued_rows": max_queued_rows,
+        "max_bulk_jobs": max_bulk_jobs,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
     if not bootstrap:
-        _print_created(call(url, "POST", "/v1/keys", json=request.model_dump(exclude_none=True)))
+        _print_created(call(url, "POST", "/v1/keys", json=fields), as_json)
         return
-    try:
-        _print_created(asyncio.run(_bootstrap(request)))
+    try:  # loaded on use: it imports Redis and the API's key service
+        _print_created(importlib.import_module("maas.cli.keys_bootstrap").create(fields), as_json)
     except MaasError as e:
-        console.print(f"[red]{e.message}[/red]")
-        raise typer.Exit(1) from None
+        raise fail(e.message, EXIT_REFUSED) from None
 
 
 @keys_app.command("list")
 def list_keys(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Every key (never the key itself): tenant, scopes, state, expiry, last use."""
     table = Table("id", "tenant", "name", "scopes", "state", "expires", "last used", "rate")
-    params = {"tenant": tenant} if tenant else {}
-    for key in call(url, "GET", "/v1/keys", params=params)["data"]:
+    keys = call(url, "GET", "/v1/keys", params={"tenant": tenant} if tenant else {})
+    if as_json:
+        return print_json(keys)
+    for key in keys["data"]:
         table.add_row(
             key["id"],
             key["tenant"],
@@ -97,9 +81,11 @@ def list_keys(
 
 
 @keys_app.command()
-def revoke(key_id: str, url: UrlOption = DEFAULT_URL) -> None:
+def revoke(key_id: str, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Revokes KEY_ID; every API process refuses it within a second."""
     key = call(url, "DELETE", f"/v1/keys/{key_id}")
+    if as_json:
+        return print_json(key)
     console.print(f"key {key['id']} ({key['tenant']}) revoked at {key['revoked_at']}")
 
 
@@ -107,8 +93,9 @@ def revoke(key_id: str, url: UrlOption = DEFAULT_URL) -> None:
 def rotate(
     key_id: str,
     grace: Annotated[str | None, typer.Option(help="How long the old key keeps working, e.g. 1h.")] = None,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """A new key like KEY_ID (tenant, scopes, limits), printed once; the old one is revoked
     after --grace (default: now)."""
-    _print_created(call(url, "POST", f"/v1/keys/{key_id}/rotate", json={"grace": grace}))
+    _print_created(call(url, "POST", f"/v1/keys/{key_id}/rotate", json={"grace": grace}), as_json)

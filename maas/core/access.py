@@ -13,6 +13,8 @@ TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEFAULT_TENANT = "default"  # every caller's tenant while auth is off
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d)\s*$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+# Counts in rates and durations: 999999d is 2,700 years; larger ones overflowed timestamps (a 500).
+MAX_COUNT = 999_999
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -91,7 +93,7 @@ def parse_rate(text: str) -> Rate | None:
     if text.strip() in ("", "0"):
         return None
     match = _RATE.match(text)
-    if not match or int(match.group(1)) < 1:
+    if not match or not all(1 <= int(n or 1) <= MAX_COUNT for n in match.groups()[:2]):  # 5/0s: no period
         raise InvalidInputError(f"rate: {text!r} is not COUNT/PERIOD like 50/s, 1000/m or 100/10s", ("rate",))
     count, multiple, unit = match.groups()
     return Rate(int(count), int(multiple or 1) * _UNIT_S[unit])
@@ -100,7 +102,7 @@ def parse_rate(text: str) -> Rate | None:
 def parse_duration_s(text: str) -> int:
     """`30d`, `12h`, `15m`, `90s` in seconds."""
     match = _DURATION.match(text)
-    if not match or int(match.group(1)) < 1:
+    if not match or not 1 <= int(match.group(1)) <= MAX_COUNT:
         raise InvalidInputError(f"expires: {text!r} is not a duration like 30d, 12h or 15m", ("expires",))
     return int(match.group(1)) * _UNIT_S[match.group(2)]
 

@@ -93,5 +93,5 @@ def test_the_first_key_is_bootstrapped_and_the_cli_manages_keys_with_it(settings
         key_id = made.stdout.decode().strip().split("_")[2]
         assert maas("revoke", key_id, *url, key=admin).returncode == 0
         refused = maas("list", *url, key=made.stdout.decode().strip())
-        assert refused.returncode == 1 and "401" in refused.stdout.decode()
+        assert refused.returncode == 1 and "401" in refused.stderr.decode()  # errors go to stderr
         assert maas("list", *url).returncode == 1  # no key at all

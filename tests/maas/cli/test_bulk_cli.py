@@ -71,6 +71,6 @@ async def test_submit_wait_shows_progress_and_downloads_the_output(api_process, 
     assert (await maas("download", bulk_id, "-o", str(again), "--url", api_process)).returncode == 0
     assert again.read_bytes() == out.read_bytes()
     late = await maas("cancel", bulk_id, "--url", api_process)
-    assert late.returncode == 1 and "error 409" in late.stderr and "succeeded" in late.stderr
+    assert late.returncode == 1 and "409" in late.stderr and "succeeded" in late.stderr
     missing = await maas("submit", str(source), "--model", "nope", "--url", api_process)
     assert missing.returncode == 1 and "model 'nope' not found" in missing.stderr

@@ -60,4 +60,4 @@ def test_the_cli_reports_a_rejected_upload_and_exits_nonzero(api_url, tmp_path):
     code, out = run(api_url, "push", "junk", str(junk))
     assert code == 1 and "422" in out and "not a valid ONNX model" in out, out
     code, out = run("http://127.0.0.1:1", "list")
-    assert code == 2 and "cannot reach the API" in out, out
+    assert code == 3 and "cannot reach the API" in out, out  # EXIT_UNREACHABLE
