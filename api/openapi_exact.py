@@ -199,6 +199,24 @@ def _streams(document: Document) -> None:
         answer["content"] = {media_type: {"schema": {"type": "string"}} for media_type in media_types}
 
 
+# pydantic writes a bound on a validated alias inside an optional (`WholeInt | None` with
+# Field(ge=...)) as its own keyword; JSON Schema's names are these.
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def _bound_names(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") in ("integer", "number"):
+            for pydantic_name, schema_name in _BOUNDS.items():
+                if pydantic_name in node:
+                    node[schema_name] = node.pop(pydantic_name)
+        for value in node.values():
+            _bound_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bound_names(value)
+
+
 def make_exact(document: Document, server_paths: bool) -> Document:
     """`server_paths`: whether bulk submits may name a server-side file (MAAS_BULK_INPUT_DIRS)."""
     _parameters(document)
@@ -207,4 +225,5 @@ def make_exact(document: Document, server_paths: bool) -> Document:
     _statuses(document)
     _streams(document)
     _links(document)
+    _bound_names(document)
     return document

@@ -3,7 +3,7 @@ Translates HTTP; InferenceService does the work (api/services/inference.py), api
 body encoding. Errors come as {"error": "..."} (api/errors.py, for every /v2 path)."""
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 
@@ -11,12 +11,79 @@ from api.body import read_bytes
 from api.deps import AppSettings, Inference, JobsWriter, ModelsReader
 from api.guard import is_json, media_type
 from api.oip_rest import HEADER_LENGTH, header_length, parse_infer, render_infer
+from api.oip_types import DATATYPES, MAX_DIM, MAX_RANK
 from api.responses import NumpyJSONResponse
 from batching.jobs.view import job_public
 from maas.core.access import Caller
 from maas.core.errors import UnsupportedMediaTypeError
 
-router = APIRouter(prefix="/v2", tags=["open inference protocol"])
+_ERROR_BODY = {
+    "application/json": {
+        "schema": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+    }
+}
+# What a /v2 call may answer besides its success, always as {"error": "..."} (the spec's shape).
+V2_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": why, "content": _ERROR_BODY}
+    for status, why in (
+        (400, "a tensor, datatype, shape or body that does not fit the model or the protocol"),
+        (401, "no or an unknown API key"),
+        (403, "the key lacks the scope"),
+        (404, "unknown model or version"),
+        (413, "a body over MAAS_MAX_BODY_BYTES"),
+        (415, "a body type other than JSON or octet-stream, or a compressed body"),
+        (429, "the lane or the tenant is full, or the key past its rate (Retry-After)"),
+        (503, "not ready, or Redis unreachable"),
+        (504, "the infer's timeout passed (the job is cancelled or left to finish, as it says)"),
+    )
+}
+_NO_BODY: dict[int | str, dict[str, Any]] = {200: {"description": "ready (no body)", "content": {}}}
+_TENSOR = {
+    "type": "object",
+    "required": ["name", "shape", "datatype"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "shape": {
+            "type": "array",
+            "maxItems": MAX_RANK,
+            "items": {"type": "integer", "minimum": 0, "maximum": MAX_DIM},
+        },
+        "datatype": {"type": "string", "enum": sorted(DATATYPES)},
+        "parameters": {"type": "object"},
+        "data": {"description": "The values, flat row-major or nested; absent with binary data."},
+    },
+}
+# The OIP inference request (KServe v2); whether its tensors fit the model is checked per model.
+_INFER_REQUEST = {
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {
+        "id": {"type": "string"},
+        "parameters": {"type": "object"},
+        "inputs": {"type": "array", "minItems": 1, "items": _TENSOR},
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}},
+            },
+        },
+    },
+}
+_INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "JSON, or with the binary tensor data extension the JSON request "
+        "(Inference-Header-Content-Length bytes, sent as application/octet-stream) followed by "
+        "the tensors' bytes, which no schema describes.",
+        "content": {
+            "application/json": {"schema": _INFER_REQUEST},
+        },
+    }
+}
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol"], responses=V2_ERRORS)
 _RESPOND_ASYNC = re.compile(r"(?:^|[,;\s])respond-async(?:$|[,;\s])", re.IGNORECASE)
 _NOT_READY = 503  # any non-200 is "false" to v2 clients; 503 is what probes and balancers expect
 
@@ -44,12 +111,17 @@ async def server_metadata(inference: Inference) -> NumpyJSONResponse:
     return NumpyJSONResponse(inference.server_metadata())
 
 
-@router.get("/health/live", summary="200 while the API answers")
+@router.get("/health/live", summary="200 while the API answers", response_class=Response, responses=_NO_BODY)
 async def live() -> Response:
     return Response(status_code=200)
 
 
-@router.get("/health/ready", summary="200 when Redis answers and a worker is alive, else 503")
+@router.get(
+    "/health/ready",
+    summary="200 when Redis answers and a worker is alive, else 503",
+    response_class=Response,
+    responses=_NO_BODY,
+)
 async def ready(inference: Inference) -> Response:
     return _ready(await inference.server_ready(), "the server")
 
@@ -62,8 +134,18 @@ async def model_metadata(
     return NumpyJSONResponse(await inference.model_metadata(caller, name, version))
 
 
-@router.get("/models/{name}/ready", summary="200 when a worker holds the latest version loaded")
-@router.get("/models/{name}/versions/{version}/ready", summary="200 when a worker holds it loaded")
+@router.get(
+    "/models/{name}/ready",
+    summary="200 when a worker holds the latest version loaded",
+    response_class=Response,
+    responses=_NO_BODY,
+)
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    summary="200 when a worker holds it loaded",
+    response_class=Response,
+    responses=_NO_BODY,
+)
 async def model_ready(
     name: str, inference: Inference, caller: ModelsReader, version: str | None = None
 ) -> Response:
@@ -104,7 +186,12 @@ LengthHeader = Annotated[
 ]
 
 
-@router.post("/models/{name}/infer", summary="Infer with the latest version (as a batched job)")
+@router.post(
+    "/models/{name}/infer",
+    summary="Infer with the latest version (as a batched job)",
+    openapi_extra=_INFER_BODY,
+    responses={202: {"description": "Prefer: respond-async: the job, at Location"}},
+)
 async def infer_latest(
     request: Request,
     name: str,
@@ -119,7 +206,12 @@ async def infer_latest(
     )
 
 
-@router.post("/models/{name}/versions/{version}/infer", summary="Infer with a version (as a batched job)")
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    summary="Infer with a version (as a batched job)",
+    openapi_extra=_INFER_BODY,
+    responses={202: {"description": "Prefer: respond-async: the job, at Location"}},
+)
 async def infer_version(
     request: Request,
     name: str,
