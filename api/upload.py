@@ -1,7 +1,10 @@
-"""Receives a model upload (multipart: `file`, optional `config`) into a staging file, within the
-size limit, without holding it in memory and without touching the repository. This is the HTTP
-half of an upload; ModelService validates and stores the staged file."""
+"""Receives a model upload (multipart: `file`, optional `config`) into a staging directory, within
+the size limit, without holding it in memory and without touching the repository. The `file` may
+be a model file or an archive (.tar, .tar.gz, .tgz, .zip) of the model with its external data
+files and optionally its config.json, unpacked under maas.models.archive's checks. This is the
+HTTP half of an upload; ModelService validates and stores the staged version."""
 
+import asyncio
 import contextlib
 import shutil
 import tempfile
@@ -17,10 +20,16 @@ from api.forms import FormLimits, read_form
 from api.services.models import Upload
 from maas.core.errors import InvalidInputError
 from maas.core.settings import Settings
+from maas.models.archive import ArchiveLimits, is_archive, model_of, unpack
 from maas.models.config import ModelConfig
+from maas.models.external_data import version_files
+from maas.models.store import CONFIG_FILE
 
 MAX_CONFIG_BYTES = 64 * 1024
-WANTED = "a `file` part (the .onnx or .tflite model) and an optional `config` part (JSON)"
+WANTED = (
+    "a `file` part (the .onnx or .tflite model, or a .tar/.tar.gz/.tgz/.zip archive of it with "
+    "its external data files) and an optional `config` part (JSON)"
+)
 
 
 def staging_root(settings: Settings) -> Path:
@@ -51,13 +60,46 @@ def _parse_config(value: str | UploadFile | None, text: bytes | None) -> dict | 
     return config
 
 
-async def _stage(file: UploadFile, folder: Path) -> Path:
-    suffix = Path(file.filename or "").suffix.lower()
-    target = folder / f"model{suffix}"
+async def _stage(file: UploadFile, target: Path) -> Path:
     with target.open("wb") as out:
         while chunk := await file.read(1 << 20):
             out.write(chunk)
     return target
+
+
+def _archive_config(version_dir: Path, files: list[str], config: dict | None) -> dict | None:
+    """The archive's config.json, when it has one; refused beside a `config` part (which of
+    the two was meant is not ours to guess)."""
+    if CONFIG_FILE not in files:
+        return config
+    if config is not None:
+        raise InvalidInputError(
+            "config: sent both as a part and as config.json in the archive; send one", ("config",)
+        )
+    text = (version_dir / CONFIG_FILE).read_bytes()
+    if len(text) > MAX_CONFIG_BYTES:
+        raise InvalidInputError(f"config: config.json is over {MAX_CONFIG_BYTES} bytes", ("config",))
+    return _parse_config("", text)
+
+
+def stage_version(
+    source: Path, filename: str, folder: Path, settings: Settings, config: dict | None
+) -> Upload:
+    """The staged version directory `folder`/version from a received file: a model file moved
+    into it, or an archive unpacked into it (then removed)."""
+    version_dir = folder / "version"
+    version_dir.mkdir()
+    if not is_archive(filename):
+        target = version_dir / f"model{Path(filename).suffix.lower()}"
+        source.rename(target)
+        return Upload(target, filename, config)
+    limits = ArchiveLimits(settings.max_model_bytes, settings.max_version_files)
+    files = unpack(source, version_dir, limits)
+    source.unlink()
+    model = model_of(version_dir, files)
+    config = _archive_config(version_dir, [str(f) for f in files], config)
+    data = sorted(version_files(version_dir) - {model.name, CONFIG_FILE})
+    return Upload(model, filename, config, data)
 
 
 def _limits(limit_bytes: int) -> FormLimits:
@@ -81,10 +123,12 @@ def sweep_uploads(staging_root: Path, older_than_s: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def received_upload(request: Request, staging_root: Path, limit_bytes: int):
-    """The upload staged in a private directory under `staging_root`, removed afterwards."""
-    staging_root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(dir=staging_root, prefix="upload-"))
+async def received_upload(request: Request, settings: Settings):
+    """The upload staged in a private directory under the staging root, removed afterwards."""
+    staging = staging_root(settings)
+    limit_bytes = settings.max_model_bytes
+    staging.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=staging, prefix="upload-"))
     form = None
     try:
         form = await read_form(request, _limits(limit_bytes), WANTED)
@@ -94,10 +138,11 @@ async def received_upload(request: Request, staging_root: Path, limit_bytes: int
         config_part = form.get("config")
         config_text = await config_part.read() if isinstance(config_part, UploadFile) else None
         config = _parse_config(config_part, config_text)
-        path = await _stage(file, folder)
-        if path.stat().st_size > limit_bytes:
+        filename = file.filename or ""
+        received = await _stage(file, folder / "received")
+        if received.stat().st_size > limit_bytes:
             raise _too_large(limit_bytes)
-        yield Upload(path, file.filename or "", config)
+        yield await asyncio.to_thread(stage_version, received, filename, folder, settings, config)
     finally:
         if form is not None:
             await form.close()

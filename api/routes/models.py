@@ -16,7 +16,7 @@ from api.schemas import (
     ModelVersionPublic,
     RetiredPublic,
 )
-from api.upload import received_upload, staging_root
+from api.upload import received_upload
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -48,10 +48,11 @@ async def read_model(name: str, models: Models, caller: ModelsReader) -> dict:
 async def create_version(
     name: str, request: Request, response: Response, models: Models, settings: AppSettings, actor: ModelsAdmin
 ) -> dict:
-    """Uploads the next version: multipart `file` (.onnx or .tflite) and optional `config` (JSON).
+    """Uploads the next version: multipart `file` (.onnx or .tflite, or a .tar/.tar.gz/.tgz/.zip
+    archive of the model with its external data files and config.json) and optional `config`.
     It is validated (loads, batches) before anything is written; a rejected file leaves the
     repository unchanged."""
-    async with received_upload(request, staging_root(settings), settings.max_model_bytes) as upload:
+    async with received_upload(request, settings) as upload:
         created = await models.upload_version(name=name, upload=upload, actor=actor)
     response.headers["Location"] = f"/v1/models/{name}/versions/{created['version']}"
     return created

@@ -4,13 +4,12 @@ within a moment."""
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
 
 from api.services.audit_trail import AuditTrail
-from api.services.registry import AsyncRegistry
+from api.services.registry import AsyncRegistry, Upload
 from batching.heartbeat import holders_by_version, live_worker_infos
 from maas.core.access import Caller
 from maas.core.errors import InvalidInputError, MaasError, ModelNotFoundError
@@ -19,15 +18,6 @@ from maas.models import store as model_store
 from maas.models.config import ModelConfig, runtime_refusal
 from maas.models.registry import ModelVersion, check_serves
 from maas.models.sandbox import validate_in_child
-
-
-@dataclass
-class Upload:
-    """A model file received by the API, staged outside the repository."""
-
-    path: Path  # the staged model file, named model<suffix>
-    filename: str
-    config: dict | None
 
 
 def version_status(model: ModelVersion, holders: list[dict]) -> str:
@@ -129,7 +119,7 @@ class ModelService:
             raise
         metadata = orjson.dumps({"uploaded_by": actor.key_name, "filename": upload.filename})
         extras = {model_store.METADATA_FILE: metadata}
-        model = await self.registry.add_version(name, upload.path, upload.config, extras, signature)
+        model = await self.registry.add_version(name, upload, extras, signature)
         target, after = f"{name}:{model.version}", {"sha256": model.sha256, "config": upload.config}
         await self.audit.changed(
             actor, "version.create", target, None, after, name=name, version=model.version

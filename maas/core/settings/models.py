@@ -53,7 +53,17 @@ class ModelSettings(BaseModel):
         return tokens
 
     max_model_bytes: int = Field(
-        1024 * 1024 * 1024, ge=1, description="Largest model file an upload may carry, bytes (422)."
+        1024 * 1024 * 1024,
+        ge=1,
+        description="Largest model version an upload may carry, bytes (422): its file, or its "
+        "archive and the files it unpacks to, external data included.",
+    )
+
+    max_version_files: int = Field(
+        64,
+        ge=1,
+        description="Most files an uploaded archive may unpack to (the model, its external data "
+        "files, its config), 422 past it.",
     )
 
     allow_plugin_runtimes: bool = Field(
