@@ -17,7 +17,7 @@ from api.job_parser import JobBodyParser
 from api.middleware import RateLimitHeaders
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
-from api.routes import audit, bulk_jobs, health, jobs, keys, models
+from api.routes import audit, bulk_jobs, health, jobs, keys, models, uploads
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
@@ -28,7 +28,7 @@ from api.services.models import ModelService
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
 from api.services.webhooks import WebhookIntake
-from api.upload import staging_root, sweep_uploads
+from api.upload import chunked_uploads, staging_root, sweep_uploads
 from batching.bulk.store import BulkStore
 from batching.connection import connect, connect_sync
 from batching.jobs.events import JobEvents
@@ -52,6 +52,7 @@ STALE_STAGING_S = 3600.0  # no upload takes this long; anything older was left b
 
 def sweep_leftovers(settings: Settings) -> None:
     sweep_uploads(staging_root(settings), STALE_STAGING_S)
+    chunked_uploads(settings).sweep()
     model_store.sweep_staging(settings.model_repository, STALE_STAGING_S)
 
 
@@ -141,6 +142,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_request_schemas(app, [JobCreate, AliasUpdate])
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
-    for router in (jobs.router, bulk_jobs.router, models.router, audit.router, keys.router, health.router):
+    routers = (jobs, bulk_jobs, models, uploads, audit, keys, health)
+    for router in (module.router for module in routers):
         app.include_router(router)
     return app

@@ -16,14 +16,15 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from api.chunked import ChunkedUploads
 from api.forms import FormLimits, read_form
 from api.services.models import Upload
 from maas.core.errors import InvalidInputError
 from maas.core.settings import Settings
-from maas.models.archive import ArchiveLimits, is_archive, model_of, unpack
+from maas.models.archive import ARCHIVE_SUFFIXES, ArchiveLimits, is_archive, model_of, unpack
 from maas.models.config import ModelConfig
 from maas.models.external_data import version_files
-from maas.models.store import CONFIG_FILE
+from maas.models.store import CONFIG_FILE, MODEL_SUFFIXES
 
 MAX_CONFIG_BYTES = 64 * 1024
 WANTED = (
@@ -146,4 +147,34 @@ async def received_upload(request: Request, settings: Settings):
     finally:
         if form is not None:
             await form.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def chunked_uploads(settings: Settings) -> ChunkedUploads:
+    return ChunkedUploads(staging_root(settings), settings.upload_expiry_s)
+
+
+def check_upload_request(filename: str, size_bytes: int, config: object, settings: Settings) -> dict | None:
+    """What a resumable upload is created with, checked before a byte is sent."""
+    if not filename.lower().endswith((*MODEL_SUFFIXES, *ARCHIVE_SUFFIXES)):
+        raise InvalidInputError(
+            f"filename: {filename!r} must end in one of {[*MODEL_SUFFIXES, *ARCHIVE_SUFFIXES]}", ("filename",)
+        )
+    if size_bytes > settings.max_model_bytes:
+        raise _too_large(settings.max_model_bytes)
+    return _parse_config(orjson.dumps(config).decode(), None) if config is not None else None
+
+
+@contextlib.asynccontextmanager
+async def finished_upload(name: str, upload_id: str, sha256: str, settings: Settings):
+    """A complete resumable upload whose sha256 matches, staged as a version like a one-request
+    upload (and removed afterwards, whatever its validation says)."""
+    staging = staging_root(settings)
+    folder = Path(tempfile.mkdtemp(dir=staging, prefix="upload-"))
+    try:
+        uploads = chunked_uploads(settings)
+        received, state = await asyncio.to_thread(uploads.take, name, upload_id, sha256, folder)
+        filename, config = state["filename"], state.get("config")
+        yield await asyncio.to_thread(stage_version, received, filename, folder, settings, config)
+    finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from maas_client.upload_calls import CHUNKED_ABOVE_BYTES, UploadProgress, push_resumable
 from maas_client.wire import Call, Context, Send, json_bytes, json_of, send
 
 
@@ -32,11 +33,20 @@ def _config_bytes(config: Mapping[str, Any] | str | Path) -> bytes:
 
 
 def push(
-    ctx: Context, name: str, file: str | Path, config: Mapping[str, Any] | str | Path | None = None
+    ctx: Context,
+    name: str,
+    file: str | Path,
+    config: Mapping[str, Any] | str | Path | None = None,
+    progress: UploadProgress | None = None,
 ) -> Call[dict[str, Any]]:
-    """Uploads `file` (.onnx or .tflite) as the next version, with an optional config (a dict or
-    a config.json). Not repeated when its answer is lost: that could create two versions."""
+    """Uploads `file` (.onnx or .tflite, or a .tar/.tar.gz/.tgz/.zip archive of a version with
+    its external data) as the next version, with an optional config (a dict or a config.json).
+    Above CHUNKED_ABOVE_BYTES it goes as a resumable upload in chunks (each retried on its own,
+    `progress` told the bytes sent); below, in one request, not repeated when its answer is
+    lost: that could create two versions."""
     file = Path(file)
+    if file.stat().st_size > CHUNKED_ABOVE_BYTES:
+        return (yield from push_resumable(ctx, name, file, config, progress=progress))
     with contextlib.ExitStack() as stack:
         files: dict[str, Any] = {
             "file": (file.name, stack.enter_context(file.open("rb")), "application/octet-stream")

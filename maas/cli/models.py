@@ -1,13 +1,18 @@
 """`maas models ...`: model versions and aliases, managed through a running API over HTTP."""
 
+from functools import partial
 from pathlib import Path
 from typing import IO, Annotated
 
 import orjson
 import typer
+from maas_client import Client
+from maas_client import MaasError as ClientError
+from maas_client.upload_calls import CHUNKED_ABOVE_BYTES
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from maas.cli.http import DEFAULT_URL, UrlOption, call, console
+from maas.cli.http import DEFAULT_URL, UrlOption, auth_headers, call, console
 
 models_app = typer.Typer(help="Model versions and aliases, through the API.", no_args_is_help=True)
 
@@ -61,7 +66,15 @@ def push(
     alias: Annotated[str | None, typer.Option(help="Point this alias at the new version.")] = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Uploads FILE as the next version of NAME (validated by the API before it is written)."""
+    """Uploads FILE as the next version of NAME (validated by the API before it is written): a
+    model, or a .tar/.tar.gz/.tgz/.zip archive of one with its external data files. Above 64 MiB
+    it goes as a resumable upload in chunks, with a progress bar."""
+    if file.stat().st_size > CHUNKED_ABOVE_BYTES:
+        created = _push_in_chunks(url, name, file, config)
+        console.print(f"{name} version {created['version']} created (sha256 {created['sha256'][:12]})")
+        if alias:
+            promote(name, created["version"], alias, url)
+        return
     with file.open("rb") as model_file:
         parts: dict[str, tuple[str, IO[bytes] | bytes, str]] = {
             "file": (file.name, model_file, "application/octet-stream")
@@ -72,6 +85,24 @@ def push(
     console.print(f"{name} version {created['version']} created (sha256 {created['sha256'][:12]})")
     if alias:
         promote(name, created["version"], alias, url)
+
+
+def _push_in_chunks(url: str, name: str, file: Path, config: Path | None) -> dict:
+    """maas_client's resumable push (each chunk retried on its own) under a progress bar."""
+    columns = (TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    key = auth_headers().get("Authorization", "").removeprefix("Bearer ") or None
+    try:
+        with Progress(*columns, console=console) as bar, Client(url=url, api_key=key, timeout=300) as maas:
+            task = bar.add_task("upload", total=file.stat().st_size)
+            progress = partial(_advance, bar, task)
+            return maas.models.push(name, file, config=config, progress=progress)
+    except ClientError as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(1) from e
+
+
+def _advance(bar: Progress, task: TaskID, done: int, total: int) -> None:
+    bar.update(task, completed=done, total=total)
 
 
 @models_app.command()

@@ -66,6 +66,20 @@ class ModelSettings(BaseModel):
         "files, its config), 422 past it.",
     )
 
+    upload_chunk_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1,
+        description="Most bytes one chunk of a resumable upload (PUT /v1/models/{name}/uploads/"
+        "{id}) may carry (422 past it).",
+    )
+
+    upload_expiry_s: float = Field(
+        86400.0,
+        gt=0,
+        description="A resumable upload that receives no chunk for this long is removed with "
+        "what it received, seconds.",
+    )
+
     allow_plugin_runtimes: bool = Field(
         False,
         description="Let a model config name a Python class as its runtime (`module:Class`); "
