@@ -90,9 +90,17 @@ async def retire_version(name: str, version: int, models: Models, actor: ModelsA
 async def put_alias(
     name: str, alias: str, request: Request, models: Models, bodies: Bodies, actor: ModelsAdmin
 ) -> dict:
-    """Points the alias at `{"version": v}`."""
+    """Points the alias at `{"version": v}`; with `wait_ready_workers: n`, only once n workers
+    report the version ready (409 after `wait_timeout_s`, the alias unchanged)."""
     body = AliasUpdate.model_validate(await bodies.small(request))
-    return await models.set_alias(name=name, alias=alias, version=body.version, actor=actor)
+    return await models.set_alias(
+        name=name,
+        alias=alias,
+        version=body.version,
+        actor=actor,
+        wait_workers=body.wait_ready_workers,
+        wait_s=body.wait_timeout_s,
+    )
 
 
 @router.post(

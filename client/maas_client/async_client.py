@@ -106,8 +106,12 @@ class AsyncModels:
     async def configure(self, name: str, version: int, patch: Mapping[str, Any]) -> dict[str, Any]:
         return await self._run(model_calls.configure(self._ctx, name, version, patch))
 
-    async def promote(self, name: str, version: int, alias: str) -> dict[str, Any]:
-        return await self._run(model_calls.promote(self._ctx, name, version, alias))
+    async def promote(
+        self, name: str, version: int, alias: str, wait_ready_workers: int = 0, wait_timeout_s: float = 60
+    ) -> dict[str, Any]:
+        """Points `alias` at `version`; with `wait_ready_workers`, once that many workers serve it."""
+        call = model_calls.promote(self._ctx, name, version, alias, wait_ready_workers, wait_timeout_s)
+        return await self._run(call)
 
     async def rollback(self, name: str, alias: str) -> dict[str, Any]:
         return await self._run(model_calls.rollback(self._ctx, name, alias))

@@ -68,13 +68,20 @@ def configure(ctx: Context, name: str, version: int, patch: Mapping[str, Any]) -
     return json_of((yield from send(request, ctx.retry)))
 
 
-def promote(ctx: Context, name: str, version: int, alias: str) -> Call[dict[str, Any]]:
-    """Points `alias` at `version` (PUT: repeating it is harmless)."""
+def promote(
+    ctx: Context, name: str, version: int, alias: str, wait_ready_workers: int = 0, wait_timeout_s: float = 60
+) -> Call[dict[str, Any]]:
+    """Points `alias` at `version` (PUT: repeating it is harmless); with `wait_ready_workers`,
+    only once that many workers report it ready (else 409 after wait_timeout_s)."""
+    body: dict[str, Any] = {"version": version}
+    if wait_ready_workers:
+        body |= {"wait_ready_workers": wait_ready_workers, "wait_timeout_s": wait_timeout_s}
     request = Send(
         "PUT",
         f"{_model(name)}/aliases/{quote(alias, safe='')}",
-        content=json_bytes({"version": version}),
+        content=json_bytes(body),
         headers={"Content-Type": "application/json"},
+        extra_read_s=wait_timeout_s if wait_ready_workers else 0.0,
     )
     return json_of((yield from send(request, ctx.retry)))
 

@@ -111,9 +111,14 @@ def promote(
     version: int,
     alias: Annotated[str, typer.Option(help="The alias to point at VERSION.")],
     url: UrlOption = DEFAULT_URL,
+    wait_ready: Annotated[int, typer.Option(help="Move the alias once this many workers serve VERSION.")] = 0,
+    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for them (then exit 1).")] = 60,
 ) -> None:
     """Points ALIAS at VERSION; jobs naming the alias run VERSION from now on."""
-    result = call(url, "PUT", f"/v1/models/{name}/aliases/{alias}", json={"version": version})
+    body: dict = {"version": version}
+    if wait_ready:
+        body |= {"wait_ready_workers": wait_ready, "wait_timeout_s": wait_timeout}
+    result = call(url, "PUT", f"/v1/models/{name}/aliases/{alias}", json=body)
     console.print(f"{name}:{alias} -> {result['version']} (was {result['previous']})")
 
 
