@@ -18,7 +18,7 @@ from api.middleware import RateLimitHeaders
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
 from api.routes import audit, bulk_jobs, health, jobs, keys, models, uploads
-from api.routes.uploads import UploadCreate, UploadFinish
+from api.routes.uploads import UploadByReference, UploadCreate, UploadFinish
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
@@ -140,7 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(same_origin_only)],
     )
-    add_request_schemas(app, [JobCreate, AliasUpdate, UploadCreate, UploadFinish])
+    add_request_schemas(app, [JobCreate, AliasUpdate, UploadCreate, UploadFinish, UploadByReference])
     install_error_handlers(app, settings)
     app.add_middleware(RateLimitHeaders)
     routers = (jobs, bulk_jobs, models, uploads, audit, keys, health)

@@ -9,13 +9,14 @@ import contextlib
 import shutil
 import tempfile
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import orjson
 from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from api.by_reference import allowed_source, take_directory, take_file
 from api.chunked import ChunkedUploads
 from api.forms import FormLimits, read_form
 from api.services.models import Upload
@@ -24,7 +25,7 @@ from maas.core.settings import Settings
 from maas.models.archive import ARCHIVE_SUFFIXES, ArchiveLimits, is_archive, model_of, unpack
 from maas.models.config import ModelConfig
 from maas.models.external_data import version_files
-from maas.models.store import CONFIG_FILE, MODEL_SUFFIXES
+from maas.models.store import CONFIG_FILE, METADATA_FILE, MODEL_SUFFIXES, RETIRED_FILE
 
 MAX_CONFIG_BYTES = 64 * 1024
 WANTED = (
@@ -176,5 +177,34 @@ async def finished_upload(name: str, upload_id: str, sha256: str, settings: Sett
         received, state = await asyncio.to_thread(uploads.take, name, upload_id, sha256, folder)
         filename, config = state["filename"], state.get("config")
         yield await asyncio.to_thread(stage_version, received, filename, folder, settings, config)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stage_reference(source: Path, folder: Path, settings: Settings, config: dict | None) -> Upload:
+    if not source.is_dir():
+        received = take_file(source, folder / "received")
+        return stage_version(received, source.name, folder, settings, config)
+    version_dir = folder / "version"
+    version_dir.mkdir()
+    files = [PurePosixPath(f) for f in take_directory(source, version_dir, settings)]
+    files = [f for f in files if str(f) not in (METADATA_FILE, RETIRED_FILE)]  # a copied version's own
+    model = model_of(version_dir, files)
+    config = _archive_config(version_dir, [str(f) for f in files], config)
+    data = sorted(version_files(version_dir) - {model.name, CONFIG_FILE, METADATA_FILE, RETIRED_FILE})
+    return Upload(model, str(source), config, data)
+
+
+@contextlib.asynccontextmanager
+async def referenced_upload(path: str, config: object, settings: Settings):
+    """A version taken from a path under MAAS_UPLOAD_REFERENCE_DIRS (a model, an archive or a
+    version directory), staged as a one-request upload is, without a transfer."""
+    checked_config = _parse_config(orjson.dumps(config).decode(), None) if config is not None else None
+    source = allowed_source(path, settings)
+    staging = staging_root(settings)
+    staging.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=staging, prefix="upload-"))
+    try:
+        yield await asyncio.to_thread(_stage_reference, source, folder, settings, checked_config)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -15,7 +15,7 @@ from api.guard import NO_FORM_BODY, media_type
 from api.openapi import json_body
 from api.routes.models import MANAGE
 from api.schemas import ModelVersionPublic
-from api.upload import check_upload_request, chunked_uploads, finished_upload
+from api.upload import check_upload_request, chunked_uploads, finished_upload, referenced_upload
 from maas.core.errors import UnsupportedMediaTypeError
 from maas.models.store import check_model_name
 
@@ -30,6 +30,14 @@ class UploadCreate(BaseModel):
 
 class UploadFinish(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class UploadByReference(BaseModel):
+    path: str = Field(
+        description="Absolute path under MAAS_UPLOAD_REFERENCE_DIRS: a model, an archive or a "
+        "version directory."
+    )
+    config: dict[str, Any] | None = None
 
 
 class UploadPublic(BaseModel):
@@ -54,6 +62,31 @@ async def create_upload(
     config = check_upload_request(body.filename, body.size_bytes, body.config, settings)
     uploads = chunked_uploads(settings)
     return await asyncio.to_thread(uploads.create, name, body.filename, body.size_bytes, config)
+
+
+@router.post(
+    "/from-path",
+    response_model=ModelVersionPublic,
+    status_code=201,
+    responses=MANAGE,
+    openapi_extra=json_body(UploadByReference),
+)
+async def upload_by_reference(
+    name: str,
+    request: Request,
+    response: Response,
+    models: Models,
+    settings: AppSettings,
+    bodies: Bodies,
+    actor: ModelsAdmin,
+) -> dict:
+    """Creates the next version from files the API can read (no transfer), validated as any upload."""
+    check_model_name(name)
+    body = UploadByReference.model_validate(await bodies.small(request))
+    async with referenced_upload(body.path, body.config, settings) as upload:
+        created = await models.upload_version(name=name, upload=upload, actor=actor)
+    response.headers["Location"] = f"/v1/models/{name}/versions/{created['version']}"
+    return created
 
 
 @router.get("/{upload_id}", response_model=UploadPublic, responses=MANAGE)

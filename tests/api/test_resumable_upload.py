@@ -19,6 +19,7 @@ from maas_client import Client
 from api.chunked import ChunkedUploads
 from maas.cli.redis_server import free_port
 from maas.core.settings import Settings
+from tests.conftest import in_process_api
 from tests.support import large_models
 from tests.support.model_versions import finished
 from tests.support.processes import MaasProcesses
@@ -153,3 +154,26 @@ def test_an_abandoned_upload_is_swept_once_expired(tmp_path):
     os.utime(folder / "state.json", (stale, stale))
     assert uploads.sweep() == [folder]
     assert not folder.exists() and uploads.state("m", kept["id"])["received"] == []
+
+
+async def test_an_upload_by_reference_takes_a_directory_under_an_allowed_one(
+    settings, redis, model_repo, tmp_path
+):
+    shared = tmp_path / "shared"
+    large_models.mlp(shared / "v", 16, 2, files=2)
+    (tmp_path / "secret").mkdir()
+    (shared / "escape").symlink_to(tmp_path / "secret")
+    before = sorted(p.name for p in (shared / "v").iterdir())
+    async with in_process_api(settings) as api:
+        off = await api.post("/v1/models/ref/uploads/from-path", json={"path": str(shared / "v")})
+        assert off.status_code == 403
+    allowed = settings.model_copy(update={"upload_reference_dirs": [shared]})
+    async with in_process_api(allowed) as api:
+        for outside in (tmp_path / "secret", shared / "escape", "relative/v"):
+            refused = await api.post("/v1/models/ref/uploads/from-path", json={"path": str(outside)})
+            assert refused.status_code == 422 and refused.json()["error"]["loc"] == ["path"], refused.text
+        created = await api.post("/v1/models/ref/uploads/from-path", json={"path": str(shared / "v")})
+        assert created.status_code == 201, created.text
+    assert sorted(p.name for p in (shared / "v").iterdir()) == before  # the source is untouched
+    stored = sorted(p.name for p in (model_repo / "ref" / "1").iterdir())
+    assert stored == ["model.onnx", "version.json", "weights-0.bin", "weights-1.bin"]

@@ -1,5 +1,7 @@
 """The model repository and the workers that load from it."""
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field, field_validator
 
 from maas.core.settings.fields import SECRET
@@ -78,6 +80,14 @@ class ModelSettings(BaseModel):
         gt=0,
         description="A resumable upload that receives no chunk for this long is removed with "
         "what it received, seconds.",
+    )
+
+    upload_reference_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Directories whose files an upload by reference (POST /v1/models/{name}/"
+        "uploads/from-path) may name: a model, an archive or a version directory on a disk the "
+        "API shares, taken without a transfer. Empty (default): uploads by reference are refused "
+        "(403).",
     )
 
     allow_plugin_runtimes: bool = Field(
