@@ -65,11 +65,15 @@ def _signature(read: Callable[[Any], Signature], source: object) -> Signature:
         raise _reject(e.message) from e
 
 
-def _onnx_runner(path: Path) -> Callable[[dict], dict]:
-    """Runs batches on a CPU session with the optimizations a worker applies (one thread)."""
+def _onnx_runner(path: Path, prepack: bool = True) -> Callable[[dict], dict]:
+    """Runs batches on a CPU session with the optimizations a worker applies (one thread).
+    `prepack=False` for a single trial batch: prepacking weights costs a copy of each (briefly)
+    and most of a large model's session build, which one batch never earns back."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
+    if not prepack:
+        options.add_session_config_entry("session.disable_prepacking", "1")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
 
@@ -105,7 +109,7 @@ def _validate_onnx(path: Path, fixed_batch_size: int | None) -> Signature:
         raise _reject(f"not a valid ONNX model: {str(e).strip().splitlines()[0]}") from e
     signature = _signature(graph_signature, model)
     rows = _check_batching(signature, fixed_batch_size)
-    _trial(signature, _onnx_runner(path), rows, "onnxruntime")
+    _trial(signature, _onnx_runner(path, prepack=False), rows, "onnxruntime")
     return signature
 
 
