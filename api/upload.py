@@ -22,7 +22,7 @@ from api.forms import FormLimits, read_form
 from api.services.models import Upload
 from maas.core.errors import InvalidInputError
 from maas.core.settings import Settings
-from maas.models.archive import ARCHIVE_SUFFIXES, ArchiveLimits, is_archive, model_of, unpack
+from maas.models.archive import ARCHIVE_SUFFIXES, ArchiveLimits, is_archive, member_path, model_of, unpack
 from maas.models.config import ModelConfig
 from maas.models.external_data import version_files
 from maas.models.store import CONFIG_FILE, METADATA_FILE, MODEL_SUFFIXES, RETIRED_FILE
@@ -30,7 +30,8 @@ from maas.models.store import CONFIG_FILE, METADATA_FILE, MODEL_SUFFIXES, RETIRE
 MAX_CONFIG_BYTES = 64 * 1024
 WANTED = (
     "a `file` part (the .onnx or .tflite model, or a .tar/.tar.gz/.tgz/.zip archive of it with "
-    "its external data files) and an optional `config` part (JSON)"
+    "its external data files), optional `data` parts (its external data files, each named by "
+    "its path beside the model) and an optional `config` part (JSON)"
 )
 
 
@@ -104,15 +105,41 @@ def stage_version(
     return Upload(model, filename, config, data)
 
 
-def _limits(limit_bytes: int) -> FormLimits:
+def _limits(limit_bytes: int, max_files: int) -> FormLimits:
     return FormLimits(
         file_bytes=limit_bytes,
         too_large=lambda: _too_large(limit_bytes),
         field_bytes=MAX_CONFIG_BYTES,
         max_fields=4,
-        max_files=2,  # the config may come as a file part too
+        max_files=max_files + 1,  # the model, its data parts, and the config as a file part
         slack_bytes=MAX_CONFIG_BYTES,  # the form may carry a config beside the file
     )
+
+
+async def _with_data_parts(upload: Upload, parts: list) -> Upload:
+    """The model's external data sent as `data` parts beside it, each named by its path
+    relative to the model (its filename), staged beside the model under the archive's rules."""
+    if not parts:
+        return upload
+    if upload.data_files or is_archive(upload.filename):
+        raise InvalidInputError(
+            "data: send external data inside the archive or as parts, not both", ("data",)
+        )
+    names = []
+    for part in parts:
+        if not isinstance(part, UploadFile):
+            raise InvalidInputError("data: send each data file as a file part (with a filename)", ("data",))
+        try:
+            relative = str(member_path(part.filename or ""))
+        except InvalidInputError as e:
+            raise InvalidInputError(e.message.replace("file: archive refused:", "data:"), ("data",)) from e
+        if relative in names or relative in (upload.path.name, CONFIG_FILE, METADATA_FILE, RETIRED_FILE):
+            raise InvalidInputError(f"data: {relative!r} is sent twice or is a reserved name", ("data",))
+        target = upload.path.parent / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        await _stage(part, target)
+        names.append(relative)
+    return Upload(upload.path, upload.filename, upload.config, sorted(names))
 
 
 def sweep_uploads(staging_root: Path, older_than_s: float) -> None:
@@ -133,7 +160,7 @@ async def received_upload(request: Request, settings: Settings):
     folder = Path(tempfile.mkdtemp(dir=staging, prefix="upload-"))
     form = None
     try:
-        form = await read_form(request, _limits(limit_bytes), WANTED)
+        form = await read_form(request, _limits(limit_bytes, settings.max_version_files), WANTED)
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise InvalidInputError("file: missing; send the model as the `file` part", ("file",))
@@ -144,7 +171,8 @@ async def received_upload(request: Request, settings: Settings):
         received = await _stage(file, folder / "received")
         if received.stat().st_size > limit_bytes:
             raise _too_large(limit_bytes)
-        yield await asyncio.to_thread(stage_version, received, filename, folder, settings, config)
+        upload = await asyncio.to_thread(stage_version, received, filename, folder, settings, config)
+        yield await _with_data_parts(upload, form.getlist("data"))
     finally:
         if form is not None:
             await form.close()

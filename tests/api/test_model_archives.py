@@ -224,3 +224,27 @@ async def test_the_worker_reports_a_version_with_a_missing_data_file_failed(mode
 
     failed = await wait_until(lambda: state().get("state") == "failed" and state(), 10, "broken:1 failed")
     assert "weights-0.bin" in failed["error"]
+
+
+async def test_external_data_sent_as_parts_beside_the_model_is_stored_and_served(
+    api, worker, model_repo, tmp_path
+):
+    source = tmp_path / "source"
+    large_models.mlp(source, WIDTH, 2, files=2)
+    files = [("file", ("model.onnx", (source / "model.onnx").read_bytes()))]
+    files += [("data", (f"weights-{i}.bin", (source / f"weights-{i}.bin").read_bytes())) for i in (0, 1)]
+    response = await api.post("/v1/models/parts/versions", files=files)
+    assert response.status_code == 201, response.text
+    assert sorted(p.name for p in (model_repo / "parts" / "1").iterdir()) == [
+        "model.onnx",
+        "version.json",
+        "weights-0.bin",
+        "weights-1.bin",
+    ]
+    x = np.ones((2, WIDTH), np.float32)
+    np.testing.assert_allclose(await score(api, "parts", x), expected(source, x), rtol=1e-5, atol=1e-6)
+    escaping = [files[0], ("data", ("../weights-0.bin", b"x"))]
+    refused = await api.post("/v1/models/parts/versions", files=escaping)
+    assert refused.status_code == 422 and refused.json()["error"]["loc"] == ["data"], refused.text
+    missing = await api.post("/v1/models/parts/versions", files=files[:2])
+    assert missing.status_code == 422 and "is missing from the version" in missing.text
