@@ -51,6 +51,12 @@ bench-webhooks: $(INSTALLED)
 bench-rollout: $(INSTALLED)
 	$(PY) bench/model_rollout.py
 
+# A > 2 GB external-data version through `maas serve` (upload plain and chunked, validation, load,
+# promote to first answer); needs ~12 GB free disk, deleted afterwards; e.g. LARGE_ARGS='--depth 4'.
+# PYTHONPATH=.: the model generator is the tests' (tests/support/large_models.py).
+bench-large: $(INSTALLED)
+	PYTHONPATH=. $(PY) bench/large.py $(LARGE_ARGS)
+
 # Noisy neighbour: tenant A keeps 20,000 rows queued, tenant B sends 20 jobs/s; e.g.
 # FAIRNESS_ARGS='--models heavy_mlp --rounds 5'.
 bench-fairness: $(INSTALLED)

@@ -9,6 +9,7 @@ import redis as sync_redis
 import redis.asyncio as aioredis
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 
 from api.auth import Authenticator, KeyCache
 from api.body import JsonBodies
@@ -20,7 +21,8 @@ from api.middleware import RateLimitHeaders
 from api.observe import RequestObserver
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
-from api.routes import admin, audit, bulk_jobs, dashboard, health, jobs, keys, metrics, models, oip
+from api.routes import admin, audit, bulk_jobs, dashboard, health, jobs, keys, metrics, models, oip, uploads
+from api.routes.uploads import UploadByReference, UploadCreate, UploadFinish
 from api.schemas import AliasUpdate, JobCreate
 from api.services.audit_trail import AuditTrail
 from api.services.bulk import BulkService
@@ -34,7 +36,7 @@ from api.services.operations import OperationsService
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
 from api.services.webhooks import WebhookIntake
-from api.upload import staging_root, sweep_uploads
+from api.upload import chunked_uploads, staging_root, sweep_uploads
 from batching.bulk.store import BulkStore
 from batching.connection import connect, connect_sync
 from batching.jobs.events import JobEvents
@@ -58,6 +60,7 @@ STALE_STAGING_S = 3600.0  # no upload takes this long; anything older was left b
 
 def sweep_leftovers(settings: Settings) -> None:
     sweep_uploads(staging_root(settings), STALE_STAGING_S)
+    chunked_uploads(settings).sweep()
     model_store.sweep_staging(settings.model_repository, STALE_STAGING_S)
 
 
@@ -165,7 +168,14 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(same_origin_only)],
     )
-    add_request_schemas(app, [JobCreate, AliasUpdate], server_paths=bool(settings.bulk_input_dirs))
+    request_schemas: list[type[BaseModel]] = [
+        JobCreate,
+        AliasUpdate,
+        UploadCreate,
+        UploadFinish,
+        UploadByReference,
+    ]
+    add_request_schemas(app, request_schemas, server_paths=bool(settings.bulk_input_dirs))
     install_error_handlers(app, settings)
     install_http_error_handler(app)
     app.add_middleware(RateLimitHeaders)
@@ -174,6 +184,7 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
         jobs.router,
         bulk_jobs.router,
         models.router,
+        uploads.router,
         audit.router,
         keys.router,
         health.router,

@@ -164,6 +164,16 @@ class AliasUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     version: WholeInt = Field(ge=1, description="The version the alias points to from now on.")
+    wait_ready_workers: int = Field(
+        0,
+        ge=0,
+        description="Point the alias only once this many live workers report the version ready "
+        "(loaded and warmed up), so the first jobs after the promotion do not queue behind a "
+        "load; 0 (default) points it at once.",
+    )
+    wait_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="How long to wait for them; past it, 409 and the alias is unchanged."
+    )
 
 
 class AliasPublic(BaseModel):

@@ -16,7 +16,7 @@ from api.schemas import (
     ModelVersionPublic,
     RetiredPublic,
 )
-from api.upload import received_upload, staging_root
+from api.upload import received_upload
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -48,10 +48,11 @@ async def read_model(name: str, models: Models, caller: ModelsReader) -> dict:
 async def create_version(
     name: str, request: Request, response: Response, models: Models, settings: AppSettings, actor: ModelsAdmin
 ) -> dict:
-    """Uploads the next version: multipart `file` (.onnx or .tflite) and optional `config` (JSON).
+    """Uploads the next version: multipart `file` (.onnx or .tflite, or a .tar/.tar.gz/.tgz/.zip
+    archive of the model with its external data files and config.json) and optional `config`.
     It is validated (loads, batches) before anything is written; a rejected file leaves the
     repository unchanged."""
-    async with received_upload(request, staging_root(settings), settings.max_model_bytes) as upload:
+    async with received_upload(request, settings) as upload:
         created = await models.upload_version(name=name, upload=upload, actor=actor)
     response.headers["Location"] = f"/v1/models/{name}/versions/{created['version']}"
     return created
@@ -89,9 +90,17 @@ async def retire_version(name: str, version: int, models: Models, actor: ModelsA
 async def put_alias(
     name: str, alias: str, request: Request, models: Models, bodies: Bodies, actor: ModelsAdmin
 ) -> dict:
-    """Points the alias at `{"version": v}`."""
+    """Points the alias at `{"version": v}`; with `wait_ready_workers: n`, only once n workers
+    report the version ready (409 after `wait_timeout_s`, the alias unchanged)."""
     body = AliasUpdate.model_validate(await bodies.small(request))
-    return await models.set_alias(name=name, alias=alias, version=body.version, actor=actor)
+    return await models.set_alias(
+        name=name,
+        alias=alias,
+        version=body.version,
+        actor=actor,
+        wait_workers=body.wait_ready_workers,
+        wait_s=body.wait_timeout_s,
+    )
 
 
 @router.post(

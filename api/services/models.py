@@ -3,31 +3,22 @@ served, and every change to it, each one audited and announced to the workers so
 within a moment."""
 
 import asyncio
+import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
 
 from api.services.audit_trail import AuditTrail
-from api.services.registry import AsyncRegistry
+from api.services.registry import AsyncRegistry, Upload
 from batching.heartbeat import holders_by_version, live_worker_infos
 from maas.core.access import Caller
-from maas.core.errors import InvalidInputError, MaasError, ModelNotFoundError
+from maas.core.errors import ConflictError, InvalidInputError, MaasError, ModelNotFoundError
 from maas.core.settings import Settings
 from maas.models import store as model_store
 from maas.models.config import ModelConfig, runtime_refusal
 from maas.models.registry import ModelVersion, check_serves
 from maas.models.sandbox import validate_in_child
-
-
-@dataclass
-class Upload:
-    """A model file received by the API, staged outside the repository."""
-
-    path: Path  # the staged model file, named model<suffix>
-    filename: str
-    config: dict | None
 
 
 def version_status(model: ModelVersion, holders: list[dict]) -> str:
@@ -62,6 +53,9 @@ def visible(model: ModelVersion, caller: Caller) -> ModelVersion:
     if not caller.may_use(model.config.access):
         raise ModelNotFoundError(f"model {model.name!r} not found")
     return model
+
+
+READY_POLL_S = 0.1  # heartbeats come every MAAS_HEARTBEAT_INTERVAL_S; a state change sends one at once
 
 
 @dataclass
@@ -129,7 +123,7 @@ class ModelService:
             raise
         metadata = orjson.dumps({"uploaded_by": actor.key_name, "filename": upload.filename})
         extras = {model_store.METADATA_FILE: metadata}
-        model = await self.registry.add_version(name, upload.path, upload.config, extras, signature)
+        model = await self.registry.add_version(name, upload, extras, signature)
         target, after = f"{name}:{model.version}", {"sha256": model.sha256, "config": upload.config}
         await self.audit.changed(
             actor, "version.create", target, None, after, name=name, version=model.version
@@ -154,7 +148,29 @@ class ModelService:
         )
         return {"name": name, "version": version, **record}
 
-    async def set_alias(self, *, name: str, alias: str, version: int, actor: Caller) -> dict:
+    async def wait_ready(self, name: str, version: int, workers: int, timeout_s: float) -> None:
+        """Returns once `workers` live workers report the version ready; ConflictError (alias
+        unchanged) when they have not within timeout_s."""
+        await self.registry.get(name, version)  # 404 for an unknown or retired version first
+        deadline = time.monotonic() + timeout_s
+        while True:
+            holders = (await self._holders()).get(f"{name}:{version}", [])
+            ready = [h for h in holders if h["state"] == "ready"]
+            if len(ready) >= workers:
+                return
+            if time.monotonic() >= deadline:
+                states = ", ".join(f"{h['worker']}={h['state']}" for h in holders) or "no worker holds it"
+                raise ConflictError(
+                    f"model {name!r} version {version} is ready on {len(ready)} of the {workers} "
+                    f"workers asked for after {timeout_s:g} s ({states}); the alias is unchanged"
+                )
+            await asyncio.sleep(READY_POLL_S)
+
+    async def set_alias(
+        self, *, name: str, alias: str, version: int, actor: Caller, wait_workers: int = 0, wait_s: float = 60
+    ) -> dict:
+        if wait_workers:
+            await self.wait_ready(name, version, wait_workers, wait_s)
         before, after = await self.registry.set_alias(name, alias, version)
         await self.audit.changed(
             actor, "alias.set", f"{name}:{alias}", before, after, name=name, version=after

@@ -3,11 +3,23 @@ on the event loop. A lookup may scan directories and parse files, and a version 
 version.json holds no signature (one dropped in by hand) is loaded in its runtime to read it."""
 
 import asyncio
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from maas.core.signature import Signature
 from maas.models import store as model_store
 from maas.models.registry import ModelRepository, ModelVersion
+
+
+@dataclass
+class Upload:
+    """A model version received by the API, staged outside the repository."""
+
+    path: Path  # the staged model file, named model<suffix>, in the staged version directory
+    filename: str
+    config: dict | None
+    data_files: list[str] = field(default_factory=list)  # its external data, relative to its folder
 
 
 class AsyncRegistry:
@@ -32,13 +44,18 @@ class AsyncRegistry:
         return await asyncio.to_thread(self.repository.aliases.read, name)
 
     async def add_version(
-        self, name: str, model_file: Path, config: dict | None, extras: dict[str, bytes], signature: Signature
+        self, name: str, upload: Upload, extras: dict[str, bytes], signature: Signature
     ) -> ModelVersion:
-        """Writes the next version of `name` (its signature stored in version.json) and reads it
-        back; this process's cached lookups of the model are dropped first."""
-        root = self.repository.root
+        """Writes the staged upload as the next version of `name` (its signature stored in
+        version.json; its files moved, not copied) and reads it back; this process's cached
+        lookups of the model are dropped first."""
         version = await asyncio.to_thread(
-            model_store.add_version, root, name, model_file, config, extras, signature
+            partial(model_store.add_version, self.repository.root, name, upload.path),
+            config=upload.config,
+            extras=extras,
+            signature=signature,
+            data_files=upload.data_files,
+            move=True,
         )
         self.repository.forget(name)
         return await self.get(name, version)

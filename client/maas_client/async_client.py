@@ -8,13 +8,14 @@ from typing import Any
 
 import httpx
 
-from maas_client import bulk_calls, job_calls, model_calls
+from maas_client import bulk_calls, job_calls, model_calls, upload_calls
 from maas_client.arrays import Inputs
 from maas_client.bulk_calls import BulkSource, Progress
 from maas_client.bulk_job import BulkJob
 from maas_client.job import AsyncJob, JobPage
 from maas_client.retry import RetryPolicy
 from maas_client.transport import AsyncTransport, Connection
+from maas_client.upload_calls import UploadProgress
 from maas_client.webhooks import Webhooks
 from maas_client.wire import Context
 
@@ -88,17 +89,29 @@ class AsyncModels:
         file: str | Path,
         config: Mapping[str, Any] | str | Path | None = None,
         alias: str | None = None,
+        progress: UploadProgress | None = None,
     ) -> dict[str, Any]:
-        created = await self._run(model_calls.push(self._ctx, name, file, config))
+        created = await self._run(model_calls.push(self._ctx, name, file, config, progress))
         if alias is not None:
             await self.promote(name, created["version"], alias)
         return created
 
+    async def resume_push(
+        self, name: str, file: str | Path, upload_id: str, progress: UploadProgress | None = None
+    ) -> dict[str, Any]:
+        """Resumes a resumable upload of `file`: sends only the chunks the server lacks."""
+        call = upload_calls.push_resumable(self._ctx, name, file, upload_id=upload_id, progress=progress)
+        return await self._run(call)
+
     async def configure(self, name: str, version: int, patch: Mapping[str, Any]) -> dict[str, Any]:
         return await self._run(model_calls.configure(self._ctx, name, version, patch))
 
-    async def promote(self, name: str, version: int, alias: str) -> dict[str, Any]:
-        return await self._run(model_calls.promote(self._ctx, name, version, alias))
+    async def promote(
+        self, name: str, version: int, alias: str, wait_ready_workers: int = 0, wait_timeout_s: float = 60
+    ) -> dict[str, Any]:
+        """Points `alias` at `version`; with `wait_ready_workers`, once that many workers serve it."""
+        call = model_calls.promote(self._ctx, name, version, alias, wait_ready_workers, wait_timeout_s)
+        return await self._run(call)
 
     async def rollback(self, name: str, alias: str) -> dict[str, Any]:
         return await self._run(model_calls.rollback(self._ctx, name, alias))

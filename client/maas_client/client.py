@@ -7,13 +7,14 @@ from typing import Any
 
 import httpx
 
-from maas_client import bulk_calls, job_calls, model_calls
+from maas_client import bulk_calls, job_calls, model_calls, upload_calls
 from maas_client.arrays import Inputs
 from maas_client.bulk_calls import BulkSource, Progress
 from maas_client.bulk_job import BulkJob
 from maas_client.job import Job, JobPage
 from maas_client.retry import RetryPolicy
 from maas_client.transport import Connection, SyncTransport
+from maas_client.upload_calls import UploadProgress
 from maas_client.webhooks import Webhooks
 from maas_client.wire import Context
 
@@ -90,18 +91,30 @@ class Models:
         file: str | Path,
         config: Mapping[str, Any] | str | Path | None = None,
         alias: str | None = None,
+        progress: UploadProgress | None = None,
     ) -> dict[str, Any]:
         """Uploads the next version (and points `alias` at it); returns the new version."""
-        created = self._run(model_calls.push(self._ctx, name, file, config))
+        created = self._run(model_calls.push(self._ctx, name, file, config, progress))
         if alias is not None:
             self.promote(name, created["version"], alias)
         return created
 
+    def resume_push(
+        self, name: str, file: str | Path, upload_id: str, progress: UploadProgress | None = None
+    ) -> dict[str, Any]:
+        """Resumes a resumable upload of `file`: sends only the chunks the server lacks."""
+        call = upload_calls.push_resumable(self._ctx, name, file, upload_id=upload_id, progress=progress)
+        return self._run(call)
+
     def configure(self, name: str, version: int, patch: Mapping[str, Any]) -> dict[str, Any]:
         return self._run(model_calls.configure(self._ctx, name, version, patch))
 
-    def promote(self, name: str, version: int, alias: str) -> dict[str, Any]:
-        return self._run(model_calls.promote(self._ctx, name, version, alias))
+    def promote(
+        self, name: str, version: int, alias: str, wait_ready_workers: int = 0, wait_timeout_s: float = 60
+    ) -> dict[str, Any]:
+        """Points `alias` at `version`; with `wait_ready_workers`, once that many workers serve it."""
+        call = model_calls.promote(self._ctx, name, version, alias, wait_ready_workers, wait_timeout_s)
+        return self._run(call)
 
     def rollback(self, name: str, alias: str) -> dict[str, Any]:
         return self._run(model_calls.rollback(self._ctx, name, alias))

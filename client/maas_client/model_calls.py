@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from maas_client.upload_calls import CHUNKED_ABOVE_BYTES, UploadProgress, push_resumable
 from maas_client.wire import Call, Context, Send, json_bytes, json_of, send
 
 
@@ -32,11 +33,20 @@ def _config_bytes(config: Mapping[str, Any] | str | Path) -> bytes:
 
 
 def push(
-    ctx: Context, name: str, file: str | Path, config: Mapping[str, Any] | str | Path | None = None
+    ctx: Context,
+    name: str,
+    file: str | Path,
+    config: Mapping[str, Any] | str | Path | None = None,
+    progress: UploadProgress | None = None,
 ) -> Call[dict[str, Any]]:
-    """Uploads `file` (.onnx or .tflite) as the next version, with an optional config (a dict or
-    a config.json). Not repeated when its answer is lost: that could create two versions."""
+    """Uploads `file` (.onnx or .tflite, or a .tar/.tar.gz/.tgz/.zip archive of a version with
+    its external data) as the next version, with an optional config (a dict or a config.json).
+    Above CHUNKED_ABOVE_BYTES it goes as a resumable upload in chunks (each retried on its own,
+    `progress` told the bytes sent); below, in one request, not repeated when its answer is
+    lost: that could create two versions."""
     file = Path(file)
+    if file.stat().st_size > CHUNKED_ABOVE_BYTES:
+        return (yield from push_resumable(ctx, name, file, config, progress=progress))
     with contextlib.ExitStack() as stack:
         files: dict[str, Any] = {
             "file": (file.name, stack.enter_context(file.open("rb")), "application/octet-stream")
@@ -58,13 +68,20 @@ def configure(ctx: Context, name: str, version: int, patch: Mapping[str, Any]) -
     return json_of((yield from send(request, ctx.retry)))
 
 
-def promote(ctx: Context, name: str, version: int, alias: str) -> Call[dict[str, Any]]:
-    """Points `alias` at `version` (PUT: repeating it is harmless)."""
+def promote(
+    ctx: Context, name: str, version: int, alias: str, wait_ready_workers: int = 0, wait_timeout_s: float = 60
+) -> Call[dict[str, Any]]:
+    """Points `alias` at `version` (PUT: repeating it is harmless); with `wait_ready_workers`,
+    only once that many workers report it ready (else 409 after wait_timeout_s)."""
+    body: dict[str, Any] = {"version": version}
+    if wait_ready_workers:
+        body |= {"wait_ready_workers": wait_ready_workers, "wait_timeout_s": wait_timeout_s}
     request = Send(
         "PUT",
         f"{_model(name)}/aliases/{quote(alias, safe='')}",
-        content=json_bytes({"version": version}),
+        content=json_bytes(body),
         headers={"Content-Type": "application/json"},
+        extra_read_s=wait_timeout_s if wait_ready_workers else 0.0,
     )
     return json_of((yield from send(request, ctx.retry)))
 

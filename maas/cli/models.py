@@ -5,9 +5,10 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from maas.cli.http import JsonOption, UrlOption, api_client, console, handled, print_json
+from maas.cli.http import JsonOption, UrlOption, api_client, console, err, handled, print_json
 
 models_app = typer.Typer(help="Model versions and aliases, through the API.", no_args_is_help=True)
 
@@ -62,15 +63,24 @@ def show(name: str, url: UrlOption = None, as_json: JsonOption = False) -> None:
 @models_app.command()
 def push(
     name: str,
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".onnx or .tflite")],
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help=".onnx, .tflite, or a .tar/.tar.gz/.zip of one"),
+    ],
     config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="config.json")] = None,
     alias: Annotated[str | None, typer.Option(help="Point this alias at the new version.")] = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Uploads FILE as the next version of NAME (validated by the API before it is written)."""
-    with handled(url), api_client(url) as client:
-        created = client.models.push(name, file, config)
+    """Uploads FILE as the next version of NAME (validated by the API before it is written): a
+    model, or a .tar/.tar.gz/.tgz/.zip archive of one with its external data files. Above 64 MiB
+    it goes as a resumable upload in chunks (maas_client), with a progress bar on stderr."""
+    columns = (TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with handled(url), api_client(url) as client, Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("upload", total=file.stat().st_size)
+        created = client.models.push(
+            name, file, config, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
         moved = client.models.promote(name, created["version"], alias) if alias else None
     if as_json:
         return print_json({**created, **({"alias": moved} if moved else {})})
@@ -86,10 +96,14 @@ def promote(
     alias: Annotated[str, typer.Option(help="The alias to point at VERSION.")],
     url: UrlOption = None,
     as_json: JsonOption = False,
+    wait_ready: Annotated[int, typer.Option(help="Move the alias once this many workers serve VERSION.")] = 0,
+    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for them (then exit 1).")] = 60,
 ) -> None:
     """Points ALIAS at VERSION; jobs naming the alias run VERSION from now on."""
     with handled(url), api_client(url) as client:
-        result = client.models.promote(name, version, alias)
+        result = client.models.promote(
+            name, version, alias, wait_ready_workers=wait_ready, wait_timeout_s=wait_timeout
+        )
     if as_json:
         return print_json(result)
     console.print(f"{name}:{alias} -> {result['version']} (was {result['previous']})")

@@ -66,7 +66,9 @@ class CheckResult:
 
 
 def upload_limits(settings: Settings, path: Path) -> CheckLimits:
-    memory = int(settings.upload_validation_memory_mb * MIB) + UPLOAD_COPIES * path.stat().st_size
+    """The model's allowance grows with its version's files, its external data included."""
+    files_bytes = sum(p.stat().st_size for p in path.parent.rglob("*") if p.is_file())
+    memory = int(settings.upload_validation_memory_mb * MIB) + UPLOAD_COPIES * files_bytes
     return CheckLimits(memory, settings.upload_validation_timeout_s)
 
 

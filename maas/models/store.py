@@ -29,6 +29,7 @@ METADATA_FILE = "version.json"  # sha256, size, created_at, signature, who uploa
 RETIRED_FILE = "retired.json"  # present once retired: when and by whom
 LOCK_FILE = ".versions.lock"
 STAGING_PREFIX = ".staging-"
+DataFiles = list[str] | tuple[str, ...]  # paths relative to the model file's folder
 
 
 def check_model_name(name: str) -> None:
@@ -87,10 +88,15 @@ def add_version(
     config: dict | None = None,
     extras: dict[str, bytes] | None = None,
     signature: Signature | None = None,
+    data_files: DataFiles = (),
+    move: bool = False,
 ) -> int:
-    """Copies `model_file` (keeping its suffix, as model<suffix>) with its config and extra files
-    into the next free version of `name`; returns that version. The version directory is built
-    under a hidden name and renamed into place, so it appears complete or not at all.
+    """Copies `model_file` (keeping its suffix, as model<suffix>) with its config, extra files
+    and `data_files` (its external data: paths relative to its folder, kept as they are) into the
+    next free version of `name`; returns that version. `move` moves the files instead (a staged
+    upload: a rename where both sit on one filesystem, so gigabytes are not copied). The version
+    directory is built under a hidden name and renamed into place, so it appears complete or not
+    at all.
     `extras` may hold version.json's caller fields as JSON (e.g. who uploaded it). version.json
     stores the model's signature (`signature`, else read from the file now), so serving the
     version never loads the file just to learn it."""
@@ -104,8 +110,9 @@ def add_version(
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=STAGING_PREFIX))
     try:
-        shutil.copyfile(model_file, staging / f"model{model_file.suffix}")
-        _write_metadata(staging, model_file, json.loads(extras.pop(METADATA_FILE, b"{}")), signature)
+        facts = _place_files(model_file, data_files, staging, move)
+        caller_fields = json.loads(extras.pop(METADATA_FILE, b"{}"))
+        _write_metadata(staging, facts, caller_fields, signature)
         if config:
             write_json(staging / CONFIG_FILE, config)
         for filename, content in extras.items():
@@ -122,8 +129,37 @@ def add_version(
         raise
 
 
-def _write_metadata(staging: Path, model_file: Path, caller_fields: dict, signature: Signature) -> None:
-    facts = {**file_facts(model_file), "created_at": time.time(), SIGNATURE_FIELD: signature.to_dict()}
+def _place(source: Path, target: Path, move: bool) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if move:
+        try:
+            os.rename(source, target)
+            os.chmod(target, 0o644)  # staged files are private to the API's user
+            return
+        except OSError:  # another filesystem: copied below
+            pass
+    shutil.copyfile(source, target)
+
+
+def _place_files(model_file: Path, data_files: DataFiles, staging: Path, move: bool) -> dict:
+    """Places the model and its data files in the staging version; their facts for version.json:
+    the model's sha256, the size of every file together, and each data file's own."""
+    model_facts = file_facts(model_file)
+    files = []
+    for relative in data_files:
+        facts = file_facts(model_file.parent / relative)
+        files.append({"path": relative, **facts})
+        target = staging / relative
+        if not target.resolve().is_relative_to(staging.resolve()) or relative in (CONFIG_FILE, METADATA_FILE):
+            raise InvalidInputError(f"data file {relative!r}: not a plain path inside the version")
+        _place(model_file.parent / relative, target, move)
+    _place(model_file, staging / f"model{model_file.suffix}", move)
+    total = model_facts["size_bytes"] + sum(f["size_bytes"] for f in files)
+    return {**model_facts, "size_bytes": total, **({"data_files": files} if files else {})}
+
+
+def _write_metadata(staging: Path, facts: dict, caller_fields: dict, signature: Signature) -> None:
+    facts = {**facts, "created_at": time.time(), SIGNATURE_FIELD: signature.to_dict()}
     write_json(staging / METADATA_FILE, {**caller_fields, **facts})
 
 

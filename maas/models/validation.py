@@ -4,13 +4,15 @@ batch size) with as many rows."""
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import onnx
 import onnxruntime as ort
 
 from maas.core.errors import InvalidInputError, MaasError
 from maas.core.signature import Signature
-from maas.models.onnx_signature import read_onnx_signature
+from maas.models.external_data import check_version_files, referenced_files
+from maas.models.onnx_signature import graph_signature, load_graph
 from maas.models.signatures import READERS
 from maas.models.tflite_interpreters import TfliteInterpreters
 from maas.models.tflite_signature import read_tflite_signature
@@ -56,18 +58,22 @@ def _trial(signature: Signature, run: Callable[[dict], dict], rows: int, runtime
         raise _reject(f"outputs {not_batched} do not return one row per input row")
 
 
-def _signature(read: Callable[[Path], Signature], path: Path) -> Signature:
+def _signature(read: Callable[[Any], Signature], source: object) -> Signature:
     try:
-        return read(path)
+        return read(source)
     except MaasError as e:
         raise _reject(e.message) from e
 
 
-def _onnx_runner(path: Path) -> Callable[[dict], dict]:
-    """Runs batches on a CPU session with the optimizations a worker applies (one thread)."""
+def _onnx_runner(path: Path, prepack: bool = True) -> Callable[[dict], dict]:
+    """Runs batches on a CPU session with the optimizations a worker applies (one thread).
+    `prepack=False` for a single trial batch: prepacking weights costs a copy of each (briefly)
+    and most of a large model's session build, which one batch never earns back."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
+    if not prepack:
+        options.add_session_config_entry("session.disable_prepacking", "1")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
 
@@ -84,18 +90,31 @@ def _tflite_runner(path: Path) -> Callable[[dict], dict]:
         raise _reject(e.message) from e
 
 
-def _validate_onnx(path: Path, fixed_batch_size: int | None) -> Signature:
+def _graph(path: Path) -> onnx.ModelProto:
+    """The graph with its external data left on disk, every reference checked before the
+    checker or a runtime follows one."""
     try:
-        onnx.checker.check_model(str(path))
+        model = load_graph(path)
+    except MaasError as e:
+        raise _reject(f"not a valid ONNX model: {e.message.replace(f'{path}: ', '')}") from e
+    check_version_files(path, referenced_files(model, path.parent))
+    return model
+
+
+def _validate_onnx(path: Path, fixed_batch_size: int | None) -> Signature:
+    model = _graph(path)
+    try:
+        onnx.checker.check_model(str(path))  # by path: checks external data without loading it
     except Exception as e:  # the checker and protobuf raise several unrelated types
         raise _reject(f"not a valid ONNX model: {str(e).strip().splitlines()[0]}") from e
-    signature = _signature(read_onnx_signature, path)
+    signature = _signature(graph_signature, model)
     rows = _check_batching(signature, fixed_batch_size)
-    _trial(signature, _onnx_runner(path), rows, "onnxruntime")
+    _trial(signature, _onnx_runner(path, prepack=False), rows, "onnxruntime")
     return signature
 
 
 def _validate_tflite(path: Path, fixed_batch_size: int | None) -> Signature:
+    check_version_files(path, set())
     signature = _signature(read_tflite_signature, path)
     rows = _check_batching(signature, fixed_batch_size)
     _trial(signature, _tflite_runner(path), rows, "LiteRT")

@@ -31,7 +31,7 @@ from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository, ModelVersion
 from worker.batch.lane_loop import LaneLoop, Reliability
-from worker.batch.memory import LoadMeter, LoadRehearsals, memory_budget_bytes
+from worker.batch.memory import LoadMeter, LoadRehearsals, memory_budget_bytes, version_bytes
 from worker.runtimes.base import Runtime
 from worker.runtimes.catalog import load_runtime, placement_of
 
@@ -236,18 +236,25 @@ class LaneManager:
     async def _load(self, key: Key, preload: bool) -> None:
         """Rehearses, loads and warms up a version, then serves its lane."""
         model = self.known[key]
+        self._set_state(key, "loading")  # from the rehearsal on: a large version takes seconds
         rehearsal = await self.rehearsals.rehearse(model)  # kept: _new_runtime asks again for free
-        estimate = max(model.path.stat().st_size, rehearsal.needed_bytes)
+        estimate = max(version_bytes(model), rehearsal.needed_bytes)
         if preload and self._budget and self._used() + estimate > self._budget:
+            self.states.pop(label(key), None)
+            self.on_change()
             return  # preloading never unloads another model; a job will load this one
         await self._make_room(estimate, key)
-        before = self.meter.used_bytes()
+        before, started = self.meter.used_bytes(), time.monotonic()
         runtime = await self._new_runtime(key, model)
         if runtime is None:
             return
-        memory = max(estimate, self.meter.used_bytes() - before)
+        took_s, added = time.monotonic() - started, self.meter.used_bytes() - before
+        memory = max(estimate, added)
         self._start(key, model, runtime, memory)
-        log.info("serving %s (%.1f MiB)", label(key), memory / 2**20)
+        log.info(
+            "serving %s: loaded and warmed up in %.2f s, resident memory +%.1f MiB (charged %.1f MiB)",
+            *(label(key), took_s, added / 2**20, memory / 2**20),
+        )
 
     async def _make_room(self, needed: int, loading: Key) -> bool:
         """Unloads idle versions, least recently busy first, until `needed` bytes fit the budget.

@@ -2,6 +2,7 @@
 budget its loaded models share; and the rehearsal of a load, in a child process held to that
 budget, that a version must pass before the worker loads it."""
 
+import contextlib
 import logging
 import os
 import resource
@@ -73,6 +74,15 @@ class LoadMeter:
 
     def used_bytes(self) -> int:
         return self._device.used_bytes() if self._device is not None else rss_bytes()
+
+
+def version_bytes(model: ModelVersion) -> int:
+    """What a version's files weigh: its model file and the external data beside it (a graph of
+    a few KB may name gigabytes of weights), the lower bound of what loading it costs."""
+    folder = model.path.parent
+    with contextlib.suppress(OSError):
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.suffix != ".json")
+    return 0
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The model repository and the workers that load from it."""
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field, field_validator
 
 from maas.core.devices import Device
@@ -71,7 +73,39 @@ class ModelSettings(BaseModel):
         return tokens
 
     max_model_bytes: int = Field(
-        1024 * 1024 * 1024, ge=1, description="Largest model file an upload may carry, bytes (422)."
+        1024 * 1024 * 1024,
+        ge=1,
+        description="Largest model version an upload may carry, bytes (422): its file, or its "
+        "archive and the files it unpacks to, external data included.",
+    )
+
+    max_version_files: int = Field(
+        64,
+        ge=1,
+        description="Most files an uploaded archive may unpack to (the model, its external data "
+        "files, its config), 422 past it.",
+    )
+
+    upload_chunk_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1,
+        description="Most bytes one chunk of a resumable upload (PUT /v1/models/{name}/uploads/"
+        "{id}) may carry (422 past it).",
+    )
+
+    upload_expiry_s: float = Field(
+        86400.0,
+        gt=0,
+        description="A resumable upload that receives no chunk for this long is removed with "
+        "what it received, seconds.",
+    )
+
+    upload_reference_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Directories whose files an upload by reference (POST /v1/models/{name}/"
+        "uploads/from-path) may name: a model, an archive or a version directory on a disk the "
+        "API shares, taken without a transfer. Empty (default): uploads by reference are refused "
+        "(403).",
     )
 
     allow_plugin_runtimes: bool = Field(
