@@ -76,7 +76,12 @@ def build_services(
         jobs=JobService(
             settings=settings,
             registry=registry,
-            store=JobStore(redis, settings.result_ttl_s, sealer),
+            store=JobStore(
+                redis,
+                settings.result_ttl_s,
+                sealer,
+                (settings.redis_wait_replicas, settings.redis_wait_timeout_ms),
+            ),
             events=events,
             idempotency=IdempotencyKeys(redis, settings.idempotency_retention_s),
             webhooks=webhooks,

@@ -28,7 +28,13 @@ from batching.jobs.record import TERMINAL_VALUES, JobRecord, JobStatus
 from batching.jobs.store import JobStore
 from batching.tenant_limits import max_queued_rows
 from maas.core.access import Caller
-from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError, RateLimitedError
+from maas.core.errors import (
+    InvalidInputError,
+    JobNotFoundError,
+    JobStateError,
+    NotReplicatedError,
+    RateLimitedError,
+)
 from maas.core.ids import is_job_id, new_job_id
 from maas.core.inputs import parse_inputs
 from maas.core.settings import Settings
@@ -120,6 +126,8 @@ class JobService:
                 return await self._replay(caller, reservation.job_id), True
         try:
             await self._enqueue(record, model, inputs, queued_rows_cap(self.settings, caller))
+        except NotReplicatedError:
+            raise  # the job is queued: a retry with the key must find it, not queue another
         except BaseException:
             if idempotency_key is not None:
                 await self.idempotency.release(caller.tenant, idempotency_key)

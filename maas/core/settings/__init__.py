@@ -10,6 +10,7 @@ from maas.core.settings.data import DataSettings
 from maas.core.settings.fields import SECRET, default_redis_maxmemory_mb, redacted_url
 from maas.core.settings.jobs import JobSettings
 from maas.core.settings.models import ModelSettings
+from maas.core.settings.redis import RedisSettings
 from maas.core.settings.service import ServiceSettings
 from maas.core.settings.tenancy import TenancySettings, TenantLimit
 from maas.core.settings.webhooks import WebhookSettings
@@ -19,6 +20,7 @@ __all__ = ["SECRET", "Settings", "TenantLimit", "default_redis_maxmemory_mb", "r
 
 class Settings(
     ServiceSettings,
+    RedisSettings,
     JobSettings,
     ModelSettings,
     WebhookSettings,
