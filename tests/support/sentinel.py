@@ -1,4 +1,4 @@
-"""A real Redis Sentinel deployment for tests: a primary, one replica and three sentinels, each a
+"""A real Redis Sentinel deployment for tests: a primary, its replicas and three sentinels, each a
 redis-server process on a free port, with a small down-after so a failover takes seconds.
 Started by `with SentinelGroup(dir) as group:`, every process stopped (SIGKILL) on leaving."""
 
@@ -26,9 +26,10 @@ def _sentinel_command() -> list[str]:
 
 
 class SentinelGroup:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, replicas: int = 1):
         self.root = Path(root)
-        self.primary_port, self.replica_port = free_port(), free_port()
+        self.primary_port = free_port()
+        self.replica_ports = [free_port() for _ in range(replicas)]
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -63,11 +64,13 @@ class SentinelGroup:
 
     def start(self, timeout_s: float = 30.0) -> "SentinelGroup":
         self._server("primary", self.primary_port)
-        self._server("replica", self.replica_port, "--replicaof", "127.0.0.1", str(self.primary_port))
-        self.wait(lambda: self.replica_link_up(self.replica_port), timeout_s, "the replica synced")
+        for i, port in enumerate(self.replica_ports):
+            self._server(f"replica-{i}", port, "--replicaof", "127.0.0.1", str(self.primary_port))
+        for port in self.replica_ports:
+            self.wait(lambda port=port: self.replica_link_up(port), timeout_s, f"replica :{port} synced")
         for i, port in enumerate(self.sentinel_ports):
             self._sentinel(i, port)
-        self.wait(self._sentinels_see_everyone, timeout_s, "every sentinel sees the replica and 2 peers")
+        self.wait(self._sentinels_see_everyone, timeout_s, "every sentinel sees the replicas and 2 peers")
         return self
 
     def client(self, port: int) -> redis.Redis:
@@ -87,7 +90,7 @@ class SentinelGroup:
                     master = sentinel.sentinel_master(MASTER)
                 except redis.RedisError:
                     return False
-                if master["num-slaves"] < 1 or master["num-other-sentinels"] < 2:
+                if master["num-slaves"] < len(self.replica_ports) or master["num-other-sentinels"] < 2:
                     return False
         return True
 
