@@ -36,9 +36,9 @@ class AsyncRegistry:
     ) -> ModelVersion:
         """Writes the next version of `name` (its signature stored in version.json) and reads it
         back; this process's cached lookups of the model are dropped first."""
-        root = self.repository.root
+        root, state = self.repository.root, self.repository.aliases
         version = await asyncio.to_thread(
-            model_store.add_version, root, name, model_file, config, extras, signature
+            model_store.add_version, root, name, model_file, config, extras, signature, state.next_version
         )
         self.repository.forget(name)
         return await self.get(name, version)
