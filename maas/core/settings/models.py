@@ -1,5 +1,7 @@
 """The model repository and the workers that load from it."""
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field, field_validator
 
 from maas.core.settings.fields import SECRET
@@ -13,6 +15,13 @@ class ModelSettings(BaseModel):
     )
 
     device: str = Field("cpu", description="Worker device: cpu or cuda.")
+
+    worker_ready_file: Path | None = Field(
+        None,
+        description="Worker only: touched once its models are loaded and warmed up, then at every "
+        "heartbeat; a probe (deploy/: Kubernetes startupProbe and livenessProbe) checks that it "
+        "exists and is fresh.",
+    )
 
     worker_preload: bool = Field(
         True,
