@@ -93,18 +93,24 @@ return n
 )
 
 # Copies a model's aliases.json and alias_history.json (and its retired versions, the rest)
-# into Redis once: only the first process to get here writes; 0 when it was done before.
+# into Redis once: only the first process to get here writes, and never over state Redis
+# already holds; 0 when it was done before. Nothing to copy: nothing written (a lookup that
+# only reads leaves Redis as it was).
 IMPORT_FILES = lua.Script(
     "model_import_files",
     keys=("imported", "aliases", "history", "retired"),
     args=("aliases_json", "history_json"),
     rest="retired_versions",
     body="""
-if not redis.call('SET', K.imported, '1', 'NX') then return 0 end
-for alias, version in pairs(cjson.decode(A.aliases_json)) do
+if redis.call('EXISTS', K.imported) == 1 then return 0 end
+local aliases, history = cjson.decode(A.aliases_json), cjson.decode(A.history_json)
+if next(aliases) == nil and next(history) == nil and #ARGV < REST then return 2 end
+redis.call('SET', K.imported, '1')
+if redis.call('EXISTS', K.aliases, K.history) > 0 then return 0 end
+for alias, version in pairs(aliases) do
   redis.call('HSET', K.aliases, alias, tostring(version))
 end
-for alias, versions in pairs(cjson.decode(A.history_json)) do
+for alias, versions in pairs(history) do
   if #versions > 0 then redis.call('HSET', K.history, alias, cjson.encode(versions)) end
 end
 for i = REST, #ARGV do redis.call('SADD', K.retired, ARGV[i]) end

@@ -5,8 +5,8 @@ Model files stay on the shared file system, immutable per version.
 
 Migration: the first time a process touches a model, the model's aliases.json and
 alias_history.json (and its retired versions) are copied into Redis unless some process did so
-before (IMPORT_FILES is atomic); from then on Redis is the truth and the files are no longer
-written. Synchronous: the registry runs in worker threads."""
+before or Redis already holds the model's aliases (IMPORT_FILES is atomic); from then on Redis
+is the truth and the files are no longer written. Synchronous: the registry runs in worker threads."""
 
 import json
 from collections.abc import Callable
