@@ -73,6 +73,11 @@ bench-gpu: $(INSTALLED)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) bench/gpu.py $(GPU_ARGS)
 
+# One Redis under 1, 2, 4 workers of the heavy MLP: jobs/s, Redis commands and CPU per job
+# (docs/sizing.md); e.g. REDIS_SCALE_ARGS='--workers 1,2 --duration 30'.
+bench-redis-scale: $(INSTALLED)
+	$(PY) bench/redis_scale.py $(REDIS_SCALE_ARGS)
+
 demo-model: $(INSTALLED)
 	$(PY) scripts/train_digits.py
 

@@ -43,6 +43,7 @@ from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys
 from batching.jobs.listing import JobIndex
 from batching.jobs.store import JobStore
+from batching.model_state import RedisModelState
 from batching.tenancy.bulk_slots import BulkSlots
 from batching.tenancy.rate import RateLimiter
 from batching.tenancy.secret import key_hash_secret
@@ -73,13 +74,21 @@ def build_services(
 ) -> Services:
     """Every service of the app, sharing one registry (a change made through one is seen by all);
     `auth`: the mode and the key hash secret."""
-    registry = AsyncRegistry(ModelRepository(settings.model_repository))
+    # Aliases, their history, retire marks and version numbers live in Redis, shared by every
+    # API process on every host (the repository's files are migrated on first use).
+    state = RedisModelState(rq_redis, settings.model_repository)
+    registry = AsyncRegistry(ModelRepository(settings.model_repository, state=state))
     webhooks = WebhookIntake(signing=bool(settings.webhook_secrets), policy=webhook_policy(settings))
     audit_trail = AuditTrail(redis)
     key_store = KeyStore(redis, auth[1])
     sealer = Sealer.from_setting(settings.data_keys)
     announce(sealer, "api")
-    job_store = JobStore(redis, settings.result_ttl_s, sealer)
+    job_store = JobStore(
+        redis,
+        settings.result_ttl_s,
+        sealer,
+        (settings.redis_wait_replicas, settings.redis_wait_timeout_ms),
+    )
     jobs = JobService(
         settings=settings,
         registry=registry,

@@ -27,6 +27,7 @@ from maas.core.errors import (
     MaasError,
     ModelLoadError,
     ModelNotFoundError,
+    NotReplicatedError,
     PayloadTooLargeError,
     QueueFullError,
     QuotaExceededError,
@@ -50,6 +51,7 @@ STATUS_BY_ERROR: dict[type[MaasError], int] = {
     ConflictError: 409,
     GoneError: 410,
     ModelLoadError: 503,
+    NotReplicatedError: 503,
     QueueFullError: 429,
     RateLimitedError: 429,
     QuotaExceededError: 429,
@@ -67,7 +69,12 @@ V2_STATUS_BY_ERROR: dict[type[MaasError], int] = {
     JobLostError: 503,
 }
 MESSAGE_ECHOES = 10  # a message may be this many echoed pieces long, whatever it quotes
-RETRY_AFTER_S: dict[type[MaasError], int] = {QueueFullError: 1, QuotaExceededError: 5, TenantQuotaError: 1}
+RETRY_AFTER_S: dict[type[MaasError], int] = {
+    QueueFullError: 1,
+    QuotaExceededError: 5,
+    TenantQuotaError: 1,
+    NotReplicatedError: 1,
+}
 MAX_VALIDATION_ERRORS = 5  # listed in a 422's message; the rest are counted
 CHALLENGES: dict[type[MaasError], str] = {UnauthorizedError: 'Bearer realm="maas"'}
 

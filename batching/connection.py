@@ -1,15 +1,20 @@
 """The one way maas processes connect to Redis: a bounded pool that waits for a free connection
 instead of failing under a burst, and fails fast (one quick retry) when Redis is down.
 
-Every client (the API's, a batch worker's, the rq worker's sync one) is built here from the
-Settings, so a rediss:// URL with an ACL user and password, and the CA and client certificate
-settings, apply to all of them alike."""
+Every client (the API's, a batch worker's, the rq worker's sync one, the CLI's) is built here
+from the Settings, so a rediss:// URL with an ACL user and password, the CA and client
+certificate settings, and Sentinel apply to all of them alike. With `redis_sentinels`, a pool
+asks the sentinels for the master's address whenever it opens a connection (never caches it
+past a broken one): after a failover the first new connection lands on the new master, and a
+connection to a demoted one is dropped on its READONLY reply (redis-py's Sentinel pool)."""
 
 import logging
 import ssl
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.sentinel as aiosentinel
+import redis.sentinel
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
@@ -49,28 +54,70 @@ def tls_options(settings: Settings) -> dict:
     return {"ssl_cert_reqs": "required", **{k: str(v) for k, v in paths.items() if v}}
 
 
+def where(settings: Settings) -> str:
+    """What the logs may say about the Redis in use (no password)."""
+    if settings.redis_sentinels:
+        return f"master {settings.redis_sentinel_master!r} of sentinels {','.join(settings.redis_sentinels)}"
+    return str(redacted_url(settings.redis_url))
+
+
+def _sentinel_setup(settings: Settings) -> tuple[list[tuple[str, int]], dict, dict]:
+    """The sentinels' addresses, the options to reach them, and the master's connection options
+    (user, password, database, TLS) taken from redis_url, whose host is not used."""
+    addresses = [(host, int(port)) for host, _, port in (a.rpartition(":") for a in settings.redis_sentinels)]
+    url = redis.connection.parse_url(settings.redis_url or "redis://")
+    master = {k: url[k] for k in ("username", "password", "db") if url.get(k) is not None}
+    tls = tls_options(settings)
+    if tls:
+        master |= {"ssl": True, **tls}  # the Sentinel pool picks its SSL connection class on ssl
+    reach: dict = {"socket_connect_timeout": 1.0, "socket_timeout": 2.0}
+    if settings.redis_sentinel_username:
+        reach["username"] = settings.redis_sentinel_username
+    if settings.redis_sentinel_password:
+        reach["password"] = settings.redis_sentinel_password
+    if settings.redis_sentinel_tls:
+        reach |= {"ssl": True, **(tls or {"ssl_cert_reqs": "required"})}
+    return addresses, reach, master
+
+
+class _BlockingSentinelPool(aiosentinel.SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """The Sentinel pool's master lookup with the bounded pool's wait for a free connection."""
+
+
 def connect(settings: Settings, max_connections: int | None = None) -> aioredis.Redis:
     # One quick retry on a broken connection (a pooled one that died with a Redis restart), so a
     # request does not fail for a socket Redis closed while idle. Not on a timeout: a command
     # that timed out may have run, and repeating a write (an XADD) must not happen silently.
     # (The async client needs redis.asyncio's Retry: the sync one never awaits the call.)
     retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1, supported_errors=(RedisConnectionError,))
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=max_connections or settings.redis_max_connections,
-        timeout=POOL_WAIT_S,
-        socket_connect_timeout=1.0,
-        socket_timeout=SOCKET_TIMEOUT_S,
-        socket_keepalive=True,
-        health_check_interval=30,
-        retry=retry,
-        **tls_options(settings),
-    )
+    options = {
+        "max_connections": max_connections or settings.redis_max_connections,
+        "timeout": POOL_WAIT_S,
+        "socket_connect_timeout": 1.0,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "retry": retry,
+    }
+    if settings.redis_sentinels:
+        addresses, reach, master = _sentinel_setup(settings)
+        sentinel = aiosentinel.Sentinel(addresses, sentinel_kwargs=reach)
+        return sentinel.master_for(
+            settings.redis_sentinel_master,
+            connection_pool_class=_BlockingSentinelPool,
+            **options,
+            **master,
+        )
+    pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, **options, **tls_options(settings))
     return aioredis.Redis(connection_pool=pool, retry=retry)
 
 
 def connect_sync(settings: Settings, **options) -> redis.Redis:
     """A synchronous client (rq needs one); `options` are redis-py's, e.g. socket timeouts."""
+    if settings.redis_sentinels:
+        addresses, reach, master = _sentinel_setup(settings)
+        sentinel = redis.sentinel.Sentinel(addresses, sentinel_kwargs=reach)
+        return sentinel.master_for(settings.redis_sentinel_master, **options, **master)
     return redis.Redis.from_url(settings.redis_url, **tls_options(settings), **options)
 
 
@@ -78,19 +125,19 @@ def check_setup(settings: Settings) -> None:
     """Pings Redis once at start. Refused credentials or a certificate that does not verify
     raise RedisSetupError with what to fix; Redis merely down is only logged (every client
     reconnects with backoff, and `maas serve` may be restarting it)."""
-    where = redacted_url(settings.redis_url)
+    at = where(settings)
     client = connect_sync(settings, socket_connect_timeout=2, socket_timeout=5)
     try:
         client.ping()
     except (AuthenticationError, AuthenticationWrongNumberOfArgsError) as e:
-        raise RedisSetupError(f"Redis at {where} refused the user and password: {e}") from e
+        raise RedisSetupError(f"Redis at {at} refused the user and password: {e}") from e
     except ResponseError as e:
         if not str(e).startswith(_REFUSED_CREDENTIALS):
             raise
-        raise RedisSetupError(f"Redis at {where} refused the user and password: {e}") from e
+        raise RedisSetupError(f"Redis at {at} refused the user and password: {e}") from e
     except redis.ConnectionError as e:
         if isinstance(e.__context__, ssl.SSLError):
-            raise RedisSetupError(f"TLS with Redis at {where} failed: {e}") from e
-        log.warning("Redis at %s is not reachable yet (%s); carrying on", where, e)
+            raise RedisSetupError(f"TLS with Redis at {at} failed: {e}") from e
+        log.warning("Redis at %s is not reachable yet (%s); carrying on", at, e)
     finally:
         client.close()

@@ -73,6 +73,32 @@ AUDIT_DATA = f"{PREFIX}:audit:data"  # data-plane actions: submit, cancel, redel
 MODEL_CHANGES_CHANNEL = f"{PREFIX}:models:changed"  # a version was added, reconfigured or retired
 
 
+# A model's shared state in the repository: its keys share the hash tag {model-name}.
+def model_aliases(name: str) -> str:
+    """Hash: alias -> the version it points to."""
+    return f"{PREFIX}:model:{{{name}}}:aliases"
+
+
+def model_alias_history(name: str) -> str:
+    """Hash: alias -> JSON list of the versions it pointed to before, oldest first."""
+    return f"{PREFIX}:model:{{{name}}}:alias-history"
+
+
+def model_retired(name: str) -> str:
+    """Set: versions retired (mirrors retired.json; checked atomically against the aliases)."""
+    return f"{PREFIX}:model:{{{name}}}:retired"
+
+
+def model_last_version(name: str) -> str:
+    """The highest version number handed out (never lowered, so numbers are never reused)."""
+    return f"{PREFIX}:model:{{{name}}}:last-version"
+
+
+def model_imported(name: str) -> str:
+    """Set once the model's aliases.json and alias_history.json were copied into Redis."""
+    return f"{PREFIX}:model:{{{name}}}:imported"
+
+
 # Bulk jobs. A bulk job's keys share the hash tag {id}; its chunks go to its model version's
 # bulk lane, which shares the online lane's tag.
 BULK_QUEUE = f"{PREFIX}-bulk"  # the rq queue of bulk split tasks (rq adds its own `rq:` prefix)

@@ -196,13 +196,17 @@ class Batch:
         call.queue(self.pipe)
 
 
-async def execute(redis, build: Callable[[Batch], None]) -> list:
+async def execute(redis, build: Callable[[Batch], None], wait: tuple[int, int] | None = None) -> list:
     """Sends what `build` queues as one pipeline (not a transaction), then once more only the
     script calls Redis did not know, after loading them. Returns every reply in order; raises
-    the first error, as a pipeline does."""
+    the first error, as a pipeline does. With `wait` (replicas, timeout ms) each pipeline sent
+    ends with WAIT, and the last reply is the replicas that hold every write of the call: WAIT
+    counts the writes of its own connection, which is the pipeline's."""
     async with redis.pipeline(transaction=False) as pipe:
         batch = Batch(pipe)
         build(batch)
+        if wait:
+            pipe.execute_command("WAIT", *wait)
         replies = await pipe.execute(raise_on_error=False)
     unknown = {i: call for i, call in batch.calls.items() if isinstance(replies[i], NoScriptError)}
     if unknown:
@@ -211,9 +215,13 @@ async def execute(redis, build: Callable[[Batch], None]) -> list:
         async with redis.pipeline(transaction=False) as pipe:
             for call in unknown.values():
                 call.queue(pipe)
+            if wait:
+                pipe.execute_command("WAIT", *wait)
             again = await pipe.execute(raise_on_error=False)
-        for i, reply in zip(unknown, again, strict=True):
+        for i, reply in zip(unknown, again, strict=False):
             replies[i] = reply
+        if wait and isinstance(replies[-1], int) and isinstance(again[-1], int):
+            replies[-1] = min(replies[-1], again[-1])  # each WAIT vouches for its own pipeline
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply

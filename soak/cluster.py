@@ -9,9 +9,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import redis
-
 from batching import keys
+from batching.connection import connect_sync
 from maas.cli.redis_server import RedisServer, free_port
 from maas.cli.supervisor import settings_env
 from maas.core.child_process import die_with_parent
@@ -80,7 +79,7 @@ class Cluster:
         self.api = self._spawn("api", "api.log")
         self.workers = [self._start_worker() for _ in range(WORKERS)]
         deadline = time.monotonic() + timeout_s
-        with redis.Redis.from_url(url) as client:
+        with connect_sync(self.settings) as client:
             while not (self._ready() and client.zcard(keys.WORKERS) >= WORKERS):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"maas not ready after {timeout_s:g} s; logs in {self.state_dir}")

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import httpx
-import redis.asyncio as aioredis
 from cluster import Cluster
 from load import LoadGenerator
 from model_repository import DIGITS, HEAVY, build_repository
@@ -25,6 +24,7 @@ from report import failures, print_report
 from watch import EventCounter, LaneSampler
 
 from batching import keys
+from batching.connection import connect
 
 HTTP_TIMEOUT_S = 20.0  # above the longest Prefer: wait the load sends (5 s), plus a slow moment
 
@@ -85,7 +85,7 @@ async def load_with_chaos(args: argparse.Namespace, cluster: Cluster, load: Load
 
 
 async def soak(args: argparse.Namespace, cluster: Cluster) -> dict:
-    redis = aioredis.Redis.from_url(cluster.settings.redis_url)
+    redis = connect(cluster.settings)
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=cluster.url, timeout=HTTP_TIMEOUT_S, limits=limits) as client:
         events = EventCounter(redis)

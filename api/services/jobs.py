@@ -31,7 +31,13 @@ from batching.metrics import count_finished, count_submitted
 from batching.tenant_limits import max_queued_rows
 from maas.core import tracing
 from maas.core.access import Caller
-from maas.core.errors import InvalidInputError, JobNotFoundError, JobStateError, RateLimitedError
+from maas.core.errors import (
+    InvalidInputError,
+    JobNotFoundError,
+    JobStateError,
+    NotReplicatedError,
+    RateLimitedError,
+)
 from maas.core.ids import is_job_id, new_job_id
 from maas.core.inputs import parse_inputs
 from maas.core.log_fields import fields
@@ -134,6 +140,8 @@ class JobService:
                 return await self._replay(caller, reservation.job_id), True
         try:
             await self._enqueue(record, model, inputs, queued_rows_cap(self.settings, caller))
+        except NotReplicatedError:
+            raise  # the job is queued: a retry with the key must find it, not queue another
         except BaseException:
             if idempotency_key is not None:
                 await self.idempotency.release(caller.tenant, idempotency_key)

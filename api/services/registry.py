@@ -56,6 +56,7 @@ class AsyncRegistry:
             signature=signature,
             data_files=upload.data_files,
             move=True,
+            next_version=self.repository.aliases.next_version,
         )
         self.repository.forget(name)
         return await self.get(name, version)

@@ -20,7 +20,13 @@ from batching.entry import LaneEntry
 from batching.jobs.listing import index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
 from batching.jobs.scripts import ACK, ADMIT, CLAIM, LANE_FULL, TENANT_FULL, TRANSITION
-from maas.core.errors import JobNotFoundError, JobStateError, QueueFullError, TenantQuotaError
+from maas.core.errors import (
+    JobNotFoundError,
+    JobStateError,
+    NotReplicatedError,
+    QueueFullError,
+    TenantQuotaError,
+)
 from maas.core.sealing import CLEAR, Purpose, Sealer
 
 EXPIRED_ERROR = JobError("expired", "the job waited past its deadline and was not computed")
@@ -74,10 +80,18 @@ def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: i
 
 
 class JobStore:
-    def __init__(self, redis: aioredis.Redis, result_ttl_s: int, sealer: Sealer = CLEAR):
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        result_ttl_s: int,
+        sealer: Sealer = CLEAR,
+        wait_replicas: tuple[int, int] | None = None,
+    ):
         self.redis = redis
         self.result_ttl_s = result_ttl_s
         self.sealer = sealer
+        # (replicas, timeout ms): a submit returns only once that many replicas hold the job.
+        self.wait_replicas = wait_replicas if wait_replicas and wait_replicas[0] > 0 else None
 
     async def submit(
         self, record: JobRecord, entry: LaneEntry, lane: str, max_rows: int, tenant_max_rows: int = 0
@@ -112,7 +126,8 @@ class JobStore:
                 entry=entry.to_fields(),
             )
 
-        *_, (admitted, count) = await lua.execute(self.redis, build)
+        replies = await lua.execute(self.redis, build, self.wait_replicas)
+        admitted, count = replies[-2] if self.wait_replicas else replies[-1]
         if admitted == LANE_FULL:
             await self.redis.delete(job_key)
             raise QueueFullError(
@@ -124,6 +139,12 @@ class JobStore:
             raise TenantQuotaError(
                 f"tenant {record.tenant} has {count} rows queued across models (limit "
                 f"{tenant_max_rows}); this job's {record.rows} would exceed it; retry later"
+            )
+        if self.wait_replicas and replies[-1] < self.wait_replicas[0]:
+            raise NotReplicatedError(
+                f"job {record.id} is queued on the Redis primary but only {replies[-1]} of "
+                f"{self.wait_replicas[0]} replicas confirmed it within {self.wait_replicas[1]} ms; "
+                "it may still run: retry with the same Idempotency-Key"
             )
 
     async def get(self, job_id: str) -> JobRecord:

@@ -96,6 +96,13 @@ class QueueFullError(MaasError):
     code = "queue_full"
 
 
+class NotReplicatedError(MaasError):
+    """A submit was written on the Redis primary but fewer replicas than MAAS_REDIS_WAIT_REPLICAS
+    confirmed it in time, so a failover could lose it; no 202 is given (503)."""
+
+    code = "not_replicated"
+
+
 class ForbiddenError(MaasError):
     """A request refused whoever sends it (403): a key without the scope a call needs, a foreign
     browser origin, or management without tokens on an exposed address."""

@@ -1,12 +1,18 @@
-"""Version aliases (`stable`, `canary`, ...) of a model, kept in the repository beside its
-versions as <name>/aliases.json, so every process reading the repository sees the same ones."""
+"""Version aliases (`stable`, `canary`, ...) of a model, their history, retire marks and version
+numbers: the repository's shared state beside its immutable version files.
+
+`RepositoryState` is what the registry needs of it. `AliasStore` keeps it in files beside the
+versions (<name>/aliases.json, alias_history.json, written under flock: one host, or a laptop
+without Redis, e.g. `maas export --register`); `batching.model_state.RedisModelState` keeps it
+in Redis, atomic and seen by every API process on every host at once (what the API uses)."""
 
 import fcntl
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from maas.core.errors import ConflictError, InvalidInputError, ModelNotFoundError
 from maas.models import store as model_store
@@ -26,7 +32,34 @@ def check_alias(alias: str) -> None:
         )
 
 
+class RepositoryState(Protocol):
+    def read(self, name: str) -> dict[str, int]: ...
+
+    def resolve(self, name: str, alias: str) -> int: ...
+
+    def history(self, name: str) -> dict[str, list[int]]: ...
+
+    def set(self, name: str, alias: str, version: int | None) -> tuple[int | None, int | None]: ...
+
+    def rollback(
+        self, name: str, alias: str, is_servable: Callable[[int], bool]
+    ) -> tuple[int | None, int]: ...
+
+    def mark_retired(self, name: str, version: int) -> list[str]:
+        """Marks `version` retired unless aliases point to it; returns those aliases (none:
+        marked). Atomic with `set`, so no alias ever points to a retired version."""
+        ...
+
+    def next_version(self, name: str, highest_on_disk: int) -> int | None:
+        """A version number never handed out before, above `highest_on_disk`; None: the caller
+        numbers under the model directory's lock (files)."""
+        ...
+
+
 class AliasStore:
+    """The state in files, read-modify-written under flock by callers that also hold the model
+    directory's lock for retire (one host: flock is not reliable on network file systems)."""
+
     def __init__(self, root: Path):
         self.root = Path(root)
 
@@ -78,6 +111,12 @@ class AliasStore:
             self._write(name, HISTORY_FILE, history)
             self._point(name, aliases, alias, after)
         return before, after
+
+    def mark_retired(self, name: str, version: int) -> list[str]:
+        return sorted(a for a, v in self.read(name).items() if v == version)
+
+    def next_version(self, name: str, highest_on_disk: int) -> int | None:
+        return None
 
     def _point(self, name: str, aliases: dict[str, int], alias: str, version: int | None) -> None:
         if version is None:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from maas.core.errors import ConflictError, InvalidInputError, ModelLoadError, ModelNotFoundError
 from maas.core.signature import Signature
 from maas.models import store as model_store
-from maas.models.aliases import AliasStore
+from maas.models.aliases import AliasStore, RepositoryState
 from maas.models.config import ModelConfig, merge_patch
 from maas.models.signatures import READERS, read_signature, version_signature
 
@@ -63,12 +63,13 @@ def _read_config(path: Path) -> ModelConfig:
 class ModelRepository:
     """Reads the repository on demand. Parsed versions are cached until their files change, and
     lookups for `recheck_s` seconds, so a busy API does not scan the directory per request;
-    a change on disk is seen within recheck_s."""
+    a change on disk is seen within recheck_s. Aliases are read from `state` on every lookup
+    (files by default; the API's is Redis), so a promotion is seen at once."""
 
-    def __init__(self, root: Path, recheck_s: float = 1.0):
+    def __init__(self, root: Path, recheck_s: float = 1.0, state: RepositoryState | None = None):
         self.root = Path(root)
         self.recheck_s = recheck_s
-        self.aliases = AliasStore(self.root)
+        self.aliases: RepositoryState = state or AliasStore(self.root)
         self._cache: dict[Path, tuple[tuple, ModelVersion]] = {}
         self._recent: dict[tuple[str, int | str | None, bool], tuple[float, ModelVersion]] = {}
 
@@ -172,7 +173,7 @@ class ModelRepository:
         with model_store.locked(self.root / name):
             if retired := model_store.read_json(version_dir / model_store.RETIRED_FILE):
                 return retired
-            pointing = sorted(a for a, v in self.aliases.read(name).items() if v == version)
+            pointing = self.aliases.mark_retired(name, version)
             if pointing:
                 raise ConflictError(
                     f"model {name!r} version {version} is the target of aliases {pointing}; "

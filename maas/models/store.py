@@ -6,6 +6,7 @@ version. Writers of one model serialize on a lock file beside its versions.
 """
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -14,7 +15,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def add_version(
     signature: Signature | None = None,
     data_files: DataFiles = (),
     move: bool = False,
+    next_version: Callable[[str, int], int | None] | None = None,
 ) -> int:
     """Copies `model_file` (keeping its suffix, as model<suffix>) with its config, extra files
     and `data_files` (its external data: paths relative to its folder, kept as they are) into the
@@ -99,7 +101,9 @@ def add_version(
     at all.
     `extras` may hold version.json's caller fields as JSON (e.g. who uploaded it). version.json
     stores the model's signature (`signature`, else read from the file now), so serving the
-    version never loads the file just to learn it."""
+    version never loads the file just to learn it. `next_version(name, highest on disk)` hands
+    out the number where the repository's state is shared (Redis); else it is the highest
+    directory + 1, under the model directory's flock."""
     model_file = Path(model_file)
     extras = dict(extras or {})
     check_model_name(name)
@@ -118,15 +122,27 @@ def add_version(
         for filename, content in extras.items():
             (staging / filename).write_bytes(content)
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700; the version is for every reader
-        with locked(model_dir):
-            version = max(numbered_versions(model_dir), default=0) + 1
-            os.rename(staging, model_dir / str(version))
-        return version
+        return _publish(staging, model_dir, name, next_version)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if created:
             _remove_if_unused(model_dir)
         raise
+
+
+def _publish(staging: Path, model_dir: Path, name: str, next_version) -> int:
+    """Renames the staged version into place under a fresh number; returns the number."""
+    while next_version and (version := next_version(name, max(numbered_versions(model_dir), default=0))):
+        try:
+            os.rename(staging, model_dir / str(version))  # fails on a (non-empty) version there
+            return version
+        except OSError as e:
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise  # else: a directory made by hand or by a file-numbered writer; next number
+    with locked(model_dir):
+        version = max(numbered_versions(model_dir), default=0) + 1
+        os.rename(staging, model_dir / str(version))
+    return version
 
 
 def _place(source: Path, target: Path, move: bool) -> None:

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import redis
 from rq import Worker as RqWorker
 
 from batching import keys
+from batching.connection import connect_sync
 from maas.cli.supervisor import settings_env
 from maas.core.settings import Settings
 from tests.support.waiting import wait_until_blocking
@@ -51,12 +51,12 @@ def _api_ready(process: "MaasProcess") -> bool:
 
 def _worker_ready(process: "MaasProcess") -> bool:
     """It sends heartbeats once its models are loaded, that is once it serves."""
-    with redis.Redis.from_url(process.settings.redis_url) as client:
+    with connect_sync(process.settings) as client:
         return _holds_id_of(process.pid, client.zrange(keys.WORKERS, 0, -1))
 
 
 def _rq_worker_ready(process: "MaasProcess") -> bool:
-    with redis.Redis.from_url(process.settings.redis_url) as client:
+    with connect_sync(process.settings) as client:
         return _holds_id_of(process.pid, RqWorker.all_keys(connection=client))
 
 

@@ -38,6 +38,11 @@ class Worker:
 
     def _info(self) -> dict:
         assert self.lanes is not None  # the heartbeat starts once run() set up the lanes
+        ready_file = self.settings.worker_ready_file
+        # Preloading, a worker is warm once a version serves (loaded and warmed up); lazily, at once.
+        if ready_file is not None and (self.lanes.served or not self.settings.worker_preload):
+            ready_file.parent.mkdir(parents=True, exist_ok=True)
+            ready_file.touch()
         return {
             "models": self.lanes.states,
             "device": self.settings.device,

@@ -12,6 +12,7 @@ from maas.core.settings.grpc import GrpcSettings
 from maas.core.settings.jobs import JobSettings
 from maas.core.settings.models import ModelSettings
 from maas.core.settings.observability import ObservabilitySettings
+from maas.core.settings.redis import RedisSettings
 from maas.core.settings.service import ServiceSettings
 from maas.core.settings.tenancy import TenancySettings, TenantLimit
 from maas.core.settings.tracing import TracingSettings
@@ -22,6 +23,7 @@ __all__ = ["SECRET", "Settings", "TenantLimit", "default_redis_maxmemory_mb", "r
 
 class Settings(
     ServiceSettings,
+    RedisSettings,
     JobSettings,
     ModelSettings,
     WebhookSettings,

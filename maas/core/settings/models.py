@@ -21,6 +21,13 @@ class ModelSettings(BaseModel):
         "in its canonical form (`cuda:0`).",
     )
 
+    worker_ready_file: Path | None = Field(
+        None,
+        description="Worker only: touched once its models are loaded and warmed up, then at every "
+        "heartbeat; a probe (deploy/: Kubernetes startupProbe and livenessProbe) checks that it "
+        "exists and is fresh.",
+    )
+
     worker_preload: bool = Field(
         True,
         description="Load every servable version at start and as it appears (within the memory "

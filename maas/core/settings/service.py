@@ -1,4 +1,4 @@
-"""Processes, Redis and TLS: where things run and how they connect."""
+"""Processes, the embedded Redis and HTTPS: where things run (Redis clients: redis.py)."""
 
 from pathlib import Path
 
@@ -8,13 +8,6 @@ from maas.core.settings.fields import default_redis_maxmemory_mb
 
 
 class ServiceSettings(BaseModel):
-    redis_url: str | None = Field(
-        None,
-        repr=False,  # it may carry a password
-        description="Redis to use, e.g. redis://host:6379/0. Unset: `maas serve` starts a local "
-        "redis-server with its data under state_dir.",
-    )
-
     state_dir: Path = Field(Path(".maas"), description="Directory for the embedded Redis's data and logs.")
 
     model_repository: Path = Field(
@@ -24,10 +17,6 @@ class ServiceSettings(BaseModel):
     host: str = Field("127.0.0.1", description="API bind address.")
 
     port: int = Field(8000, description="API port.")
-
-    redis_max_connections: int = Field(
-        64, ge=2, description="Redis connections per process; more requests wait for one."
-    )
 
     redis_appendfsync: str = Field(
         "everysec",
@@ -82,28 +71,10 @@ class ServiceSettings(BaseModel):
         "(mutual TLS) and refuses the handshake without one.",
     )
 
-    redis_tls_ca: Path | None = Field(
-        None,
-        description="rediss:// only: PEM CA bundle that verifies the Redis server's certificate; "
-        "unset: the system's CAs. Put the ACL user and password in the URL: "
-        "rediss://user:password@host:port/0.",
-    )
-
-    redis_tls_cert: Path | None = Field(
-        None, description="rediss:// only: PEM client certificate, where Redis requires one."
-    )
-
-    redis_tls_key: Path | None = Field(None, description="rediss:// only: PEM key of redis_tls_cert.")
-
     @model_validator(mode="after")
     def _tls_is_complete(self) -> "ServiceSettings":
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("tls_cert and tls_key go together")
         if self.tls_client_ca and not self.tls_cert:
             raise ValueError("tls_client_ca needs tls_cert and tls_key")
-        if bool(self.redis_tls_cert) != bool(self.redis_tls_key):
-            raise ValueError("redis_tls_cert and redis_tls_key go together")
-        redis_tls = self.redis_tls_ca or self.redis_tls_cert
-        if redis_tls and self.redis_url and not self.redis_url.startswith("rediss://"):
-            raise ValueError("redis_tls_* need a rediss:// redis_url")
         return self
