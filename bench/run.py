@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from cpu import cores, machine_cpu_s, tree_cpu_s
+from cpu import cores, machine_cpu_s, tree_cpu_s, tree_roles
 from heavy_model import build_repository
 from load import LoadSpec, run_wrk
 from raw_runtime import measure
 from report import cpu_summary, print_raw, print_tables, raw_summary, service_summary, write_json
 from service import Service, ServiceError
+from spy import Profiler, print_profile
 
 from maas.models.registry import ModelRepository, ModelVersion
 
@@ -35,6 +36,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--raw-seconds", type=float, default=0.5, help="Seconds per raw batch size.")
     parser.add_argument("--models", default="", help="Comma-separated subset of the bench models.")
     parser.add_argument("--out", type=Path, default=OUT_FILE, help="Where to write the JSON results.")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="Record a py-spy profile of each role during each measured load (files beside --out).",
+    )
     return parser.parse_args()
 
 
@@ -51,14 +57,22 @@ def check_one_job(service: Service, body: bytes) -> None:
         raise ServiceError(f"a single job answered {status}: {json.dumps(job)[:500]}")
 
 
-def measured_load(service: Service, spec: LoadSpec, log_file: Path) -> tuple[dict, dict]:
+def measured_load(
+    service: Service, spec: LoadSpec, log_file: Path, profiler: Profiler | None = None
+) -> tuple[dict, dict]:
     """Runs wrk once and returns (service figures, CPU figures) for that run."""
+    if profiler is not None:
+        profiler.start(tree_roles(service.process.pid), spec.duration_s)
     maas_before, (busy_before, _) = tree_cpu_s(service.process.pid), machine_cpu_s()
     run = run_wrk(spec, log_file)
     maas_after, (busy_after, _) = tree_cpu_s(service.process.pid), machine_cpu_s()
     maas_s = {role: maas_after[role] - maas_before.get(role, 0.0) for role in maas_after}
-    cpu = cpu_summary(run.client_cpu_s, maas_s, busy_after - busy_before, run.wall_s, cores())
-    return service_summary(run.stats), cpu
+    svc = service_summary(run.stats)
+    jobs = svc["succeeded_200"] + svc["not_finished_202"]
+    cpu = cpu_summary(run.client_cpu_s, maas_s, busy_after - busy_before, run.wall_s, cores(), jobs)
+    if profiler is not None:
+        cpu["profile"] = profiler.finish()
+    return svc, cpu
 
 
 def load_model(service: Service, model: ModelVersion, args, work: Path) -> tuple[dict, dict]:
@@ -71,13 +85,16 @@ def load_model(service: Service, model: ModelVersion, args, work: Path) -> tuple
     if args.warmup > 0:
         run_wrk(spec, work / f"wrk-warmup-{model.name}.log")
     spec = LoadSpec(spec.url, body_file, args.duration, args.connections, args.threads, args.wait)
-    svc, cpu = measured_load(service, spec, work / f"wrk-{model.name}.log")
+    profiler = Profiler(args.out.parent / "profiles", model.name) if args.profile else None
+    svc, cpu = measured_load(service, spec, work / f"wrk-{model.name}.log", profiler)
     print(
         f"  load {model.name}: {svc['jobs_per_s']:,.1f} jobs/s, p50 {svc['latency_ms']['p50']} ms, "
         f"p99 {svc['latency_ms']['p99']} ms, {svc['not_finished_202']} x 202, "
         f"{svc['other_responses']} other, socket errors {svc['socket_errors']}",
         flush=True,
     )
+    if "profile" in cpu:
+        print_profile(model.name, cpu["profile"])
     return svc, cpu
 
 

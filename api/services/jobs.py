@@ -91,17 +91,23 @@ class JobService:
         are nested lists, or numpy arrays already (a big body, parsed in the child process). The
         job is the caller's tenant's: its queued rows count against the tenant's cap (and the
         key's, if lower), and it shares lanes fairly with other tenants' jobs."""
-        record, replayed = await self._submit(caller, request, idempotency_key)
-        if not replayed:
-            await self.audit.data(
-                caller, "job.submit", record.id, {"model": f"{record.model}:{record.version}"}
-            )
-        if wait_s > 0:
-            record = await self.wait(caller, record.id, wait_s)
-        return record, replayed
+        job_id = new_job_id(time.time())
+        if wait_s <= 0:
+            return await self._submit(caller, request, idempotency_key, job_id)
+        deadline = time.monotonic() + min(wait_s, self.settings.max_wait_s)
+        # Watched before it is written, so its end cannot be missed: a fresh job needs no read.
+        with self.events.watch(job_id) as ended:
+            record, replayed = await self._submit(caller, request, idempotency_key, job_id)
+            if not replayed and self.events.subscribed.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(deadline - time.monotonic()):
+                        await ended.wait()
+                if ended.fields is not None:
+                    return owned(JobRecord.from_fields(ended.fields, self.store.sealer), caller), False
+        return await self.wait(caller, record.id, deadline - time.monotonic()), replayed
 
     async def _submit(
-        self, caller: Caller, request: JobCreate, idempotency_key: str | None
+        self, caller: Caller, request: JobCreate, idempotency_key: str | None, job_id: str
     ) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
             check_key(idempotency_key)
@@ -112,21 +118,23 @@ class JobService:
         check_rows(declared_rows(request.inputs), model)
         inputs, rows = parse_inputs(request.inputs, model.signature)
         check_rows(rows, model)
-        record = await self._record(caller.tenant, request, model, rows)
+        record = await self._record(caller.tenant, request, model, rows, job_id)
         if idempotency_key is not None:
             body = fingerprint(body_of(request))
             reservation = await self.idempotency.reserve(caller.tenant, idempotency_key, body, record.id)
             if reservation.replayed:
                 return await self._replay(caller, reservation.job_id), True
         try:
-            await self._enqueue(record, model, inputs, queued_rows_cap(self.settings, caller))
+            await self._enqueue(caller, record, model, inputs)
         except BaseException:
             if idempotency_key is not None:
                 await self.idempotency.release(caller.tenant, idempotency_key)
             raise
         return record, False
 
-    async def _record(self, tenant: str, request: JobCreate, model: ModelVersion, rows: int) -> JobRecord:
+    async def _record(
+        self, tenant: str, request: JobCreate, model: ModelVersion, rows: int, job_id: str
+    ) -> JobRecord:
         now = time.time()
         queue_time_s = self.settings.max_queue_time_s
         longest = self.settings.result_ttl_s
@@ -139,7 +147,7 @@ class JobService:
         if request.timeout_s is not None:
             queue_time_s = min(queue_time_s, request.timeout_s)
         return JobRecord(
-            id=new_job_id(now),
+            id=job_id,
             status=JobStatus.QUEUED,
             model=model.name,
             version=model.version,
@@ -153,11 +161,15 @@ class JobService:
         )
 
     async def _enqueue(
-        self, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray], tenant_cap: int
+        self, caller: Caller, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray]
     ) -> None:
+        """Admits the job to its lane, audited in the same round trip (only if admitted)."""
         entry = LaneEntry(record.id, record.rows, record.created_at, encode_tensors(inputs))
         lane = keys.online_lane(model.name, model.version)
-        await self.store.submit(record, entry, lane, model.config.max_queue_rows, tenant_cap)
+        facts = {"model": f"{record.model}:{record.version}"}
+        audited = self.audit.data_entry(caller, "job.submit", record.id, facts)
+        tenant_cap = queued_rows_cap(self.settings, caller)
+        await self.store.submit(record, entry, lane, model.config.max_queue_rows, tenant_cap, audited)
 
     def _shown(self, text: str) -> str:
         return shortened(text, self.settings.max_echo_chars)
@@ -207,7 +219,8 @@ class JobService:
         return await self.index.page(caller.tenant, limit, cursor, wanted)
 
     async def wait(self, caller: Caller, job_id: str, wait_s: float) -> JobRecord:
-        """The job once terminal, or as it is after wait_s; woken by completion events."""
+        """The job once terminal, or as it is after wait_s; woken by completion events, which
+        carry the ended record (read again only when they do not)."""
         deadline = time.monotonic() + min(wait_s, self.settings.max_wait_s)
         while True:
             with self.events.watch(job_id) as ended:
@@ -217,10 +230,11 @@ class JobService:
                     return record
                 if not self.events.subscribed.is_set():
                     remaining = min(remaining, 0.5)  # events are down: fall back to slow polling
-                try:
-                    await asyncio.wait_for(ended.wait(), remaining)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await ended.wait()
+                if ended.fields is not None:
+                    return owned(JobRecord.from_fields(ended.fields, self.store.sealer), caller)
 
     async def cancel(self, caller: Caller, job_id: str) -> JobRecord:
         if not is_job_id(job_id):

@@ -20,6 +20,10 @@ class AsyncRegistry:
     async def get(
         self, name: str, version: int | str | None = None, include_retired: bool = False
     ) -> ModelVersion:
+        # A lookup made in the last recheck_s seconds is a dict read: no thread hand-off for it
+        # (the hot path of every job submit).
+        if (found := self.repository.recent(name, version, include_retired)) is not None:
+            return found
         return await asyncio.to_thread(self.repository.get, name, version, include_retired)
 
     async def names(self) -> list[str]:
