@@ -105,6 +105,14 @@ def print_tables(results: list[dict]) -> None:
         cpu = r["cpu"]
         parts = "  ".join(f"{role} {_fmt(ms, '.3f')}" for role, ms in cpu["ms_per_job_by_process"].items())
         print(f"{r['model']:<10} maas {_fmt(cpu['ms_per_job'], '.3f')}   ({parts})")
+    print("\nRedis commands per job (INFO commandstats; independent of other load on the machine)")
+    for r in results:
+        stats = r["cpu"].get("redis_commands") or {}
+        top = "  ".join(f"{n} {c}" for n, c in list(stats.get("calls_per_job_by_command", {}).items())[:8])
+        print(
+            f"{r['model']:<10} calls {_fmt(stats.get('calls_per_job'))}  "
+            f"redis us {_fmt(stats.get('redis_us_per_job'))}   ({top})"
+        )
 
 
 def write_json(path: Path, document: dict) -> None:

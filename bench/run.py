@@ -16,6 +16,7 @@ from cpu import cores, machine_cpu_s, tree_cpu_s, tree_roles
 from heavy_model import build_repository
 from load import LoadSpec, run_wrk
 from raw_runtime import measure
+from redis_stats import command_stats, per_job, redis_url
 from report import cpu_summary, print_raw, print_tables, raw_summary, service_summary, write_json
 from service import Service, ServiceError
 from spy import Profiler, print_profile
@@ -63,13 +64,17 @@ def measured_load(
     """Runs wrk once and returns (service figures, CPU figures) for that run."""
     if profiler is not None:
         profiler.start(tree_roles(service.process.pid), spec.duration_s)
+    url = redis_url(service.process.pid)
+    commands_before = command_stats(url)
     maas_before, (busy_before, _) = tree_cpu_s(service.process.pid), machine_cpu_s()
     run = run_wrk(spec, log_file)
     maas_after, (busy_after, _) = tree_cpu_s(service.process.pid), machine_cpu_s()
+    commands_after = command_stats(url)
     maas_s = {role: maas_after[role] - maas_before.get(role, 0.0) for role in maas_after}
     svc = service_summary(run.stats)
     jobs = svc["succeeded_200"] + svc["not_finished_202"]
     cpu = cpu_summary(run.client_cpu_s, maas_s, busy_after - busy_before, run.wall_s, cores(), jobs)
+    cpu["redis_commands"] = per_job(commands_before, commands_after, jobs)
     if profiler is not None:
         cpu["profile"] = profiler.finish()
     return svc, cpu

@@ -105,6 +105,7 @@ class LaneLoop:
             await self._dispatch(batch)
         await self._settle()
         await asyncio.gather(*self._finishing, return_exceptions=True)
+        await self.reader.aclose()
         for outcome in await asyncio.gather(bulk, return_exceptions=True):
             if isinstance(outcome, Exception):  # the online lane drained; say why bulk stopped
                 log.error("bulk lane of %s ended with %r", self.lane, outcome)
