@@ -12,6 +12,7 @@ import uvloop
 from api.app import create_app
 from batching.connection import RedisSetupError, check_setup
 from batching.tenancy.secret import key_hash_secret
+from maas.cli.api_processes import FACTORY, export_settings
 from maas.cli.bulk import bulk_app
 from maas.cli.config import config_app
 from maas.cli.keys import keys_app
@@ -88,10 +89,14 @@ def serve(
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_client_ca: TlsClientCa = None,
+    api_workers: Annotated[
+        int | None, typer.Option(help="API processes on the one port (MAAS_API_WORKERS).", min=1)
+    ] = None,
 ) -> None:
     """Redis (unless --redis-url) + API + a worker + an rq worker, in one process tree; a child
     that dies is restarted with backoff (see MAAS_SUPERVISOR_*). Ctrl-C stops all."""
     settings = _settings(
+        api_workers=api_workers,
         host=host,
         port=port,
         model_repository=model_repository,
@@ -116,15 +121,28 @@ def api(
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_client_ca: TlsClientCa = None,
+    workers: Annotated[
+        int | None, typer.Option(help="API processes on the one port (MAAS_API_WORKERS).", min=1)
+    ] = None,
 ) -> None:
     """The HTTP API alone (needs MAAS_REDIS_URL)."""
     settings = _settings(
-        host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        api_workers=workers,
     )
     _check_auth(settings)
     _check_redis(settings)
+    app: Any = FACTORY if settings.api_workers > 1 else create_app(settings)
+    if settings.api_workers > 1:
+        export_settings(settings)  # each process builds its own app from these
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=settings.api_workers > 1,
+        workers=settings.api_workers,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
