@@ -15,6 +15,7 @@ import numpy as np
 from cpu import cores, machine_cpu_s, tree_cpu_s, tree_roles
 from heavy_model import build_repository
 from load import LoadSpec, run_wrk
+from peer import Peer, print_peers
 from raw_runtime import measure
 from redis_stats import command_stats, per_job, redis_url
 from report import cpu_summary, print_raw, print_tables, raw_summary, service_summary, write_json
@@ -37,6 +38,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--raw-seconds", type=float, default=0.5, help="Seconds per raw batch size.")
     parser.add_argument("--models", default="", help="Comma-separated subset of the bench models.")
     parser.add_argument("--out", type=Path, default=OUT_FILE, help="Where to write the JSON results.")
+    parser.add_argument(
+        "--peers", default="naive", help="Comma-separated peers loaded after maas (naive; empty: none)."
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -118,6 +122,31 @@ def serve_and_load(models: list[ModelVersion], args, repo: Path, work: Path) -> 
         service.stop()
 
 
+def load_peers(models: list[ModelVersion], args, repo: Path, work: Path) -> dict[str, dict]:
+    """Per model, per peer: the same wrk load against each peer server."""
+    found: dict[str, dict] = {m.name: {} for m in models}
+    for name in [n.strip() for n in args.peers.split(",") if n.strip()]:
+        peer = Peer(name, repo, work / f"peer-{name}.log")
+        try:
+            peer.start(job_body(models[0]))
+            for model in models:
+                body_file = work / f"{model.name}.json"
+                spec = LoadSpec(
+                    peer.url + "/v1/jobs", body_file, args.warmup, args.connections, args.threads, args.wait
+                )
+                if args.warmup > 0:
+                    run_wrk(spec, work / f"wrk-warmup-{name}-{model.name}.log")
+                spec = LoadSpec(spec.url, body_file, args.duration, args.connections, args.threads, args.wait)
+                found[model.name][name] = peer.measured(spec, work / f"wrk-{name}-{model.name}.log")
+                print(
+                    f"  load {model.name} on {name}: {found[model.name][name]['jobs_per_s']:,.1f} jobs/s",
+                    flush=True,
+                )
+        finally:
+            peer.stop()
+    return found
+
+
 def result(model: ModelVersion, raw: dict, svc: dict, cpu: dict) -> dict:
     not_200 = svc["not_finished_202"] + svc["other_responses"] + sum(svc["socket_errors"].values())
     return {
@@ -144,8 +173,10 @@ def main() -> int:
             raws[model.name] = raw_summary(measure(model, args.raw_seconds))
             print_raw(model.name, raws[model.name])
         loads = serve_and_load(models, args, work / "models", work)
-    results = [result(m, raws[m.name], *loads[m.name]) for m in models]
+        peers = load_peers(models, args, work / "models", work)
+    results = [result(m, raws[m.name], *loads[m.name]) | {"peers": peers[m.name]} for m in models]
     print_tables(results)
+    print_peers(results)
     write_json(args.out, {"settings": {**vars(args), "out": str(args.out)}, "results": results})
     print(f"\nwrote {args.out}")
     failed = [r["model"] for r in results if not r["all_responses_200"]]
