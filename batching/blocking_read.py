@@ -1,14 +1,16 @@
-"""XREADGROUP that blocks for exactly as long as asked, without polling.
+"""XREADGROUP that waits for exactly as long as asked, without polling.
 
 Redis wakes a blocked XREADGROUP as soon as an entry arrives, but ends one that timed out only on
 its cron tick (every 1/hz s: 100 ms by default), so a 5 ms wait would last up to 100 ms. Polling
 (short non-blocking reads with sleeps between) is precise but costs a round trip per sleep and
-keeps an idle worker busy. Here the read blocks on a connection of its own, and when the wait is
-over a timer sends CLIENT UNBLOCK (TIMEOUT) for that connection from the shared pool: Redis ends
-the read at once, as if it had timed out. A read answered before the deadline cancels the timer.
+keeps a worker busy while a batch fills. Here the read blocks on a connection of its own, and
+the caller waits for it at most the time asked: at the deadline it gets None at once, while
+CLIENT UNBLOCK (TIMEOUT), sent from the shared pool, ends the read in Redis. The read is not
+abandoned: the next call first collects it and returns what it brought, if anything, so no
+entry read is ever dropped (`settle` collects it without reading again, for a drain).
 
 The read's own BLOCK timeout is the deadline plus a tick, so a lost unblock (a reconnect changed
-the connection's id) costs at most a tick once, never a hang.
+the connection's id) delays the next read by at most a tick once, never hangs it.
 """
 
 import asyncio
@@ -25,37 +27,54 @@ MIN_BLOCK_S = 0.0005
 
 
 class BlockingReads:
-    """Blocking XREADGROUPs of one consumer (one at a time), each ended on time."""
+    """Blocking XREADGROUPs of one consumer (one at a time), each waited for on time."""
 
     def __init__(self, redis: aioredis.Redis):
         self._shared = redis
         # The pool's connections carry its retry and timeout settings.
         self._own = aioredis.Redis(connection_pool=redis.connection_pool, single_connection_client=True)
         self._client_id: int | None = None
+        self._pending: asyncio.Task | None = None  # a read past its deadline, being unblocked
         self._unblocking: asyncio.Task | None = None
 
     async def xreadgroup(self, group: str, consumer: str, streams: dict, count: int, timeout_s: float):
-        """XREADGROUP ... BLOCK, answered when an entry arrives or after timeout_s."""
+        """XREADGROUP ... BLOCK: the reply once an entry arrives, or None after timeout_s (an
+        earlier read's late reply first, when it brought entries)."""
+        if (late := await self.settle()) is not None:
+            return late
         if timeout_s < MIN_BLOCK_S:
             return await self._shared.xreadgroup(group, consumer, streams, count=count)
-        if self._unblocking is not None:  # an unblock sent for the last read must not end this one
-            await asyncio.wait({self._unblocking})
         try:
             if self._client_id is None:
                 self._client_id = await self._own.client_id()
-            timer = asyncio.get_running_loop().call_later(timeout_s, self._unblock, self._client_id)
-            try:
-                block_ms = math.ceil(timeout_s * 1000) + TICK_MS
-                return await self._own.xreadgroup(group, consumer, streams, count=count, block=block_ms)
-            finally:
-                timer.cancel()
+            block_ms = math.ceil(timeout_s * 1000) + TICK_MS
+            read = asyncio.ensure_future(
+                self._own.xreadgroup(group, consumer, streams, count=count, block=block_ms)
+            )
+            done, _ = await asyncio.wait({read}, timeout=timeout_s)
         except RedisError:
             self._client_id = None  # the connection may come back as another client
             raise
-
-    def _unblock(self, client_id: int) -> None:
-        self._unblocking = asyncio.create_task(self._shared.client_unblock(client_id, error=False))
+        if done:
+            return read.result()
+        self._pending = read
+        self._unblocking = asyncio.create_task(self._shared.client_unblock(self._client_id, error=False))
         self._unblocking.add_done_callback(_report)
+        return None
+
+    async def settle(self):
+        """The reply of a read left at its deadline (None if none, or if it brought nothing),
+        once Redis has ended it; and no unblock is left in flight to end a later read."""
+        pending, self._pending = self._pending, None
+        try:
+            late = await pending if pending is not None else None
+        except RedisError:
+            self._client_id = None
+            raise
+        finally:
+            if self._unblocking is not None:
+                await asyncio.wait({self._unblocking})
+        return late or None
 
     async def aclose(self) -> None:
         await self._own.aclose()

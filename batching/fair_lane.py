@@ -59,6 +59,8 @@ class FairLaneReader:
         self._first: str | None = None
         self._doorbell = LaneReader(redis, keys.lane_wake(lane), consumer, visibility_timeout_s)
         self._blocking = BlockingReads(redis)
+        self._tenant_of_stream: dict[str, str] = {}
+        self._rings: list[bytes] = []
         self._next_reclaim = time.monotonic() + visibility_timeout_s / 2
 
     async def ensure_group(self) -> None:
@@ -130,28 +132,34 @@ class FairLaneReader:
         if timeout_s <= 0:
             return
         tenant_of = {keys.lane_stream(self.lane, t): t for t in self._active}
+        # A late reply may be of an earlier read, over tenants no longer active: keep them all.
+        self._tenant_of_stream.update(tenant_of)
         doorbell = keys.lane_wake(self.lane)
         streams = {**dict.fromkeys(tenant_of, ">"), doorbell: ">"}
-        response = await self._blocking.xreadgroup(
-            # The read's own timeout is a tick later: both stay inside the socket timeout.
-            keys.LANE_GROUP,
-            self.consumer,
-            streams,
-            rows,
-            min(timeout_s, MAX_BLOCK_S - REDIS_TICK_S),
-        )
-        rings: list[bytes] = []
-        for stream, messages in response or []:
-            if stream.decode() == doorbell:
-                rings += [sid for sid, _ in messages]
-            else:
-                self._hold(tenant_of[stream.decode()], messages)
-        if rings:
+        # The read's own timeout is a tick later: both stay inside the socket timeout.
+        timeout_s = min(timeout_s, MAX_BLOCK_S - REDIS_TICK_S)
+        reply = await self._blocking.xreadgroup(keys.LANE_GROUP, self.consumer, streams, rows, timeout_s)
+        self._take_reply(reply)
+        if rings := self._rings:
+            self._rings = []
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.xack(doorbell, keys.LANE_GROUP, *rings)
                 pipe.xdel(doorbell, *rings)
                 await pipe.execute()
             await self._fill(rows)
+
+    def _take_reply(self, response) -> None:
+        """Holds a blocking read's entries; doorbell rings are kept for _wait to answer."""
+        doorbell = keys.lane_wake(self.lane)
+        for stream, messages in response or []:
+            if stream.decode() == doorbell:
+                self._rings += [sid for sid, _ in messages]
+            else:
+                self._hold(self._tenant_of_stream[stream.decode()], messages)
+
+    async def settle(self) -> None:
+        """Holds what a blocking read left at its deadline brought (before a drain: `take`)."""
+        self._take_reply(await self._blocking.settle())
 
     def _hold(self, tenant: str, messages: Messages) -> None:
         held = self._held.setdefault(tenant, deque())
