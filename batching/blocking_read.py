@@ -58,6 +58,7 @@ class BlockingReads:
         if done:
             return read.result()
         self._pending = read
+        read.add_done_callback(_seen)  # a reader closed before collecting it logs no noise
         self._unblocking = asyncio.create_task(self._shared.client_unblock(self._client_id, error=False))
         self._unblocking.add_done_callback(_report)
         return None
@@ -77,7 +78,17 @@ class BlockingReads:
         return late or None
 
     async def aclose(self) -> None:
+        """Ends a read still in flight, then gives the connection back."""
+        if self._pending is not None:
+            self._pending.cancel()
+            await asyncio.wait({self._pending})
+            self._pending = None
         await self._own.aclose()
+
+
+def _seen(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()  # marks it retrieved; `settle` still raises it
 
 
 def _report(task: asyncio.Task) -> None:
