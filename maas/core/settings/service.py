@@ -25,6 +25,13 @@ class ServiceSettings(BaseModel):
 
     port: int = Field(8000, description="API port.")
 
+    api_workers: int = Field(
+        1,
+        ge=1,
+        description="API processes serving one port (`maas api --workers`, `maas serve "
+        "--api-workers`): one uses one core; about one per core the workers leave free.",
+    )
+
     redis_max_connections: int = Field(
         64, ge=2, description="Redis connections per process; more requests wait for one."
     )
