@@ -15,16 +15,12 @@ MAX_ENTRIES = 100_000
 MAX_TENANT_ENTRIES = 10_000
 
 
-async def record(
-    redis: aioredis.Redis,
-    caller: Caller,
-    action: str,
-    target: str,
-    before: object,
-    after: object,
-    stream: str = keys.AUDIT,
-) -> None:
-    entry = {
+def entry_of(
+    caller: Caller, action: str, target: str, before: object, after: object
+) -> dict[str, str | bytes]:
+    """One audit entry's fields, as `record` writes them (and a job's submit, in its own
+    round trip: batching.jobs.store)."""
+    return {
         "at": repr(time.time()),
         "actor": caller.key_name,
         "tenant": caller.tenant,
@@ -34,6 +30,18 @@ async def record(
         "before": orjson.dumps(before),
         "after": orjson.dumps(after),
     }
+
+
+async def record(
+    redis: aioredis.Redis,
+    caller: Caller,
+    action: str,
+    target: str,
+    before: object,
+    after: object,
+    stream: str = keys.AUDIT,
+) -> None:
+    entry = entry_of(caller, action, target, before, after)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.xadd(stream, entry, maxlen=MAX_ENTRIES, approximate=True)
         pipe.xadd(

@@ -10,16 +10,16 @@ sub-stream on the next read and go into the next batch; and a tenant alone still
 
 Guarantees:
 - A read is one round trip (the active set, and each active sub-stream whose read-ahead is
-  short), plus one when the set names a tenant this read did not cover. Idle, it blocks on every
-  active sub-stream and the lane's doorbell (keys.lane_wake), which admit rings when a tenant
-  becomes active, so a worker blocked on the others wakes for a new tenant at once.
+  short), plus one when the set names a tenant this read did not cover. Waiting (idle, or for a
+  batch to fill), it blocks on every active sub-stream and the lane's doorbell (keys.lane_wake),
+  which admit rings when a tenant becomes active, so a worker blocked on the others wakes for a
+  new tenant at once; the block ends on time (batching.blocking_read), never by polling.
 - Read-ahead: at most the rows asked for, per tenant. Those entries are this consumer's (other
   workers do not see them) until they go into a batch; stopping, the loop drains them (`take`).
 - Reclaim, keep-alive and acks act per sub-stream, with LaneReader's rules; each tenant's jobs
   leave in their order.
 """
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,9 +28,10 @@ from dataclasses import replace
 import redis.asyncio as aioredis
 
 from batching import keys
+from batching.blocking_read import BlockingReads
 from batching.entry import LaneEntry
 from batching.fair_share import EVEN, FairShare
-from batching.lane import MAX_BLOCK_S, MIN_POLL_S, REDIS_TICK_S, LaneReader
+from batching.lane import MAX_BLOCK_S, REDIS_TICK_S, LaneReader
 
 Messages = Sequence[tuple[bytes, dict[bytes, bytes]]]
 
@@ -57,6 +58,9 @@ class FairLaneReader:
         self._credit: Mapping[str, float] = {}
         self._first: str | None = None
         self._doorbell = LaneReader(redis, keys.lane_wake(lane), consumer, visibility_timeout_s)
+        self._blocking = BlockingReads(redis)
+        self._tenant_of_stream: dict[str, str] = {}
+        self._rings: list[bytes] = []
         self._next_reclaim = time.monotonic() + visibility_timeout_s / 2
 
     async def ensure_group(self) -> None:
@@ -77,6 +81,10 @@ class FairLaneReader:
         if not self.holding():
             await self._wait(max_items, timeout_s)
         return self.take(max_items)
+
+    async def aclose(self) -> None:
+        """Gives the blocking reads' connection back to the pool."""
+        await self._blocking.aclose()
 
     def holding(self) -> bool:
         """Entries read and not handed out yet."""
@@ -119,30 +127,39 @@ class FairLaneReader:
 
     async def _wait(self, rows: int, timeout_s: float) -> None:
         """Waits for an entry in any active sub-stream, or a ring of the doorbell (then reads the
-        new tenant's), for at most timeout_s; short waits are slept (see REDIS_TICK_S)."""
-        if timeout_s < 2 * REDIS_TICK_S:
-            if timeout_s > 0:
-                await asyncio.sleep(min(timeout_s, max(MIN_POLL_S, timeout_s / 4)))
+        new tenant's), for at most timeout_s: one blocking read, ended on time (BlockingReads),
+        so neither a lone job's queue delay nor an idle worker polls."""
+        if timeout_s <= 0:
             return
         tenant_of = {keys.lane_stream(self.lane, t): t for t in self._active}
+        # A late reply may be of an earlier read, over tenants no longer active: keep them all.
+        self._tenant_of_stream.update(tenant_of)
         doorbell = keys.lane_wake(self.lane)
         streams = {**dict.fromkeys(tenant_of, ">"), doorbell: ">"}
-        block_ms = int((min(timeout_s, MAX_BLOCK_S) - REDIS_TICK_S) * 1000)
-        response = await self.redis.xreadgroup(
-            keys.LANE_GROUP, self.consumer, streams, count=rows, block=block_ms
-        )
-        rings: list[bytes] = []
-        for stream, messages in response or []:
-            if stream.decode() == doorbell:
-                rings += [sid for sid, _ in messages]
-            else:
-                self._hold(tenant_of[stream.decode()], messages)
-        if rings:
+        # The read's own timeout is a tick later: both stay inside the socket timeout.
+        timeout_s = min(timeout_s, MAX_BLOCK_S - REDIS_TICK_S)
+        reply = await self._blocking.xreadgroup(keys.LANE_GROUP, self.consumer, streams, rows, timeout_s)
+        self._take_reply(reply)
+        if rings := self._rings:
+            self._rings = []
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.xack(doorbell, keys.LANE_GROUP, *rings)
                 pipe.xdel(doorbell, *rings)
                 await pipe.execute()
             await self._fill(rows)
+
+    def _take_reply(self, response) -> None:
+        """Holds a blocking read's entries; doorbell rings are kept for _wait to answer."""
+        doorbell = keys.lane_wake(self.lane)
+        for stream, messages in response or []:
+            if stream.decode() == doorbell:
+                self._rings += [sid for sid, _ in messages]
+            else:
+                self._hold(self._tenant_of_stream[stream.decode()], messages)
+
+    async def settle(self) -> None:
+        """Holds what a blocking read left at its deadline brought (before a drain: `take`)."""
+        self._take_reply(await self._blocking.settle())
 
     def _hold(self, tenant: str, messages: Messages) -> None:
         held = self._held.setdefault(tenant, deque())

@@ -15,8 +15,9 @@ from batching.entry import LaneEntry
 
 log = logging.getLogger(__name__)
 # Redis times out a blocked XREADGROUP only on its cron tick (every 1/hz s, 100 ms by default),
-# though new entries wake it at once. Waits shorter than this are polled instead, or a lone job
-# would wait ~100 ms for a 2 ms queue delay.
+# though new entries wake it at once. Here (bulk lanes) waits shorter than this are polled, or
+# a lone job would wait ~100 ms for a 2 ms queue delay; online lanes end their blocking reads on
+# time instead (batching.blocking_read).
 REDIS_TICK_S = 0.1
 # A reclaimed entry was in a batch whose worker died. Its second try runs in a normal batch;
 # from the third on it runs alone, so an input that crashes the process takes down only itself.

@@ -32,22 +32,33 @@ def role_of(pid: int) -> str:
     words = [Path(a.decode(errors="replace")).name for a in argv if a]
     if words and words[0].startswith("redis"):  # redis-server, or its forked redis-aof-rewrite
         return "redis"
-    for role in ("api", "worker", "serve"):
+    for role in ("api", "worker", "rq-worker", "serve"):
         if role in words:
             return role
     return words[0] if words else "?"
 
 
+def tree_roles(root_pid: int) -> dict[int, str]:
+    """Every live process of the tree and its role; a process that names none (a uvicorn
+    worker, spawned by multiprocessing) has its parent's."""
+    roles: dict[int, str] = {}
+    pending = [(root_pid, "?")]
+    while pending:
+        pid, parent_role = pending.pop()
+        role = role_of(pid)
+        unnamed = role == "?" or role.startswith("python")
+        roles[pid] = parent_role if unnamed else role
+        pending.extend((child, roles[pid]) for child in _children(pid))
+    return roles
+
+
 def tree_cpu_s(root_pid: int) -> dict[str, float]:
     """User + system seconds so far of root_pid and its descendants, summed per role."""
     by_role: dict[str, float] = {}
-    pending = [root_pid]
-    while pending:
-        pid = pending.pop()
+    for pid, role in tree_roles(root_pid).items():
         if fields := _stat_fields(pid):
             seconds = (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime, stime
-            by_role[role_of(pid)] = by_role.get(role_of(pid), 0.0) + seconds
-            pending.extend(_children(pid))
+            by_role[role] = by_role.get(role, 0.0) + seconds
     return by_role
 
 

@@ -36,9 +36,10 @@ def service_summary(stats: dict) -> dict:
 
 
 def cpu_summary(
-    client_s: float, maas_s: dict[str, float], machine_busy_s: float, wall_s: float, cores: int
+    client_s: float, maas_s: dict[str, float], machine_busy_s: float, wall_s: float, cores: int, jobs: int
 ) -> dict:
-    """CPU as % of one core over the load run (the machine's ceiling is cores x 100 %)."""
+    """CPU as % of one core over the load run (the machine's ceiling is cores x 100 %), and as
+    milliseconds of CPU per job per role: the figure that says what more cores would give."""
 
     def pct(seconds: float) -> float:
         return round(100 * seconds / wall_s, 1)
@@ -51,6 +52,10 @@ def cpu_summary(
         "machine_busy_pct": pct(machine_busy_s),
         # Anything else running on the machine (another test run, say) skews the figures: show it.
         "other_pct": pct(max(0.0, machine_busy_s - client_s - sum(maas_s.values()))),
+        "ms_per_job": round(1000 * sum(maas_s.values()) / jobs, 3) if jobs else None,
+        "ms_per_job_by_process": {
+            role: round(1000 * s / jobs, 3) if jobs else None for role, s in sorted(maas_s.items())
+        },
     }
 
 
@@ -94,6 +99,19 @@ def print_tables(results: list[dict]) -> None:
         print(
             f"{r['model']:<10} client wrk {cpu['client_wrk_pct']:>5.1f}   maas {cpu['maas_pct']:>5.1f} "
             f"({parts})   machine busy {cpu['machine_busy_pct']:>5.1f}   other {cpu['other_pct']:>5.1f}"
+        )
+    print("\nCPU per job, ms (all of maas, then per role; lower is better)")
+    for r in results:
+        cpu = r["cpu"]
+        parts = "  ".join(f"{role} {_fmt(ms, '.3f')}" for role, ms in cpu["ms_per_job_by_process"].items())
+        print(f"{r['model']:<10} maas {_fmt(cpu['ms_per_job'], '.3f')}   ({parts})")
+    print("\nRedis commands per job (INFO commandstats; independent of other load on the machine)")
+    for r in results:
+        stats = r["cpu"].get("redis_commands") or {}
+        top = "  ".join(f"{n} {c}" for n, c in list(stats.get("calls_per_job_by_command", {}).items())[:8])
+        print(
+            f"{r['model']:<10} calls {_fmt(stats.get('calls_per_job'))}  "
+            f"redis us {_fmt(stats.get('redis_us_per_job'))}   ({top})"
         )
 
 

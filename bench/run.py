@@ -13,15 +13,18 @@ from pathlib import Path
 
 import numpy as np
 from codec import print_codec_costs
-from cpu import cores, machine_cpu_s, tree_cpu_s
+from cpu import cores, machine_cpu_s, tree_cpu_s, tree_roles
 from grpc_load import add_arguments as add_grpc_arguments
 from grpc_load import grpc_figures
 from heavy_model import build_repository
 from load import LoadSpec, run_wrk
+from peer import Peer, print_peers
 from protocols import print_protocols, protocol_loads
 from raw_runtime import measure
+from redis_stats import command_stats, per_job, redis_url
 from report import cpu_summary, print_raw, print_tables, raw_summary, service_summary, write_json
 from service import Service, ServiceError
+from spy import Profiler, print_profile
 
 from maas.models.registry import ModelRepository, ModelVersion
 
@@ -49,6 +52,14 @@ def parse_args() -> argparse.Namespace:
         "--protocol-connections", type=int, default=16, help="Closed-loop clients of the protocol runs."
     )
     add_grpc_arguments(parser)  # gRPC infer (bench/grpc_load.py); --grpc-processes 0 skips it
+    parser.add_argument(
+        "--peers", default="naive", help="Comma-separated peers loaded after maas (naive; empty: none)."
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="Record a py-spy profile of each role during each measured load (files beside --out).",
+    )
     return parser.parse_args()
 
 
@@ -65,14 +76,26 @@ def check_one_job(service: Service, body: bytes) -> None:
         raise ServiceError(f"a single job answered {status}: {json.dumps(job)[:500]}")
 
 
-def measured_load(service: Service, spec: LoadSpec, log_file: Path) -> tuple[dict, dict]:
+def measured_load(
+    service: Service, spec: LoadSpec, log_file: Path, profiler: Profiler | None = None
+) -> tuple[dict, dict]:
     """Runs wrk once and returns (service figures, CPU figures) for that run."""
+    if profiler is not None:
+        profiler.start(tree_roles(service.process.pid), spec.duration_s)
+    url = redis_url(service.process.pid)
+    commands_before = command_stats(url)
     maas_before, (busy_before, _) = tree_cpu_s(service.process.pid), machine_cpu_s()
     run = run_wrk(spec, log_file)
     maas_after, (busy_after, _) = tree_cpu_s(service.process.pid), machine_cpu_s()
+    commands_after = command_stats(url)
     maas_s = {role: maas_after[role] - maas_before.get(role, 0.0) for role in maas_after}
-    cpu = cpu_summary(run.client_cpu_s, maas_s, busy_after - busy_before, run.wall_s, cores())
-    return service_summary(run.stats), cpu
+    svc = service_summary(run.stats)
+    jobs = svc["succeeded_200"] + svc["not_finished_202"]
+    cpu = cpu_summary(run.client_cpu_s, maas_s, busy_after - busy_before, run.wall_s, cores(), jobs)
+    cpu["redis_commands"] = per_job(commands_before, commands_after, jobs)
+    if profiler is not None:
+        cpu["profile"] = profiler.finish()
+    return svc, cpu
 
 
 def load_model(service: Service, model: ModelVersion, args, work: Path) -> tuple[dict, dict]:
@@ -85,13 +108,16 @@ def load_model(service: Service, model: ModelVersion, args, work: Path) -> tuple
     if args.warmup > 0:
         run_wrk(spec, work / f"wrk-warmup-{model.name}.log")
     spec = LoadSpec(spec.url, body_file, args.duration, args.connections, args.threads, args.wait)
-    svc, cpu = measured_load(service, spec, work / f"wrk-{model.name}.log")
+    profiler = Profiler(args.out.parent / "profiles", model.name) if args.profile else None
+    svc, cpu = measured_load(service, spec, work / f"wrk-{model.name}.log", profiler)
     print(
         f"  load {model.name}: {svc['jobs_per_s']:,.1f} jobs/s, p50 {svc['latency_ms']['p50']} ms, "
         f"p99 {svc['latency_ms']['p99']} ms, {svc['not_finished_202']} x 202, "
         f"{svc['other_responses']} other, socket errors {svc['socket_errors']}",
         flush=True,
     )
+    if "profile" in cpu:
+        print_profile(model.name, cpu["profile"])
     return svc, cpu
 
 
@@ -110,6 +136,31 @@ def serve_and_load(models: list[ModelVersion], args, repo: Path, work: Path) -> 
         raise
     finally:
         service.stop()
+
+
+def load_peers(models: list[ModelVersion], args, repo: Path, work: Path) -> dict[str, dict]:
+    """Per model, per peer: the same wrk load against each peer server."""
+    found: dict[str, dict] = {m.name: {} for m in models}
+    for name in [n.strip() for n in args.peers.split(",") if n.strip()]:
+        peer = Peer(name, repo, work / f"peer-{name}.log")
+        try:
+            peer.start(job_body(models[0]))
+            for model in models:
+                body_file = work / f"{model.name}.json"
+                spec = LoadSpec(
+                    peer.url + "/v1/jobs", body_file, args.warmup, args.connections, args.threads, args.wait
+                )
+                if args.warmup > 0:
+                    run_wrk(spec, work / f"wrk-warmup-{name}-{model.name}.log")
+                spec = LoadSpec(spec.url, body_file, args.duration, args.connections, args.threads, args.wait)
+                found[model.name][name] = peer.measured(spec, work / f"wrk-{name}-{model.name}.log")
+                print(
+                    f"  load {model.name} on {name}: {found[model.name][name]['jobs_per_s']:,.1f} jobs/s",
+                    flush=True,
+                )
+        finally:
+            peer.stop()
+    return found
 
 
 def result(model: ModelVersion, raw: dict, svc: dict, cpu: dict) -> dict:
@@ -140,10 +191,12 @@ def main() -> int:
             print_raw(model.name, raws[model.name])
             codec[model.name] = print_codec_costs(model)
         loads, protocols = serve_and_load(models, args, work / "models", work)
+        peers = load_peers(models, args, work / "models", work)
         print(f"gRPC infer, {args.grpc_processes} client processes x {args.grpc_in_flight} in flight:")
         grpc = grpc_figures(models, work / "models", work, args) if args.grpc_processes else []
-    results = [result(m, raws[m.name], *loads[m.name]) for m in models]
+    results = [result(m, raws[m.name], *loads[m.name]) | {"peers": peers[m.name]} for m in models]
     print_tables(results)
+    print_peers(results)
     if protocols:
         print_protocols(protocols)
     document = {

@@ -55,7 +55,7 @@ class Service:
         ]
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 60.0) -> None:
+    def start(self, timeout_s: float = 180.0) -> None:
         """Starts `maas serve` and returns once GET /readyz answers 200."""
         with self.log_file.open("wb") as log:
             # Its own session: a last-resort kill can take the whole tree by process group.

@@ -7,6 +7,7 @@ from collections import Counter
 import redis.asyncio as aioredis
 
 from batching import keys
+from batching.jobs.events import announced_job_id
 
 SAMPLE_EVERY_S = 0.5
 
@@ -72,7 +73,7 @@ class EventCounter:
     async def _count(self) -> None:
         try:
             async for message in self._pubsub.listen():
-                self.counts[message["data"].decode()] += 1
+                self.counts[announced_job_id(message["data"])] += 1
         except Exception as e:
             self.failure = repr(e)
 

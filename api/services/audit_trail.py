@@ -29,6 +29,11 @@ class AuditTrail:
         """A data-plane action: which job, and facts such as its model, never inputs or outputs."""
         await audit.record(self.redis, caller, action, target, None, facts, keys.AUDIT_DATA)
 
+    def data_entry(self, caller: Caller, action: str, target: str, facts: object = None) -> dict:
+        """The entry `data` writes, for a write that carries it in its own round trip (a job's
+        submit: JobStore.submit)."""
+        return audit.entry_of(caller, action, target, None, facts)
+
     async def changed(
         self,
         caller: Caller,

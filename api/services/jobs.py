@@ -109,18 +109,41 @@ class JobService:
         job is the caller's tenant's: its queued rows count against the tenant's cap (and the
         key's, if lower), and it shares lanes fairly with other tenants' jobs. `traceparent`:
         the caller's W3C trace context header (HTTP or gRPC), kept with the job (maas.core.tracing)."""
-        with tracing.submit_span(traceparent) as kept:
-            record, replayed = await self._submit(caller, request, idempotency_key, kept)
-        if not replayed:
-            await self.audit.data(
-                caller, "job.submit", record.id, {"model": f"{record.model}:{record.version}"}
+        job_id = new_job_id(time.time())
+        if wait_s <= 0:
+            return await self._traced_submit(caller, request, idempotency_key, job_id, traceparent)
+        deadline = time.monotonic() + min(wait_s, self.settings.max_wait_s)
+        # Watched before it is written, so its end cannot be missed: a fresh job needs no read.
+        with self.events.watch(job_id) as ended:
+            record, replayed = await self._traced_submit(
+                caller, request, idempotency_key, job_id, traceparent
             )
-        if wait_s > 0:
-            record = await self.wait(caller, record.id, wait_s)
-        return record, replayed
+            if not replayed and self.events.subscribed.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(deadline - time.monotonic()):
+                        await ended.wait()
+                if ended.fields is not None:
+                    return owned(JobRecord.from_fields(ended.fields, self.store.sealer), caller), False
+        return await self.wait(caller, record.id, deadline - time.monotonic()), replayed
+
+    async def _traced_submit(
+        self,
+        caller: Caller,
+        request: JobCreate,
+        idempotency_key: str | None,
+        job_id: str,
+        traceparent: str | None,
+    ) -> tuple[JobRecord, bool]:
+        with tracing.submit_span(traceparent) as kept:
+            return await self._submit(caller, request, idempotency_key, job_id, kept)
 
     async def _submit(
-        self, caller: Caller, request: JobCreate, idempotency_key: str | None, traceparent: str | None
+        self,
+        caller: Caller,
+        request: JobCreate,
+        idempotency_key: str | None,
+        job_id: str,
+        traceparent: str | None,
     ) -> tuple[JobRecord, bool]:
         if idempotency_key is not None:
             check_key(idempotency_key)
@@ -131,7 +154,7 @@ class JobService:
         check_rows(declared_rows(request.inputs), model)
         inputs, rows = parse_inputs(request.inputs, model.signature)
         check_rows(rows, model)
-        record = await self._record(caller.tenant, request, model, rows)
+        record = await self._record(caller.tenant, request, model, rows, job_id)
         record.traceparent = traceparent
         if idempotency_key is not None:
             body = fingerprint(body_of(request))
@@ -139,7 +162,7 @@ class JobService:
             if reservation.replayed:
                 return await self._replay(caller, reservation.job_id), True
         try:
-            await self._enqueue(record, model, inputs, queued_rows_cap(self.settings, caller))
+            await self._enqueue(caller, record, model, inputs)
         except NotReplicatedError:
             raise  # the job is queued: a retry with the key must find it, not queue another
         except BaseException:
@@ -148,7 +171,9 @@ class JobService:
             raise
         return record, False
 
-    async def _record(self, tenant: str, request: JobCreate, model: ModelVersion, rows: int) -> JobRecord:
+    async def _record(
+        self, tenant: str, request: JobCreate, model: ModelVersion, rows: int, job_id: str
+    ) -> JobRecord:
         now = time.time()
         queue_time_s = self.settings.max_queue_time_s
         longest = self.settings.result_ttl_s
@@ -161,7 +186,7 @@ class JobService:
         if request.timeout_s is not None:
             queue_time_s = min(queue_time_s, request.timeout_s)
         return JobRecord(
-            id=new_job_id(now),
+            id=job_id,
             status=JobStatus.QUEUED,
             model=model.name,
             version=model.version,
@@ -175,8 +200,9 @@ class JobService:
         )
 
     async def _enqueue(
-        self, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray], tenant_cap: int
+        self, caller: Caller, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray]
     ) -> None:
+        """Admits the job to its lane, audited in the same round trip (only if admitted)."""
         entry = LaneEntry(
             record.id,
             record.rows,
@@ -185,7 +211,10 @@ class JobService:
             traceparent=record.traceparent or "",
         )
         lane = keys.online_lane(model.name, model.version)
-        await self.store.submit(record, entry, lane, model.config.max_queue_rows, tenant_cap)
+        facts = {"model": f"{record.model}:{record.version}"}
+        audited = self.audit.data_entry(caller, "job.submit", record.id, facts)
+        tenant_cap = queued_rows_cap(self.settings, caller)
+        await self.store.submit(record, entry, lane, model.config.max_queue_rows, tenant_cap, audited)
         count_submitted(record.model, record.version)
         if log.isEnabledFor(logging.DEBUG):
             extra = fields(job_id=record.id, model=record.model, version=record.version, rows=record.rows)
@@ -240,7 +269,8 @@ class JobService:
         return await self.index.page(caller.tenant, limit, cursor, wanted)
 
     async def wait(self, caller: Caller, job_id: str, wait_s: float) -> JobRecord:
-        """The job once terminal, or as it is after wait_s; woken by completion events."""
+        """The job once terminal, or as it is after wait_s; woken by completion events, which
+        carry the ended record (read again only when they do not)."""
         deadline = time.monotonic() + min(wait_s, self.settings.max_wait_s)
         while True:
             with self.events.watch(job_id) as ended:
@@ -250,10 +280,11 @@ class JobService:
                     return record
                 if not self.events.subscribed.is_set():
                     remaining = min(remaining, 0.5)  # events are down: fall back to slow polling
-                try:
-                    await asyncio.wait_for(ended.wait(), remaining)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await ended.wait()
+                if ended.fields is not None:
+                    return owned(JobRecord.from_fields(ended.fields, self.store.sealer), caller)
 
     async def cancel(self, caller: Caller, job_id: str) -> JobRecord:
         if not is_job_id(job_id):

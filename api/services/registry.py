@@ -32,6 +32,14 @@ class AsyncRegistry:
     async def get(
         self, name: str, version: int | str | None = None, include_retired: bool = False
     ) -> ModelVersion:
+        # A lookup made in the last recheck_s seconds is a dict read: no thread hand-off for it
+        # (the hot path of every job submit).
+        if (found := self.repository.recent(name, version, include_retired)) is not None:
+            # Still a turn of the loop, as the thread hop was: a burst of submits then opens its
+            # Redis connections in a cheap turn, not after every request's parsing (a connect
+            # waiting that long would time out on a loaded machine).
+            await asyncio.sleep(0)
+            return found
         return await asyncio.to_thread(self.repository.get, name, version, include_retired)
 
     async def names(self) -> list[str]:

@@ -19,15 +19,29 @@ from batching.webhook import QUEUE_EVENT_LUA
 # terminal state, or it would be lost. (Redis < 7 knows no flags: see batching/lua.py.)
 ALLOW_OOM = ("allow-oom",)
 
-# Ends the job at `job` in `state`: keeps it `ttl` seconds (or its own retention_s), announces it
-# on `channel` and queues its webhook event in `outbox` if the webhook wants this state.
-_END_JOB = """
+# Ends the job at `job` in `state`: keeps it `ttl` seconds (or its own retention_s), queues its
+# webhook event in `outbox` if the webhook wants this state, and announces it on `channel`. The
+# announcement carries the ended record (batching.jobs.events.Announcement), so that a request
+# waiting for the job answers without reading it again; a record larger than
+# ANNOUNCED_RECORD_MAX_BYTES is announced by its id alone, and its waiters read it.
+ANNOUNCED_RECORD_MAX_BYTES = 65_536
+_END_JOB = f"""
 local function is_terminal(state) return TERMINAL[state] == true end
+local function announcement(job, job_id)
+  local fields = redis.call('HGETALL', job)
+  local parts, size = {{job_id, '\\n'}}, 0
+  for _, item in ipairs(fields) do
+    size = size + #item
+    if size > {ANNOUNCED_RECORD_MAX_BYTES} then return job_id end
+    parts[#parts + 1] = #item .. ':' .. item
+  end
+  return table.concat(parts)
+end
 local function end_job(job, outbox, state, ttl, channel)
   redis.call('EXPIRE', job, tonumber(redis.call('HGET', job, 'retention_s')) or ttl)
   local job_id = redis.call('HGET', job, 'id')
-  redis.call('PUBLISH', channel, job_id)
   queue_webhook_event(job, outbox, 'job', job_id, state)
+  redis.call('PUBLISH', channel, announcement(job, job_id))
 end
 """
 JOB_PRELUDE = (
@@ -88,6 +102,10 @@ return STATUS.RUNNING
 # `tenant_max_rows` queued for the tenant across lanes (0 = no limit; a lone job always fits).
 # Counts the rows in both, marks the tenant active in the lane and, when it was not and
 # `announce` is 1, rings the lane's doorbell (`wake`) for workers blocked on other tenants.
+# Once admitted, and when `audit_fields` > 0, the first `audit_fields` values of the tail are an
+# audit entry (field/value pairs) added to the data-plane audit stream (`audit`) and the tenant's
+# copy (`tenant_audit`), capped at `audit_max` and `tenant_audit_max` entries: a submit is one
+# round trip, and a refused job leaves no audit entry. The rest of the tail is the lane entry.
 # Returns {ADMITTED, rows waiting in the lane}, {LANE_FULL, rows waiting in the lane} or
 # {TENANT_FULL, rows the tenant has queued}.
 # The tenant's counter is not in the lane's hash slot: like the outbox, this needs one Redis
@@ -95,8 +113,17 @@ return STATUS.RUNNING
 ADMITTED, LANE_FULL, TENANT_FULL = 1, 0, 2
 ADMIT = lua.Script(
     "admit",
-    keys=("stream", "lane_rows", "tenants", "wake", "tenant_rows"),
-    args=("rows", "max_rows", "tenant", "tenant_max_rows", "announce"),
+    keys=("stream", "lane_rows", "tenants", "wake", "tenant_rows", "audit", "tenant_audit"),
+    args=(
+        "rows",
+        "max_rows",
+        "tenant",
+        "tenant_max_rows",
+        "announce",
+        "audit_fields",
+        "audit_max",
+        "tenant_audit_max",
+    ),
     rest="entry",
     body=f"""
 local waiting = tonumber(redis.call('GET', K.lane_rows) or '0')
@@ -106,7 +133,12 @@ local max_rows = tonumber(A.max_rows)
 local tenant_max = tonumber(A.tenant_max_rows)
 if max_rows > 0 and waiting > 0 and waiting + rows > max_rows then return {{{LANE_FULL}, waiting}} end
 if tenant_max > 0 and queued > 0 and queued + rows > tenant_max then return {{{TENANT_FULL}, queued}} end
-redis.call('XADD', K.stream, '*', unpack(ARGV, REST))
+local audit_end = REST + tonumber(A.audit_fields) - 1
+redis.call('XADD', K.stream, '*', unpack(ARGV, audit_end + 1))
+if audit_end >= REST then
+  redis.call('XADD', K.audit, 'MAXLEN', '~', A.audit_max, '*', unpack(ARGV, REST, audit_end))
+  redis.call('XADD', K.tenant_audit, 'MAXLEN', '~', A.tenant_audit_max, '*', unpack(ARGV, REST, audit_end))
+end
 redis.call('INCRBY', K.lane_rows, rows)
 redis.call('INCRBY', K.tenant_rows, rows)
 if redis.call('SADD', K.tenants, A.tenant) == 1 and A.announce == '1' then

@@ -10,11 +10,13 @@ metadata at submit, its outputs at finish, each bound to the job's id and tenant
 
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import replace
 
 import orjson
 import redis.asyncio as aioredis
 
+from batching import audit as audit_log
 from batching import keys, lua
 from batching.entry import LaneEntry
 from batching.jobs.listing import index_job
@@ -79,6 +81,10 @@ def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: i
         )
 
 
+def _pairs(fields: Mapping) -> list:
+    return [item for pair in fields.items() for item in pair]
+
+
 class JobStore:
     def __init__(
         self,
@@ -94,14 +100,22 @@ class JobStore:
         self.wait_replicas = wait_replicas if wait_replicas and wait_replicas[0] > 0 else None
 
     async def submit(
-        self, record: JobRecord, entry: LaneEntry, lane: str, max_rows: int, tenant_max_rows: int = 0
+        self,
+        record: JobRecord,
+        entry: LaneEntry,
+        lane: str,
+        max_rows: int,
+        tenant_max_rows: int = 0,
+        audit_entry: Mapping[str, str | bytes] | None = None,
     ) -> None:
         """Writes the record, then admits its entry to the record's tenant's sub-stream of the
         lane unless the lane holds `max_rows` rows or the tenant `tenant_max_rows` across lanes
-        (0: no limit); one round trip. The record goes first: a worker drops an entry whose
-        record is missing."""
+        (0: no limit), with `audit_entry` (batching.audit.entry_of) added to the data-plane
+        audit trail only if admitted; one round trip. The record goes first: a worker drops an
+        entry whose record is missing."""
         ttl = max(1, int(record.deadline - time.time()) + self.result_ttl_s)
         job_key = keys.job(record.id)
+        audit = audit_entry or {}
         # The record says whose job it is; the inputs are sealed for that job and tenant.
         inputs = self.sealer.seal(Purpose.JOB_INPUTS, record.id, record.tenant, entry.inputs)
         entry = replace(entry, tenant=record.tenant, inputs=inputs)
@@ -123,7 +137,12 @@ class JobStore:
                 tenant_max_rows=tenant_max_rows,
                 # Workers always read the default tenant's sub-stream (the lane's own stream).
                 announce=int(record.tenant != keys.DEFAULT_TENANT),
-                entry=entry.to_fields(),
+                audit=keys.AUDIT_DATA,
+                tenant_audit=keys.tenant_audit(record.tenant, keys.AUDIT_DATA),
+                audit_fields=2 * len(audit),
+                audit_max=audit_log.MAX_ENTRIES,
+                tenant_audit_max=audit_log.MAX_TENANT_ENTRIES,
+                entry=[*_pairs(audit), *_pairs(entry.to_fields())],
             )
 
         replies = await lua.execute(self.redis, build, self.wait_replicas)

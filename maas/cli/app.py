@@ -65,10 +65,14 @@ def serve(
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_client_ca: TlsClientCa = None,
+    api_workers: Annotated[
+        int | None, typer.Option(help="API processes on the one port (MAAS_API_WORKERS).", min=1)
+    ] = None,
 ) -> None:
     """Redis (unless --redis-url) + API + a worker + an rq worker, in one process tree; a child
     that dies is restarted with backoff (see MAAS_SUPERVISOR_*). Ctrl-C stops all."""
     settings = _settings(
+        api_workers=api_workers,
         host=host,
         port=port,
         grpc_port=grpc_port,
@@ -90,6 +94,9 @@ def api(
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_client_ca: TlsClientCa = None,
+    workers: Annotated[
+        int | None, typer.Option(help="API processes on the one port (MAAS_API_WORKERS).", min=1)
+    ] = None,
 ) -> None:
     """The API alone, HTTP and gRPC (needs MAAS_REDIS_URL)."""
     settings = _settings(
@@ -99,6 +106,7 @@ def api(
         tls_cert=tls_cert,
         tls_key=tls_key,
         tls_client_ca=tls_client_ca,
+        api_workers=workers,
     )
     _server().api(settings)
 

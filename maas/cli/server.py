@@ -3,19 +3,17 @@ they import (FastAPI, uvicorn, Redis, onnxruntime, rq). `maas/cli/app.py` loads 
 name when one of them runs, so that the client commands (`maas jobs`, `models`, `bulk`...)
 start without importing any of it."""
 
-import asyncio
-import importlib
 import ssl
 from typing import Any
 
 import typer
 import uvicorn
-from fastapi import FastAPI
+import uvloop
 
-from api.app import create_app
 from batching.connection import RedisSetupError, check_setup
 from batching.metrics import serve_metrics
 from batching.tenancy.secret import key_hash_secret
+from maas.cli.api_processes import FACTORY, api_app, export_settings
 from maas.cli.repository import served_repository
 from maas.cli.supervisor import EX_CONFIG
 from maas.cli.supervisor import serve as serve_tree
@@ -64,14 +62,6 @@ def _tls_options(settings: Settings) -> dict:
     return options
 
 
-def _api_app(settings: Settings) -> FastAPI:
-    """The HTTP app, with gRPC served beside it unless MAAS_GRPC_PORT is 0. The gRPC server is
-    loaded by name, only here: its stubs would clash with another OIP client's (api/rpc/server.py)."""
-    if not settings.grpc_port:
-        return create_app(settings)
-    return create_app(settings, [importlib.import_module("api.rpc.server").serving])
-
-
 def serve(settings: Settings) -> None:
     _check_auth(settings)
     if settings.redis_url:
@@ -85,8 +75,13 @@ def api(settings: Settings) -> None:
     _check_auth(settings)
     _check_redis(settings)
     _start_tracing(settings, "api")
+    several = settings.api_workers > 1
+    if several:
+        export_settings(settings)  # each process builds its own app from these
     uvicorn.run(
-        _api_app(settings),
+        FACTORY if several else api_app(settings),
+        factory=several,
+        workers=settings.api_workers,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -103,7 +98,9 @@ def worker(settings: Settings) -> None:
     _check_redis(settings)
     _start_tracing(settings, "worker")
     serve_metrics(settings.metrics_host, settings.worker_metrics_port)
-    asyncio.run(run_worker(settings))
+    # uvloop: a cheaper event loop for the worker's many small Redis round trips (the API gets
+    # it from uvicorn).
+    uvloop.run(run_worker(settings))
     tracing.stop()
 
 

@@ -133,6 +133,12 @@ class ModelRepository:
             self._recent[key] = (time.monotonic() + self.recheck_s, found)
         return found
 
+    def recent(self, name: str, version: int | str | None = None, include_retired: bool = False):
+        """What `get` would answer from its lookup cache now, without touching the disk; None
+        when it would read the files (an alias, or a lookup older than recheck_s)."""
+        recent = self._recent.get((name, version, include_retired))
+        return recent[1] if recent and time.monotonic() < recent[0] else None
+
     def get_uncached(self, name: str, version: int, include_retired: bool = False) -> ModelVersion:
         """As get, read from the files now (parsed versions are still reused while unchanged)."""
         return self._find(name, version, include_retired)

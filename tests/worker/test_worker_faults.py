@@ -13,6 +13,7 @@ import onnxruntime as ort
 import pytest
 
 from batching import keys
+from batching.jobs.events import announced_job_id
 from maas.core.settings import Settings
 from tests.conftest import DIGITS
 from tests.support import onnx_models
@@ -73,7 +74,7 @@ class EventCounter:
 
     async def _count(self):
         async for message in self._pubsub.listen():
-            self.counts[message["data"].decode()] += 1
+            self.counts[announced_job_id(message["data"])] += 1
 
     def _all_announced(self) -> bool:
         return all(self.counts[job_id] for job_id in self.expected)

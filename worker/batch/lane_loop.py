@@ -105,14 +105,23 @@ class LaneLoop:
                 log.warning("lane %s: Redis error %r; retrying in %.1fs", self.lane, e, backoff_s)
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 5.0)
+        await self._settle_reads()
         while batch := self.collector.flush() or self.reader.take(self.collector.policy.max_batch_size):
             await self._dispatch(batch)
         await self._settle()
         await asyncio.gather(*self._finishing, return_exceptions=True)
+        await self.reader.aclose()
         for outcome in await asyncio.gather(bulk, return_exceptions=True):
             if isinstance(outcome, Exception):  # the online lane drained; say why bulk stopped
                 log.error("bulk lane of %s ended with %r", self.lane, outcome)
         self._executor.shutdown()
+
+    async def _settle_reads(self) -> None:
+        """Entries a blocking read brought after its deadline are held, so the drain runs them."""
+        try:
+            await self.reader.settle()
+        except RedisError as e:  # they stay pending and are reclaimed by another worker
+            log.warning("lane %s: could not collect the last read: %r", self.lane, e)
 
     async def run_block(
         self, chunk: ChunkFile, batches: list[MicroBatch], first: int, budget_s: float

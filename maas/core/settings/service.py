@@ -18,6 +18,13 @@ class ServiceSettings(BaseModel):
 
     port: int = Field(8000, description="API port.")
 
+    api_workers: int = Field(
+        1,
+        ge=1,
+        description="API processes serving one port (`maas api --workers`, `maas serve "
+        "--api-workers`): one uses one core; about one per core the workers leave free.",
+    )
+
     redis_appendfsync: str = Field(
         "everysec",
         description="Embedded Redis only: AOF fsync policy, `everysec` (may lose the last ~1 s "
