@@ -31,6 +31,7 @@ lint: $(INSTALLED)
 	$(VENV)/bin/mypy
 
 test: lint
+	scripts/test_system_deps.sh
 	$(PY) -m pytest -q
 
 bench: $(INSTALLED)
