@@ -96,7 +96,8 @@ def _graph(path: Path) -> onnx.ModelProto:
     try:
         model = load_graph(path)
     except MaasError as e:
-        raise _reject(f"not a valid ONNX model: {e.message.replace(f'{path}: ', '')}") from e
+        # Named by its file name, never by the staging path it sits in.
+        raise _reject(f"{path.name}: not a valid ONNX model: {e.message.replace(f'{path}: ', '')}") from e
     check_version_files(path, referenced_files(model, path.parent))
     return model
 
@@ -106,7 +107,8 @@ def _validate_onnx(path: Path, fixed_batch_size: int | None) -> Signature:
     try:
         onnx.checker.check_model(str(path))  # by path: checks external data without loading it
     except Exception as e:  # the checker and protobuf raise several unrelated types
-        raise _reject(f"not a valid ONNX model: {str(e).strip().splitlines()[0]}") from e
+        reason = str(e).strip().splitlines()[0].replace(str(path.parent), "")
+        raise _reject(f"{path.name}: not a valid ONNX model: {reason}") from e
     signature = _signature(graph_signature, model)
     rows = _check_batching(signature, fixed_batch_size)
     _trial(signature, _onnx_runner(path, prepack=False), rows, "onnxruntime")

@@ -78,8 +78,11 @@ def test_a_sigkilled_redis_and_worker_are_reaped_and_restarted_and_jobs_succeed(
 
 
 def test_a_child_in_a_crash_loop_stops_everything_and_serve_exits_non_zero(serve_factory):
-    crash_loop = {  # `maas worker` refuses this device at start, every time
-        "MAAS_DEVICE": "tpu",
+    taken = socket.socket()  # `maas worker` cannot bind its metrics port: it exits at start, every time
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    crash_loop = {
+        "MAAS_WORKER_METRICS_PORT": str(taken.getsockname()[1]),
         "MAAS_SUPERVISOR_MAX_RESTARTS": "2",
         "MAAS_SUPERVISOR_BACKOFF_S": "0.1",
     }
@@ -93,3 +96,4 @@ def test_a_child_in_a_crash_loop_stops_everything_and_serve_exits_non_zero(serve
     redis_port = int(re.search(r"redis-server at redis://127.0.0.1:(\d+)", output).group(1))
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
+    taken.close()
