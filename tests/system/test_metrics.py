@@ -92,7 +92,10 @@ def check_rq_worker(text: str) -> None:
     assert value(text, "maas_webhook_delivery_seconds_count") == 2
 
 
-async def test_a_known_workload_gives_exact_counts_on_every_role(settings, processes):
+async def test_a_known_workload_gives_exact_counts_on_every_role(settings, redis, processes):
+    # `redis` empties Redis first: a previous test's rq worker, SIGKILLed with its process group,
+    # leaves its scheduler locks for 61 s, and no retry (the webhook's second attempt) is
+    # scheduled until they expire.
     receiver = Receiver(free_port(), SECRETS, script=[500]).start()
     worker_port, rq_port = free_port(), free_port()
     api_url = f"http://127.0.0.1:{settings.port}"

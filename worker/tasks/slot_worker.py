@@ -13,11 +13,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from rq import Queue, SimpleWorker
+from rq import Queue, SimpleWorker, worker_registration
 from rq.executions import Execution
 from rq.job import Job
+from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import now
 
 log = logging.getLogger(__name__)
 DEFER_S = 1.0  # a task whose destination is full is offered again this much later
@@ -76,6 +78,21 @@ class MaasRqWorker(SimpleWorker):
 
     def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
         return int(job.timeout or 60) + int(self.abandoned_grace_s)
+
+    def clean_registries(self) -> None:
+        """rq's registry cleaning (which notices abandoned tasks and retries them) under a lock
+        that lasts a few maintenance intervals, not rq's 899 s: a worker SIGKILLed while it
+        cleaned left the lock behind, and no other worker noticed an abandoned split or
+        delivery for 15 minutes."""
+        lock_s = max(2, 3 * int(self.maintenance_interval))
+        for queue in self.queues:
+            if self.connection.set(queue.registry_cleaning_key, 1, nx=True, ex=lock_s):
+                self.log.info("Worker %s: cleaning registries for queue: %s", self.name, queue.name)
+                clean_registries(queue, self._exc_handlers)
+                worker_registration.clean_worker_registry(queue)
+                queue.intermediate_queue.cleanup(self, queue)
+                queue.release_maintenance_lock()
+        self.last_cleaned_at = now()  # type: ignore[assignment]  # rq annotates it None
 
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO", *args, **kwargs):
         """One scheduler (its own process) for every queue of the process, not per worker."""
