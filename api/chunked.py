@@ -29,7 +29,7 @@ PREFIX = "chunked-"
 STATE_FILE = "state.json"
 DATA_FILE = "data"
 _ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 Ranges = list[list[int]]  # [start, end) pairs, sorted, merged
 Span = tuple[int, int]  # [start, end) of one chunk
 
@@ -46,7 +46,7 @@ def merged(ranges: Ranges, start: int, end: int) -> Ranges:
 
 def parse_content_range(header: str | None, size_bytes: int, max_chunk_bytes: int) -> tuple[int, int]:
     """[start, end) from `Content-Range: bytes a-b/size` (b inclusive)."""
-    found = _RANGE.match((header or "").strip())
+    found = CONTENT_RANGE.match((header or "").strip())
     if not found:
         raise InvalidInputError("Content-Range: send `bytes <first>-<last>/<size>`", ("Content-Range",))
     start, last, total = (int(g) for g in found.groups())

@@ -7,6 +7,7 @@ document to the server with a schema fuzzer."""
 import copy
 from typing import Any
 
+from api.chunked import CONTENT_RANGE
 from maas.core.access import MAX_COUNT, TENANT_PATTERN, Scope
 from maas.models.aliases import ALIAS_PATTERN, RESERVED
 from maas.models.config import ModelConfig
@@ -92,6 +93,23 @@ def _bodies(document: Document, server_paths: bool) -> None:
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConfigPatch"}}},
     }
     _operation(document, "/v1/models/{name}/versions/{version}/config", "patch")["requestBody"] = patch
+    _chunk(_operation(document, "/v1/models/{name}/uploads/{upload_id}", "put"))
+
+
+def _chunk(op: dict[str, Any]) -> None:
+    """A resumable upload's chunk: raw bytes, and the `Content-Range` they fill (api/chunked.py)."""
+    op["requestBody"] = {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+    header = {
+        "name": "content-range",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "pattern": CONTENT_RANGE.pattern},
+        "description": "`bytes <first>-<last>/<size>`: the bytes this chunk carries (last inclusive).",
+    }
+    op["parameters"] = [*op.get("parameters", []), header]
 
 
 def config_patch_schema() -> dict[str, Any]:
@@ -117,6 +135,14 @@ def _components(document: Document) -> None:
     ):
         schemas.setdefault(name, nested)
     schemas["ConfigPatch"] = config_patch_schema()
+    # An upload's `config` is a whole config.json, checked as ModelConfig (api/upload.py).
+    config = ModelConfig.model_json_schema(ref_template="#/components/schemas/{model}")
+    config.pop("$defs", None)
+    config["properties"]["access"]["anyOf"][0]["items"] |= {"pattern": TENANT_PATTERN.pattern}
+    schemas.setdefault("ModelConfig", config)
+    for body in ("UploadCreate", "UploadByReference"):
+        field = schemas[body]["properties"]["config"]
+        field["anyOf"] = [{"$ref": "#/components/schemas/ModelConfig"}, {"type": "null"}]
     key = schemas["KeyCreate"]["properties"]
     key["tenant"] |= {"pattern": TENANT_PATTERN.pattern}
     key["scopes"] |= {"items": {"enum": [s.value for s in Scope]}, "minItems": 1, "uniqueItems": True}

@@ -164,7 +164,7 @@ class AliasUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     version: WholeInt = Field(ge=1, description="The version the alias points to from now on.")
-    wait_ready_workers: int = Field(
+    wait_ready_workers: WholeInt = Field(
         0,
         ge=0,
         description="Point the alias only once this many live workers report the version ready "

@@ -53,7 +53,8 @@ def _parse_config(value: str | UploadFile | None, text: bytes | None) -> dict | 
     raw = text if text is not None else str(value).encode()
     try:
         config = orjson.loads(raw)
-        ModelConfig.model_validate(config)
+        # strict, as the document states it: JSON types as written (no false for 0, no "5" for 5)
+        ModelConfig.model_validate_json(raw, strict=True)
     except orjson.JSONDecodeError as e:
         raise InvalidInputError(f"config: malformed JSON: {e}", ("config",)) from e
     except ValidationError as e:

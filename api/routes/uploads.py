@@ -4,6 +4,7 @@ order, any number of times), GET what arrived, then finish with the file's sha25
 is validated and created as a one-request upload is."""
 
 import asyncio
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -17,13 +18,27 @@ from api.routes.models import MANAGE
 from api.schemas import ModelVersionPublic
 from api.upload import check_upload_request, chunked_uploads, finished_upload, referenced_upload
 from maas.core.errors import UnsupportedMediaTypeError
-from maas.models.store import check_model_name
+from maas.models.archive import ARCHIVE_SUFFIXES
+from maas.models.store import MODEL_SUFFIXES, check_model_name
+
+# What check_upload_request takes: a name ending in a model's or an archive's suffix, any case.
+FILENAME_PATTERN = (
+    "^.*("
+    + "|".join(
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in suffix)
+        for suffix in (*MODEL_SUFFIXES, *ARCHIVE_SUFFIXES)
+    )
+    + ")$"
+)
 
 router = APIRouter(prefix="/v1/models/{name}/uploads", tags=["models"])
 
 
 class UploadCreate(BaseModel):
-    filename: str = Field(description="The model (.onnx, .tflite) or archive (.tar, .tar.gz, .tgz, .zip).")
+    filename: str = Field(
+        pattern=FILENAME_PATTERN,
+        description="The model (.onnx, .tflite) or archive (.tar, .tar.gz, .tgz, .zip).",
+    )
     size_bytes: int = Field(ge=1)
     config: dict[str, Any] | None = None
 
