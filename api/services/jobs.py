@@ -83,6 +83,9 @@ def check_rows(rows: int, model: ModelVersion) -> None:
         )
 
 
+REPLAY_WAIT_S = 10.0  # longest a repeated Idempotency-Key waits for the first request's job
+
+
 @dataclass
 class JobService:
     settings: Settings
@@ -236,8 +239,10 @@ class JobService:
         return await self.get(caller, job_id)
 
     async def _replay(self, caller: Caller, job_id: str) -> JobRecord:
-        """The job an earlier request with the same key created; it may still be being written."""
-        for _ in range(40):
+        """The job an earlier request with the same key created; it may still be being written
+        (on a busy API the first request can take seconds to reach Redis)."""
+        deadline = time.monotonic() + REPLAY_WAIT_S
+        while time.monotonic() < deadline:
             try:
                 return await self.get(caller, job_id)
             except JobNotFoundError:

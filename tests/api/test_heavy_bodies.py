@@ -70,9 +70,11 @@ async def test_healthz_answers_in_milliseconds_while_big_bodies_are_parsed(api_u
     try:
         async with httpx.AsyncClient(base_url=api_url, timeout=60) as client:
             headers = {"Content-Type": "application/json"}
+            window_started = time.perf_counter()
             answers = await asyncio.gather(
                 *(client.post("/v1/jobs", content=b, headers=headers) for b in bodies)
             )
+            window_s = time.perf_counter() - window_started
     finally:
         stop.set()
         prober.join()
@@ -82,9 +84,13 @@ async def test_healthz_answers_in_milliseconds_while_big_bodies_are_parsed(api_u
     latencies.sort()
     assert len(latencies) >= 5
     # Most probes answer at once; the slowest few wait for a core (the parser child and the
-    # client share this machine's two), never for a parse: on the event loop p90 was 0.3-0.4 s.
-    assert latencies[int(len(latencies) * 0.9)] < HEALTHZ_P90_BOUND_S, latencies[-10:]
-    assert latencies[-1] < HEALTHZ_BOUND_S, latencies[-10:]
+    # client share this machine's two), never for a parse: on the event loop p90 was 0.3-0.4 s
+    # of a ~1.2 s window. On a loaded machine everything slows alike, so the bounds grow with
+    # the time the bodies took: a probe that waited for a parse takes a fair share of it.
+    p90_bound_s = max(HEALTHZ_P90_BOUND_S, window_s / 10)
+    bound_s = max(HEALTHZ_BOUND_S, window_s / 3)
+    assert latencies[int(len(latencies) * 0.9)] < p90_bound_s, (window_s, latencies[-10:])
+    assert latencies[-1] < bound_s, (window_s, latencies[-10:])
 
 
 @pytest.fixture
