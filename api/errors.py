@@ -121,7 +121,7 @@ def is_v2(request: Request) -> bool:
     return request.url.path == V2_PREFIX or request.url.path.startswith(V2_PREFIX + "/")
 
 
-def _status_of(error: MaasError, v2: bool = False) -> int:
+def status_of(error: MaasError, v2: bool = False) -> int:
     for cls in type(error).__mro__:
         if v2 and cls in V2_STATUS_BY_ERROR:
             return V2_STATUS_BY_ERROR[cls]
@@ -148,7 +148,7 @@ def _maas_error(redaction: Redaction):
             headers["WWW-Authenticate"] = challenge
         loc = redaction.loc(getattr(error, "loc", None))
         message = redaction.message(error.message)
-        status = _status_of(error, is_v2(request))
+        status = status_of(error, is_v2(request))
         return _shaped(request, status, error.code, message, loc, headers or None)
 
     return handle

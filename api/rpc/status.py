@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api.errors import RETRY_AFTER_S, Redaction, _status_of
+from api.errors import RETRY_AFTER_S, Redaction, status_of
 from maas.core.errors import MaasError
 
 CODE_BY_HTTP_STATUS: dict[int, grpc.StatusCode] = {
@@ -59,7 +59,7 @@ def rpc_error(error: Exception, redaction: Redaction) -> RpcError | None:
     """The status for an error a call raised; None for one that is a bug (left to gRPC, which
     logs it and answers UNKNOWN)."""
     if isinstance(error, MaasError):
-        code = CODE_BY_HTTP_STATUS.get(_status_of(error), grpc.StatusCode.INTERNAL)
+        code = CODE_BY_HTTP_STATUS.get(status_of(error), grpc.StatusCode.INTERNAL)
         retry = getattr(error, "retry_after_s", None) or RETRY_AFTER_S.get(type(error))
         if retry is None and code is grpc.StatusCode.UNAVAILABLE:
             retry = REDIS_DOWN_RETRY_S
