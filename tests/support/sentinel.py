@@ -19,10 +19,11 @@ FAILOVER_TIMEOUT_MS = 10000
 QUORUM = 2
 
 
-def _sentinel_command() -> list[str]:
-    """redis-sentinel where installed, else the same binary in sentinel mode."""
+def _sentinel_command(conf: Path) -> list[str]:
+    """redis-sentinel where installed, else the same binary in sentinel mode. The file comes
+    first: Valkey reads `redis-server --sentinel FILE` as a sentinel statement, Redis does not."""
     found = shutil.which("redis-sentinel")
-    return [found] if found else [find_redis_server(), "--sentinel"]
+    return [found, str(conf)] if found else [find_redis_server(), str(conf), "--sentinel"]
 
 
 class SentinelGroup:
@@ -60,7 +61,7 @@ class SentinelGroup:
             f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}\n"
             f"sentinel parallel-syncs {MASTER} 1\n"
         )
-        self._spawn(f"sentinel-{index}", [*_sentinel_command(), str(conf)])
+        self._spawn(f"sentinel-{index}", _sentinel_command(conf))
 
     def start(self, timeout_s: float = 30.0) -> "SentinelGroup":
         self._server("primary", self.primary_port)
