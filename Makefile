@@ -34,6 +34,11 @@ test: lint
 	scripts/test_system_deps.sh
 	$(PY) -m pytest -q
 
+# The Redis-facing tests against Valkey: VALKEY_BIN=folder with valkey-server and valkey-cli
+# (built from source: Valkey is in neither Debian 12 nor PyPI); e.g. VALKEY_ARGS='tests/system'.
+test-valkey: $(INSTALLED)
+	VALKEY_BIN=$(VALKEY_BIN) PYTHON=$(PY) scripts/test_valkey.sh $(VALKEY_ARGS)
+
 bench: $(INSTALLED)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) bench/run.py

@@ -101,6 +101,33 @@ async def submit_all(api, model: str, rows: np.ndarray) -> list[str]:
     return ids
 
 
+class Feeder:
+    """Submits `rows` a hundred at a time until the block ends (or they run out), so a lane
+    stays busy for as long as a test needs without guessing how long that is. `ids` are the jobs
+    it submitted, in the order of `rows`; the exit waits for the hundred under way."""
+
+    def __init__(self, api, model: str, rows: np.ndarray):
+        self.api, self.model, self.rows = api, model, rows
+        self.ids: list[str] = []
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def _feed(self) -> None:
+        for start in range(0, len(self.rows), 100):
+            if self._stop.is_set():
+                return
+            self.ids += await submit_all(self.api, self.model, self.rows[start : start + 100])
+
+    async def __aenter__(self) -> "Feeder":
+        self._task = asyncio.create_task(self._feed())
+        return self
+
+    async def __aexit__(self, *_) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
+
+
 async def final_jobs(api, ids: list[str], timeout_s: float = 60) -> list[dict]:
     deadline = time.monotonic() + timeout_s
     jobs = []
@@ -130,17 +157,22 @@ async def wait_until_computed(redis, at_least: int, timeout_s: float = 30) -> No
 
 async def test_sigkill_of_a_worker_mid_batch_loses_nothing(api, redis, processes, model_repo):
     rows = np.random.default_rng(1).standard_normal((2000, HEAVY_WIDTH)).astype(np.float32)
+    spare = np.random.default_rng(11).standard_normal((20_000, HEAVY_WIDTH)).astype(np.float32)
     async with EventCounter(redis) as events:
         ids = await submit_all(api, "heavy", rows)  # 2,000 jobs in flight before workers start
-        events.expected = ids
         started = [processes.start("worker"), processes.start("worker")]
         for worker in started:  # on a loaded machine one may start long after the other
             await worker.ready()
         await wait_until_computed(redis, 300)
-        # SIGKILL while it holds a batch: whichever holds entries, not the first started.
-        victim = await signal_a_holder(redis, HEAVY_LANE, started, signal.SIGKILL)
+        # SIGKILL while it holds a batch: whichever holds entries, not the first started. Jobs
+        # keep arriving meanwhile, so however long the search takes the lane never runs dry.
+        async with Feeder(api, "heavy", spare) as feeder:
+            victim = await signal_a_holder(redis, HEAVY_LANE, started, signal.SIGKILL, timeout_s=120)
         assert await pending_of(redis, HEAVY_LANE, victim.pid) > 0  # it died holding entries
-        jobs = await final_jobs(api, ids)
+        ids += feeder.ids
+        rows = np.concatenate([rows, spare[: len(feeder.ids)]])
+        events.expected = ids
+        jobs = await final_jobs(api, ids, timeout_s=120)
     assert [job["status"] for job in jobs] == ["succeeded"] * len(rows)
     got = np.concatenate([np.asarray(job["outputs"]["y"], np.float32) for job in jobs])
     np.testing.assert_allclose(got, heavy_expected(model_repo, rows), rtol=1e-4, atol=1e-5)
