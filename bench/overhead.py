@@ -47,6 +47,7 @@ def _round(service: Service, spec: LoadSpec, log_file: Path) -> dict:
         "duration_s": svc["duration_s"],
         "jobs_per_s": svc["jobs_per_s"],
         "not_200": svc["not_finished_202"] + svc["other_responses"],
+        "maas_cpu_s": round(maas_s, 3),
         "maas_pct": round(100 * maas_s / run.wall_s, 1),
         "other_pct": round(100 * other_s / run.wall_s, 1),  # the rest of the machine's work
     }
@@ -99,13 +100,22 @@ def overhead(repo: Path, body_file: Path, args, work: Path) -> dict:
     return _summary(rounds, load_before, os.getloadavg())
 
 
+def _jobs(rounds: list[dict]) -> int:
+    return sum(r["ok"] for r in rounds)
+
+
 def _summary(rounds: dict[str, list[dict]], load_before, load_after) -> dict:
-    rate = {v: sum(r["ok"] for r in rounds[v]) / sum(r["duration_s"] for r in rounds[v]) for v in VARIANTS}
+    rate = {v: _jobs(rounds[v]) / sum(r["duration_s"] for r in rounds[v]) for v in VARIANTS}
+    # On a machine others load, jobs/s follows the CPU the scheduler gave maas in each round;
+    # maas CPU per job is steadier, so it is reported beside the jobs/s ratio.
+    cpu_ms = {v: 1000 * sum(r["maas_cpu_s"] for r in rounds[v]) / _jobs(rounds[v]) for v in VARIANTS}
     every = [r for v in VARIANTS for r in rounds[v]]
     return {
         "jobs_per_s": {v: round(rate[v], 1) for v in VARIANTS},
         "ratio_on_to_off": round(rate["on"] / rate["off"], 4),
         "overhead_pct": round(100 * (1 - rate["on"] / rate["off"]), 1),
+        "maas_cpu_ms_per_job": {v: round(cpu_ms[v], 3) for v in VARIANTS},
+        "cpu_per_job_ratio_on_to_off": round(cpu_ms["on"] / cpu_ms["off"], 4),
         "rounds": rounds,
         "load_average_1m": [round(load_before[0], 2), round(load_after[0], 2)],
         "other_processes_pct": round(sum(r["other_pct"] for r in every) / len(every), 1),
@@ -115,11 +125,14 @@ def _summary(rounds: dict[str, list[dict]], load_before, load_after) -> dict:
 
 def print_overhead(model: str, found: dict) -> None:
     per_round = {v: [r["jobs_per_s"] for r in found["rounds"][v]] for v in VARIANTS}
+    cpu_ms, cpu_ratio = found["maas_cpu_ms_per_job"], found["cpu_per_job_ratio_on_to_off"]
     print(
         f"\nmetrics overhead on {model} (tracing off in both): "
         f"{found['jobs_per_s']['on']:,.1f} jobs/s with metrics vs {found['jobs_per_s']['off']:,.1f} without, "
         f"ratio {found['ratio_on_to_off']:.3f} ({found['overhead_pct']:+.1f}% cost)\n"
         f"  rounds (jobs/s) on: {per_round['on']}, off: {per_round['off']}\n"
+        f"  maas CPU per job: {cpu_ms['on']} ms with metrics vs {cpu_ms['off']} ms without, "
+        f"ratio {cpu_ratio:.3f}\n"
         f"  machine: load average (1 min) {found['load_average_1m'][0]} before, "
         f"{found['load_average_1m'][1]} after; other processes took {found['other_processes_pct']}% "
         f"of one core on average during the rounds ({os.cpu_count()} cores)",
