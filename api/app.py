@@ -101,6 +101,7 @@ def build_services(
         index=JobIndex(redis, sealer),
     )
     health = HealthService(redis, settings.heartbeat_interval_s)
+    bulk_store = BulkStore(redis, settings.bulk_retention_s)
     return Services(
         settings=settings,
         bodies=JsonBodies(settings.max_body_bytes, settings.json_offload_bytes, JobBodyParser()),
@@ -109,7 +110,7 @@ def build_services(
         bulk=BulkService(
             settings=settings,
             registry=registry,
-            store=BulkStore(redis, settings.bulk_retention_s),
+            store=bulk_store,
             files=SealingFileStore(
                 configured_store(settings),
                 sealer,
@@ -128,6 +129,7 @@ def build_services(
             redis,
             registry,
             job_store,
+            bulk_store,
             audit_trail,
             settings.heartbeat_interval_s,
             settings.webhook_redeliver_interval_s,

@@ -120,6 +120,11 @@ def bulk_chunks_done(bulk_id: str) -> str:
     return f"{PREFIX}:bulk:{{{bulk_id}}}:done"
 
 
+def bulk_webhook_redelivered(bulk_id: str) -> str:
+    """Set for webhook_redeliver_interval_s when a bulk job's webhook is redelivered (rate limit)."""
+    return f"{PREFIX}:bulk:{{{bulk_id}}}:redelivered"
+
+
 def bulk_lane(model: str, version: int) -> str:
     return f"{PREFIX}:lane:{{{model}:{version}}}:bulk"
 

@@ -2,7 +2,8 @@
 
 For each model of a generated repository (the demo `digits` and a compute-heavy MLP): rows/s of
 onnxruntime in-process per batch size (the limit), then jobs/s, latency and batch sizes of
-single-row synchronous jobs through a real `maas serve`, with the CPU each side used.
+single-row synchronous jobs through a real `maas serve`, with the CPU each side used; and the
+cost of metrics on jobs/s (bench/overhead.py: metrics on vs off, tracing off, alternating rounds).
 """
 
 import argparse
@@ -18,6 +19,8 @@ from grpc_load import add_arguments as add_grpc_arguments
 from grpc_load import grpc_figures
 from heavy_model import build_repository
 from load import LoadSpec, run_wrk
+from overhead import add_arguments as add_overhead_arguments
+from overhead import overhead, print_overhead
 from peer import Peer, print_peers
 from protocols import print_protocols, protocol_loads
 from raw_runtime import measure
@@ -52,6 +55,7 @@ def parse_args() -> argparse.Namespace:
         "--protocol-connections", type=int, default=16, help="Closed-loop clients of the protocol runs."
     )
     add_grpc_arguments(parser)  # gRPC infer (bench/grpc_load.py); --grpc-processes 0 skips it
+    add_overhead_arguments(parser)  # metrics on vs off (bench/overhead.py); --overhead-rounds 0 skips it
     parser.add_argument(
         "--peers", default="naive", help="Comma-separated peers loaded after maas (naive; empty: none)."
     )
@@ -194,21 +198,31 @@ def main() -> int:
         peers = load_peers(models, args, work / "models", work)
         print(f"gRPC infer, {args.grpc_processes} client processes x {args.grpc_in_flight} in flight:")
         grpc = grpc_figures(models, work / "models", work, args) if args.grpc_processes else []
+        costs = (
+            overhead(work / "models", work / f"{models[0].name}.json", args, work)
+            if args.overhead_rounds
+            else None
+        )
     results = [result(m, raws[m.name], *loads[m.name]) | {"peers": peers[m.name]} for m in models]
     print_tables(results)
     print_peers(results)
     if protocols:
         print_protocols(protocols)
+    if costs is not None:
+        print_overhead(models[0].name, costs)
     document = {
         "settings": {**vars(args), "out": str(args.out)},
         "results": results,
         "protocols": protocols,
         "codec_us": codec,
         "grpc": grpc,
+        "metrics_overhead": costs,
     }
     write_json(args.out, document)
     print(f"\nwrote {args.out}")
     failed = [r["model"] for r in results if not r["all_responses_200"]]
+    if costs is not None and not costs["all_responses_200"]:
+        failed.append(f"{models[0].name} (metrics overhead rounds)")
     if failed:
         print(f"NOT every response was 200 for {failed}: see not_finished_202 / other_responses")
     return 1 if failed else 0

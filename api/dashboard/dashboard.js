@@ -135,12 +135,16 @@ function drawWorkers(overview) {
   );
 }
 
+// The admin route that redelivers each kind of record's webhook event.
+const REDELIVER_PATHS = { job: "/v1/admin/jobs/", bulk: "/v1/admin/bulk-jobs/" };
+
 function redeliverButton(hook) {
-  if (!scopes.includes(ADMIN_SCOPE) || hook.kind !== "job") return td("");
+  const path = REDELIVER_PATHS[hook.kind];
+  if (!scopes.includes(ADMIN_SCOPE) || !path) return td("");
   const button = el("button", { type: "button", class: "redeliver" }, "Redeliver");
   button.addEventListener("click", async () => {
     button.disabled = true;
-    const answer = await api(`/v1/admin/jobs/${encodeURIComponent(hook.id)}/webhook/redeliver`, { method: "POST" });
+    const answer = await api(`${path}${encodeURIComponent(hook.id)}/webhook/redeliver`, { method: "POST" });
     button.textContent = answer.ok ? "queued" : answer.body?.error?.message ?? `HTTP ${answer.status}`;
   });
   return el("td", {}, button);
@@ -167,7 +171,7 @@ function drawFailures(overview) {
     overview.failed_webhooks.map((hook) =>
       el(
         "tr",
-        {},
+        { dataset: { webhook: `${hook.kind}:${hook.id}` } },
         td(`${hook.kind} ${hook.id}`),
         td(hook.tenant),
         td(hook.receiver),

@@ -3,6 +3,7 @@ Translates HTTP; InferenceService does the work (api/services/inference.py), api
 body encoding. Errors come as {"error": "..."} (api/errors.py, for every /v2 path)."""
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
@@ -152,6 +153,15 @@ async def model_ready(
     return _ready(await inference.model_ready(caller, name, version), f"model {name!r}")
 
 
+@dataclass(frozen=True)
+class InferHeaders:
+    """The headers an infer reads besides the body's type."""
+
+    prefer: str | None  # `respond-async`: answer 202 with the job
+    header_length: str | None  # Inference-Header-Content-Length: the JSON part of a binary body
+    traceparent: str | None  # the caller's W3C trace context, kept with the job (as for /v1)
+
+
 async def _infer(
     request: Request,
     name: str,
@@ -159,30 +169,39 @@ async def _infer(
     inference: Inference,
     settings: AppSettings,
     caller: Caller,
-    prefer: str | None,
-    header_value: str | None,
+    headers: InferHeaders,
 ) -> Response:
     _check_body_kind(request)
     body = await read_bytes(request, settings.max_body_bytes)
-    infer = parse_infer(body, header_length(header_value, len(body)))
-    if prefer and _RESPOND_ASYNC.search(prefer):
-        record = await inference.submit(caller, name, version, infer.inputs)
-        headers = {"Location": f"/v1/jobs/{record.id}", "Preference-Applied": "respond-async"}
-        return NumpyJSONResponse(job_public(record), status_code=202, headers=headers)
+    infer = parse_infer(body, header_length(headers.header_length, len(body)))
+    if headers.prefer and _RESPOND_ASYNC.search(headers.prefer):
+        record = await inference.submit(caller, name, version, infer.inputs, traceparent=headers.traceparent)
+        answer = {"Location": f"/v1/jobs/{record.id}", "Preference-Applied": "respond-async"}
+        return NumpyJSONResponse(job_public(record), status_code=202, headers=answer)
     result = await inference.infer(
-        caller, name, version, infer.id, infer.inputs, infer.outputs, infer.parameters
+        caller,
+        name,
+        version,
+        infer.id,
+        infer.inputs,
+        infer.outputs,
+        infer.parameters,
+        traceparent=headers.traceparent,
     )
     content, json_bytes = render_infer(result, infer)
     if json_bytes is None:
         return Response(content, media_type="application/json")
-    headers = {"Inference-Header-Content-Length": str(json_bytes)}
-    return Response(content, media_type="application/octet-stream", headers=headers)
+    length = {"Inference-Header-Content-Length": str(json_bytes)}
+    return Response(content, media_type="application/octet-stream", headers=length)
 
 
 PreferHeader = Annotated[str | None, Header(description="`respond-async`: answer 202 with the job.")]
 LengthHeader = Annotated[
     str | None,
     Header(alias=HEADER_LENGTH, description="Bytes of JSON before the inputs' binary data."),
+]
+TraceHeader = Annotated[
+    str | None, Header(description="W3C trace context: the inference's job spans join this trace.")
 ]
 
 
@@ -200,10 +219,10 @@ async def infer_latest(
     caller: JobsWriter,
     prefer: PreferHeader = None,
     inference_header_content_length: LengthHeader = None,
+    traceparent: TraceHeader = None,
 ) -> Response:
-    return await _infer(
-        request, name, None, inference, settings, caller, prefer, inference_header_content_length
-    )
+    headers = InferHeaders(prefer, inference_header_content_length, traceparent)
+    return await _infer(request, name, None, inference, settings, caller, headers)
 
 
 @router.post(
@@ -221,7 +240,7 @@ async def infer_version(
     caller: JobsWriter,
     prefer: PreferHeader = None,
     inference_header_content_length: LengthHeader = None,
+    traceparent: TraceHeader = None,
 ) -> Response:
-    return await _infer(
-        request, name, version, inference, settings, caller, prefer, inference_header_content_length
-    )
+    headers = InferHeaders(prefer, inference_header_content_length, traceparent)
+    return await _infer(request, name, version, inference, settings, caller, headers)

@@ -1,6 +1,7 @@
 """Every gRPC method runs through `Calls.run`: the caller from the call's metadata, by the
 same Authenticator, keys and scopes as HTTP (`authorization: Bearer maas_sk_...`), then the
-method, whose maas errors become statuses (api/rpc/status.py)."""
+method, whose maas errors become statuses (api/rpc/status.py). A submit (ModelInfer, SubmitJob)
+also takes the caller's W3C `traceparent` from the metadata (`traceparent_of`)."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +17,16 @@ from api.rpc.status import rpc_error
 from maas.core.access import Caller, Scope
 
 T = TypeVar("T")
+TRACEPARENT = "traceparent"  # W3C trace context, as call metadata (gRPC sends names in lower case)
+
+
+def traceparent_of(context: grpc.aio.ServicerContext) -> str | None:
+    """The caller's `traceparent` metadata, for a submit to keep with its job as HTTP's header
+    is kept (maas.core.tracing checks it: a malformed one is dropped)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == TRACEPARENT and isinstance(value, str):
+            return value
+    return None
 
 
 class CallRequest:

@@ -5,7 +5,7 @@ lane, batched with /v1 jobs and /v2 requests. Messages: api/rpc/stubs/grpc_predi
 import grpc
 
 from api.oip_types import datatype_of
-from api.rpc.calls import Calls
+from api.rpc.calls import Calls, traceparent_of
 from api.rpc.stubs import grpc_predict_v2_pb2 as pb
 from api.rpc.stubs import grpc_predict_v2_pb2_grpc as pb_grpc
 from api.rpc.tensors import decode_infer_inputs, fill_contents, little_endian_bytes
@@ -88,6 +88,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 [o.name for o in request.outputs],
                 parameters,
                 context.time_remaining(),
+                traceparent_of(context),
             )
             raw = bool(request.raw_input_contents) or parameters.get(RAW_OUTPUT_PARAMETER) is True
             return infer_response(result, raw)

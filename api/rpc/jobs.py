@@ -9,7 +9,7 @@ import grpc
 import orjson
 
 from api.oip_types import datatype_of
-from api.rpc.calls import Calls
+from api.rpc.calls import Calls, traceparent_of
 from api.rpc.stubs import maas_jobs_pb2 as pb
 from api.rpc.stubs import maas_jobs_pb2_grpc as pb_grpc
 from api.rpc.tensors import decode_tensors, little_endian_bytes
@@ -90,8 +90,10 @@ class JobsServicer(pb_grpc.JobsServicer):
 
     async def SubmitJob(self, request: pb.SubmitJobRequest, context: grpc.aio.ServicerContext) -> pb.Job:
         async def submit(caller: Caller) -> pb.Job:
-            key = request.idempotency_key or None
-            record, replayed = await self.jobs.submit(caller, job_create(request), key, request.wait_s)
+            key, traceparent = request.idempotency_key or None, traceparent_of(context)
+            record, replayed = await self.jobs.submit(
+                caller, job_create(request), key, request.wait_s, traceparent
+            )
             return job_message(record, replayed)
 
         return await self.calls.run(context, Scope.JOBS_WRITE, submit)

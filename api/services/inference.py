@@ -147,17 +147,26 @@ class InferenceService:
         version: str | int | None,
         inputs: dict[str, np.ndarray],
         timeout_s: float | None = None,
+        traceparent: str | None = None,
     ) -> JobRecord:
         """Queues the inference as a job and answers at once (the async extension): its queue
         deadline is timeout_s, or MAAS_MAX_QUEUE_TIME_S."""
-        return await self._queue(caller, await self.model(caller, model, version), inputs, timeout_s)
+        served = await self.model(caller, model, version)
+        return await self._queue(caller, served, inputs, timeout_s, traceparent)
 
     async def _queue(
-        self, caller: Caller, served: ModelVersion, inputs: dict[str, np.ndarray], timeout_s: float | None
+        self,
+        caller: Caller,
+        served: ModelVersion,
+        inputs: dict[str, np.ndarray],
+        timeout_s: float | None,
+        traceparent: str | None,
     ) -> JobRecord:
+        """`traceparent`: the caller's W3C trace context (HTTP header or gRPC metadata), kept
+        with the job like a /v1 submit's, so its spans join the caller's trace."""
         check_datatypes(inputs, served)
         job = JobCreate(model=served.name, version=served.version, inputs=inputs, timeout_s=timeout_s)
-        record, _ = await self.jobs.submit(caller, job)
+        record, _ = await self.jobs.submit(caller, job, traceparent=traceparent)
         return record
 
     async def infer(
@@ -170,13 +179,14 @@ class InferenceService:
         outputs: list[str] | None = None,
         parameters: dict | None = None,
         timeout_s: float | None = None,
+        traceparent: str | None = None,
     ) -> InferResult:
         """Runs the inference as a job in the version's lane and answers its outputs (those
         named in `outputs`, else all); InferTimeoutError past its timeout (see the module)."""
         wait_s = self.timeout_s(parameters, timeout_s)
         served = await self.model(caller, model, version)
         names = output_names(outputs, [s.name for s in served.signature.outputs])
-        record = await self._queue(caller, served, inputs, wait_s)
+        record = await self._queue(caller, served, inputs, wait_s, traceparent)
         record = await self.jobs.wait(caller, record.id, wait_s)
         if not record.terminal:
             record = await self._give_up(caller, record, wait_s)

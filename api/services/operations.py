@@ -1,6 +1,7 @@
 """The operator's view of the whole service, for the dashboard (GET /v1/admin/overview): lanes,
 workers, rq queues, dead letters and failed webhooks across tenants; and the operator's one
-action on them, a webhook redelivery. Both need models:admin (MAAS_ADMIN_TOKENS have it)."""
+action on them, a webhook redelivery (of a job's or a bulk job's event). Both need models:admin
+(MAAS_ADMIN_TOKENS have it)."""
 
 import asyncio
 import math
@@ -10,6 +11,7 @@ import redis.asyncio as aioredis
 
 from api.services.audit_trail import AuditTrail
 from api.services.registry import AsyncRegistry
+from batching.bulk.store import BulkStore
 from batching.jobs.store import JobStore
 from batching.operations import failed_webhooks, recent_dead_letters
 from batching.queue_state import read_queue_state
@@ -24,6 +26,7 @@ class OperationsService:
     redis: aioredis.Redis
     registry: AsyncRegistry
     store: JobStore
+    bulk: BulkStore
     audit: AuditTrail
     heartbeat_s: float
     redeliver_interval_s: float
@@ -61,3 +64,15 @@ class OperationsService:
             message = f"job {job_id}: its webhook may be redelivered once per {interval_s:g} s"
             raise RateLimitedError(message, math.ceil(wait_s))
         await self.audit.data(caller, "job.redeliver", job_id, {"tenant": record.tenant})
+
+    async def redeliver_bulk(self, caller: Caller, bulk_id: str) -> None:
+        """The same for any tenant's bulk job: its webhook event delivered afresh, at most once
+        per redeliver interval, audited as the operator's action."""
+        record = await self.bulk.get(bulk_id)  # JobNotFoundError when gone
+        if record.webhook is None or record.webhook.event_id is None:
+            raise JobStateError(f"bulk job {bulk_id} has no webhook event to deliver (yet)")
+        interval_s = self.redeliver_interval_s
+        if wait_s := await self.bulk.queue_redelivery(bulk_id, interval_s):
+            message = f"bulk job {bulk_id}: its webhook may be redelivered once per {interval_s:g} s"
+            raise RateLimitedError(message, math.ceil(wait_s))
+        await self.audit.data(caller, "bulk.redeliver", bulk_id, {"tenant": record.tenant})

@@ -14,6 +14,7 @@ from batching import keys, lua
 from batching.bulk.record import BulkRecord, BulkStatus
 from batching.bulk.scripts import CHUNK_DONE, DELETE, START, SWEEP_GRACE_S, TRANSITION
 from batching.jobs.record import JobError
+from batching.webhook import WebhookState
 from maas.core.errors import JobNotFoundError, JobStateError
 
 CANCELLABLE = ",".join((BulkStatus.VALIDATING, BulkStatus.QUEUED, BulkStatus.RUNNING))
@@ -100,6 +101,22 @@ class BulkStore:
                 f"bulk job {bulk_id} is {state.decode()}; cancel it first, then delete its files"
             )
         return await self.get(bulk_id)
+
+    async def queue_redelivery(self, bulk_id: str, interval_s: float = 0) -> float:
+        """Queues a fresh delivery of the bulk job's webhook event (same webhook-id) unless one
+        was queued less than interval_s ago; returns 0, or the seconds until one may be. The
+        relay gives a redelivery an rq task of its own, as for a job's."""
+        if interval_s > 0:
+            key = keys.bulk_webhook_redelivered(bulk_id)
+            if not await self.redis.set(key, b"1", nx=True, px=max(1, int(interval_s * 1000))):
+                return max(await self.redis.pttl(key), 1) / 1000
+        # Not a transaction: the record and the outbox sit in two slots on Redis Cluster.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            state = {"webhook_state": WebhookState.PENDING.value, "webhook_next_attempt_at": ""}
+            pipe.hset(keys.bulk_job(bulk_id), mapping=state)
+            pipe.xadd(keys.WEBHOOK_OUTBOX, {"bulk": bulk_id, "redeliver": "1"})
+            await pipe.execute()
+        return 0.0
 
     async def start_chunk(self, bulk_id: str, index: int) -> str:
         """'running' when the chunk should be computed, 'done' if it was, else the job's state."""

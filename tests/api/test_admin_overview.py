@@ -2,6 +2,7 @@
 workers, dead letters, failed webhooks across tenants) and the admin redelivery: models:admin
 only; any other key reads 403 there, while the page itself loads without a key."""
 
+import numpy as np
 import pytest
 import redis as sync_redis
 
@@ -11,6 +12,7 @@ from batching.jobs.store import JobStore
 from batching.webhook import WebhookState
 from maas.core.access import Scope
 from tests.conftest import in_process_api
+from tests.support import bulk_helpers
 from tests.support.tenants import keyed, make_key
 from worker.webhooks import delivery
 
@@ -85,6 +87,34 @@ async def test_the_overview_shows_queued_rows_a_dead_letter_and_a_failed_webhook
     assert (await api.get("/v1/admin/overview")).json()["failed_webhooks"] == []
 
 
+async def test_a_bulk_jobs_failed_webhook_is_listed_and_redelivered_by_an_admin(api, settings):
+    rows = bulk_helpers.npy(np.zeros((2, 64), np.float32))
+    webhook = '{"url": "http://127.0.0.1:9/hook"}'
+    bulk_id = (await bulk_helpers.submit(api, "rows.npy", rows, model="digits", webhook=webhook))["id"]
+    assert (await api.post(f"/v1/bulk-jobs/{bulk_id}/cancel")).status_code == 200  # its event exists
+    with sync_redis.Redis.from_url(settings.redis_url) as client:  # as the delivery task records
+        delivery._record(client, keys.bulk_job(bulk_id), WebhookState.FAILED, 503, f"msg_{bulk_id}")
+        outbox_before = client.xlen(keys.WEBHOOK_OUTBOX)
+    (failed,) = (await api.get("/v1/admin/overview")).json()["failed_webhooks"]
+    assert (failed["kind"], failed["id"], failed["state"]) == ("bulk", bulk_id, "failed")
+
+    redeliver = f"/v1/admin/bulk-jobs/{bulk_id}/webhook/redeliver"
+    assert (await api.post(redeliver, headers={"Origin": "https://elsewhere.example"})).status_code == 403
+    queued = await api.post(redeliver)
+    assert queued.status_code == 202 and queued.json() == {"bulk_id": bulk_id, "redelivery": "queued"}
+    assert (await api.get(f"/v1/bulk-jobs/{bulk_id}")).json()["webhook"]["state"] == "pending"
+    with sync_redis.Redis.from_url(settings.redis_url) as client:
+        (_, event), *_ = client.xrevrange(keys.WEBHOOK_OUTBOX, count=1)
+        assert client.xlen(keys.WEBHOOK_OUTBOX) == outbox_before + 1
+    assert event == {b"bulk": bulk_id.encode(), b"redeliver": b"1"}  # the relay gives it a task of its own
+    again = await api.post(redeliver)
+    assert again.status_code == 429 and int(again.headers["retry-after"]) >= 1  # as for a job
+    audit = (await api.get("/v1/audit", params={"kind": "data"})).json()
+    assert any(e["action"] == "bulk.redeliver" and e["target"] == bulk_id for e in audit)
+    unknown = await api.post("/v1/admin/bulk-jobs/01M8JGKP0D4TVQ7RHSTBYNM2RK/webhook/redeliver")
+    assert unknown.status_code == 404
+
+
 async def test_only_models_admin_reads_the_overview_or_redelivers(settings, redis):
     async with in_process_api(keyed(settings)) as api:
         reader = await make_key(redis, "acme", frozenset({Scope.JOBS_READ, Scope.MODELS_READ}))
@@ -95,6 +125,8 @@ async def test_only_models_admin_reads_the_overview_or_redelivers(settings, redi
         assert (await api.get("/v1/admin/overview", headers=as_reader)).status_code == 403
         redeliver = "/v1/admin/jobs/01M8JGKP0D4TVQ7RHSTBYNM2RK/webhook/redeliver"
         assert (await api.post(redeliver, headers=as_reader)).status_code == 403
+        bulk_redeliver = "/v1/admin/bulk-jobs/01M8JGKP0D4TVQ7RHSTBYNM2RK/webhook/redeliver"
+        assert (await api.post(bulk_redeliver, headers=as_reader)).status_code == 403
         overview = await api.get("/v1/admin/overview", headers={"Authorization": f"Bearer {admin}"})
         assert overview.status_code == 200
         assert overview.json()["caller"] == {"tenant": "ops", "scopes": ["models:admin"]}

@@ -1,7 +1,10 @@
 """GET /metrics in process: Prometheus text by default, OpenMetrics when asked; requests counted
-by route template (never the path itself, so no job id becomes a label)."""
+by route template (never the path itself, so no job id becomes a label); a lane's depth counts
+every tenant's rows (what the KEDA trigger of deploy/keda/ scales on)."""
 
+from tests.conftest import in_process_api
 from tests.support.exposition import promtool_check_metrics, samples, value
+from tests.support.tenants import keyed, make_key
 
 
 async def test_openmetrics_is_served_when_asked(api):
@@ -49,3 +52,19 @@ async def test_a_sane_request_id_is_kept_and_any_other_replaced(api):
     for odd in ("a b", "x" * 129, "id\tforged"):
         answer = await api.get("/healthz", headers={"x-request-id": odd})
         assert len(answer.headers["x-request-id"]) == 32 and answer.headers["x-request-id"] != odd
+
+
+async def test_lane_depth_counts_the_rows_of_every_tenant(settings, redis):
+    """Other tenants' jobs sit in sub-streams of their own (`...:online:t:<tenant>`); the online
+    lane's maas_lane_rows_queued still counts them all (no worker runs here: they stay)."""
+    async with in_process_api(keyed(settings)) as api:
+        rows_by_tenant = {"default": 1, "acme": 2, "globex": 3}
+        for tenant, rows in rows_by_tenant.items():
+            token = await make_key(redis, tenant)
+            job = {"model": "digits", "version": 1, "inputs": [[0.0] * 64] * rows}
+            answer = await api.post("/v1/jobs", json=job, headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 202, answer.text
+        exposition = (await api.get("/metrics")).text
+    online = {"model": "digits", "version": "1", "lane": "online"}
+    assert value(exposition, "maas_lane_rows_queued", **online) == sum(rows_by_tenant.values())
+    assert value(exposition, "maas_lane_entries_waiting", **online) == len(rows_by_tenant)

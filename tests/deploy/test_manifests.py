@@ -1,8 +1,10 @@
 """deploy/: the rendered manifests are valid for the target Kubernetes version
 (kubernetes-validate), the KEDA objects valid against KEDA's CRD schema (vendored in
-deploy/schemas/), and probes, grace periods, labels and lane names agree with the code."""
+deploy/schemas/), and probes, grace periods, labels and the backlog metrics the KEDA triggers
+query agree with the code."""
 
 import copy
+import re
 
 import jsonschema
 import kubernetes_validate
@@ -10,9 +12,9 @@ import pytest
 import yaml
 
 from api.routes import health
-from batching import keys
+from api.services.metrics import queue_families
+from batching.queue_state import QueueState
 from maas.core.settings import Settings
-from maas.models.registry import ModelRepository
 from tests.deploy.rendering import DEPLOY, REPO_ROOT, by_kind, containers, environment, render
 
 TARGET_KUBERNETES = "1.34.0"
@@ -117,25 +119,52 @@ def test_selectors_labels_and_pools_agree(documents):
         assert all(not selector.items() <= labels.items() for labels in others)
 
 
-def test_each_pool_scales_on_the_lanes_of_every_version_it_serves(documents):
+# What each lane kind's trigger may read: gauges the API exports from Redis. Online: the lane's
+# `:rows` counter, across every tenant's sub-stream (tests/api/test_metrics_endpoint.py checks
+# that with two tenants); bulk: its chunk entries waiting or being scored.
+TRIGGER_METRICS = {
+    "online": {"maas_lane_rows_queued"},
+    "bulk": {"maas_lane_entries_waiting", "maas_lane_entries_pending"},
+}
+SELECTOR = re.compile(r"(maas_[a-z_]+)\{([^}]*)\}")
+MATCHER = re.compile(r'(\w+)\s*(=~|=)\s*"([^"]*)"')
+
+
+def selectors(query: str) -> list[tuple[str, dict[str, str]]]:
+    """(metric, {label: value}) of each series selector of a PromQL query; `=~` alternatives
+    become one value per alternative, joined by '|' as written."""
+    found = []
+    for metric, matchers in SELECTOR.findall(query):
+        found.append((metric, {label: value for label, _, value in MATCHER.findall(matchers)}))
+    return found
+
+
+def test_each_pool_scales_on_the_backlog_of_every_version_and_tenant(documents):
     deployments = by_kind(documents, "Deployment")
-    repository = ModelRepository(REPO_ROOT / "models")  # the image's repository (Dockerfile)
+    exported = {family.name for family in queue_families(QueueState([], [], {}, 0.0))}
     for scaled in by_kind(documents, "ScaledObject").values():
         target = deployments[scaled["spec"]["scaleTargetRef"]["name"]]
         assert target["metadata"]["labels"]["maas.dev/pool"] == scaled["metadata"]["labels"]["maas.dev/pool"]
         assert scaled["spec"]["minReplicaCount"] == 0  # scale to zero, and back on the backlog
+        assert scaled["spec"]["fallback"]["replicas"] >= 1  # metrics lost: not stuck at zero
         env = environment(documents, target["spec"]["template"]["spec"]["containers"][0])
-        models = yaml.safe_load(env["MAAS_WORKER_MODELS"])
-        lanes = {
-            lane(name, version)
-            for name in models
-            for version in repository.versions(name)
-            for lane in (keys.online_lane, keys.bulk_lane)
-        }
+        models = set(yaml.safe_load(env["MAAS_WORKER_MODELS"]))
         triggers = scaled["spec"]["triggers"]
-        assert {t["metadata"]["stream"] for t in triggers} == lanes
-        redis_host = env["MAAS_REDIS_URL"].split("//", 1)[1].split("/", 1)[0]
-        assert {t["metadata"]["address"] for t in triggers} == {redis_host}
+        assert {t["type"] for t in triggers} == {"prometheus"}
+        assert len({t["metadata"]["serverAddress"] for t in triggers}) == 1
+        lanes_covered = set()
+        for trigger in triggers:
+            query = trigger["metadata"]["query"]
+            assert trigger["metadata"]["ignoreNullValues"] == "false"  # an outage is an error
+            # Every API pod reports the same gauge: one pod's value per lane, never their sum.
+            assert query.startswith("sum(max by (model, version, lane) (")
+            for metric, labels in selectors(query):
+                assert metric in exported, metric
+                assert set(labels["model"].split("|")) == models, query
+                assert "version" not in labels and "tenant" not in labels, query  # all of them
+                assert metric in TRIGGER_METRICS[labels["lane"]], query
+                lanes_covered.add(labels["lane"])
+        assert lanes_covered == set(TRIGGER_METRICS)
 
 
 def test_every_container_runs_as_non_root_on_a_read_only_root(documents):

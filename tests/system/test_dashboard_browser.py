@@ -1,6 +1,7 @@
 """The dashboard in a real browser (Debian's chromium driven by Playwright, no browser download)
 against real processes: it loads with no console error, shows a lane's depth rise while jobs
-wait with no worker and fall once one runs, and a bulk job's progress bar advance to its end.
+wait with no worker and fall once one runs, and a bulk job's progress bar advance to its end;
+and its Redeliver button (an admin action) redeliver a bulk job's failed webhook.
 With DASHBOARD_SCREENSHOT=docs/dashboard.png it also saves the README's screenshot there."""
 
 import os
@@ -16,6 +17,7 @@ from maas.cli.redis_server import free_port
 from tests.support.bulk_helpers import npy
 from tests.support.processes import REPO_ROOT
 from tests.support.waiting import wait_until
+from tests.support.webhook_receiver import Receiver
 
 CHROMIUM = "/usr/bin/chromium"  # .ci/run installs Debian's chromium where it is missing
 JOBS = 6
@@ -24,7 +26,14 @@ BULK_ROWS, CHUNK_ROWS = 400, 40
 
 @pytest.fixture
 def settings(settings):
-    return settings.model_copy(update={"port": free_port()})
+    # One delivery attempt, no retry: a 500 fails the webhook for good at once.
+    webhooks = {
+        "webhook_secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        "webhook_allow_http": True,
+        "webhook_allowed_networks": ["127.0.0.0/8"],
+        "webhook_retry_delays_s": [],
+    }
+    return settings.model_copy(update={"port": free_port(), **webhooks})
 
 
 @pytest.fixture
@@ -97,3 +106,35 @@ async def test_the_dashboard_follows_a_lane_and_a_bulk_job(settings, processes, 
     if target := os.environ.get("DASHBOARD_SCREENSHOT"):
         shutil.copy(shot, Path(REPO_ROOT, target))
     assert problems == []
+
+
+async def test_the_redeliver_button_redelivers_a_bulk_jobs_failed_webhook(settings, processes, browser_page):
+    page, problems = browser_page
+    base = f"http://127.0.0.1:{settings.port}"
+    for role in ("api", "rq-worker", "worker"):
+        await processes.ready(role)
+    with Receiver(script=[500]) as receiver:  # fails the first POST, answers 200 after
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            files = {"file": ("rows.npy", npy(np.zeros((CHUNK_ROWS, 64), np.float32)))}
+            webhook = f'{{"url": "http://127.0.0.1:{receiver.port}/hook"}}'
+            data = {"model": "digits", "version": "1", "webhook": webhook}
+            bulk = await client.post("/v1/bulk-jobs", data=data, files=files)
+            assert bulk.status_code == 202, bulk.text
+            bulk_id = bulk.json()["id"]
+        await page.goto(f"{base}/dashboard")
+        button = page.locator(f'tr[data-webhook="bulk:{bulk_id}"] button.redeliver')
+        await wait_until(lambda: button.is_visible(), 60, "the bulk job's failed webhook listed")
+        assert len(receiver.calls) == 1
+
+        await button.click()
+        row = page.locator(f'tr[data-webhook="bulk:{bulk_id}"]')
+        await wait_until(lambda: len(receiver.calls) == 2, 30, "the webhook redelivered")
+        await wait_until(lambda: _gone(row), 30, "the row gone once the redelivery succeeded")
+        first, again = receiver.calls
+        assert again.headers["webhook-id"] == first.headers["webhook-id"]  # the same event
+        assert again.body["id"] == bulk_id and again.body["status"] == "succeeded"
+    assert problems == []
+
+
+async def _gone(locator) -> bool:
+    return await locator.count() == 0
