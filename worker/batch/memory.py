@@ -76,12 +76,18 @@ class LoadMeter:
         return self._device.used_bytes() if self._device is not None else rss_bytes()
 
 
+def version_files(model: ModelVersion) -> list[Path]:
+    """A version's weights: its model file and the external data beside it (not its JSON)."""
+    with contextlib.suppress(OSError):
+        return sorted(p for p in model.path.parent.rglob("*") if p.is_file() and p.suffix != ".json")
+    return []
+
+
 def version_bytes(model: ModelVersion) -> int:
     """What a version's files weigh: its model file and the external data beside it (a graph of
     a few KB may name gigabytes of weights), the lower bound of what loading it costs."""
-    folder = model.path.parent
     with contextlib.suppress(OSError):
-        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.suffix != ".json")
+        return sum(p.stat().st_size for p in version_files(model))
     return 0
 
 

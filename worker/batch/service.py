@@ -44,7 +44,7 @@ class Worker:
             ready_file.parent.mkdir(parents=True, exist_ok=True)
             ready_file.touch()
         return {
-            "models": self.lanes.states,
+            "models": self.lanes.reported_states(),
             "device": self.settings.device,
             "pid": os.getpid(),
             "rss_bytes": rss_bytes(),  # for the dashboard: one read of /proc per beat

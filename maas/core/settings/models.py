@@ -43,6 +43,14 @@ class ModelSettings(BaseModel):
         "lower. 0: no limit (and no rehearsal of loads).",
     )
 
+    worker_max_concurrent_loads: int = Field(
+        2,
+        ge=1,
+        description="Versions a worker loads at once, each in the background while its other "
+        "lanes serve; each reserves its expected size in the memory budget before it starts. 1: "
+        "one at a time (an on-demand load then waits behind a large one).",
+    )
+
     model_rescan_s: float = Field(
         5.0,
         gt=0,
