@@ -25,15 +25,16 @@ from batching import model_events
 from batching.jobs.store import JobStore
 from batching.metrics import MODEL_UNLOADS
 from batching.tenant_limits import fair_share
-from maas.core.errors import MaasError, ModelLoadError
+from maas.core.errors import MaasError
 from maas.core.log_fields import fields
 from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository, ModelVersion
+from maas.models.remote import RepositoryMirror
 from worker.batch.lane_loop import LaneLoop, Reliability
 from worker.batch.loads import LoadProgress, LoadSlots
 from worker.batch.memory import LoadMeter, LoadRehearsals, memory_budget_bytes, version_bytes
-from worker.batch.served import Key, Served, label, lane_depths, needs_new_runtime
+from worker.batch.served import Key, Served, label, lane_depths, needs_new_runtime, scan
 from worker.batch.version_load import load_version
 from worker.runtimes.base import Runtime
 from worker.runtimes.catalog import placement_of
@@ -50,10 +51,12 @@ class LaneManager:
         registry: ModelRepository,
         worker_id: str,
         on_change: Callable[[], None] = lambda: None,
+        mirror: RepositoryMirror | None = None,
     ):
         self.settings = settings
         self.redis = redis
         self.registry = registry
+        self.mirror = mirror  # an object-store repository, cached in registry's directory
         self.worker_id = worker_id
         sealer = Sealer.from_setting(settings.data_keys)
         announce(sealer, "worker")
@@ -102,18 +105,11 @@ class LaneManager:
             await self.loads.cancel_all()
             await asyncio.gather(*(self._stop(key) for key in list(self.served)))
 
-    def _scan(self) -> dict[Key, ModelVersion]:
-        found = {}
-        for name in self.settings.worker_models or self.registry.names(include_retired=True):
-            for version in self.registry.versions(name, include_retired=True):
-                try:
-                    found[(name, version)] = self.registry.get_uncached(name, version, include_retired=True)
-                except ModelLoadError as e:
-                    self._set_state((name, version), "failed", e.message)
-        return found
-
     async def rescan(self) -> None:
-        self.known = await asyncio.to_thread(self._scan)
+        models = self.settings.worker_models
+        self.known, failures = await asyncio.to_thread(scan, self.registry, models, self.mirror)
+        for key, message in failures.items():
+            self._set_state(key, "failed", message)
         for key in list(self.served):
             if not self.loads.loading(key):
                 await self._follow_change(key)
@@ -223,7 +219,7 @@ class LaneManager:
         """Sets `needed` bytes aside for a load, after unloading idle versions to make room;
         False for a preload that does not fit (a job's load goes ahead: jobs never starve)."""
         async with self.loads.budget_lock:
-            if preload and self._budget and self._used() + needed > self._budget:
+            if preload and self._budget and self.used_bytes() + needed > self._budget:
                 return False
             await self._make_room(needed, key)
             self.loads.reserved[key] = needed
@@ -235,7 +231,7 @@ class LaneManager:
         does not."""
         if not self._budget:
             return True
-        while self._used() + needed > self._budget:
+        while self.used_bytes() + needed > self._budget:
             idle = [(s.last_busy, key) for key, s in self.served.items() if key != loading and not s.depth]
             if not idle:
                 log.warning("memory budget exceeded loading %s; nothing idle to unload", label(loading))
@@ -252,7 +248,7 @@ class LaneManager:
             return False
         return key in self.known and self.failed.get(key) != self.known[key]
 
-    def _used(self) -> int:
+    def used_bytes(self) -> int:
         """What loaded versions take, and what loads in flight set aside."""
         return sum(s.memory_bytes for s in self.served.values()) + self.loads.reserved_bytes()
 

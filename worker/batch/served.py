@@ -1,18 +1,22 @@
-"""What a worker holds for each version it serves, and the rule for when a config change needs a
+"""What a worker holds for each version it serves, the rule for when a config change needs a
 new runtime rather than a new lane loop."""
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from batching import keys
-from maas.models.registry import ModelVersion
+from maas.core.errors import MaasError, ModelLoadError
+from maas.models.registry import ModelRepository, ModelVersion
+from maas.models.remote import RepositoryMirror
 from worker.batch.lane_loop import LaneLoop
 from worker.runtimes.base import Runtime
 
 BATCHING_FIELDS = {"max_batch_size", "max_queue_delay_ms", "max_queue_rows", "preferred_batch_sizes"}
 Key = tuple[str, int]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,3 +51,24 @@ async def lane_depths(redis: aioredis.Redis, versions: list[Key]) -> list[int]:
         answers = await pipe.execute()
     pairs = zip(answers[::2], answers[1::2], strict=True)
     return [int(rows or 0) + chunks for rows, chunks in pairs]
+
+
+def scan(
+    registry: ModelRepository, models: list[str], mirror: RepositoryMirror | None
+) -> tuple[dict[Key, ModelVersion], dict[Key, str]]:
+    """The versions of `models` (every model when empty) the repository holds, retired ones
+    included, and why each one that does not parse fails; an object-store repository is synced
+    into its cache first (what is cached serves while the store cannot be read)."""
+    if mirror is not None:
+        try:
+            mirror.sync()
+        except (OSError, MaasError) as e:
+            log.error("cannot read the model repository %s: %r", mirror.url, e)
+    found, failures = {}, {}
+    for name in models or registry.names(include_retired=True):
+        for version in registry.versions(name, include_retired=True):
+            try:
+                found[(name, version)] = registry.get_uncached(name, version, include_retired=True)
+            except ModelLoadError as e:
+                failures[(name, version)] = e.message
+    return found, failures

@@ -51,6 +51,27 @@ class ModelSettings(BaseModel):
         "one at a time (an on-demand load then waits behind a large one).",
     )
 
+    model_repository_url: str | None = Field(
+        None,
+        description="Worker only: read the model repository from this object-store URL "
+        "(`s3://bucket/models`, any protocol fsspec knows with its package installed) through a "
+        "local cache, instead of MAAS_MODEL_REPOSITORY; credentials from the store's own "
+        "variables (AWS_* for S3). Unset: the repository is a directory.",
+    )
+
+    model_cache_dir: Path | None = Field(
+        None,
+        description="Worker only: where versions read from MAAS_MODEL_REPOSITORY_URL are cached, "
+        "each fetched once (versions are immutable). Unset: <state_dir>/model-cache.",
+    )
+
+    model_cache_max_bytes: int = Field(
+        50 * 1024**3,
+        ge=1,
+        description="Most bytes of model files (weights and external data) the worker's cache "
+        "of an object-store repository holds; a version that would not fit is not fetched.",
+    )
+
     model_rescan_s: float = Field(
         5.0,
         gt=0,
