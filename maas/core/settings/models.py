@@ -144,6 +144,14 @@ class ModelSettings(BaseModel):
         "(403).",
     )
 
+    upload_reference_urls: list[str] = Field(
+        default_factory=list,
+        description="Object-store URL prefixes (e.g. `s3://bucket/incoming/`) an upload by "
+        "reference may name instead of a path: the API fetches the object (a model or an "
+        "archive) or the prefix's files (a version directory) itself, credentials from the "
+        "store's own variables. Empty (default): uploads by URL are refused (403).",
+    )
+
     allow_plugin_runtimes: bool = Field(
         False,
         description="Let a model config name a Python class as its runtime (`module:Class`); "
