@@ -14,6 +14,7 @@ crash its runtime) is refused, its state `failed` with the reason, and never ent
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -122,7 +123,7 @@ class LaneManager:
             # the background: demand is followed, and other versions load, meanwhile.
             batch = self.loads.aside(self.rehearsals.prepare([self.known[k] for k in candidates]))
             for key in candidates:
-                self.loads.start(key, lambda key=key: self._load(key, preload=True, after=batch))
+                self.loads.start(key, functools.partial(self._load, key, preload=True, after=batch))
 
     async def _follow_change(self, key: Key) -> None:
         served, model = self.served[key], self.known.get(key)
@@ -170,7 +171,7 @@ class LaneManager:
                 log.info("%s is retired and its lane is empty; unloading it", label(key))
                 await self._stop(key)
             elif served is None and depth > 0 and self._may_load(key):
-                self.loads.start(key, lambda key=key: self._load(key, preload=False))
+                self.loads.start(key, functools.partial(self._load, key, preload=False))
 
     async def _new_runtime(self, key: Key, model: ModelVersion) -> Runtime | None:
         self._set_state(key, "loading")
