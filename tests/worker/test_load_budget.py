@@ -44,11 +44,11 @@ async def test_two_loads_together_stay_within_the_budget_and_a_job_evicts_the_id
     (first,) = lanes.served
     other = ("wide_b", 1) if first == ("wide_a", 1) else ("wide_a", 1)
     assert version_bytes(lanes.served[first].model) >= DEPTH * WIDTH * WIDTH * 4
-    assert lanes._used() <= budget
+    assert lanes.used_bytes() <= budget
     assert lanes.reported_states().get(f"{other[0]}:1") is None  # skipped, not failed
 
     body = {"model": other[0], "inputs": [[0.0] * WIDTH]}
     response = await api.post("/v1/jobs", json=body, headers={"Prefer": "wait=120"})
     assert response.json()["status"] == "succeeded", response.text
     assert list(lanes.served) == [other], "the idle version was not unloaded to make room"
-    assert lanes._used() <= budget and not lanes.loads.reserved
+    assert lanes.used_bytes() <= budget and not lanes.loads.reserved
