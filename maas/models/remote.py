@@ -10,6 +10,7 @@ most MAAS_MODEL_CACHE_MAX_BYTES of weights: versions gone from the store leave i
 that would not fit is not fetched (logged) until room is made. Credentials and endpoints come
 from fsspec's own configuration (for S3 the standard AWS_* variables), as for bulk files."""
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -19,12 +20,13 @@ from pathlib import Path, PurePosixPath
 
 import fsspec
 
-from maas.core.errors import FileStoreError
+from maas.core.errors import FileStoreError, MaasError
 from maas.models import store as model_store
 
 log = logging.getLogger(__name__)
 JSON_FILES = (model_store.CONFIG_FILE, model_store.METADATA_FILE, model_store.RETIRED_FILE)
 Listing = dict[str, int]  # path relative to the version -> size
+FETCH_BLOCK_BYTES = 8 << 20
 
 
 def _sha256(path: Path) -> str:
@@ -45,6 +47,9 @@ class RepositoryMirror:
         self.url = url
         self.cache_dir = Path(cache_dir)
         self.max_bytes = max_bytes
+        # Versions being fetched -> [bytes fetched, bytes in all], written by the syncing thread
+        # (one int at a time), read by the worker's heartbeat.
+        self.fetching: dict[tuple[str, int], list[int]] = {}
 
     def _listing(self) -> dict[tuple[str, int], Listing]:
         """Every version in the store with its files' sizes, from one recursive listing."""
@@ -58,9 +63,21 @@ class RepositoryMirror:
             versions.setdefault(key, {})["/".join(parts[2:])] = int(info["size"])
         return versions
 
+    async def follow(self, period_s: float, synced: asyncio.Event) -> None:
+        """Syncs every `period_s`, in a thread, setting `synced` after each; runs until
+        cancelled. What is cached keeps serving while the store cannot be read."""
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                await asyncio.to_thread(self.sync)
+            except (OSError, MaasError) as e:
+                log.error("cannot read the model repository %s: %r", self.url, e)
+            synced.set()
+
     def sync(self) -> None:
         """Makes the cache follow the store: new versions fetched, JSON files refreshed, versions
         gone from the store removed."""
+        self._drop_partial()
         listing = self._listing()
         self._drop_gone(listing)
         for key, files in sorted(listing.items()):
@@ -68,6 +85,11 @@ class RepositoryMirror:
                 self._follow(key, files)
             except (OSError, FileStoreError) as e:  # this version is retried at the next sync
                 log.error("cannot fetch %s v%s from %s: %s", *key, self.url, e)
+
+    def _drop_partial(self) -> None:
+        """Folders a fetch cut short (the worker killed mid-fetch) left behind."""
+        for partial in self.cache_dir.glob("*/.*-partial-*") if self.cache_dir.is_dir() else ():
+            shutil.rmtree(partial, ignore_errors=True)
 
     def _drop_gone(self, listing: dict[tuple[str, int], Listing]) -> None:
         for model_dir in self.cache_dir.glob("*/") if self.cache_dir.is_dir() else ():
@@ -106,19 +128,24 @@ class RepositoryMirror:
         """Every file of the version into a private folder, checked, then renamed into place."""
         local.parent.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(dir=local.parent, prefix=f".{key[1]}-partial-"))
+        self.fetching[key] = progress = [0, sum(files.values())]
         try:
             for path, size in files.items():
                 target = partial / path
                 if not target.resolve().is_relative_to(partial.resolve()):
                     raise FileStoreError(f"{path!r} leaves the version")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self.fs.get(self._remote(key, path), str(target))
+                with self.fs.open(self._remote(key, path), "rb") as source, target.open("wb") as out:
+                    while block := source.read(FETCH_BLOCK_BYTES):
+                        out.write(block)
+                        progress[0] += len(block)
                 if target.stat().st_size != size:
                     raise FileStoreError(f"{path}: {target.stat().st_size} bytes fetched, {size} listed")
             self._check_digests(partial)
             partial.rename(local)
             log.info("fetched %s v%s from %s (%d files)", *key, self.url, len(files))
         finally:
+            self.fetching.pop(key, None)
             with contextlib.suppress(FileNotFoundError):
                 shutil.rmtree(partial)
 

@@ -4,6 +4,8 @@ listing and version.json before the registry sees it, within the cache's size bo
 
 import json
 import shutil
+import threading
+import time
 
 import pytest
 
@@ -86,3 +88,21 @@ async def test_a_worker_process_serves_a_version_from_the_bucket(s3, settings, a
     )
     assert response.json()["outputs"]["y"] == [[4.0] * 4], response.text
     assert not (settings.state_dir / "model-cache" / "digits").exists()  # only the bucket's versions
+
+
+def test_a_fetch_reports_its_progress(s3, tmp_path):
+    large_models.mlp(tmp_path / "src" / "1", 2048, 8, files=2)  # 128 MiB
+    put_version(s3, tmp_path / "src" / "1", "mlp", 1)
+    cache = mirror(tmp_path)
+    seen: list[tuple[int, int]] = []
+    syncing = threading.Thread(target=cache.sync)
+    syncing.start()
+    while syncing.is_alive():
+        if (progress := cache.fetching.get(("mlp", 1))) is not None:
+            seen.append(tuple(progress))
+        time.sleep(0.001)
+    total = 8 * 2048 * 2048 * 4 + (tmp_path / "src" / "1" / "model.onnx").stat().st_size
+    assert (tmp_path / "cache" / "mlp" / "1" / "model.onnx").is_file() and not cache.fetching
+    assert {t for _, t in seen} == {total}
+    assert any(0 < done < total for done, _ in seen), seen[:5]
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

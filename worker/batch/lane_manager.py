@@ -34,7 +34,7 @@ from maas.models.registry import ModelRepository, ModelVersion
 from maas.models.remote import RepositoryMirror
 from worker.batch.lane_loop import LaneLoop, Reliability
 from worker.batch.loads import LoadProgress, LoadSlots
-from worker.batch.memory import LoadMeter, LoadRehearsals, memory_budget_bytes, version_bytes
+from worker.batch.memory import LoadMeter, LoadRehearsals, version_bytes
 from worker.batch.served import Key, Served, label, lane_depths, needs_new_runtime, scan
 from worker.batch.version_load import load_version
 from worker.runtimes.base import Runtime
@@ -72,11 +72,7 @@ class LaneManager:
         self.on_change = on_change
         # A GPU worker budgets the device memory its versions take, a CPU worker its own RSS.
         self.meter = LoadMeter.for_device(settings.device)
-        self._budget = (
-            int(settings.gpu_memory_budget_mb * 2**20)
-            if self.meter.on_gpu
-            else memory_budget_bytes(settings.worker_memory_budget_mb)
-        )
+        self._budget = self.meter.budget_bytes(settings)
         self.rehearsals = LoadRehearsals(
             self._budget, settings.worker_load_rehearsal_timeout_s, settings.device
         )
@@ -84,12 +80,19 @@ class LaneManager:
         log.info("memory budget for loaded models: %.0f MiB (0: none)", self._budget / 2**20)
 
     async def start(self) -> None:
-        """The first scan and preload (its loads awaited), before the worker announces itself."""
+        """The first sync of an object-store repository, scan and preload (its loads awaited),
+        before the worker announces itself."""
+        if self.mirror is not None:
+            await asyncio.to_thread(self.mirror.sync)
         await self.rescan()
         await asyncio.gather(*self.loads.tasks.values(), return_exceptions=True)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        listening = asyncio.create_task(model_events.follow(self.redis, self.changed))
+        background = [asyncio.create_task(model_events.follow(self.redis, self.changed))]
+        if self.mirror is not None:  # its fetches run beside the scans, which read the cache
+            background.append(
+                asyncio.create_task(self.mirror.follow(self.settings.model_rescan_s, self.changed))
+            )
         last_scan = time.monotonic()
         try:
             while not stopping.is_set():
@@ -102,13 +105,14 @@ class LaneManager:
                     await self.rescan()
                 await self._follow_demand()
         finally:
-            listening.cancel()
+            for task in background:
+                task.cancel()
             await self.loads.cancel_all()
             await asyncio.gather(*(self._stop(key) for key in list(self.served)))
 
     async def rescan(self) -> None:
         models = self.settings.worker_models
-        self.known, failures = await asyncio.to_thread(scan, self.registry, models, self.mirror)
+        self.known, failures = await asyncio.to_thread(scan, self.registry, models)
         for key, message in failures.items():
             self._set_state(key, "failed", message)
         for key in list(self.served):
@@ -217,30 +221,22 @@ class LaneManager:
         )
 
     async def _reserve(self, key: Key, needed: int, preload: bool) -> bool:
-        """Sets `needed` bytes aside for a load, after unloading idle versions to make room;
-        False for a preload that does not fit (a job's load goes ahead: jobs never starve)."""
+        """Sets `needed` bytes aside for a load, unloading idle versions (least recently busy
+        first) to make room. False for a preload that does not fit: preloading never unloads. A
+        job's load goes ahead past the budget when nothing is idle: jobs never starve."""
         async with self.loads.budget_lock:
             if preload and self._budget and self.used_bytes() + needed > self._budget:
                 return False
-            await self._make_room(needed, key)
+            while self._budget and self.used_bytes() + needed > self._budget:
+                idle = [(s.last_busy, k) for k, s in self.served.items() if k != key and not s.depth]
+                if not idle:
+                    log.warning("memory budget exceeded loading %s; nothing idle to unload", label(key))
+                    break
+                _, evicted = min(idle)
+                log.info("unloading idle %s to stay within the memory budget", label(evicted))
+                await self._stop(evicted)
             self.loads.reserved[key] = needed
             return True
-
-    async def _make_room(self, needed: int, loading: Key) -> bool:
-        """Unloads idle versions, least recently busy first, until `needed` bytes fit the budget.
-        False when they cannot: then a job's version loads anyway (jobs never starve), a preload
-        does not."""
-        if not self._budget:
-            return True
-        while self.used_bytes() + needed > self._budget:
-            idle = [(s.last_busy, key) for key, s in self.served.items() if key != loading and not s.depth]
-            if not idle:
-                log.warning("memory budget exceeded loading %s; nothing idle to unload", label(loading))
-                return False
-            _, evicted = min(idle)
-            log.info("unloading idle %s to stay within the memory budget", label(evicted))
-            await self._stop(evicted)
-        return True
 
     def _may_load(self, key: Key) -> bool:
         """Known, not served nor loading, and not a version that failed to load and has not
@@ -299,12 +295,8 @@ class LaneManager:
 
     def reported_states(self) -> dict[str, dict]:
         """Each version's state for the heartbeat; a loading one with its progress."""
-        states = dict(self.states)
-        for key, progress in list(self.loads.progress.items()):
-            state = states.get(label(key))
-            if state is not None and state["state"] == "loading":
-                states[label(key)] = {**state, **progress.report()}
-        return states
+        fetching = self.mirror.fetching if self.mirror is not None else {}
+        return self.loads.with_progress(self.states, fetching)
 
     def serving(self) -> list[str]:
         return [label(key) for key in self.served]

@@ -112,6 +112,19 @@ class LoadSlots:
         self._overlapped.discard(key)
         return not overlapped
 
+    def with_progress(self, states: dict[str, dict], fetching: dict[Key, list[int]]) -> dict[str, dict]:
+        """Versions' states ("name:version" -> state), each loading one with its progress, and
+        those being fetched from an object-store repository (key -> [bytes fetched, in all])."""
+        states = dict(states)
+        for (name, version), (done, total) in list(fetching.items()):
+            fetched = LoadProgress("fetching", done, total).report()
+            states[f"{name}:{version}"] = {"state": "loading", "error": None, **fetched}
+        for (name, version), progress in list(self.progress.items()):
+            state = states.get(f"{name}:{version}")
+            if state is not None and state["state"] == "loading":
+                states[f"{name}:{version}"] = {**state, **progress.report()}
+        return states
+
     def reserved_bytes(self) -> int:
         return sum(self.reserved.values())
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from batching import keys
-from maas.core.errors import MaasError, ModelLoadError
+from maas.core.errors import ModelLoadError
 from maas.models.registry import ModelRepository, ModelVersion
-from maas.models.remote import RepositoryMirror
 from worker.batch.lane_loop import LaneLoop
 from worker.runtimes.base import Runtime
 
@@ -53,17 +52,9 @@ async def lane_depths(redis: aioredis.Redis, versions: list[Key]) -> list[int]:
     return [int(rows or 0) + chunks for rows, chunks in pairs]
 
 
-def scan(
-    registry: ModelRepository, models: list[str], mirror: RepositoryMirror | None
-) -> tuple[dict[Key, ModelVersion], dict[Key, str]]:
+def scan(registry: ModelRepository, models: list[str]) -> tuple[dict[Key, ModelVersion], dict[Key, str]]:
     """The versions of `models` (every model when empty) the repository holds, retired ones
-    included, and why each one that does not parse fails; an object-store repository is synced
-    into its cache first (what is cached serves while the store cannot be read)."""
-    if mirror is not None:
-        try:
-            mirror.sync()
-        except (OSError, MaasError) as e:
-            log.error("cannot read the model repository %s: %r", mirror.url, e)
+    included, and why each one that does not parse fails."""
     found, failures = {}, {}
     for name in models or registry.names(include_retired=True):
         for version in registry.versions(name, include_retired=True):
