@@ -5,6 +5,7 @@ and API, real Redis, real onnxruntime; every wait is on a state, with a deadline
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -50,16 +51,19 @@ async def test_a_small_version_answers_while_a_large_one_loads_and_shows_its_pro
             await asyncio.sleep(0.005)
 
     sampling = asyncio.create_task(sample())
+    started = time.monotonic()
     await model_events.announce(redis, "version.create", "big", 1)
     await wait_until(lambda: big().get("state") == "loading", 30, "big:1 loading")
 
     onnx_models.offset(model_repo / "small" / "1" / "model.onnx", 5.0, {"max_queue_delay_ms": 2})
+    small_at = time.monotonic()
     await model_events.announce(redis, "version.create", "small", 1)
     response = await api.post(
         "/v1/jobs", json={"model": "small", "inputs": [[1.0] * 4]}, headers={"Prefer": "wait=60"}
     )
     assert response.json()["outputs"]["y"] == [[6.0] * 4], response.text
     assert big().get("state") == "loading", f"big:1 no longer loading when small answered: {big()}"
+    small_s = time.monotonic() - small_at
 
     async def api_shows_progress() -> dict | None:
         page = (await api.get("/v1/models/big/versions/1")).json()
@@ -70,6 +74,7 @@ async def test_a_small_version_answers_while_a_large_one_loads_and_shows_its_pro
     assert page["status"] == "loading" and page["workers"][0]["phase"] in {"reading", "building", "warming"}
 
     await asyncio.wait_for(sampling, 180)
+    print(f"small answered {small_s:.2f} s after it appeared; big ready {time.monotonic() - started:.2f} s")
     reading = [s["bytes_read"] for s in seen if s.get("phase") == "reading"]
     assert reading == sorted(reading), "bytes read went down"
     assert any(0 < read < total for read in reading), f"no progress seen mid-read: {reading[:5]}..."

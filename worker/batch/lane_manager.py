@@ -68,6 +68,7 @@ class LaneManager:
         self.served: dict[Key, Served] = {}
         self.known: dict[Key, ModelVersion] = {}
         self.failed: dict[Key, ModelVersion] = {}  # retried only once the version's files change
+        self.unfit: dict[Key, ModelVersion] = {}  # preloads past the budget, until room is made
         self.changed = asyncio.Event()
         self.on_change = on_change
         # A GPU worker budgets the device memory its versions take, a CPU worker its own RSS.
@@ -120,7 +121,8 @@ class LaneManager:
                 await self._follow_change(key)
         if self.settings.worker_preload:
             newest_first = sorted(self.known, key=lambda k: (k[0], -k[1]))
-            candidates = [k for k in newest_first if self._may_load(k) and not self.known[k].retired]
+            fits = [k for k in newest_first if self.unfit.get(k) != self.known[k]]
+            candidates = [k for k in fits if self._may_load(k) and not self.known[k].retired]
             if not candidates:
                 return
             # One child rehearses them all (its start is most of a small model's rehearsal), in
@@ -204,6 +206,7 @@ class LaneManager:
             rehearsal = await self.rehearsals.rehearse(model)  # kept: _new_runtime asks again for free
             estimate = max(version_bytes(model), rehearsal.needed_bytes)
             if not await self._reserve(key, estimate, preload):
+                self.unfit[key] = model  # not preloaded again until a version unloads
                 self.states.pop(label(key), None)
                 self.on_change()
                 return  # preloading never unloads another model; a job will load this one
@@ -269,6 +272,7 @@ class LaneManager:
         if served is None:
             return
         served.stopping.set()
+        self.unfit.clear()  # room was made: they may fit now
         MODEL_UNLOADS.labels(key[0], str(key[1])).inc()
         try:
             await served.task
