@@ -132,6 +132,16 @@ class WorkerModelState(BaseModel):
         None, description="cpu or cuda:N: where it really runs (a .tflite on a GPU worker: cpu)."
     )
     io_binding: bool | None = Field(None, description="Batches go through onnxruntime IO binding.")
+    phase: str | None = Field(
+        None,
+        description="While loading: fetching (from an object-store repository into the worker's "
+        "cache: bytes_read of bytes_total fetched), queued (for a load slot), rehearsing, reading "
+        "(its files: bytes_read of bytes_total), building (the runtime's session), warming (its "
+        "warm-up batch).",
+    )
+    bytes_read: int | None = Field(None, description="While loading: bytes of its files read so far.")
+    bytes_total: int | None = Field(None, description="While loading: bytes of its files (model and data).")
+    progress: float | None = Field(None, description="While loading: bytes_read / bytes_total, 0 to 1.")
 
 
 class ModelVersionPublic(BaseModel):

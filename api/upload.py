@@ -16,7 +16,7 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from api.by_reference import allowed_source, take_directory, take_file
+from api.by_reference import allowed_source, allowed_url, fetch_url, is_url, take_directory, take_file
 from api.chunked import ChunkedUploads
 from api.forms import FormLimits, read_form
 from api.services.models import Upload
@@ -226,14 +226,20 @@ def _stage_reference(source: Path, folder: Path, settings: Settings, config: dic
 
 @contextlib.asynccontextmanager
 async def referenced_upload(path: str, config: object, settings: Settings):
-    """A version taken from a path under MAAS_UPLOAD_REFERENCE_DIRS (a model, an archive or a
-    version directory), staged as a one-request upload is, without a transfer."""
+    """A version taken from a path under MAAS_UPLOAD_REFERENCE_DIRS or a URL under
+    MAAS_UPLOAD_REFERENCE_URLS (a model, an archive or a version directory), staged as a
+    one-request upload is, without a transfer from the client."""
     checked_config = _parse_config(orjson.dumps(config).decode(), None) if config is not None else None
-    source = allowed_source(path, settings)
+    url = allowed_url(path, settings) if is_url(path) else None
+    source = allowed_source(path, settings) if url is None else None
     staging = staging_root(settings)
     staging.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=staging, prefix="upload-"))
     try:
+        if url is not None:
+            (folder / "store").mkdir()
+            source = await asyncio.to_thread(fetch_url, url, folder / "store", settings)
+        assert source is not None
         yield await asyncio.to_thread(_stage_reference, source, folder, settings, checked_config)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -118,8 +118,11 @@ function drawWorkers(overview) {
   fill(
     "workers",
     overview.workers.map((worker) => {
+      // A loading version says how far: its phase, and the share of its files read.
+      const loading = (v) =>
+        v.phase ? ` (${v.phase}${v.phase === "reading" ? ` ${Math.round(100 * v.progress)}%` : ""})` : "";
       const held = Object.entries(worker.versions).map(([label, v]) =>
-        el("div", { class: `state-${v.state}` }, `${label} ${v.state}${v.error ? `: ${v.error}` : ""}`),
+        el("div", { class: `state-${v.state}` }, `${label} ${v.state}${loading(v)}${v.error ? `: ${v.error}` : ""}`),
       );
       const budget = worker.info.memory_budget_bytes ? ` of ${mib(worker.info.memory_budget_bytes)}` : "";
       return el(

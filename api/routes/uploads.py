@@ -49,8 +49,8 @@ class UploadFinish(BaseModel):
 
 class UploadByReference(BaseModel):
     path: str = Field(
-        description="Absolute path under MAAS_UPLOAD_REFERENCE_DIRS: a model, an archive or a "
-        "version directory."
+        description="Absolute path under MAAS_UPLOAD_REFERENCE_DIRS, or object-store URL under "
+        "MAAS_UPLOAD_REFERENCE_URLS (s3://...): a model, an archive or a version directory (prefix)."
     )
     config: dict[str, Any] | None = None
 

@@ -8,37 +8,13 @@ import io
 import numpy as np
 import onnxruntime as ort
 import pytest
-import s3fs
 
 from maas.core.errors import FileStoreError
 from maas.core.file_store import LocalFileStore, SealingFileStore, base_store, open_store
 from maas.core.sealing import Sealer, new_ring_entry
 from tests.conftest import DIGITS
+from tests.maas.conftest import BUCKET
 from tests.support.bulk_helpers import npy, submit, wait_for_status
-from tests.support.s3_server import S3_ENV, S3Server
-
-BUCKET = "maas-bulk"
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory):
-    server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def s3(s3_server, monkeypatch):
-    """A fresh bucket; the standard AWS_* variables point s3fs (here and in child processes) at
-    the server."""
-    for name, value in {**S3_ENV, "AWS_ENDPOINT_URL": s3_server.url}.items():
-        monkeypatch.setenv(name, value)
-    fs = s3fs.S3FileSystem(skip_instance_cache=True)
-    if fs.exists(BUCKET):
-        fs.rm(BUCKET, recursive=True)
-    fs.mkdir(BUCKET)
-    s3fs.S3FileSystem.clear_instance_cache()
-    return fs
 
 
 @pytest.fixture(params=["local", "s3"])

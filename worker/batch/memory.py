@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from maas.core.devices import Device
+from maas.core.settings import Settings
 from maas.models.registry import ModelVersion
 from maas.models.sandbox import CheckLimits, CheckRequest, CheckResult, Outcome, run_checks
 from maas.models.signatures import READERS
@@ -75,13 +76,25 @@ class LoadMeter:
     def used_bytes(self) -> int:
         return self._device.used_bytes() if self._device is not None else rss_bytes()
 
+    def budget_bytes(self, settings: Settings) -> int:
+        """The budget this meter is held to: MAAS_GPU_MEMORY_BUDGET_MB or the worker's memory."""
+        if self.on_gpu:
+            return int(settings.gpu_memory_budget_mb * MIB)
+        return memory_budget_bytes(settings.worker_memory_budget_mb)
+
+
+def version_files(model: ModelVersion) -> list[Path]:
+    """A version's weights: its model file and the external data beside it (not its JSON)."""
+    with contextlib.suppress(OSError):
+        return sorted(p for p in model.path.parent.rglob("*") if p.is_file() and p.suffix != ".json")
+    return []
+
 
 def version_bytes(model: ModelVersion) -> int:
     """What a version's files weigh: its model file and the external data beside it (a graph of
     a few KB may name gigabytes of weights), the lower bound of what loading it costs."""
-    folder = model.path.parent
     with contextlib.suppress(OSError):
-        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.suffix != ".json")
+        return sum(p.stat().st_size for p in version_files(model))
     return 0
 
 

@@ -15,6 +15,7 @@ from batching.heartbeat import forget, heartbeat_forever
 from maas.core.log_fields import fields
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository
+from maas.models.remote import RepositoryMirror
 from worker.batch.lane_manager import LaneManager
 from worker.batch.memory import memory_budget_bytes, rss_bytes
 
@@ -44,7 +45,7 @@ class Worker:
             ready_file.parent.mkdir(parents=True, exist_ok=True)
             ready_file.touch()
         return {
-            "models": self.lanes.states,
+            "models": self.lanes.reported_states(),
             "device": self.settings.device,
             "pid": os.getpid(),
             "rss_bytes": rss_bytes(),  # for the dashboard: one read of /proc per beat
@@ -56,8 +57,8 @@ class Worker:
         if self._announced and not self.stopping.is_set():
             self._wake_heartbeat.set()
 
-    async def run(self, registry: ModelRepository) -> None:
-        self.lanes = LaneManager(self.settings, self.redis, registry, self.worker_id, self._beat_now)
+    async def run(self, registry: ModelRepository, mirror: RepositoryMirror | None = None) -> None:
+        self.lanes = LaneManager(self.settings, self.redis, registry, self.worker_id, self._beat_now, mirror)
         await self.lanes.start()
         if not self.lanes.known:
             log.warning("no servable model in %s yet; waiting for one", registry.root)
@@ -84,6 +85,16 @@ class Worker:
         log.info("worker stopped", extra=fields(worker_id=self.worker_id))
 
 
+def repository_of(settings: Settings) -> tuple[ModelRepository, RepositoryMirror | None]:
+    """The repository a worker serves: MAAS_MODEL_REPOSITORY, or the local cache of
+    MAAS_MODEL_REPOSITORY_URL with the mirror that fills it."""
+    if not settings.model_repository_url:
+        return ModelRepository(settings.model_repository), None
+    cache_dir = settings.model_cache_dir or settings.state_dir / "model-cache"
+    mirror = RepositoryMirror(settings.model_repository_url, cache_dir, settings.model_cache_max_bytes)
+    return ModelRepository(cache_dir), mirror
+
+
 async def run_worker(settings: Settings) -> None:
     """Entry point of `maas worker`: SIGTERM/SIGINT drains, a second signal exits at once."""
     if not settings.redis_url:
@@ -103,6 +114,6 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
     try:
-        await worker.run(ModelRepository(settings.model_repository))
+        await worker.run(*repository_of(settings))
     finally:
         await redis.aclose()

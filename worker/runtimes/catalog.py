@@ -2,6 +2,7 @@
 
 import importlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from maas.core.errors import MaasError, ModelLoadError
@@ -39,7 +40,11 @@ def placement_of(runtime: Runtime, device: str) -> dict:
 
 
 def load_runtime(
-    model: ModelVersion, device: str, allow_plugins: bool = False, cache_root: Path = Path(".maas")
+    model: ModelVersion,
+    device: str,
+    allow_plugins: bool = False,
+    cache_root: Path = Path(".maas"),
+    on_built: Callable[[], None] = lambda: None,
 ) -> Runtime:
     """The model's runtime, warmed up when it can be. Warm-up feeds zeros with every dynamic
     inner dimension as 1, which some valid models refuse (a 3x3 convolution of a 1x1 image): that
@@ -55,6 +60,7 @@ def load_runtime(
         runtime = FixedBatchRuntime(runtime, model.config.fixed_batch_size)
     if not model.config.allow_non_finite:
         runtime = FiniteOutputsRuntime(runtime)
+    on_built()  # the session exists; what is left is its warm-up batch
     try:
         runtime.warm_up()
     except Exception as e:  # whatever the runtime raises for the dummy batch

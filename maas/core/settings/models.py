@@ -43,6 +43,35 @@ class ModelSettings(BaseModel):
         "lower. 0: no limit (and no rehearsal of loads).",
     )
 
+    worker_max_concurrent_loads: int = Field(
+        2,
+        ge=1,
+        description="Versions a worker loads at once, each in the background while its other "
+        "lanes serve; each reserves its expected size in the memory budget before it starts. 1: "
+        "one at a time (an on-demand load then waits behind a large one).",
+    )
+
+    model_repository_url: str | None = Field(
+        None,
+        description="Worker only: read the model repository from this object-store URL "
+        "(`s3://bucket/models`, any protocol fsspec knows with its package installed) through a "
+        "local cache, instead of MAAS_MODEL_REPOSITORY; credentials from the store's own "
+        "variables (AWS_* for S3). Unset: the repository is a directory.",
+    )
+
+    model_cache_dir: Path | None = Field(
+        None,
+        description="Worker only: where versions read from MAAS_MODEL_REPOSITORY_URL are cached, "
+        "each fetched once (versions are immutable). Unset: <state_dir>/model-cache.",
+    )
+
+    model_cache_max_bytes: int = Field(
+        50 * 1024**3,
+        ge=1,
+        description="Most bytes of model files (weights and external data) the worker's cache "
+        "of an object-store repository holds; a version that would not fit is not fetched.",
+    )
+
     model_rescan_s: float = Field(
         5.0,
         gt=0,
@@ -113,6 +142,14 @@ class ModelSettings(BaseModel):
         "uploads/from-path) may name: a model, an archive or a version directory on a disk the "
         "API shares, taken without a transfer. Empty (default): uploads by reference are refused "
         "(403).",
+    )
+
+    upload_reference_urls: list[str] = Field(
+        default_factory=list,
+        description="Object-store URL prefixes (e.g. `s3://bucket/incoming/`) an upload by "
+        "reference may name instead of a path: the API fetches the object (a model or an "
+        "archive) or the prefix's files (a version directory) itself, credentials from the "
+        "store's own variables. Empty (default): uploads by URL are refused (403).",
     )
 
     allow_plugin_runtimes: bool = Field(
