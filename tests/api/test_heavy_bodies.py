@@ -1,9 +1,12 @@
 """Heavy request bodies cost their own request, not everyone's: a real `maas api` process keeps
-answering /healthz in milliseconds while several maximum-size job bodies are parsed."""
+answering /healthz while several maximum-size job bodies are parsed, because they are parsed in a
+child process, not on its event loop."""
 
 import asyncio
+import os
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -31,18 +34,33 @@ BAD_BODIES = [  # (body, status, what the message says), as tests/api/test_bad_i
 ]
 BODY_BYTES = 16 * 1024 * 1024
 CONCURRENT_BODIES = 4
-# Healthy here: p90 10-15 ms, the slowest of ~100 probes 60-170 ms. Parsed on the event loop (or
-# in a thread, which holds the GIL as long) these bodies made it 1.15 s in the issue's run, and
-# here a p90 of 0.3-0.4 s and a slowest probe of 0.3-0.8 s.
-HEALTHZ_P90_BOUND_S = 0.1
-HEALTHZ_BOUND_S = 0.4
+# The event loop's own CPU while the bodies are read, parsed elsewhere and refused, as a share of
+# what parsing them in the test costs: 0.29-0.31 here (reading 64 MiB off the socket and handing
+# it to the parser child); parsed on the loop (MAAS_JSON_OFFLOAD_BYTES above the body) 1.04-1.11.
+# CPU time, not latency: a loaded machine delays every probe alike, and a latency bound failed
+# there (the probe waited for a core, not for a parse).
+LOOP_CPU_SHARE_BOUND = 0.6
 
 
 @pytest.fixture
 def api_url(settings, redis, tmp_path):
     served = settings.model_copy(update={"port": free_port(), "max_body_bytes": BODY_BYTES})
-    with MaasProcess("api", tmp_path / "api.log", served):
-        yield f"http://127.0.0.1:{served.port}"
+    with MaasProcess("api", tmp_path / "api.log", served) as api:
+        yield f"http://127.0.0.1:{served.port}", api.pid
+
+
+def main_thread_cpu_s(pid: int) -> float:
+    """CPU seconds of the process's main thread (its event loop) so far."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def parse_cpu_s(bodies: list[bytes]) -> float:
+    """CPU seconds this process takes to parse the bodies into arrays, as the API would."""
+    started = time.process_time()
+    for body in bodies:
+        np.asarray(orjson.loads(body)["inputs"], dtype=np.float32)
+    return time.process_time() - started
 
 
 def digits_body(seed: int) -> bytes:
@@ -62,35 +80,33 @@ def probe(url: str, stop: threading.Event, latencies: list[float]) -> None:
             time.sleep(0.02)
 
 
-async def test_healthz_answers_in_milliseconds_while_big_bodies_are_parsed(api_url):
+async def test_big_bodies_are_parsed_off_the_event_loop_and_healthz_keeps_answering(api_url):
+    url, pid = api_url
     bodies = [digits_body(seed) for seed in range(CONCURRENT_BODIES)]
     stop, latencies = threading.Event(), []
-    prober = threading.Thread(target=probe, args=(api_url, stop, latencies))
+    prober = threading.Thread(target=probe, args=(url, stop, latencies))
+    loop_cpu_before = main_thread_cpu_s(pid)
     prober.start()
     try:
-        async with httpx.AsyncClient(base_url=api_url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             headers = {"Content-Type": "application/json"}
-            window_started = time.perf_counter()
             answers = await asyncio.gather(
                 *(client.post("/v1/jobs", content=b, headers=headers) for b in bodies)
             )
-            window_s = time.perf_counter() - window_started
     finally:
         stop.set()
         prober.join()
+    loop_cpu_s = main_thread_cpu_s(pid) - loop_cpu_before
     for answer in answers:
         assert answer.status_code == 422, answer.text
         assert "36000 rows exceed the model's max_batch_size" in answer.json()["error"]["message"]
-    latencies.sort()
-    assert len(latencies) >= 5
-    # Most probes answer at once; the slowest few wait for a core (the parser child and the
-    # client share this machine's two), never for a parse: on the event loop p90 was 0.3-0.4 s
-    # of a ~1.2 s window. On a loaded machine everything slows alike, so the bounds grow with
-    # the time the bodies took: a probe that waited for a parse takes a fair share of it.
-    p90_bound_s = max(HEALTHZ_P90_BOUND_S, window_s / 10)
-    bound_s = max(HEALTHZ_BOUND_S, window_s / 3)
-    assert latencies[int(len(latencies) * 0.9)] < p90_bound_s, (window_s, latencies[-10:])
-    assert latencies[-1] < bound_s, (window_s, latencies[-10:])
+    assert latencies  # every probe answered 200 (probe asserts it), the first while bodies flowed
+    parsing_s = parse_cpu_s(bodies)
+    assert loop_cpu_s < LOOP_CPU_SHARE_BOUND * parsing_s, (loop_cpu_s, parsing_s)
+    print(
+        f"event loop CPU {loop_cpu_s:.3f} s for bodies that cost {parsing_s:.3f} s to parse; healthz p50 "
+        f"{sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms of {len(latencies)} probes"
+    )
 
 
 @pytest.fixture
