@@ -97,17 +97,21 @@ class Peer:
     def stop(self) -> None:
         if self.process is None:
             return
-        for sent in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.process.pid, sent)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(STOP_TIMEOUT_S)
-                time.sleep(0.5)  # its children (Triton's server and stubs) end with it
-            except subprocess.TimeoutExpired:
-                continue
+        self._signal(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass
+        # Whatever is left of its group goes now: Triton's server and stubs outlive their parent.
+        self._signal(signal.SIGKILL)
         self.process.wait()
+
+    def _signal(self, sent: signal.Signals) -> None:
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, sent)
+        except ProcessLookupError:
+            pass  # the group has ended
 
     def cpu_s(self) -> dict[str, float]:
         assert self.process is not None

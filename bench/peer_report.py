@@ -35,7 +35,7 @@ def print_peers(results: list[dict]) -> None:
         )
         for peer_name, peer in r.get("peers", {}).items():
             print(
-                f"{'':<10} {peer_name:<9} {peer['protocol']:<8} {peer['jobs_per_s']:>9,.1f} "
+                f"{r['model']:<10} {peer_name:<9} {peer['protocol']:<8} {peer['jobs_per_s']:>9,.1f} "
                 f"{peer['latency_ms']['p50']:>7.1f} {peer['latency_ms']['p99']:>7.1f} {peer['not_200']:>7} "
                 f"{peer['client_wrk_pct']:>5.1f} {peer['machine_busy_pct']:>6.1f} "
                 f"{peer['ms_per_job'] or 0:>10.3f} {_ratio(svc['jobs_per_s'], peer['jobs_per_s']):>9}   "

@@ -153,11 +153,18 @@ class InferenceService:
         return await self._queue(caller, await self.model(caller, model, version), inputs, timeout_s)
 
     async def _queue(
-        self, caller: Caller, served: ModelVersion, inputs: dict[str, np.ndarray], timeout_s: float | None
+        self,
+        caller: Caller,
+        served: ModelVersion,
+        inputs: dict[str, np.ndarray],
+        timeout_s: float | None,
+        wait_s: float = 0.0,
     ) -> JobRecord:
+        """The queued job; with wait_s, as it is once ended or after wait_s (the `/v1` wait: its
+        end is watched before it is written, so a job that ends in time needs no read)."""
         check_datatypes(inputs, served)
         job = JobCreate(model=served.name, version=served.version, inputs=inputs, timeout_s=timeout_s)
-        record, _ = await self.jobs.submit(caller, job)
+        record, _ = await self.jobs.submit(caller, job, wait_s=wait_s)
         return record
 
     async def infer(
@@ -176,8 +183,7 @@ class InferenceService:
         wait_s = self.timeout_s(parameters, timeout_s)
         served = await self.model(caller, model, version)
         names = output_names(outputs, [s.name for s in served.signature.outputs])
-        record = await self._queue(caller, served, inputs, wait_s)
-        record = await self.jobs.wait(caller, record.id, wait_s)
+        record = await self._queue(caller, served, inputs, wait_s, wait_s)
         if not record.terminal:
             record = await self._give_up(caller, record, wait_s)
         return _result(record, names, request_id, wait_s)
