@@ -48,7 +48,7 @@ def _check(service: Service, path: str, body: bytes, headers: tuple) -> None:
         raise ServiceError(f"POST {path} answered {status}: {answer[:300]!r}")
 
 
-def _one(service: Service, model: ModelVersion, protocol: str, rows: int, args, work: Path) -> dict:
+def one_load(service: Service, model: ModelVersion, protocol: str, rows: int, args, work: Path) -> dict:
     path, body, headers = request(model, protocol, rows)
     _check(service, path, body, headers)
     body_file = work / f"{model.name}-{protocol}-{rows}.body"
@@ -96,7 +96,7 @@ def protocol_loads(service: Service, models: list[ModelVersion], args, work: Pat
     for model in models:
         for rows in ROW_COUNTS:
             for protocol in PROTOCOLS:
-                results.append(_one(service, model, protocol, rows, args, work))
+                results.append(one_load(service, model, protocol, rows, args, work))
                 r = results[-1]
                 print(
                     f"  {model.name} {protocol} x{rows}: {r['requests_per_s']:,.1f} req/s, "
