@@ -98,9 +98,9 @@ def run_load(load: Load, processes: int, serve_pids: list[int]) -> dict:
         ready.get(timeout=120)
     go.set()
     time.sleep(load.warmup_s)
-    serve_before, (busy_before, _) = maas_cpu_s(serve_pids), machine_cpu_s()
+    serve_before, (busy_before, _) = server_cpu_s(serve_pids), machine_cpu_s()
     time.sleep(load.duration_s)
-    serve_after, (busy_after, _) = maas_cpu_s(serve_pids), machine_cpu_s()
+    serve_after, (busy_after, _) = server_cpu_s(serve_pids), machine_cpu_s()
     answers = [results.get(timeout=load.warmup_s + load.duration_s + 60) for _ in clients]
     for client in clients:
         client.join()
@@ -116,11 +116,12 @@ def run_load(load: Load, processes: int, serve_pids: list[int]) -> dict:
     )
 
 
-def maas_cpu_s(pids: list[int]) -> dict[str, float]:
-    """CPU seconds per role of the maas process trees rooted at pids."""
+def server_cpu_s(pids: list[int]) -> dict[str, float]:
+    """CPU seconds per role of the server's process trees rooted at pids."""
     total: dict[str, float] = {}
     for pid in pids:
         for role, seconds in tree_cpu_s(pid).items():
+            role = "server" if role == "?" else role  # a peer's root process names no role
             total[role] = total.get(role, 0.0) + seconds
     return total
 
@@ -142,7 +143,7 @@ def summary(
         "errors": errors,
         # The clients' CPU covers warm-up too; their share is of the whole run on every core.
         "client_cpu_share": round(client_cpu_s / ((load.warmup_s + wall_s) * cores()), 3),
-        "maas_cpu_s_by_role": served,
+        "server_cpu_s_by_role": served,
         "machine_busy_share": round(busy_s / capacity_s, 3),
     }
 
@@ -153,38 +154,44 @@ def grpc_figures(models: list[ModelVersion], repo: Path, work: Path, args) -> li
     service = Service(
         repo, work / "grpc-state", work / "maas-serve-grpc.log", {"MAAS_GRPC_PORT": str(grpc_port)}
     )
-    figures = []
     try:
         service.start()
-        for model in models:
-            spec = model.signature.inputs[0]
-            for rows in ROWS:
-                load = Load(
-                    f"127.0.0.1:{grpc_port}",
-                    model.name,
-                    spec.name,
-                    tuple(spec.shape[1:]),
-                    rows,
-                    args.grpc_in_flight,
-                    args.warmup,
-                    args.duration,
-                )
-                figures.append(run_load(load, args.grpc_processes, [service.process.pid]))
-                print_figure(figures[-1])
+        return grpc_loads(models, f"127.0.0.1:{grpc_port}", [service.process.pid], args, "maas")
     except Exception:
         print("--- last lines of maas serve's log ---\n" + service.log_tail())
         raise
     finally:
         service.stop()
+
+
+def grpc_loads(models: list[ModelVersion], target: str, pids: list[int], args, server: str) -> list[dict]:
+    """Each model x ROWS under load against any KServe v2 gRPC server at target (maas, or a
+    peer of bench/peer.py), its CPU read from the process trees rooted at pids."""
+    figures = []
+    for model in models:
+        spec = model.signature.inputs[0]
+        for rows in ROWS:
+            load = Load(
+                target,
+                model.name,
+                spec.name,
+                tuple(spec.shape[1:]),
+                rows,
+                args.grpc_in_flight,
+                args.warmup,
+                args.duration,
+            )
+            figures.append(run_load(load, args.grpc_processes, pids) | {"server": server})
+            print_figure(figures[-1])
     return figures
 
 
 def print_figure(f: dict) -> None:
     print(
-        f"  grpc {f['model']} x{f['rows_per_request']}: {f['requests_per_s']:,.1f} req/s, "
+        f"  grpc {f['server']} {f['model']} x{f['rows_per_request']}: {f['requests_per_s']:,.1f} req/s, "
         f"{f['rows_per_s']:,.1f} rows/s, p50 {f['latency_ms']['p50']} ms, p99 {f['latency_ms']['p99']} ms, "
         f"{f['errors']} errors, client CPU {f['client_cpu_share']:.0%} of the machine, "
-        f"maas CPU s {f['maas_cpu_s_by_role']}",
+        f"server CPU s {f['server_cpu_s_by_role']}",
         flush=True,
     )
 

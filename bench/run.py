@@ -8,6 +8,7 @@ cost of metrics on jobs/s (bench/overhead.py: metrics on vs off, tracing off, al
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -16,12 +17,13 @@ import numpy as np
 from codec import print_codec_costs
 from cpu import cores, machine_cpu_s, tree_cpu_s, tree_roles
 from grpc_load import add_arguments as add_grpc_arguments
-from grpc_load import grpc_figures
+from grpc_load import grpc_figures, grpc_loads
 from heavy_model import build_repository
 from load import LoadSpec, run_wrk
 from overhead import add_arguments as add_overhead_arguments
 from overhead import overhead, print_overhead
-from peer import Peer, print_peers
+from peer import PEERS, Peer
+from peer_report import print_grpc, print_peers
 from protocols import print_protocols, protocol_loads
 from raw_runtime import measure
 from redis_stats import command_stats, per_job, redis_url
@@ -57,7 +59,9 @@ def parse_args() -> argparse.Namespace:
     add_grpc_arguments(parser)  # gRPC infer (bench/grpc_load.py); --grpc-processes 0 skips it
     add_overhead_arguments(parser)  # metrics on vs off (bench/overhead.py); --overhead-rounds 0 skips it
     parser.add_argument(
-        "--peers", default="naive", help="Comma-separated peers loaded after maas (naive; empty: none)."
+        "--peers",
+        default="naive,pytriton,mlserver",
+        help=f"Comma-separated peers loaded after maas ({','.join(PEERS)}; empty: none).",
     )
     parser.add_argument(
         "--profile",
@@ -142,29 +146,48 @@ def serve_and_load(models: list[ModelVersion], args, repo: Path, work: Path) -> 
         service.stop()
 
 
-def load_peers(models: list[ModelVersion], args, repo: Path, work: Path) -> dict[str, dict]:
-    """Per model, per peer: the same wrk load against each peer server."""
+def load_peers(models: list[ModelVersion], args, repo: Path, work: Path) -> tuple[dict[str, dict], list]:
+    """Per model, per peer: the same wrk load against each peer server; then, for peers that
+    speak gRPC, the same gRPC infer load as maas'."""
     found: dict[str, dict] = {m.name: {} for m in models}
+    grpc: list[dict] = []
     for name in [n.strip() for n in args.peers.split(",") if n.strip()]:
         peer = Peer(name, repo, work / f"peer-{name}.log")
         try:
-            peer.start(job_body(models[0]))
+            peer.start(models[0])
             for model in models:
-                body_file = work / f"{model.name}.json"
-                spec = LoadSpec(
-                    peer.url + "/v1/jobs", body_file, args.warmup, args.connections, args.threads, args.wait
-                )
-                if args.warmup > 0:
-                    run_wrk(spec, work / f"wrk-warmup-{name}-{model.name}.log")
-                spec = LoadSpec(spec.url, body_file, args.duration, args.connections, args.threads, args.wait)
-                found[model.name][name] = peer.measured(spec, work / f"wrk-{name}-{model.name}.log")
-                print(
-                    f"  load {model.name} on {name}: {found[model.name][name]['jobs_per_s']:,.1f} jobs/s",
-                    flush=True,
-                )
+                found[model.name][name] = load_peer(peer, model, args, work)
+            if peer.grpc_port is not None and args.grpc_processes:
+                target = f"127.0.0.1:{peer.grpc_port}"
+                grpc += grpc_loads(models, target, [peer.process.pid], args, name)
+        except Exception:
+            print(f"--- last lines of {name}'s log ---\n" + peer.log_file.read_text()[-3000:])
+            raise
         finally:
             peer.stop()
-    return found
+    return found, grpc
+
+
+def load_peer(peer: Peer, model: ModelVersion, args, work: Path) -> dict:
+    if args.warmup > 0:
+        run_wrk(
+            peer.load_spec(model, work, args.warmup, args), work / f"wrk-warmup-{peer.name}-{model.name}.log"
+        )
+    spec = peer.load_spec(model, work, args.duration, args)
+    figures = peer.measured(spec, work / f"wrk-{peer.name}-{model.name}.log")
+    print(
+        f"  load {model.name} on {peer.name}: {figures['jobs_per_s']:,.1f} jobs/s, "
+        f"p50 {figures['latency_ms']['p50']} ms, CPU {figures['ms_per_job']} ms/job, "
+        f"{figures['not_200']} not 200",
+        flush=True,
+    )
+    return figures
+
+
+def machine_load() -> str:
+    """`uptime`'s load averages: how crowded the machine was (other work skews every figure)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {cores()} cores"
 
 
 def result(model: ModelVersion, raw: dict, svc: dict, cpu: dict) -> dict:
@@ -182,6 +205,8 @@ def result(model: ModelVersion, raw: dict, svc: dict, cpu: dict) -> dict:
 
 def main() -> int:
     args = parse_args()
+    load_before = machine_load()
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {load_before}", flush=True)
     with tempfile.TemporaryDirectory(prefix="maas-bench-") as tmp:
         work = Path(tmp)
         names = [m.name for m in build_repository(work / "models")]
@@ -195,7 +220,7 @@ def main() -> int:
             print_raw(model.name, raws[model.name])
             codec[model.name] = print_codec_costs(model)
         loads, protocols = serve_and_load(models, args, work / "models", work)
-        peers = load_peers(models, args, work / "models", work)
+        peers, peer_grpc = load_peers(models, args, work / "models", work)
         print(f"gRPC infer, {args.grpc_processes} client processes x {args.grpc_in_flight} in flight:")
         grpc = grpc_figures(models, work / "models", work, args) if args.grpc_processes else []
         costs = (
@@ -206,16 +231,20 @@ def main() -> int:
     results = [result(m, raws[m.name], *loads[m.name]) | {"peers": peers[m.name]} for m in models]
     print_tables(results)
     print_peers(results)
+    print_grpc(grpc + peer_grpc)
     if protocols:
         print_protocols(protocols)
     if costs is not None:
         print_overhead(models[0].name, costs)
+    load_after = machine_load()
+    print(f"\nmachine: before the run {load_before}; after it {load_after}")
     document = {
         "settings": {**vars(args), "out": str(args.out)},
+        "machine_load": {"before": load_before, "after": load_after},
         "results": results,
         "protocols": protocols,
         "codec_us": codec,
-        "grpc": grpc,
+        "grpc": grpc + peer_grpc,
         "metrics_overhead": costs,
     }
     write_json(args.out, document)

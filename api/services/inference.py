@@ -161,12 +161,15 @@ class InferenceService:
         inputs: dict[str, np.ndarray],
         timeout_s: float | None,
         traceparent: str | None,
+        wait_s: float = 0.0,
     ) -> JobRecord:
-        """`traceparent`: the caller's W3C trace context (HTTP header or gRPC metadata), kept
-        with the job like a /v1 submit's, so its spans join the caller's trace."""
+        """The queued job; with wait_s, as it is once ended or after wait_s (the `/v1` wait: its
+        end is watched before it is written, so a job that ends in time needs no read).
+        `traceparent`: the caller's W3C trace context (HTTP header or gRPC metadata), kept with
+        the job like a /v1 submit's, so its spans join the caller's trace."""
         check_datatypes(inputs, served)
         job = JobCreate(model=served.name, version=served.version, inputs=inputs, timeout_s=timeout_s)
-        record, _ = await self.jobs.submit(caller, job, traceparent=traceparent)
+        record, _ = await self.jobs.submit(caller, job, wait_s=wait_s, traceparent=traceparent)
         return record
 
     async def infer(
@@ -186,8 +189,7 @@ class InferenceService:
         wait_s = self.timeout_s(parameters, timeout_s)
         served = await self.model(caller, model, version)
         names = output_names(outputs, [s.name for s in served.signature.outputs])
-        record = await self._queue(caller, served, inputs, wait_s, traceparent)
-        record = await self.jobs.wait(caller, record.id, wait_s)
+        record = await self._queue(caller, served, inputs, wait_s, traceparent, wait_s)
         if not record.terminal:
             record = await self._give_up(caller, record, wait_s)
         return _result(record, names, request_id, wait_s)

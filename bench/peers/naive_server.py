@@ -13,21 +13,14 @@ import onnxruntime as ort
 import orjson
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from repository import bench_models, session
 
 
 def sessions(repository: Path) -> dict[str, tuple[ort.InferenceSession, str, np.dtype]]:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
     loaded = {}
-    for model in sorted(p for p in repository.iterdir() if p.is_dir()):
-        latest = max((v for v in model.iterdir() if v.name.isdigit()), key=lambda v: int(v.name))
-        session = ort.InferenceSession(
-            str(latest / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
-        spec = session.get_inputs()[0]
-        dtype = np.float32 if "float" in spec.type else np.int64
-        loaded[model.name] = (session, spec.name, np.dtype(dtype))
+    for model in bench_models(repository):
+        name, dtype, _ = model.inputs[0]
+        loaded[model.name] = (session(model.path), name, dtype)
     return loaded
 
 
@@ -38,9 +31,9 @@ def create_app(repository: Path) -> FastAPI:
     @app.post("/v1/jobs")
     async def job(request: Request) -> Response:
         body = orjson.loads(await request.body())
-        session, name, dtype = models[body["model"]]
-        outputs = session.run(None, {name: np.asarray(body["inputs"], dtype=dtype)})
-        names = [o.name for o in session.get_outputs()]
+        runner, name, dtype = models[body["model"]]
+        outputs = runner.run(None, {name: np.asarray(body["inputs"], dtype=dtype)})
+        names = [o.name for o in runner.get_outputs()]
         answer = {"status": "succeeded", "outputs": dict(zip(names, outputs, strict=True))}
         return Response(
             orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
