@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
@@ -49,14 +50,18 @@ from batching.tenancy.rate import RateLimiter
 from batching.tenancy.secret import key_hash_secret
 from batching.tenancy.store import KeyStore
 from maas.core.access import AuthMode, auth_mode
+from maas.core.errors import MaasError
 from maas.core.file_store import SealingFileStore, configured_store
 from maas.core.sealing import Sealer, announce
 from maas.core.settings import Settings
 from maas.core.url_safety import webhook_policy
 from maas.models import store as model_store
 from maas.models.registry import ModelRepository
+from maas.models.remote import repository_dir, repository_root
 
 STALE_STAGING_S = 3600.0  # no upload takes this long; anything older was left by a dead process
+
+log = logging.getLogger(__name__)
 
 
 def sweep_leftovers(settings: Settings) -> None:
@@ -76,8 +81,9 @@ def build_services(
     `auth`: the mode and the key hash secret."""
     # Aliases, their history, retire marks and version numbers live in Redis, shared by every
     # API process on every host (the repository's files are migrated on first use).
-    state = RedisModelState(rq_redis, settings.model_repository)
-    registry = AsyncRegistry(ModelRepository(settings.model_repository, state=state))
+    root = repository_dir(settings)
+    state = RedisModelState(rq_redis, root)
+    registry = AsyncRegistry(ModelRepository(root, state=state), settings.model_repository_url)
     webhooks = WebhookIntake(signing=bool(settings.webhook_secrets), policy=webhook_policy(settings))
     audit_trail = AuditTrail(redis)
     key_store = KeyStore(redis, auth[1])
@@ -138,6 +144,28 @@ def build_services(
     )
 
 
+@asynccontextmanager
+async def followed_repository(settings: Settings):
+    """With MAAS_MODEL_REPOSITORY_URL: the repository's cache synced before the API serves (a
+    store that cannot be read is logged; what was cached serves) and every MAAS_MODEL_RESCAN_S
+    while it does."""
+    _, mirror = repository_root(settings)
+    if mirror is None:
+        yield
+        return
+    try:
+        await asyncio.to_thread(mirror.sync)
+    except (OSError, MaasError) as e:
+        log.error("cannot read the model repository %s: %r", mirror.url, e)
+    following = asyncio.create_task(mirror.follow(settings.model_rescan_s, asyncio.Event()))
+    try:
+        yield
+    finally:
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
+
+
 # Served beside HTTP for the app's lifespan, on its services (the gRPC server: api/rpc/server.py).
 Sidecar = Callable[[Settings, Services], AbstractAsyncContextManager[None]]
 
@@ -159,6 +187,7 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
         app.state.services = services = build_services(settings, redis, events, rq_redis, (mode, secret))
         try:
             async with AsyncExitStack() as stack:
+                await stack.enter_async_context(followed_repository(settings))
                 for sidecar in sidecars:
                     await stack.enter_async_context(sidecar(settings, services))
                 yield

@@ -52,6 +52,7 @@ async def create_version(
     archive of the model with its external data files and config.json) and optional `config`.
     It is validated (loads, batches) before anything is written; a rejected file leaves the
     repository unchanged."""
+    models.check_writable()  # before the body is read: it may be gigabytes
     async with received_upload(request, settings) as upload:
         created = await models.upload_version(name=name, upload=upload, actor=actor)
     response.headers["Location"] = f"/v1/models/{name}/versions/{created['version']}"

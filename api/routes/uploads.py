@@ -70,8 +70,9 @@ class UploadPublic(BaseModel):
     "", response_model=UploadPublic, status_code=201, responses=MANAGE, openapi_extra=json_body(UploadCreate)
 )
 async def create_upload(
-    name: str, request: Request, settings: AppSettings, bodies: Bodies, _: ModelsAdmin
+    name: str, request: Request, settings: AppSettings, bodies: Bodies, models: Models, _: ModelsAdmin
 ) -> dict:
+    models.check_writable()  # before gigabytes of chunks arrive for a version that cannot be written
     check_model_name(name)
     body = UploadCreate.model_validate(await bodies.small(request))
     config = check_upload_request(body.filename, body.size_bytes, body.config, settings)

@@ -31,6 +31,16 @@ def version_status(model: ModelVersion, holders: list[dict]) -> str:
     return "failed" if states else "unloaded"
 
 
+def _size_bytes(model: ModelVersion) -> int:
+    if size := model.metadata.get("size_bytes"):
+        return size
+    try:
+        return model.path.stat().st_size
+    except FileNotFoundError:  # removed since the lookup was cached (by hand, or by a bucket sync)
+        gone = f"model {model.name!r} version {model.version}: its files are gone"
+        raise ModelNotFoundError(gone) from None
+
+
 def version_public(model: ModelVersion, held: dict[str, list[dict]]) -> dict:
     holders = held.get(f"{model.name}:{model.version}", [])
     return {
@@ -40,7 +50,7 @@ def version_public(model: ModelVersion, held: dict[str, list[dict]]) -> dict:
         "signature": model.signature.to_dict(),
         "config": model.config.model_dump(),
         "sha256": model.sha256,
-        "size_bytes": model.metadata.get("size_bytes") or model.path.stat().st_size,
+        "size_bytes": _size_bytes(model),
         "created_at": model.metadata.get("created_at"),
         "status": version_status(model, holders),
         "retired": model.retired,
@@ -110,6 +120,7 @@ class ModelService:
         """Validates the upload (loads, batches, answers a trial batch) in a child process within
         the upload limits, then writes it as the next version with its signature; a rejected file
         leaves the repository unchanged."""
+        self.registry.check_writable()
         model_store.check_model_name(name)
         config = ModelConfig.model_validate(upload.config or {})
         self._check_runtime(upload.config or {}, ("config", "runtime"))
@@ -129,6 +140,10 @@ class ModelService:
             actor, "version.create", target, None, after, name=name, version=model.version
         )
         return version_public(model, await self._holders())
+
+    def check_writable(self) -> None:
+        """Before an upload is received: refused at once where the repository is read-only."""
+        self.registry.check_writable()
 
     async def update_config(self, *, name: str, version: int, patch: object, actor: Caller) -> dict:
         if not isinstance(patch, dict):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from maas.core.errors import ReadOnlyRepositoryError
 from maas.core.signature import Signature
 from maas.models import store as model_store
 from maas.models.registry import ModelRepository, ModelVersion
@@ -26,8 +27,19 @@ class AsyncRegistry:
     """ModelRepository's methods as coroutines; one shared instance per app, so a change made
     through it (forget after a write) is seen by every service at once."""
 
-    def __init__(self, repository: ModelRepository):
+    def __init__(self, repository: ModelRepository, read_from: str | None = None):
         self.repository = repository
+        self.read_from = read_from  # the object store this repository mirrors: no writes here
+
+    def check_writable(self) -> None:
+        """Refuses a new version, config patch or retire where the repository is an object
+        store's mirror: the next sync would undo it, and no other host would see it."""
+        if self.read_from:
+            raise ReadOnlyRepositoryError(
+                f"the model repository is read from {self.read_from} (MAAS_MODEL_REPOSITORY_URL): "
+                "write versions, config.json and retired.json there; this API picks them up within "
+                "MAAS_MODEL_RESCAN_S (aliases are set here as usual)"
+            )
 
     async def get(
         self, name: str, version: int | str | None = None, include_retired: bool = False
@@ -57,6 +69,7 @@ class AsyncRegistry:
         """Writes the staged upload as the next version of `name` (its signature stored in
         version.json; its files moved, not copied) and reads it back; this process's cached
         lookups of the model are dropped first."""
+        self.check_writable()
         version = await asyncio.to_thread(
             partial(model_store.add_version, self.repository.root, name, upload.path),
             config=upload.config,
@@ -70,9 +83,11 @@ class AsyncRegistry:
         return await self.get(name, version)
 
     async def update_config(self, name: str, version: int, patch: dict) -> tuple[dict, dict]:
+        self.check_writable()
         return await asyncio.to_thread(self.repository.update_config, name, version, patch)
 
     async def retire(self, name: str, version: int, actor: str) -> dict:
+        self.check_writable()
         return await asyncio.to_thread(self.repository.retire, name, version, actor)
 
     async def set_alias(self, name: str, alias: str, version: int | None) -> tuple[int | None, int | None]:

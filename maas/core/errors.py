@@ -77,6 +77,12 @@ class ConflictError(MaasError):
     code = "conflict"
 
 
+class ReadOnlyRepositoryError(MaasError):
+    """A write to a model repository this process only reads (an object store)."""
+
+    code = "repository_read_only"
+
+
 class InferenceError(MaasError):
     """The runtime raised while running a batch."""
 

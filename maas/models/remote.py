@@ -1,5 +1,5 @@
 """A model repository in an object store (`s3://bucket/models`, or any URL fsspec knows), read
-by a worker through a local cache that is itself a plain repository (maas.models.registry).
+by workers and the API through a local cache that is itself a plain repository (maas.models.registry).
 
 A version's weights (its model file and external data) never change once written, so each is
 fetched once: into a private folder, every file's size checked against the listing and its
@@ -8,10 +8,16 @@ registry sees a version complete or not at all. Its JSON files (config.json, ret
 version.json) may change, and are small: they follow the store at every sync. The cache holds at
 most MAAS_MODEL_CACHE_MAX_BYTES of weights: versions gone from the store leave it, and a version
 that would not fit is not fetched (logged) until room is made. Credentials and endpoints come
-from fsspec's own configuration (for S3 the standard AWS_* variables), as for bulk files."""
+from fsspec's own configuration (for S3 the standard AWS_* variables), as for bulk files.
+
+The API only reads the store: versions, config.json and retired.json reach it through the
+operator's pipeline (as with Triton's repository on S3), because a version one API host wrote
+would have to be published whole before any other host or worker could safely see it. Aliases,
+their history, retire marks and version numbers stay in Redis, shared by every process."""
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import logging
 import shutil
@@ -21,12 +27,30 @@ from pathlib import Path, PurePosixPath
 import fsspec
 
 from maas.core.errors import FileStoreError, MaasError
+from maas.core.settings import Settings
 from maas.models import store as model_store
 
 log = logging.getLogger(__name__)
 JSON_FILES = (model_store.CONFIG_FILE, model_store.METADATA_FILE, model_store.RETIRED_FILE)
 Listing = dict[str, int]  # path relative to the version -> size
 FETCH_BLOCK_BYTES = 8 << 20
+SYNC_LOCK = ".sync.lock"  # in the cache: `maas serve`'s API and worker may share one cache
+
+
+def repository_dir(settings: Settings) -> Path:
+    """The directory a process reads the model repository from: MAAS_MODEL_REPOSITORY, or the
+    local cache of MAAS_MODEL_REPOSITORY_URL."""
+    if not settings.model_repository_url:
+        return settings.model_repository
+    return settings.model_cache_dir or settings.state_dir / "model-cache"
+
+
+def repository_root(settings: Settings) -> tuple[Path, "RepositoryMirror | None"]:
+    """repository_dir, and with MAAS_MODEL_REPOSITORY_URL the mirror that fills it."""
+    root = repository_dir(settings)
+    if not settings.model_repository_url:
+        return root, None
+    return root, RepositoryMirror(settings.model_repository_url, root, settings.model_cache_max_bytes)
 
 
 def _sha256(path: Path) -> str:
@@ -76,7 +100,13 @@ class RepositoryMirror:
 
     def sync(self) -> None:
         """Makes the cache follow the store: new versions fetched, JSON files refreshed, versions
-        gone from the store removed."""
+        gone from the store removed. One process at a time per cache (flock): another waits."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with (self.cache_dir / SYNC_LOCK).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._sync()
+
+    def _sync(self) -> None:
         self._drop_partial()
         listing = self._listing()
         self._drop_gone(listing)

@@ -3,7 +3,6 @@ moto's server) through its local cache, fetching each version once, checked agai
 listing and version.json before the registry sees it, within the cache's size bound."""
 
 import json
-import shutil
 import threading
 import time
 
@@ -71,23 +70,62 @@ def test_a_version_past_the_cache_bound_is_not_fetched(s3, tmp_path):
 
 @pytest.fixture
 def settings(settings, s3, tmp_path):
-    """The API writes and reads its own directory; the worker reads only the bucket."""
-    return settings.model_copy(update={"model_repository_url": f"s3://{BUCKET}/models"})
+    """The API and the workers read the bucket, each through the cache under the state dir."""
+    bucket = {"model_repository_url": f"s3://{BUCKET}/models", "model_rescan_s": 0.2}
+    return settings.model_copy(update=bucket)
+
+
+async def api_sees(api, path: str) -> None:
+    async def found() -> bool:
+        return (await api.get(path)).status_code == 200
+
+    await wait_until(found, 30, f"the API's sync of the bucket shows {path}")
 
 
 async def test_a_worker_process_serves_a_version_from_the_bucket(s3, settings, api, processes, tmp_path):
     source = tmp_path / "offset-1"
     onnx_models.offset(source / "model.onnx", 3.0, {"max_queue_delay_ms": 2})
-    shutil.copytree(source, settings.model_repository / "offset" / "1")  # what the API reads
-    put_version(s3, source, "offset", 1)  # what an operator's sync put in the bucket
+    put_version(s3, source, "offset", 1)  # what an operator's pipeline put in the bucket
+    await api_sees(api, "/v1/models/offset/versions/1")
     await processes.ready("worker")
     cached = settings.state_dir / "model-cache" / "offset" / "1" / "model.onnx"
-    await wait_until(cached.exists, 30, "offset v1 fetched into the worker's cache")
+    await wait_until(cached.exists, 30, "offset v1 fetched into the cache")
     response = await api.post(
         "/v1/jobs", json={"model": "offset", "inputs": [[1.0] * 4]}, headers={"Prefer": "wait=30"}
     )
     assert response.json()["outputs"]["y"] == [[4.0] * 4], response.text
     assert not (settings.state_dir / "model-cache" / "digits").exists()  # only the bucket's versions
+
+
+async def test_the_api_reads_a_bucket_repository_and_refuses_to_write_it(s3, settings, api, tmp_path):
+    for version, offset in ((1, 1.0), (2, 2.0)):
+        onnx_models.offset(tmp_path / str(version) / "model.onnx", offset)
+        put_version(s3, tmp_path / str(version), "offset", version)
+    await api_sees(api, "/v1/models/offset/versions/2")
+    listed = (await api.get("/v1/models/offset")).json()
+    assert listed["versions"] == [1, 2]
+    # Aliases live in Redis, not in the bucket: they are set here as usual.
+    moved = await api.put("/v1/models/offset/aliases/stable", json={"version": 1})
+    assert moved.status_code == 200, moved.text
+    files = {"file": ("model.onnx", (tmp_path / "1" / "model.onnx").read_bytes())}
+    writes = [
+        await api.post("/v1/models/offset/versions", files=files),
+        await api.patch("/v1/models/offset/versions/1/config", json={"max_batch_size": 8}),
+        await api.delete("/v1/models/offset/versions/2"),
+        await api.post("/v1/models/offset/uploads", json={"filename": "model.onnx", "size_bytes": 10}),
+    ]
+    for answer in writes:
+        assert answer.status_code == 409, (answer.request.url, answer.text)
+        error = answer.json()["error"]
+        assert error["code"] == "repository_read_only"
+        assert f"s3://{BUCKET}/models" in error["message"] and "MAAS_MODEL_REPOSITORY_URL" in error["message"]
+    s3.rm(f"{BUCKET}/models/offset/2", recursive=True)  # the pipeline removes a version
+    s3.invalidate_cache()
+
+    async def gone() -> bool:
+        return (await api.get("/v1/models/offset/versions/2")).status_code == 404
+
+    await wait_until(gone, 30, "v2 leaves the API's view once gone from the bucket")
 
 
 def test_a_fetch_reports_its_progress(s3, tmp_path):

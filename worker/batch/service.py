@@ -15,7 +15,7 @@ from batching.heartbeat import forget, heartbeat_forever
 from maas.core.log_fields import fields
 from maas.core.settings import Settings
 from maas.models.registry import ModelRepository
-from maas.models.remote import RepositoryMirror
+from maas.models.remote import RepositoryMirror, repository_root
 from worker.batch.lane_manager import LaneManager
 from worker.batch.memory import memory_budget_bytes, rss_bytes
 
@@ -86,13 +86,9 @@ class Worker:
 
 
 def repository_of(settings: Settings) -> tuple[ModelRepository, RepositoryMirror | None]:
-    """The repository a worker serves: MAAS_MODEL_REPOSITORY, or the local cache of
-    MAAS_MODEL_REPOSITORY_URL with the mirror that fills it."""
-    if not settings.model_repository_url:
-        return ModelRepository(settings.model_repository), None
-    cache_dir = settings.model_cache_dir or settings.state_dir / "model-cache"
-    mirror = RepositoryMirror(settings.model_repository_url, cache_dir, settings.model_cache_max_bytes)
-    return ModelRepository(cache_dir), mirror
+    """The repository a worker serves, and the mirror that fills it from an object store."""
+    root, mirror = repository_root(settings)
+    return ModelRepository(root), mirror
 
 
 async def run_worker(settings: Settings) -> None:

@@ -53,23 +53,26 @@ class ModelSettings(BaseModel):
 
     model_repository_url: str | None = Field(
         None,
-        description="Worker only: read the model repository from this object-store URL "
+        description="Workers and the API read the model repository from this object-store URL "
         "(`s3://bucket/models`, any protocol fsspec knows with its package installed) through a "
         "local cache, instead of MAAS_MODEL_REPOSITORY; credentials from the store's own "
-        "variables (AWS_* for S3). Unset: the repository is a directory.",
+        "variables (AWS_* for S3). The API then only reads it: uploads, config patches and "
+        "retires answer 409 (versions reach the store through the operator's pipeline); aliases "
+        "are set as usual. Unset: the repository is a directory.",
     )
 
     model_cache_dir: Path | None = Field(
         None,
-        description="Worker only: where versions read from MAAS_MODEL_REPOSITORY_URL are cached, "
-        "each fetched once (versions are immutable). Unset: <state_dir>/model-cache.",
+        description="Where versions read from MAAS_MODEL_REPOSITORY_URL are cached, each fetched "
+        "once (versions are immutable); processes sharing it sync one at a time. Unset: "
+        "<state_dir>/model-cache.",
     )
 
     model_cache_max_bytes: int = Field(
         50 * 1024**3,
         ge=1,
-        description="Most bytes of model files (weights and external data) the worker's cache "
-        "of an object-store repository holds; a version that would not fit is not fetched.",
+        description="Most bytes of model files (weights and external data) the cache of an "
+        "object-store repository holds; a version that would not fit is not fetched.",
     )
 
     model_rescan_s: float = Field(
