@@ -89,8 +89,9 @@ async def read_queue_state(
         pipe.zrangebyscore(keys.WORKERS, "-inf", "+inf", withscores=True)
         pipe.llen(RQ_QUEUE_PREFIX + keys.WEBHOOK_QUEUE)
         pipe.llen(RQ_QUEUE_PREFIX + keys.BULK_QUEUE)
-        pipe.xlen(keys.WEBHOOK_OUTBOX)
-        now_s, beats, webhooks, bulk, outbox = await pipe.execute()
+        pipe.smembers(keys.SLOT_TAGS)
+        now_s, beats, webhooks, bulk, tags = await pipe.execute()
+    outbox = await _outbox_length(redis, tags)
     now = now_s[0] + now_s[1] / 1e6
     live = [(w.decode(), at) for w, at in beats if at >= now - 3 * heartbeat_s]
     workers = await _read_workers(redis, live, now)
@@ -103,6 +104,15 @@ async def read_queue_state(
     await _read_oldest(redis, lanes)
     queues = {keys.WEBHOOK_QUEUE: webhooks, keys.BULK_QUEUE: bulk, keys.WEBHOOK_OUTBOX: outbox}
     return QueueState([_state(lane, now) for lane in lanes], workers, queues, now)
+
+
+async def _outbox_length(redis: aioredis.Redis, tags: set[bytes]) -> int:
+    """Webhook events not yet handed to rq, over every slot's outbox (batching.keys)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.xlen(keys.WEBHOOK_OUTBOX)
+        for tag in tags:
+            pipe.xlen(keys.webhook_outbox(tag.decode()))
+        return sum(await pipe.execute())
 
 
 def _split(label: str) -> Version:

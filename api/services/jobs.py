@@ -18,7 +18,7 @@ from api.services.models import visible
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
 from api.services.webhooks import WebhookIntake
-from batching import keys
+from batching import keys, slot_tags
 from batching.codec import encode_tensors
 from batching.entry import LaneEntry
 from batching.jobs.events import JobEvents
@@ -38,7 +38,7 @@ from maas.core.errors import (
     NotReplicatedError,
     RateLimitedError,
 )
-from maas.core.ids import is_job_id, new_job_id
+from maas.core.ids import is_job_id, new_job_id, with_tag
 from maas.core.inputs import parse_inputs
 from maas.core.log_fields import fields
 from maas.core.settings import Settings
@@ -188,8 +188,10 @@ class JobService:
             )
         if request.timeout_s is not None:
             queue_time_s = min(queue_time_s, request.timeout_s)
+        # The id carries its lane's slot tag: its record is found, and lives, in the lane's slot.
+        lane = keys.online_lane(model.name, model.version)
         return JobRecord(
-            id=job_id,
+            id=with_tag(job_id, slot_tags.tag_of_key(lane)),
             status=JobStatus.QUEUED,
             model=model.name,
             version=model.version,

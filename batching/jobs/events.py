@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import redis.asyncio as aioredis
 
 from batching import keys
+from maas.core.ids import base_of
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +66,24 @@ class JobEvents:
         """An event set when the job ends. Enter it *before* reading (or writing) the job, so no
         end is missed."""
         event = Ended()
-        self._waiters.setdefault(job_id, set()).add(event)
+        base = base_of(job_id)  # with or without its slot tag (a submit watches before it knows it)
+        self._waiters.setdefault(base, set()).add(event)
         try:
             yield event
         finally:
-            waiters = self._waiters.get(job_id)
+            waiters = self._waiters.get(base)
             if waiters is not None:
                 waiters.discard(event)
                 if not waiters:
-                    del self._waiters[job_id]
+                    del self._waiters[base]
 
     async def _listen(self) -> None:
         backoff_s = 0.1
         while True:
             try:
                 async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(keys.JOB_EVENTS_CHANNEL)
+                    # Every slot's channel (and the untagged one): each shares this prefix.
+                    await pubsub.psubscribe(keys.JOB_EVENTS_CHANNEL + "*")
                     self.subscribed.set()
                     backoff_s = 0.1
                     async for message in pubsub.listen():
@@ -98,7 +101,7 @@ class JobEvents:
 
     def _wake(self, data: bytes) -> None:
         job_id, _, payload = data.partition(b"\n")
-        waiters = self._waiters.get(job_id.decode())
+        waiters = self._waiters.get(base_of(job_id.decode()))
         if not waiters:  # most announcements are for jobs another API process waits on
             return
         fields = announced_fields(payload) if payload else None
