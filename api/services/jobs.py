@@ -121,7 +121,7 @@ class JobService:
             record, replayed = await self._traced_submit(
                 caller, request, idempotency_key, job_id, traceparent
             )
-            if not replayed and self.events.subscribed.is_set():
+            if not replayed and self.events.ready(record.id):
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(deadline - time.monotonic()):
                         await ended.wait()
@@ -159,6 +159,7 @@ class JobService:
         check_rows(rows, model)
         record = await self._record(caller.tenant, request, model, rows, job_id)
         record.traceparent = traceparent
+        await self.events.follow(record.id)  # before it is written: its end cannot be missed
         if idempotency_key is not None:
             body = fingerprint(body_of(request))
             reservation = await self.idempotency.reserve(caller.tenant, idempotency_key, body, record.id)
@@ -280,12 +281,13 @@ class JobService:
         carry the ended record (read again only when they do not)."""
         deadline = time.monotonic() + min(wait_s, self.settings.max_wait_s)
         while True:
+            following = await self.events.follow(job_id)
             with self.events.watch(job_id) as ended:
                 record = await self.get(caller, job_id)
                 remaining = deadline - time.monotonic()
                 if record.terminal or remaining <= 0:
                     return record
-                if not self.events.subscribed.is_set():
+                if not following:
                     remaining = min(remaining, 0.5)  # events are down: fall back to slow polling
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(remaining):

@@ -54,7 +54,12 @@ class RedisCluster:
 
     def start(self, timeout_s: float = 30.0) -> "RedisCluster":
         for i, port in enumerate(self.ports):
-            self._server(f"node-{i}", port, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+            # The cluster bus on a free port of its own: the default, port + 10000, may be taken
+            # (or past 65535).
+            bus = ["--cluster-port", str(free_port())]
+            self._server(
+                f"node-{i}", port, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", *bus
+            )
         self._server("rq", self.rq_port)
         for port in [*self.ports, self.rq_port]:
             self.wait(lambda port=port: self._answers(port), timeout_s, f"redis-server :{port} up")

@@ -1,6 +1,7 @@
 """Moves webhook events from the outbox streams (written with the job's terminal state) into
 rq tasks. The rq task id is derived from the event, so a relay that dies after enqueueing but
-before acknowledging enqueues nothing twice.
+before acknowledging enqueues nothing twice: the outboxes are on the main Redis (a Cluster,
+maybe), the rq queue on rq's own, and an event is acknowledged only once its task exists there.
 
 There is one outbox per hash slot in use (batching.keys: a job's event is written in its own
 slot), found from the SLOT_TAGS set, plus the untagged one of jobs made before slot tags. Each
@@ -104,7 +105,7 @@ class OutboxRelay:
         task_id = f"webhook-{job_id}"
         if b"redeliver" in fields:
             task_id += "-" + entry_id.decode()
-        if not Job.exists(task_id, connection=self.redis):
+        if not Job.exists(task_id, connection=self.queue.connection):
             self.queue.enqueue(
                 task,
                 job_id,
