@@ -208,7 +208,7 @@ class JobService:
     async def _enqueue(
         self, caller: Caller, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray]
     ) -> None:
-        """Admits the job to its lane, audited in the same round trip (only if admitted)."""
+        """Admits the job to its lane; audited once admitted (batching.jobs.store)."""
         entry = LaneEntry(
             record.id,
             record.rows,

@@ -35,6 +35,7 @@ def forget(client: redis.Redis, bulk_id: str, tenant: str | None) -> None:
     with client.pipeline(transaction=False) as pipe:
         if tenant is not None:
             pipe.zrem(keys.tenant_bulk_jobs(tenant), bulk_id)
-        pipe.delete(keys.bulk_job(bulk_id), keys.bulk_chunks_done(bulk_id))
+        pipe.delete(keys.bulk_job(bulk_id))  # one key per DELETE: a Cluster pipeline takes no more
+        pipe.delete(keys.bulk_chunks_done(bulk_id))
         pipe.zrem(keys.bulk_sweep(tag_of(bulk_id)), bulk_id)  # last: the claim is kept till then
         pipe.execute()
