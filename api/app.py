@@ -71,10 +71,12 @@ def build_services(
     events: JobEvents,
     sync_clients: tuple[sync_redis.Redis, sync_redis.Redis],
     auth: tuple[AuthMode, bytes],
+    rq_queues: aioredis.Redis | None = None,
 ) -> Services:
     """Every service of the app, sharing one registry (a change made through one is seen by all);
     `sync_clients`: synchronous clients of the main Redis and of rq's; `auth`: the mode and the
-    key hash secret."""
+    key hash secret; `rq_queues`: an async client of rq's own Redis, when it has one (the queue
+    gauges read its queue lengths)."""
     sync_main, rq_redis = sync_clients
     # Aliases, their history, retire marks and version numbers live in Redis, shared by every
     # API process on every host (the repository's files are migrated on first use).
@@ -134,8 +136,9 @@ def build_services(
             audit_trail,
             settings.heartbeat_interval_s,
             settings.webhook_redeliver_interval_s,
+            rq_queues,
         ),
-        metrics=MetricsService(redis, registry, settings.heartbeat_interval_s),
+        metrics=MetricsService(redis, registry, settings.heartbeat_interval_s, rq_queues),
     )
 
 
@@ -159,7 +162,10 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
         rq_redis = connect_sync(rq_settings(settings), socket_connect_timeout=2)
         secret = await asyncio.to_thread(key_hash_secret, settings)
         clients = (sync_main, rq_redis)
-        app.state.services = services = build_services(settings, redis, events, clients, (mode, secret))
+        rq_queues = connect(rq_settings(settings), max_connections=4) if settings.rq_redis_url else None
+        app.state.services = services = build_services(
+            settings, redis, events, clients, (mode, secret), rq_queues
+        )
         try:
             async with AsyncExitStack() as stack:
                 for sidecar in sidecars:
@@ -169,6 +175,8 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
             await services.bodies.parser.close()
             rq_redis.close()
             sync_main.close()
+            if rq_queues is not None:
+                await rq_queues.aclose()
             await events.stop()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(redis.aclose(), 2.0)
