@@ -35,7 +35,8 @@ from batching.codec import encode_tensors
 from batching.entry import LaneEntry
 from batching.heartbeat import live_worker_infos
 from batching.jobs.record import JobRecord, JobStatus
-from batching.jobs.store import JobStore, tenant_queued_rows
+from batching.jobs.store import JobStore
+from batching.jobs.tenant_rows import tenant_queued_rows
 from maas.cli.redis_server import RedisServer
 from maas.models.registry import ModelRepository, ModelVersion
 

@@ -23,6 +23,7 @@ from batching.entry import LaneEntry
 from batching.jobs.listing import index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
 from batching.jobs.scripts import ACK, ADMIT, CLAIM, LANE_FULL, TENANT_FULL, TRANSITION
+from batching.jobs.tenant_rows import tenant_queued_rows
 from maas.core.errors import (
     JobNotFoundError,
     JobStateError,
@@ -46,20 +47,6 @@ def job_keys(job_id: str, publish: str) -> dict[str, str]:
         "channel": keys.job_events(tag),
         "publish": publish,
     }
-
-
-async def tenant_queued_rows(redis: aioredis.Redis, tenant: str, but: str | None = None) -> int:
-    """Rows the tenant has queued in online lanes: the sum of its counts in every slot in use
-    (but the slot tagged `but`)."""
-    tags = [t.decode() for t in await redis.smembers(keys.SLOT_TAGS)]
-    tags = [t for t in tags if t != but]
-    if not tags:
-        return 0
-    async with redis.pipeline(transaction=False) as pipe:
-        for tag in tags:
-            pipe.hget(keys.slot_tenant_rows(tag), tenant)
-        counts = await pipe.execute()
-    return sum(max(0, int(c)) for c in counts if c is not None)
 
 
 BATCH_ROWS_BUCKETS = tuple(2**i for i in range(11))  # 1, 2, 4, ... 1024; larger: "inf"

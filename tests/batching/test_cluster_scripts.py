@@ -18,7 +18,8 @@ from batching.fair_lane import FairLaneReader
 from batching.jobs.events import JobEvents
 from batching.jobs.purge import purge
 from batching.jobs.record import JobRecord, JobResult, JobStatus
-from batching.jobs.store import JobStore, tenant_queued_rows
+from batching.jobs.store import JobStore
+from batching.jobs.tenant_rows import tenant_queued_rows
 from batching.webhook import WebhookRecord
 from maas.core.ids import new_job_id, with_tag
 from tests.support.redis_cluster import RedisCluster

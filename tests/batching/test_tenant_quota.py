@@ -8,7 +8,8 @@ from batching import keys, slot_tags
 from batching.entry import LaneEntry
 from batching.fair_lane import FairLaneReader
 from batching.jobs.record import JobResult, JobStatus
-from batching.jobs.store import JobStore, tenant_queued_rows
+from batching.jobs.store import JobStore
+from batching.jobs.tenant_rows import tenant_queued_rows
 from maas.core.errors import TenantQuotaError
 from tests.support.tenant_jobs import submit_rows
 

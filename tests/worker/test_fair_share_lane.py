@@ -8,7 +8,8 @@ import orjson
 
 from batching import keys
 from batching.jobs.record import TERMINAL, JobStatus
-from batching.jobs.store import JobStore, tenant_queued_rows
+from batching.jobs.store import JobStore
+from batching.jobs.tenant_rows import tenant_queued_rows
 from tests.support.tenant_jobs import submit_rows
 from tests.support.waiting import wait_until
 
