@@ -39,7 +39,7 @@ from api.services.version_health import VersionHealth
 from api.services.webhooks import WebhookIntake
 from api.upload import chunked_uploads, staging_root, sweep_uploads
 from batching.bulk.store import BulkStore
-from batching.connection import connect, connect_sync
+from batching.connection import connect, connect_sync, publish_command, rq_settings
 from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys
 from batching.jobs.listing import JobIndex
@@ -74,15 +74,19 @@ def build_services(
     settings: Settings,
     redis: aioredis.Redis,
     events: JobEvents,
-    rq_redis: sync_redis.Redis,
+    sync_clients: tuple[sync_redis.Redis, sync_redis.Redis],
     auth: tuple[AuthMode, bytes],
+    rq_queues: aioredis.Redis | None = None,
 ) -> Services:
     """Every service of the app, sharing one registry (a change made through one is seen by all);
-    `auth`: the mode and the key hash secret."""
+    `sync_clients`: synchronous clients of the main Redis and of rq's; `auth`: the mode and the
+    key hash secret; `rq_queues`: an async client of rq's own Redis, when it has one (the queue
+    gauges read its queue lengths)."""
+    sync_main, rq_redis = sync_clients
     # Aliases, their history, retire marks and version numbers live in Redis, shared by every
     # API process on every host (the repository's files are migrated on first use).
     root = repository_dir(settings)
-    state = RedisModelState(rq_redis, root)
+    state = RedisModelState(sync_main, root)
     registry = AsyncRegistry(ModelRepository(root, state=state), settings.model_repository_url)
     webhooks = WebhookIntake(signing=bool(settings.webhook_secrets), policy=webhook_policy(settings))
     audit_trail = AuditTrail(redis)
@@ -94,6 +98,7 @@ def build_services(
         settings.result_ttl_s,
         sealer,
         (settings.redis_wait_replicas, settings.redis_wait_timeout_ms),
+        publish_command(settings),
     )
     jobs = JobService(
         settings=settings,
@@ -139,8 +144,9 @@ def build_services(
             audit_trail,
             settings.heartbeat_interval_s,
             settings.webhook_redeliver_interval_s,
+            rq_queues,
         ),
-        metrics=MetricsService(redis, registry, settings.heartbeat_interval_s),
+        metrics=MetricsService(redis, registry, settings.heartbeat_interval_s, rq_queues),
     )
 
 
@@ -179,12 +185,17 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         redis = connect(settings)
-        events = JobEvents(redis)
+        events = JobEvents(redis, sharded=settings.redis_cluster)
         events.start()
         await asyncio.to_thread(sweep_leftovers, settings)
-        rq_redis = connect_sync(settings, socket_connect_timeout=2)
+        sync_main = connect_sync(settings, socket_connect_timeout=2)
+        rq_redis = connect_sync(rq_settings(settings), socket_connect_timeout=2)
         secret = await asyncio.to_thread(key_hash_secret, settings)
-        app.state.services = services = build_services(settings, redis, events, rq_redis, (mode, secret))
+        clients = (sync_main, rq_redis)
+        rq_queues = connect(rq_settings(settings), max_connections=4) if settings.rq_redis_url else None
+        app.state.services = services = build_services(
+            settings, redis, events, clients, (mode, secret), rq_queues
+        )
         try:
             async with AsyncExitStack() as stack:
                 await stack.enter_async_context(followed_repository(settings))
@@ -194,6 +205,9 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
         finally:
             await services.bodies.parser.close()
             rq_redis.close()
+            sync_main.close()
+            if rq_queues is not None:
+                await rq_queues.aclose()
             await events.stop()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(redis.aclose(), 2.0)

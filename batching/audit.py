@@ -18,8 +18,8 @@ MAX_TENANT_ENTRIES = 10_000
 def entry_of(
     caller: Caller, action: str, target: str, before: object, after: object
 ) -> dict[str, str | bytes]:
-    """One audit entry's fields, as `record` writes them (and a job's submit, in its own
-    round trip: batching.jobs.store)."""
+    """One audit entry's fields, as `record` writes them (and a job's submit, once admitted:
+    batching.jobs.store)."""
     return {
         "at": repr(time.time()),
         "actor": caller.key_name,
@@ -41,12 +41,15 @@ async def record(
     after: object,
     stream: str = keys.AUDIT,
 ) -> None:
-    entry = entry_of(caller, action, target, before, after)
+    await write(redis, caller.tenant, entry_of(caller, action, target, before, after), stream)
+
+
+async def write(redis: aioredis.Redis, tenant: str, entry: dict, stream: str = keys.AUDIT) -> None:
+    """Adds an entry (entry_of) to the stream and the tenant's copy: one round trip, no
+    transaction (the two streams may lie on different Redis Cluster nodes)."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.xadd(stream, entry, maxlen=MAX_ENTRIES, approximate=True)
-        pipe.xadd(
-            keys.tenant_audit(caller.tenant, stream), entry, maxlen=MAX_TENANT_ENTRIES, approximate=True
-        )
+        pipe.xadd(keys.tenant_audit(tenant, stream), entry, maxlen=MAX_TENANT_ENTRIES, approximate=True)
         await pipe.execute()
 
 

@@ -11,6 +11,10 @@ entry read is ever dropped (`settle` collects it without reading again, for a dr
 
 The read's own BLOCK timeout is the deadline plus a tick, so a lost unblock (a reconnect changed
 the connection's id) delays the next read by at most a tick once, never hangs it.
+
+On Redis Cluster the read and its unblock must reach the node that holds the streams (one
+lane's, so one slot): both go through a small pool of that node's, found from the first read's
+key and found again after an error (the slot may have moved).
 """
 
 import asyncio
@@ -18,6 +22,7 @@ import logging
 import math
 
 import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -31,8 +36,10 @@ class BlockingReads:
 
     def __init__(self, redis: aioredis.Redis):
         self._shared = redis
-        # The pool's connections carry its retry and timeout settings.
-        self._own = aioredis.Redis(connection_pool=redis.connection_pool, single_connection_client=True)
+        self._cluster = isinstance(redis, aiocluster.RedisCluster)
+        # The pool's connections carry its retry and timeout settings. (Cluster: made per node.)
+        self._unblocker: aioredis.Redis = redis
+        self._own: aioredis.Redis | None = None if self._cluster else _single(redis.connection_pool)
         self._client_id: int | None = None
         self._pending: asyncio.Task | None = None  # a read past its deadline, being unblocked
         self._unblocking: asyncio.Task | None = None
@@ -45,21 +52,22 @@ class BlockingReads:
         if timeout_s < MIN_BLOCK_S:
             return await self._shared.xreadgroup(group, consumer, streams, count=count)
         try:
+            own = await self._connection(next(iter(streams)))
             if self._client_id is None:
-                self._client_id = await self._own.client_id()
+                self._client_id = await own.client_id()
             block_ms = math.ceil(timeout_s * 1000) + TICK_MS
             read = asyncio.ensure_future(
-                self._own.xreadgroup(group, consumer, streams, count=count, block=block_ms)
+                own.xreadgroup(group, consumer, streams, count=count, block=block_ms)
             )
             done, _ = await asyncio.wait({read}, timeout=timeout_s)
         except RedisError:
-            self._client_id = None  # the connection may come back as another client
+            await self._lost()
             raise
         if done:
             return read.result()
         self._pending = read
         read.add_done_callback(_seen)  # a reader closed before collecting it logs no noise
-        self._unblocking = asyncio.create_task(self._shared.client_unblock(self._client_id, error=False))
+        self._unblocking = asyncio.create_task(self._unblocker.client_unblock(self._client_id, error=False))
         self._unblocking.add_done_callback(_report)
         return None
 
@@ -70,7 +78,7 @@ class BlockingReads:
         try:
             late = await pending if pending is not None else None
         except RedisError:
-            self._client_id = None
+            await self._lost()
             raise
         finally:
             if self._unblocking is not None:
@@ -83,7 +91,34 @@ class BlockingReads:
             self._pending.cancel()
             await asyncio.wait({self._pending})
             self._pending = None
-        await self._own.aclose()
+        if self._own is not None:
+            await self._own.aclose()
+        if self._cluster and self._unblocker is not self._shared:
+            await self._unblocker.connection_pool.disconnect()
+
+    async def _connection(self, key: str) -> aioredis.Redis:
+        """The connection the blocking read waits on (on a Cluster, one to the key's node)."""
+        if self._own is None:
+            node = self._shared.get_node_from_key(key)  # type: ignore[attr-defined]
+            # The node's connection options: its address, credentials, TLS and timeouts.
+            pool = aioredis.ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)
+            self._unblocker = aioredis.Redis(connection_pool=pool)
+            self._own = _single(pool)
+        return self._own
+
+    async def _lost(self) -> None:
+        """After an error: the connection may come back as another client (or, on a Cluster,
+        the slot may live on another node now)."""
+        self._client_id = None
+        if self._cluster and self._own is not None:
+            own, self._own = self._own, None
+            await own.aclose()
+            await self._unblocker.connection_pool.disconnect()
+            self._unblocker = self._shared
+
+
+def _single(pool: aioredis.ConnectionPool) -> aioredis.Redis:
+    return aioredis.Redis(connection_pool=pool, single_connection_client=True)
 
 
 def _seen(task: asyncio.Task) -> None:

@@ -6,7 +6,11 @@ from the Settings, so a rediss:// URL with an ACL user and password, the CA and 
 certificate settings, and Sentinel apply to all of them alike. With `redis_sentinels`, a pool
 asks the sentinels for the master's address whenever it opens a connection (never caches it
 past a broken one): after a failover the first new connection lands on the new master, and a
-connection to a demoted one is dropped on its READONLY reply (redis-py's Sentinel pool)."""
+connection to a demoted one is dropped on its READONLY reply (redis-py's Sentinel pool).
+
+With `redis_cluster`, clients are redis-py's Cluster clients, seeded with redis_url's node; rq,
+which does not support Cluster, gets its own Redis (`rq_settings`: rq_redis_url), and so may a
+standalone or Sentinel deployment that sets rq_redis_url."""
 
 import logging
 import ssl
@@ -14,6 +18,7 @@ import ssl
 import redis
 import redis.asyncio as aioredis
 import redis.asyncio.sentinel as aiosentinel
+import redis.cluster
 import redis.sentinel
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -26,6 +31,7 @@ from redis.exceptions import (
     ConnectionError as RedisConnectionError,
 )
 
+from batching.cluster_client import BoundedRedisCluster
 from maas.core.errors import MaasError
 from maas.core.settings import Settings, redacted_url
 
@@ -54,8 +60,26 @@ def tls_options(settings: Settings) -> dict:
     return {"ssl_cert_reqs": "required", **{k: str(v) for k, v in paths.items() if v}}
 
 
+def rq_settings(settings: Settings) -> Settings:
+    """The settings rq's clients are built from: rq_redis_url's standalone Redis when set, else
+    the main Redis's (never a Cluster: the settings refuse a Cluster without rq_redis_url)."""
+    if not settings.rq_redis_url:
+        return settings
+    return settings.model_copy(
+        update={"redis_url": settings.rq_redis_url, "redis_cluster": False, "redis_sentinels": []}
+    )
+
+
+def publish_command(settings: Settings) -> str:
+    """How a job's end is announced: SPUBLISH on a Cluster (only the shard of its channel hears
+    it, not every node), else PUBLISH (Redis 6 knows no SPUBLISH)."""
+    return "SPUBLISH" if settings.redis_cluster else "PUBLISH"
+
+
 def where(settings: Settings) -> str:
     """What the logs may say about the Redis in use (no password)."""
+    if settings.redis_cluster:
+        return f"cluster seeded by {redacted_url(settings.redis_url)}"
     if settings.redis_sentinels:
         return f"master {settings.redis_sentinel_master!r} of sentinels {','.join(settings.redis_sentinels)}"
     return str(redacted_url(settings.redis_url))
@@ -99,6 +123,8 @@ def connect(settings: Settings, max_connections: int | None = None) -> aioredis.
         "health_check_interval": 30,
         "retry": retry,
     }
+    if settings.redis_cluster:
+        return _connect_cluster(settings, options)
     if settings.redis_sentinels:
         addresses, reach, master = _sentinel_setup(settings)
         sentinel = aiosentinel.Sentinel(addresses, sentinel_kwargs=reach)
@@ -112,8 +138,19 @@ def connect(settings: Settings, max_connections: int | None = None) -> aioredis.
     return aioredis.Redis(connection_pool=pool, retry=retry)
 
 
+def _connect_cluster(settings: Settings, options: dict) -> aioredis.Redis:
+    """The async Cluster client: a pool of max_connections per node, at most max_connections
+    commands at once (the rest wait up to POOL_WAIT_S), the same timeouts and retry."""
+    cluster_options = {k: v for k, v in options.items() if k != "timeout"} | {"wait_s": POOL_WAIT_S}
+    client = BoundedRedisCluster.from_url(settings.redis_url, **cluster_options, **tls_options(settings))
+    return client  # type: ignore[return-value]  # the same commands as a Redis, routed by slot
+
+
 def connect_sync(settings: Settings, **options) -> redis.Redis:
-    """A synchronous client (rq needs one); `options` are redis-py's, e.g. socket timeouts."""
+    """A synchronous client (rq needs one, on rq_settings); `options` are redis-py's, e.g.
+    socket timeouts."""
+    if settings.redis_cluster:
+        return redis.cluster.RedisCluster.from_url(settings.redis_url, **tls_options(settings), **options)  # type: ignore[return-value]
     if settings.redis_sentinels:
         addresses, reach, master = _sentinel_setup(settings)
         sentinel = redis.sentinel.Sentinel(addresses, sentinel_kwargs=reach)

@@ -1,14 +1,23 @@
 """Every Redis key and channel name maas uses, and nowhere else.
 
-A lane's keys share the hash tag {name:version}, so they sit in one slot on Redis Cluster.
+A lane's keys share the hash tag {name:version}, so they sit in one slot on Redis Cluster. A
+job's keys, and the per-slot keys its scripts touch (webhook outbox, completion channel, tenants'
+row counts), take the slot tag of its lane's slot (batching.slot_tags), which its id carries:
+`{tag}` lands in the lane's slot, so every job script touches one slot. Ids made before slot
+tags keep the untagged keys of that time (a `None` tag below), which only one Redis could hold.
 """
+
+from maas.core import ids
 
 PREFIX = "maas"
 DEFAULT_TENANT = "default"  # the tenant of a job submitted without one (and of older entries)
 LANE_GROUP = "workers"
-JOB_EVENTS_CHANNEL = f"{PREFIX}:events:job"
+JOB_EVENTS_CHANNEL = f"{PREFIX}:events:job"  # untagged jobs' (before slot tags); a prefix of all
 WORKERS = f"{PREFIX}:workers"
-WEBHOOK_OUTBOX = f"{PREFIX}:webhooks:outbox"  # webhook events created, not yet handed to rq
+WEBHOOK_OUTBOX = f"{PREFIX}:webhooks:outbox"  # untagged webhook events (before slot tags)
+# Set: the slot tags in use (added at submit): where the relay finds outboxes, the sweeper its
+# work lists, and a tenant's cap its row counts.
+SLOT_TAGS = f"{PREFIX}:slot-tags"
 WEBHOOK_QUEUE = f"{PREFIX}-webhooks"  # the rq queue's name (rq adds its own `rq:` prefix)
 # Sorted set: record key (job or bulk job) -> when its webhook last failed for good; a delivery
 # that succeeds later removes it. The dashboard's "failed webhooks", without scanning records.
@@ -16,7 +25,24 @@ WEBHOOK_FAILURES = f"{PREFIX}:webhooks:failed"
 
 
 def job(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}"
+    tag = ids.tag_of(job_id)
+    return f"{PREFIX}:job:{{{tag}}}:{job_id}" if tag else f"{PREFIX}:job:{job_id}"
+
+
+def webhook_outbox(tag: str | None) -> str:
+    """Stream: webhook events of the slot's jobs and bulk jobs created, not yet handed to rq."""
+    return f"{PREFIX}:webhooks:{{{tag}}}:outbox" if tag else WEBHOOK_OUTBOX
+
+
+def job_events(tag: str | None) -> str:
+    """The channel the slot's jobs are announced on when they end."""
+    return f"{JOB_EVENTS_CHANNEL}:{{{tag}}}" if tag else JOB_EVENTS_CHANNEL
+
+
+def slot_tenant_rows(tag: str) -> str:
+    """Hash: tenant -> rows it has in the slot's online lanes, accepted and not yet acknowledged
+    (a tenant's total is the sum over SLOT_TAGS)."""
+    return f"{PREFIX}:slot:{{{tag}}}:tenant-rows"
 
 
 def online_lane(model: str, version: int) -> str:
@@ -46,12 +72,6 @@ def lane_tenants(lane: str) -> str:
 def lane_wake(lane: str) -> str:
     """Stream: one entry per tenant that became active, to wake a worker blocked on the others."""
     return f"{lane}:wake"
-
-
-def tenant_queued_rows(tenant: str) -> str:
-    """Rows the tenant has in online lanes, accepted and not yet acknowledged, across lanes (so in
-    no lane's hash slot)."""
-    return f"{PREFIX}:tenant:{tenant}:queued-rows"
 
 
 def dead_letters(lane: str) -> str:
@@ -99,11 +119,22 @@ def model_imported(name: str) -> str:
     return f"{PREFIX}:model:{{{name}}}:imported"
 
 
-# Bulk jobs. A bulk job's keys share the hash tag {id}; its chunks go to its model version's
-# bulk lane, which shares the online lane's tag.
+# Bulk jobs. A bulk job's id carries the slot tag of its model version's bulk lane (which shares
+# the online lane's slot), and its keys, outbox and sweep list take it, so that feeding a chunk to
+# the lane and ending the job each touch one slot. (Ids made before slot tags: keys tagged {id}.)
 BULK_QUEUE = f"{PREFIX}-bulk"  # the rq queue of bulk split tasks (rq adds its own `rq:` prefix)
-# Sorted set: bulk job ids by when their retention runs out (epoch s): the sweeper's work list.
-BULK_SWEEP = f"{PREFIX}:bulk-sweep"
+BULK_SWEEP = f"{PREFIX}:bulk-sweep"  # untagged bulk jobs' sweep list (before slot tags)
+
+
+def bulk_sweep(tag: str | None) -> str:
+    """Sorted set: the slot's bulk job ids by when their retention runs out (epoch s): the
+    sweeper's work list."""
+    return f"{BULK_SWEEP}:{{{tag}}}" if tag else BULK_SWEEP
+
+
+def _bulk(bulk_id: str) -> str:
+    tag = ids.tag_of(bulk_id)
+    return f"{PREFIX}:bulk:{{{tag}}}:{bulk_id}" if tag else f"{PREFIX}:bulk:{{{bulk_id}}}"
 
 
 def webhook_redelivered(job_id: str) -> str:
@@ -112,12 +143,12 @@ def webhook_redelivered(job_id: str) -> str:
 
 
 def bulk_job(bulk_id: str) -> str:
-    return f"{PREFIX}:bulk:{{{bulk_id}}}"
+    return _bulk(bulk_id)
 
 
 def bulk_chunks_done(bulk_id: str) -> str:
     """Hash: chunk index -> "succeeded,failed" rows, written once per chunk (first wins)."""
-    return f"{PREFIX}:bulk:{{{bulk_id}}}:done"
+    return f"{_bulk(bulk_id)}:done"
 
 
 def bulk_webhook_redelivered(bulk_id: str) -> str:

@@ -81,16 +81,25 @@ class _Lane:
 
 
 async def read_queue_state(
-    redis: aioredis.Redis, versions: Iterable[Version], heartbeat_s: float
+    redis: aioredis.Redis,
+    versions: Iterable[Version],
+    heartbeat_s: float,
+    rq_redis: aioredis.Redis | None = None,
 ) -> QueueState:
-    """The queue state of `versions` and of every version a live worker holds."""
+    """The queue state of `versions` and of every version a live worker holds; rq's queue
+    lengths from `rq_redis` when rq has a Redis of its own (MAAS_RQ_REDIS_URL)."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.time()
         pipe.zrangebyscore(keys.WORKERS, "-inf", "+inf", withscores=True)
-        pipe.llen(RQ_QUEUE_PREFIX + keys.WEBHOOK_QUEUE)
-        pipe.llen(RQ_QUEUE_PREFIX + keys.BULK_QUEUE)
-        pipe.xlen(keys.WEBHOOK_OUTBOX)
-        now_s, beats, webhooks, bulk, outbox = await pipe.execute()
+        pipe.smembers(keys.SLOT_TAGS)
+        if rq_redis is None:
+            _queue_lengths(pipe)
+        now_s, beats, tags, *lengths = await pipe.execute()
+    if rq_redis is not None:
+        async with rq_redis.pipeline(transaction=False) as pipe:
+            lengths = await _queue_lengths(pipe).execute()
+    webhooks, bulk = lengths
+    outbox = await _outbox_length(redis, tags)
     now = now_s[0] + now_s[1] / 1e6
     live = [(w.decode(), at) for w, at in beats if at >= now - 3 * heartbeat_s]
     workers = await _read_workers(redis, live, now)
@@ -103,6 +112,21 @@ async def read_queue_state(
     await _read_oldest(redis, lanes)
     queues = {keys.WEBHOOK_QUEUE: webhooks, keys.BULK_QUEUE: bulk, keys.WEBHOOK_OUTBOX: outbox}
     return QueueState([_state(lane, now) for lane in lanes], workers, queues, now)
+
+
+def _queue_lengths(pipe):
+    pipe.llen(RQ_QUEUE_PREFIX + keys.WEBHOOK_QUEUE)
+    pipe.llen(RQ_QUEUE_PREFIX + keys.BULK_QUEUE)
+    return pipe
+
+
+async def _outbox_length(redis: aioredis.Redis, tags: set[bytes]) -> int:
+    """Webhook events not yet handed to rq, over every slot's outbox (batching.keys)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.xlen(keys.WEBHOOK_OUTBOX)
+        for tag in tags:
+            pipe.xlen(keys.webhook_outbox(tag.decode()))
+        return sum(await pipe.execute())
 
 
 def _split(label: str) -> Version:

@@ -36,6 +36,7 @@ from batching.entry import LaneEntry
 from batching.heartbeat import live_worker_infos
 from batching.jobs.record import JobRecord, JobStatus
 from batching.jobs.store import JobStore
+from batching.jobs.tenant_rows import tenant_queued_rows
 from maas.cli.redis_server import RedisServer
 from maas.models.registry import ModelRepository, ModelVersion
 
@@ -89,7 +90,7 @@ async def keep_queued(tenant: Tenant, target_rows: int, until: float, seen: list
     each count it read in `seen`."""
     redis = tenant.store.redis
     while time.monotonic() < until:
-        queued = int(await redis.get(keys.tenant_queued_rows(tenant.name)) or 0)
+        queued = await tenant_queued_rows(redis, tenant.name)
         seen.append(queued)
         missing = math.ceil((target_rows - queued) / tenant.rows)
         if missing <= 0:

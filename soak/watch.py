@@ -67,7 +67,7 @@ class EventCounter:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        await self._pubsub.subscribe(keys.JOB_EVENTS_CHANNEL)
+        await self._pubsub.psubscribe(keys.JOB_EVENTS_CHANNEL + "*")
         self._task = asyncio.create_task(self._count())
 
     async def _count(self) -> None:

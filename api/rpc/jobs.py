@@ -127,6 +127,7 @@ class JobsServicer(pb_grpc.JobsServicer):
         watch_interval_s (or sooner, while events are down)."""
         last = None
         while True:
+            await self.jobs.events.follow(job_id)
             with self.jobs.events.watch(job_id) as ended:
                 record = await self.jobs.get(caller, job_id)
                 if record.status is not last:

@@ -16,6 +16,7 @@ from api.services.audit_trail import AuditTrail
 from api.services.models import visible
 from api.services.registry import AsyncRegistry
 from api.services.webhooks import WebhookIntake
+from batching import keys, slot_tags
 from batching.bulk.arrays import npy_columns, npz_columns, open_npz
 from batching.bulk.limits import InputLimits
 from batching.bulk.output import error_lines, jsonl_output, npy_output, npz_output
@@ -33,7 +34,7 @@ from maas.core.errors import (
     QuotaExceededError,
 )
 from maas.core.file_store import FileStore, copy_stream, open_store
-from maas.core.ids import is_job_id, new_job_id
+from maas.core.ids import is_job_id, new_job_id, with_tag
 from maas.core.settings import Settings
 from maas.core.signature import Signature
 from maas.models.registry import ModelVersion
@@ -107,7 +108,8 @@ class BulkService:
         source = None if upload is not None else self._server_file(request.path)
         fmt = format_of(request.format, filename)
         webhook = await self.webhooks.accept(request.webhook)
-        bulk_id = new_job_id()
+        # Its id carries its bulk lane's slot tag: its keys live in the lane's slot.
+        bulk_id = with_tag(new_job_id(), slot_tags.tag_of_key(keys.bulk_lane(model.name, model.version)))
         max_active = self.max_active(caller)
         if max_active and not await self.slots.admit(caller.tenant, bulk_id, max_active):
             raise QuotaExceededError(

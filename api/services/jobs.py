@@ -18,7 +18,7 @@ from api.services.models import visible
 from api.services.registry import AsyncRegistry
 from api.services.version_health import VersionHealth
 from api.services.webhooks import WebhookIntake
-from batching import keys
+from batching import keys, slot_tags
 from batching.codec import encode_tensors
 from batching.entry import LaneEntry
 from batching.jobs.events import JobEvents
@@ -38,7 +38,7 @@ from maas.core.errors import (
     NotReplicatedError,
     RateLimitedError,
 )
-from maas.core.ids import is_job_id, new_job_id
+from maas.core.ids import is_job_id, new_job_id, with_tag
 from maas.core.inputs import parse_inputs
 from maas.core.log_fields import fields
 from maas.core.settings import Settings
@@ -121,7 +121,7 @@ class JobService:
             record, replayed = await self._traced_submit(
                 caller, request, idempotency_key, job_id, traceparent
             )
-            if not replayed and self.events.subscribed.is_set():
+            if not replayed and self.events.ready(record.id):
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(deadline - time.monotonic()):
                         await ended.wait()
@@ -159,6 +159,7 @@ class JobService:
         check_rows(rows, model)
         record = await self._record(caller.tenant, request, model, rows, job_id)
         record.traceparent = traceparent
+        await self.events.follow(record.id)  # before it is written: its end cannot be missed
         if idempotency_key is not None:
             body = fingerprint(body_of(request))
             reservation = await self.idempotency.reserve(caller.tenant, idempotency_key, body, record.id)
@@ -188,8 +189,10 @@ class JobService:
             )
         if request.timeout_s is not None:
             queue_time_s = min(queue_time_s, request.timeout_s)
+        # The id carries its lane's slot tag: its record is found, and lives, in the lane's slot.
+        lane = keys.online_lane(model.name, model.version)
         return JobRecord(
-            id=job_id,
+            id=with_tag(job_id, slot_tags.tag_of_key(lane)),
             status=JobStatus.QUEUED,
             model=model.name,
             version=model.version,
@@ -205,7 +208,7 @@ class JobService:
     async def _enqueue(
         self, caller: Caller, record: JobRecord, model: ModelVersion, inputs: dict[str, np.ndarray]
     ) -> None:
-        """Admits the job to its lane, audited in the same round trip (only if admitted)."""
+        """Admits the job to its lane; audited once admitted (batching.jobs.store)."""
         entry = LaneEntry(
             record.id,
             record.rows,
@@ -278,12 +281,13 @@ class JobService:
         carry the ended record (read again only when they do not)."""
         deadline = time.monotonic() + min(wait_s, self.settings.max_wait_s)
         while True:
+            following = await self.events.follow(job_id)
             with self.events.watch(job_id) as ended:
                 record = await self.get(caller, job_id)
                 remaining = deadline - time.monotonic()
                 if record.terminal or remaining <= 0:
                     return record
-                if not self.events.subscribed.is_set():
+                if not following:
                     remaining = min(remaining, 0.5)  # events are down: fall back to slow polling
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(remaining):

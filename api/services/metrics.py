@@ -106,11 +106,12 @@ class MetricsService:
     redis: aioredis.Redis
     registry: AsyncRegistry
     heartbeat_s: float
+    rq_redis: aioredis.Redis | None = None  # rq's own Redis, when it has one
 
     async def exposition(self, accept: str) -> tuple[bytes, str]:
         """The metrics as OpenMetrics when the scraper accepts it, else Prometheus text."""
         versions = await asyncio.to_thread(_all_versions, self.registry.repository)
-        state = await read_queue_state(self.redis, versions, self.heartbeat_s)
+        state = await read_queue_state(self.redis, versions, self.heartbeat_s, self.rq_redis)
         registry = CollectorRegistry()
         if multiprocess_mode():
             MultiProcessCollector(registry)

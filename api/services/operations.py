@@ -30,11 +30,12 @@ class OperationsService:
     audit: AuditTrail
     heartbeat_s: float
     redeliver_interval_s: float
+    rq_redis: aioredis.Redis | None = None  # rq's own Redis, when it has one
 
     async def overview(self, caller: Caller) -> dict:
         versions = await self._versions()
         state, letters, webhooks = await asyncio.gather(
-            read_queue_state(self.redis, versions, self.heartbeat_s),
+            read_queue_state(self.redis, versions, self.heartbeat_s, self.rq_redis),
             recent_dead_letters(self.redis, versions),
             failed_webhooks(self.redis),
         )

@@ -16,6 +16,7 @@ from batching.bulk.scripts import CHUNK_DONE, DELETE, START, SWEEP_GRACE_S, TRAN
 from batching.jobs.record import JobError
 from batching.webhook import WebhookState
 from maas.core.errors import JobNotFoundError, JobStateError
+from maas.core.ids import tag_of
 
 CANCELLABLE = ",".join((BulkStatus.VALIDATING, BulkStatus.QUEUED, BulkStatus.RUNNING))
 FAILABLE = ",".join((*CANCELLABLE.split(","), BulkStatus.FINALIZING))
@@ -25,8 +26,8 @@ def transition_call(bulk_id: str, allowed: str, status: BulkStatus, fields: dict
     """A guarded state change of the bulk job (shared with the rq worker's synchronous client)."""
     return TRANSITION.call(
         bulk=keys.bulk_job(bulk_id),
-        outbox=keys.WEBHOOK_OUTBOX,
-        sweep=keys.BULK_SWEEP,
+        outbox=keys.webhook_outbox(tag_of(bulk_id)),
+        sweep=keys.bulk_sweep(tag_of(bulk_id)),
         allowed=allowed,
         state=status.value,
         now=repr(time.time()),
@@ -51,10 +52,15 @@ class BulkStore:
         # No job outlives this from its submission (retention is at most unended_s): older
         # ids in the tenant's list are of records Redis expired.
         longest_s = 2 * unended_s + SWEEP_GRACE_S
-        async with self.redis.pipeline(transaction=True) as pipe:
+        tag = tag_of(record.id)
+        # No transaction: the tenant's list lies in another slot (Redis Cluster). The sweep
+        # entry goes first, so a record is never written that no sweeper would find.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if tag:
+                pipe.sadd(keys.SLOT_TAGS, tag)  # its outbox and sweep list are found
+            pipe.zadd(keys.bulk_sweep(tag), {record.id: record.created_at + due_s})
             pipe.hset(key, mapping=record.to_fields())
             pipe.expire(key, due_s + SWEEP_GRACE_S)
-            pipe.zadd(keys.BULK_SWEEP, {record.id: record.created_at + due_s})
             index = keys.tenant_bulk_jobs(record.tenant)
             pipe.zadd(index, {record.id: record.created_at})
             pipe.zremrangebyscore(index, 0, time.time() - longest_s)

@@ -1,5 +1,11 @@
 """Job completion events: workers PUBLISH a job when it ends; waiters here wake without polling.
 
+Each hash slot has its channel (batching.keys.job_events), so an end is announced in its job's
+slot. On one Redis the listener takes them all with one pattern. On a Cluster, where PUBLISH
+would copy every announcement to every node, they are sharded channels (SPUBLISH/SSUBSCRIBE):
+a process subscribes to a slot's channel the first time it waits on a job there (`follow`), and
+only that slot's node sends it that slot's ends.
+
 An announcement is the job's id, then (unless the record is large: batching.jobs.scripts) a
 newline and the ended record's fields, each as `<length>:<bytes>`; a waiter woken with the
 record answers without reading it from Redis again.
@@ -13,8 +19,13 @@ from collections.abc import Iterator
 import redis.asyncio as aioredis
 
 from batching import keys
+from maas.core.ids import base_of, tag_of
 
 log = logging.getLogger(__name__)
+# Cluster: how long the listener waits on each node for a message before it looks for channels
+# to add (the most a first wait in a slot waits for its subscription, times the nodes).
+SHARD_POLL_S = 0.05
+FOLLOW_WAIT_S = 2.0  # the most `follow` waits for a subscription before the caller polls instead
 
 
 class Ended(asyncio.Event):
@@ -44,11 +55,37 @@ def announced_fields(payload: bytes) -> dict[bytes, bytes]:
 class JobEvents:
     """One subscription per process, fanned out to every coroutine waiting on a job."""
 
-    def __init__(self, redis: aioredis.Redis):
+    def __init__(self, redis: aioredis.Redis, sharded: bool = False):
         self._redis = redis
+        self._sharded = sharded  # a Cluster: one sharded channel per slot, subscribed on demand
+        self._channels: dict[str, asyncio.Event] = {}  # sharded channel -> set while subscribed
+        self._more = asyncio.Event()  # a channel was added to _channels
         self._waiters: dict[str, set[Ended]] = {}
         self._task: asyncio.Task | None = None
         self.subscribed = asyncio.Event()
+
+    async def follow(self, job_id: str) -> bool:
+        """Makes sure this process hears the job's end (on a Cluster: subscribes to its slot's
+        channel, once per slot). Call before `watch`'s read; False: not subscribed (events are
+        down), so poll."""
+        if self._sharded and (tag := tag_of(job_id)):
+            channel = keys.job_events(tag)
+            ready = self._channels.get(channel)
+            if ready is None:
+                ready = self._channels[channel] = asyncio.Event()
+                self._more.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), FOLLOW_WAIT_S)
+        return self.ready(job_id)
+
+    def ready(self, job_id: str) -> bool:
+        """Whether the end of the job would wake its watchers now."""
+        if not self.subscribed.is_set():
+            return False
+        if self._sharded and (tag := tag_of(job_id)):
+            ready = self._channels.get(keys.job_events(tag))
+            return ready is not None and ready.is_set()
+        return True
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="job-events")
@@ -65,22 +102,27 @@ class JobEvents:
         """An event set when the job ends. Enter it *before* reading (or writing) the job, so no
         end is missed."""
         event = Ended()
-        self._waiters.setdefault(job_id, set()).add(event)
+        base = base_of(job_id)  # with or without its slot tag (a submit watches before it knows it)
+        self._waiters.setdefault(base, set()).add(event)
         try:
             yield event
         finally:
-            waiters = self._waiters.get(job_id)
+            waiters = self._waiters.get(base)
             if waiters is not None:
                 waiters.discard(event)
                 if not waiters:
-                    del self._waiters[job_id]
+                    del self._waiters[base]
 
     async def _listen(self) -> None:
         backoff_s = 0.1
         while True:
             try:
+                if self._sharded:
+                    await self._listen_sharded()
+                    continue
                 async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(keys.JOB_EVENTS_CHANNEL)
+                    # Every slot's channel (and the untagged one): each shares this prefix.
+                    await pubsub.psubscribe(keys.JOB_EVENTS_CHANNEL + "*")
                     self.subscribed.set()
                     backoff_s = 0.1
                     async for message in pubsub.listen():
@@ -89,6 +131,8 @@ class JobEvents:
                 raise
             except Exception as e:  # any connection failure: wake everyone, resubscribe
                 self.subscribed.clear()
+                for ready in self._channels.values():
+                    ready.clear()
                 log.warning("job events subscription lost (%s); retrying in %.1fs", e, backoff_s)
                 for waiters in self._waiters.values():
                     for event in waiters:
@@ -96,12 +140,70 @@ class JobEvents:
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 5.0)
 
+    async def _listen_sharded(self) -> None:
+        """Subscribes to each slot's channel as `follow` asks for it, and wakes waiters."""
+        await self._redis.initialize()  # type: ignore[attr-defined]  # the slot map, to route SSUBSCRIBE
+        shards = NodeSubscriptions(self._redis)
+        try:
+            self.subscribed.set()
+            sent: set[str] = set()
+            while True:
+                for channel in [c for c in self._channels if c not in sent]:
+                    await shards.ssubscribe(channel)
+                    sent.add(channel)
+                if not sent:
+                    await self._more.wait()
+                    self._more.clear()
+                    continue
+                message = await shards.get_message(SHARD_POLL_S)
+                if message is None:
+                    continue
+                if message["type"] in ("ssubscribe", b"ssubscribe"):
+                    self._channels[_text(message["channel"])].set()
+                elif message["type"] in ("smessage", b"smessage"):
+                    self._wake(message["data"])
+        finally:
+            await shards.aclose()
+
     def _wake(self, data: bytes) -> None:
         job_id, _, payload = data.partition(b"\n")
-        waiters = self._waiters.get(job_id.decode())
+        waiters = self._waiters.get(base_of(job_id.decode()))
         if not waiters:  # most announcements are for jobs another API process waits on
             return
         fields = announced_fields(payload) if payload else None
         for event in waiters:
             event.fields = fields
             event.set()
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class NodeSubscriptions:
+    """Sharded subscriptions on a Cluster: one plain PubSub per node, on a connection of its own
+    (not from the Cluster client's pools, which serve commands), made from the node's options."""
+
+    def __init__(self, cluster: aioredis.Redis):
+        self._cluster = cluster
+        self._by_node: dict[str, aioredis.client.PubSub] = {}
+
+    async def ssubscribe(self, channel: str) -> None:
+        node = self._cluster.get_node_from_key(channel)  # type: ignore[attr-defined]
+        pubsub = self._by_node.get(node.name)
+        if pubsub is None:
+            pool = aioredis.ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)
+            pubsub = self._by_node[node.name] = aioredis.Redis(connection_pool=pool).pubsub()
+        await pubsub.ssubscribe(channel)
+
+    async def get_message(self, timeout_s: float) -> dict | None:
+        """The next message of any node, waiting up to timeout_s on each."""
+        for pubsub in list(self._by_node.values()):
+            if (message := await pubsub.get_message(timeout=timeout_s)) is not None:
+                return message
+        return None
+
+    async def aclose(self) -> None:
+        for pubsub in self._by_node.values():
+            await pubsub.aclose()
+            await pubsub.connection_pool.disconnect()

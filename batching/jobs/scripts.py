@@ -3,9 +3,9 @@
 A terminal state is first-wins: once a job is succeeded, failed, cancelled or expired, nothing
 overwrites it or announces it again, so a reclaimed batch may recompute but never re-deliver.
 The same step that makes a job terminal queues its webhook event in the outbox, so an event is
-created once, or not at all, whatever crashes. (Job scripts touch the job key and the global
-outbox, and admit and ack a tenant's global row count: on Redis Cluster these would need one key
-per slot; maas runs on one Redis today.)
+created once, or not at all, whatever crashes. Every script touches one hash slot (Redis
+Cluster): a job's record, its slot's outbox and channel, and its lane's keys with the slot's
+tenant row counts all sit in its lane's slot (batching.keys).
 
 The states come from JobStatus: the prelude below is generated from it, so Lua never spells one.
 """
@@ -20,7 +20,8 @@ from batching.webhook import QUEUE_EVENT_LUA
 ALLOW_OOM = ("allow-oom",)
 
 # Ends the job at `job` in `state`: keeps it `ttl` seconds (or its own retention_s), queues its
-# webhook event in `outbox` if the webhook wants this state, and announces it on `channel`. The
+# webhook event in `outbox` if the webhook wants this state, and announces it on `channel` with
+# `publish` (PUBLISH, or SPUBLISH on Redis Cluster: only the channel's shard hears it). The
 # announcement carries the ended record (batching.jobs.events.Announcement), so that a request
 # waiting for the job answers without reading it again; a record larger than
 # ANNOUNCED_RECORD_MAX_BYTES is announced by its id alone, and its waiters read it.
@@ -37,11 +38,11 @@ local function announcement(job, job_id)
   end
   return table.concat(parts)
 end
-local function end_job(job, outbox, state, ttl, channel)
+local function end_job(job, outbox, state, ttl, channel, publish)
   redis.call('EXPIRE', job, tonumber(redis.call('HGET', job, 'retention_s')) or ttl)
   local job_id = redis.call('HGET', job, 'id')
   queue_webhook_event(job, outbox, 'job', job_id, state)
-  redis.call('PUBLISH', channel, announcement(job, job_id))
+  redis.call(publish, channel, announcement(job, job_id))
 end
 """
 JOB_PRELUDE = (
@@ -58,7 +59,7 @@ JOB_PRELUDE = (
 TRANSITION = lua.Script(
     "transition",
     keys=("job", "outbox"),
-    args=("allowed", "state", "ttl", "channel"),
+    args=("allowed", "state", "ttl", "channel", "publish"),
     rest="fields",
     flags=ALLOW_OOM,
     prelude=JOB_PRELUDE,
@@ -68,7 +69,7 @@ if not current then return {0, ''} end
 if is_terminal(current) then return {0, current} end
 if A.allowed ~= '*' and not csv_has(A.allowed, current) then return {0, current} end
 redis.call('HSET', K.job, 'status', A.state, unpack(ARGV, REST))
-if is_terminal(A.state) then end_job(K.job, K.outbox, A.state, A.ttl, A.channel) end
+if is_terminal(A.state) then end_job(K.job, K.outbox, A.state, A.ttl, A.channel, A.publish) end
 return {1, current}
 """,
 )
@@ -79,7 +80,7 @@ return {1, current}
 CLAIM = lua.Script(
     "claim",
     keys=("job", "outbox"),
-    args=("now", "worker", "ttl", "channel", "expiry_error"),
+    args=("now", "worker", "ttl", "channel", "publish", "expiry_error"),
     flags=ALLOW_OOM,
     prelude=JOB_PRELUDE,
     body="""
@@ -89,7 +90,7 @@ if current ~= STATUS.QUEUED and current ~= STATUS.RUNNING then return current en
 local deadline = tonumber(redis.call('HGET', K.job, 'deadline'))
 if deadline and tonumber(A.now) > deadline then
   redis.call('HSET', K.job, 'status', STATUS.EXPIRED, 'finished_at', A.now, 'error', A.expiry_error)
-  end_job(K.job, K.outbox, STATUS.EXPIRED, A.ttl, A.channel)
+  end_job(K.job, K.outbox, STATUS.EXPIRED, A.ttl, A.channel, A.publish)
   return STATUS.EXPIRED
 end
 redis.call('HSET', K.job, 'status', STATUS.RUNNING, 'started_at', A.now, 'worker', A.worker)
@@ -99,48 +100,30 @@ return STATUS.RUNNING
 
 # Adds the entry (its field/value pairs) of `rows` rows to the tenant's sub-stream of the lane
 # (`stream`) unless that would put more than `max_rows` rows waiting in the lane, or more than
-# `tenant_max_rows` queued for the tenant across lanes (0 = no limit; a lone job always fits).
-# Counts the rows in both, marks the tenant active in the lane and, when it was not and
-# `announce` is 1, rings the lane's doorbell (`wake`) for workers blocked on other tenants.
-# Once admitted, and when `audit_fields` > 0, the first `audit_fields` values of the tail are an
-# audit entry (field/value pairs) added to the data-plane audit stream (`audit`) and the tenant's
-# copy (`tenant_audit`), capped at `audit_max` and `tenant_audit_max` entries: a submit is one
-# round trip, and a refused job leaves no audit entry. The rest of the tail is the lane entry.
+# `tenant_max_rows` queued for the tenant across lanes (0 = no limit; a lone job always fits): its
+# rows in this slot (field `tenant` of the slot's `tenant_rows` hash) plus `tenant_elsewhere`, its
+# rows in other slots as read just before. Counts the rows in both, marks the tenant active in
+# the lane and, when it was not and `announce` is 1, rings the lane's doorbell (`wake`) for
+# workers blocked on other tenants. Every key is in the lane's slot.
 # Returns {ADMITTED, rows waiting in the lane}, {LANE_FULL, rows waiting in the lane} or
 # {TENANT_FULL, rows the tenant has queued}.
-# The tenant's counter is not in the lane's hash slot: like the outbox, this needs one Redis
-# (on Redis Cluster it would need a counter per slot).
 ADMITTED, LANE_FULL, TENANT_FULL = 1, 0, 2
 ADMIT = lua.Script(
     "admit",
-    keys=("stream", "lane_rows", "tenants", "wake", "tenant_rows", "audit", "tenant_audit"),
-    args=(
-        "rows",
-        "max_rows",
-        "tenant",
-        "tenant_max_rows",
-        "announce",
-        "audit_fields",
-        "audit_max",
-        "tenant_audit_max",
-    ),
+    keys=("stream", "lane_rows", "tenants", "wake", "tenant_rows"),
+    args=("rows", "max_rows", "tenant", "tenant_max_rows", "tenant_elsewhere", "announce"),
     rest="entry",
     body=f"""
 local waiting = tonumber(redis.call('GET', K.lane_rows) or '0')
-local queued = tonumber(redis.call('GET', K.tenant_rows) or '0')
+local queued = tonumber(redis.call('HGET', K.tenant_rows, A.tenant) or '0') + tonumber(A.tenant_elsewhere)
 local rows = tonumber(A.rows)
 local max_rows = tonumber(A.max_rows)
 local tenant_max = tonumber(A.tenant_max_rows)
 if max_rows > 0 and waiting > 0 and waiting + rows > max_rows then return {{{LANE_FULL}, waiting}} end
 if tenant_max > 0 and queued > 0 and queued + rows > tenant_max then return {{{TENANT_FULL}, queued}} end
-local audit_end = REST + tonumber(A.audit_fields) - 1
-redis.call('XADD', K.stream, '*', unpack(ARGV, audit_end + 1))
-if audit_end >= REST then
-  redis.call('XADD', K.audit, 'MAXLEN', '~', A.audit_max, '*', unpack(ARGV, REST, audit_end))
-  redis.call('XADD', K.tenant_audit, 'MAXLEN', '~', A.tenant_audit_max, '*', unpack(ARGV, REST, audit_end))
-end
+redis.call('XADD', K.stream, '*', unpack(ARGV, REST))
 redis.call('INCRBY', K.lane_rows, rows)
-redis.call('INCRBY', K.tenant_rows, rows)
+redis.call('HINCRBY', K.tenant_rows, A.tenant, rows)
 if redis.call('SADD', K.tenants, A.tenant) == 1 and A.announce == '1' then
   redis.call('XADD', K.wake, 'MAXLEN', '~', '1000', '*', 'tenant', A.tenant)
 end
@@ -155,7 +138,8 @@ return {{{ADMITTED}, waiting + rows}}
 # the rows computed by this batch, of those the rows of reclaimed entries (computed before,
 # perhaps, by a worker that died), dead letters, and the batch in its size bucket (batch_bucket:
 # a hash field name, batch_rows_le_N, for the dashboard). Returns the rows freed.
-# The tenant's count is clamped at 0: entries queued before tenants existed were never counted.
+# The tenant's count (its field of the slot's `tenant_rows` hash) is clamped at 0: entries queued
+# before tenants (or slot tags) existed were never counted there.
 ACK = lua.Script(
     "ack",
     keys=("stream", "lane_rows", "stats", "tenants", "tenant_rows"),
@@ -172,7 +156,9 @@ for i = REST, #ARGV, 2 do
 end
 if freed > 0 then
   redis.call('DECRBY', K.lane_rows, freed)
-  if redis.call('DECRBY', K.tenant_rows, freed) < 0 then redis.call('SET', K.tenant_rows, 0) end
+  if redis.call('HINCRBY', K.tenant_rows, A.tenant, -freed) < 0 then
+    redis.call('HSET', K.tenant_rows, A.tenant, 0)
+  end
 end
 if redis.call('XLEN', K.stream) == 0 then redis.call('SREM', K.tenants, A.tenant) end
 if tonumber(A.computed_rows) > 0 then

@@ -1,8 +1,9 @@
 """Job records in Redis: submit, read, cancel (api side) and claim, finish (worker side).
 
-Every command here touches one key or one lane's keys (which share a hash slot), except the
-tenant's row count that admit and ack keep across lanes (one Redis, like the webhook outbox);
-each pipeline is one round trip.
+Every script and transaction here touches one hash slot: a job's record and its lane's keys
+share the lane's slot (batching.keys), and so does the tenant's row count that admit and ack
+keep per slot (its total across lanes is the sum over the slot tags in use). Each pipeline is
+one round trip; a pipeline is no transaction, so its commands may go to several Cluster nodes.
 
 Client data crosses this boundary sealed (maas.core.sealing): a lane entry's inputs and a job's
 metadata at submit, its outputs at finish, each bound to the job's id and tenant.
@@ -17,11 +18,12 @@ import orjson
 import redis.asyncio as aioredis
 
 from batching import audit as audit_log
-from batching import keys, lua
+from batching import keys, lua, slot_tags
 from batching.entry import LaneEntry
 from batching.jobs.listing import index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
 from batching.jobs.scripts import ACK, ADMIT, CLAIM, LANE_FULL, TENANT_FULL, TRANSITION
+from batching.jobs.tenant_rows import tenant_queued_rows
 from maas.core.errors import (
     JobNotFoundError,
     JobStateError,
@@ -29,22 +31,22 @@ from maas.core.errors import (
     QueueFullError,
     TenantQuotaError,
 )
+from maas.core.ids import tag_of
 from maas.core.sealing import CLEAR, Purpose, Sealer
 
 EXPIRED_ERROR = JobError("expired", "the job waited past its deadline and was not computed")
 
 
-def _transition(batch: lua.Batch, job_id: str, allowed: str, status: JobStatus, ttl_s: int, fields: dict):
-    batch.run(
-        TRANSITION,
-        job=keys.job(job_id),
-        outbox=keys.WEBHOOK_OUTBOX,
-        allowed=allowed,
-        state=status.value,
-        ttl=ttl_s,
-        channel=keys.JOB_EVENTS_CHANNEL,
-        fields=fields,
-    )
+def job_keys(job_id: str, publish: str) -> dict[str, str]:
+    """The keys and channel a job's terminal step touches, all in its slot; `publish`: PUBLISH
+    or SPUBLISH (Redis Cluster)."""
+    tag = tag_of(job_id)
+    return {
+        "job": keys.job(job_id),
+        "outbox": keys.webhook_outbox(tag),
+        "channel": keys.job_events(tag),
+        "publish": publish,
+    }
 
 
 BATCH_ROWS_BUCKETS = tuple(2**i for i in range(11))  # 1, 2, 4, ... 1024; larger: "inf"
@@ -63,6 +65,7 @@ def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: i
     for entry in entries:
         by_tenant[entry.tenant].append(entry)
     recomputed = sum(e.rows for e in entries if e.deliveries > 1) if computed_rows else 0
+    tenant_rows = keys.slot_tenant_rows(slot_tags.tag_of_key(lane))
     for i, (tenant, group) in enumerate(by_tenant.items()):
         batch.run(
             ACK,
@@ -70,7 +73,7 @@ def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: i
             lane_rows=keys.lane_rows(lane),
             stats=keys.lane_stats(lane),
             tenants=keys.lane_tenants(lane),
-            tenant_rows=keys.tenant_queued_rows(tenant),
+            tenant_rows=tenant_rows,
             group=keys.LANE_GROUP,
             tenant=tenant,
             computed_rows=computed_rows if i == 0 else 0,
@@ -81,8 +84,17 @@ def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: i
         )
 
 
-def _pairs(fields: Mapping) -> list:
-    return [item for pair in fields.items() for item in pair]
+def _transition(
+    batch: lua.Batch, job_id: str, allowed: str, status: JobStatus, ttl_s: int, fields: dict, publish: str
+):
+    batch.run(
+        TRANSITION,
+        **job_keys(job_id, publish),
+        allowed=allowed,
+        state=status.value,
+        ttl=ttl_s,
+        fields=fields,
+    )
 
 
 class JobStore:
@@ -92,8 +104,10 @@ class JobStore:
         result_ttl_s: int,
         sealer: Sealer = CLEAR,
         wait_replicas: tuple[int, int] | None = None,
+        publish: str = "PUBLISH",
     ):
         self.redis = redis
+        self.publish = publish  # how a job's end is announced: PUBLISH, or SPUBLISH on a Cluster
         self.result_ttl_s = result_ttl_s
         self.sealer = sealer
         # (replicas, timeout ms): a submit returns only once that many replicas hold the job.
@@ -110,12 +124,16 @@ class JobStore:
     ) -> None:
         """Writes the record, then admits its entry to the record's tenant's sub-stream of the
         lane unless the lane holds `max_rows` rows or the tenant `tenant_max_rows` across lanes
-        (0: no limit), with `audit_entry` (batching.audit.entry_of) added to the data-plane
-        audit trail only if admitted; one round trip. The record goes first: a worker drops an
-        entry whose record is missing."""
+        (0: no limit); then, only if admitted, `audit_entry` (batching.audit.entry_of) is added
+        to the data-plane audit trail (other slots: a second round trip, so a crash between the
+        two may leave an admitted job unaudited, never a refused one audited). The record goes
+        first: a worker drops an entry whose record is missing."""
         ttl = max(1, int(record.deadline - time.time()) + self.result_ttl_s)
         job_key = keys.job(record.id)
-        audit = audit_entry or {}
+        tag = slot_tags.tag_of_key(lane)
+        # Its rows in other slots, read before: concurrent submits to other slots may pass the
+        # cap together by their own rows (within one slot the check is exact).
+        elsewhere = await tenant_queued_rows(self.redis, record.tenant, but=tag) if tenant_max_rows else 0
         # The record says whose job it is; the inputs are sealed for that job and tenant.
         inputs = self.sealer.seal(Purpose.JOB_INPUTS, record.id, record.tenant, entry.inputs)
         entry = replace(entry, tenant=record.tenant, inputs=inputs)
@@ -123,6 +141,7 @@ class JobStore:
         def build(batch: lua.Batch):
             batch.pipe.hset(job_key, mapping=record.to_fields(self.sealer))
             batch.pipe.expire(job_key, ttl)
+            batch.pipe.sadd(keys.SLOT_TAGS, tag)  # before the job can end: its outbox is found
             index_job(batch.pipe, record, ttl)
             batch.run(
                 ADMIT,
@@ -130,19 +149,15 @@ class JobStore:
                 lane_rows=keys.lane_rows(lane),
                 tenants=keys.lane_tenants(lane),
                 wake=keys.lane_wake(lane),
-                tenant_rows=keys.tenant_queued_rows(record.tenant),
+                tenant_rows=keys.slot_tenant_rows(tag),
                 rows=entry.rows,
                 max_rows=max_rows,
                 tenant=record.tenant,
                 tenant_max_rows=tenant_max_rows,
+                tenant_elsewhere=elsewhere,
                 # Workers always read the default tenant's sub-stream (the lane's own stream).
                 announce=int(record.tenant != keys.DEFAULT_TENANT),
-                audit=keys.AUDIT_DATA,
-                tenant_audit=keys.tenant_audit(record.tenant, keys.AUDIT_DATA),
-                audit_fields=2 * len(audit),
-                audit_max=audit_log.MAX_ENTRIES,
-                tenant_audit_max=audit_log.MAX_TENANT_ENTRIES,
-                entry=[*_pairs(audit), *_pairs(entry.to_fields())],
+                entry=entry.to_fields(),
             )
 
         replies = await lua.execute(self.redis, build, self.wait_replicas)
@@ -159,6 +174,8 @@ class JobStore:
                 f"tenant {record.tenant} has {count} rows queued across models (limit "
                 f"{tenant_max_rows}); this job's {record.rows} would exceed it; retry later"
             )
+        if audit_entry:
+            await audit_log.write(self.redis, record.tenant, dict(audit_entry), keys.AUDIT_DATA)
         if self.wait_replicas and replies[-1] < self.wait_replicas[0]:
             raise NotReplicatedError(
                 f"job {record.id} is queued on the Redis primary but only {replies[-1]} of "
@@ -195,7 +212,10 @@ class JobStore:
 
     async def _apply(self, job_id: str, allowed: str, status: JobStatus, fields: dict):
         [(applied, state)] = await lua.execute(
-            self.redis, lambda batch: _transition(batch, job_id, allowed, status, self.result_ttl_s, fields)
+            self.redis,
+            lambda batch: _transition(
+                batch, job_id, allowed, status, self.result_ttl_s, fields, self.publish
+            ),
         )
         return applied, state.decode()
 
@@ -208,12 +228,10 @@ class JobStore:
             for entry in entries:
                 batch.run(
                     CLAIM,
-                    job=keys.job(entry.job_id),
-                    outbox=keys.WEBHOOK_OUTBOX,
+                    **job_keys(entry.job_id, self.publish),
                     now=now,
                     worker=worker_id,
                     ttl=self.result_ttl_s,
-                    channel=keys.JOB_EVENTS_CHANNEL,
                     expiry_error=error,
                 )
 
@@ -233,7 +251,7 @@ class JobStore:
         def build(batch: lua.Batch):
             for entry, result in results:
                 fields = result.to_fields(self.sealer, entry.job_id, entry.tenant)
-                _transition(batch, entry.job_id, "*", result.status, self.result_ttl_s, fields)
+                _transition(batch, entry.job_id, "*", result.status, self.result_ttl_s, fields, self.publish)
             if done:
                 _ack(batch, lane, done, computed_rows)
 
@@ -254,7 +272,9 @@ class JobStore:
                 copy = {**entry.to_fields(), "deliveries": entry.deliveries, "at": repr(time.time())}
                 batch.pipe.xadd(keys.dead_letters(lane), copy, maxlen=100_000, approximate=True)
                 fields = result.to_fields()
-                _transition(batch, entry.job_id, "*", JobStatus.FAILED, self.result_ttl_s, fields)
+                _transition(
+                    batch, entry.job_id, "*", JobStatus.FAILED, self.result_ttl_s, fields, self.publish
+                )
             _ack(batch, lane, entries, 0, dead=len(entries))
 
         await lua.execute(self.redis, build)
@@ -268,7 +288,7 @@ class JobStore:
                 return max(await self.redis.pttl(key), 1) / 1000
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.job(job_id), mapping={"webhook_state": "pending", "webhook_next_attempt_at": ""})
-            pipe.xadd(keys.WEBHOOK_OUTBOX, {"job": job_id, "redeliver": "1"})
+            pipe.xadd(keys.webhook_outbox(tag_of(job_id)), {"job": job_id, "redeliver": "1"})
             await pipe.execute()
         return 0.0
 

@@ -46,7 +46,8 @@ class KeyStore:
             max_queued_rows=spec.max_queued_rows,
             max_bulk_jobs=spec.max_bulk_jobs,
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # No transaction: the key list lies in another hash slot (Redis Cluster); one round trip.
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(keys.api_key(key_id), mapping=record.to_fields())
             pipe.zadd(keys.API_KEYS, {key_id: record.created_at})
             await pipe.execute()

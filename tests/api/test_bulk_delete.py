@@ -8,6 +8,7 @@ import pytest
 
 from batching import keys
 from maas.core.access import Scope
+from maas.core.ids import tag_of
 from tests.conftest import in_process_api
 from tests.support.bulk_helpers import jsonl, npy, submit, wait_for_status
 from tests.support.processes import MaasProcess
@@ -86,6 +87,6 @@ async def test_retention_is_capped_by_the_configured_maximum(api, redis, setting
     job = await submit(api, "in.jsonl", content, model="digits")
     assert job["retention_s"] == settings.bulk_retention_s
     # Until it ends, it is due only after the longest a job may take plus its retention.
-    due = await redis.zscore(keys.BULK_SWEEP, job["id"])
+    due = await redis.zscore(keys.bulk_sweep(tag_of(job["id"])), job["id"])
     created = (await redis.hget(keys.bulk_job(job["id"]), "created_at")).decode()
     assert due == pytest.approx(float(created) + longest + settings.bulk_retention_s)

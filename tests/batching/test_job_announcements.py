@@ -49,7 +49,7 @@ async def test_a_waiter_is_woken_with_the_ended_record(redis, rows):
     await asyncio.wait_for(events.subscribed.wait(), 5)
     announced = []
     async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-        await pubsub.subscribe(keys.JOB_EVENTS_CHANNEL)
+        await pubsub.psubscribe(keys.JOB_EVENTS_CHANNEL + "*")
         entry = await submit(store, "j1")
         outputs = {"probabilities": np.full((rows, 10), 0.5, np.float32)}
         result = JobResult(JobStatus.SUCCEEDED, time.time(), outputs, timings=JobTimings(1.0, 0.5, 1))

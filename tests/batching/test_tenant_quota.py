@@ -4,11 +4,12 @@ import time
 
 import pytest
 
-from batching import keys
+from batching import keys, slot_tags
 from batching.entry import LaneEntry
 from batching.fair_lane import FairLaneReader
 from batching.jobs.record import JobResult, JobStatus
 from batching.jobs.store import JobStore
+from batching.jobs.tenant_rows import tenant_queued_rows
 from maas.core.errors import TenantQuotaError
 from tests.support.tenant_jobs import submit_rows
 
@@ -17,7 +18,7 @@ OTHER_LANE = keys.online_lane("digits", 2)
 
 
 async def queued(redis, tenant: str) -> int:
-    return int(await redis.get(keys.tenant_queued_rows(tenant)) or 0)
+    return await tenant_queued_rows(redis, tenant)
 
 
 async def read_all(redis, lane: str = LANE) -> list[LaneEntry]:
@@ -80,5 +81,6 @@ async def test_an_entry_queued_before_tenants_existed_never_makes_a_count_negati
     [entry] = await read_all(redis)
     assert entry.tenant == keys.DEFAULT_TENANT
     await JobStore(redis, 60).finish(LANE, [], [entry])
-    assert await redis.get(keys.tenant_queued_rows(keys.DEFAULT_TENANT)) == b"0"
+    slot_rows = keys.slot_tenant_rows(slot_tags.tag_of_key(LANE))
+    assert await redis.hget(slot_rows, keys.DEFAULT_TENANT) == b"0"
     assert await redis.get(keys.lane_rows(LANE)) == b"0"

@@ -15,7 +15,7 @@ import httpx
 from rq import Worker as RqWorker
 
 from batching import keys
-from batching.connection import connect_sync
+from batching.connection import connect_sync, rq_settings
 from maas.cli.supervisor import settings_env
 from maas.core.settings import Settings
 from tests.support.waiting import wait_until_blocking
@@ -56,7 +56,7 @@ def _worker_ready(process: "MaasProcess") -> bool:
 
 
 def _rq_worker_ready(process: "MaasProcess") -> bool:
-    with connect_sync(process.settings) as client:
+    with connect_sync(rq_settings(process.settings)) as client:
         return _holds_id_of(process.pid, RqWorker.all_keys(connection=client))
 
 

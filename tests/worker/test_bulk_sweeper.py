@@ -15,7 +15,7 @@ from batching.bulk.record import BulkFormat, BulkRecord, BulkStatus, input_path
 from batching.bulk.retention import claim_due
 from batching.bulk.store import BulkStore
 from maas.core.file_store import LocalFileStore
-from maas.core.ids import new_job_id
+from maas.core.ids import new_job_id, tag_of
 from tests.conftest import in_process_api
 from tests.support.bulk_helpers import npy, submit, wait_for_status
 from tests.support.processes import MaasProcess
@@ -51,11 +51,12 @@ async def test_the_rq_worker_deletes_expired_jobs_and_keeps_fresh_ones(settings,
     assert not (store / brief["id"]).exists()
     assert not await redis.exists(keys.bulk_job(brief["id"]), keys.bulk_chunks_done(brief["id"]))
     assert listed == [fresh["id"]]
-    assert [m.decode() for m in await redis.zrange(keys.BULK_SWEEP, 0, -1)] == [fresh["id"]]
+    sweep = keys.bulk_sweep(tag_of(fresh["id"]))
+    assert [m.decode() for m in await redis.zrange(sweep, 0, -1)] == [fresh["id"]]
     assert len(list((store / fresh["id"] / "results").iterdir())) == 2  # untouched
     assert await redis.exists(keys.bulk_job(fresh["id"]))
     # Its retention counts from its end; its record outlives that by the grace.
-    due = await redis.zscore(keys.BULK_SWEEP, fresh["id"])
+    due = await redis.zscore(sweep, fresh["id"])
     finished = float(await redis.hget(keys.bulk_job(fresh["id"]), "finished_at"))
     assert due == pytest.approx(finished + settings.bulk_retention_s)
     assert await redis.ttl(keys.bulk_job(fresh["id"])) > settings.bulk_retention_s

@@ -9,6 +9,7 @@ import orjson
 from batching import keys
 from batching.jobs.record import TERMINAL, JobStatus
 from batching.jobs.store import JobStore
+from batching.jobs.tenant_rows import tenant_queued_rows
 from tests.support.tenant_jobs import submit_rows
 from tests.support.waiting import wait_until
 
@@ -70,5 +71,5 @@ async def test_a_trickle_runs_within_a_batch_or_two_while_a_neighbour_floods(red
     sizes = [by_batch[s] for s in a_batches]
     assert min(sizes[:-2]) >= 128 - FLOOD_ROWS  # full but for a job that did not fit beside B's
     assert sum(size == 128 for size in sizes) >= len(sizes) - TRICKLE_JOBS - 2
-    assert await redis.get(keys.tenant_queued_rows("a")) == b"0"
+    assert await tenant_queued_rows(redis, "a") == 0
     assert await redis.smembers(keys.lane_tenants(LANE)) == set()

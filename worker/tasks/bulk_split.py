@@ -48,6 +48,7 @@ SPLITTABLE = frozenset({BulkStatus.VALIDATING, BulkStatus.QUEUED, BulkStatus.RUN
 @dataclass(frozen=True)
 class SplitContext:
     redis: redis.Redis
+    rq_redis: redis.Redis  # rq's (MAAS_RQ_REDIS_URL): the next slice is queued there
     registry: ModelRepository
     task_s: float
     chunk_max_bytes: int
@@ -89,7 +90,7 @@ def split(bulk_id: str) -> str:
     if finished:
         return "split complete"
     fed = int(context.redis.hget(keys.bulk_job(bulk_id), "fed") or 0)
-    return f"continues as {enqueue_split(context.redis, bulk_id, fed, context.task_s)}"
+    return f"continues as {enqueue_split(context.rq_redis, bulk_id, fed, context.task_s)}"
 
 
 def _chunks(

@@ -8,6 +8,10 @@ Another thread deletes bulk jobs whose retention ran out (worker/tasks/bulk_swee
 
 rq jobs are JSON-serialized (rq's default is pickle, which maas never uses). Tasks run
 in-process: a delivery is one bounded HTTP request, not worth a fork.
+
+rq's queues, registries and scheduler live on rq's Redis (MAAS_RQ_REDIS_URL; unset, the main
+one); the tasks, the relay and the sweeper read and write maas's records on the main Redis,
+which may be a Cluster that rq could not use.
 """
 
 import logging
@@ -25,7 +29,7 @@ from rq.worker import WorkerStatus
 from batching import keys
 from batching.bulk.limits import InputLimits
 from batching.bulk.queue import bulk_queue
-from batching.connection import connect_sync
+from batching.connection import connect_sync, rq_settings
 from maas.core.child_process import die_with_parent
 from maas.core.file_store import configured_store
 from maas.core.sealing import Sealer, announce
@@ -58,7 +62,7 @@ def webhook_queue(client: redis.Redis) -> Queue:
     return Queue(keys.WEBHOOK_QUEUE, connection=client, serializer=JSONSerializer)
 
 
-def _configure_tasks(client: redis.Redis, settings: Settings) -> None:
+def _configure_tasks(client: redis.Redis, rq_client: redis.Redis, settings: Settings) -> None:
     sealer = Sealer.from_setting(settings.data_keys)
     announce(sealer, "rq-worker")
     delivery.configure(
@@ -74,6 +78,7 @@ def _configure_tasks(client: redis.Redis, settings: Settings) -> None:
     bulk_split.configure(
         bulk_split.SplitContext(
             client,
+            rq_client,
             ModelRepository(settings.model_repository),
             settings.bulk_task_s,
             settings.bulk_chunk_max_bytes,
@@ -115,10 +120,11 @@ def run_rq_worker(settings: Settings) -> None:
     if not settings.redis_url:
         raise ValueError("the rq worker needs MAAS_REDIS_URL")
     client = connect_sync(settings, socket_connect_timeout=2, health_check_interval=30)
-    os.register_at_fork(after_in_child=lambda: _after_fork_in_child(client))
-    _configure_tasks(client, settings)
+    rq_client = connect_sync(rq_settings(settings), socket_connect_timeout=2, health_check_interval=30)
+    os.register_at_fork(after_in_child=lambda: _after_fork_in_child(rq_client))
+    _configure_tasks(client, rq_client, settings)
     name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-    deliveries, splits = webhook_queue(client), bulk_queue(client)
+    deliveries, splits = webhook_queue(rq_client), bulk_queue(rq_client)
     relay = OutboxRelay(
         client,
         deliveries,
@@ -128,7 +134,7 @@ def run_rq_worker(settings: Settings) -> None:
         task_timeout_s=int(settings.webhook_timeout_s) + 5,
     )
     threading.Thread(target=relay.run, name="webhook-relay", daemon=True).start()
-    splitter = ThreadWorker([splits], **_worker_options(client, settings, f"{name}-split"))
+    splitter = ThreadWorker([splits], **_worker_options(rq_client, settings, f"{name}-split"))
     splitter.abandoned_grace_s = settings.rq_abandoned_after_s
     split_thread = threading.Thread(
         target=splitter.work,
@@ -139,7 +145,7 @@ def run_rq_worker(settings: Settings) -> None:
     split_thread.start()
     sweeper_stopping = _start_sweeper(client, settings)
     slots = DestinationSlots(settings.webhook_concurrency, settings.webhook_per_destination)
-    options = _worker_options(client, settings, name)
+    options = _worker_options(rq_client, settings, name)
     worker = _with_grace(
         SlotWorker([deliveries], slots=slots, destination_of=delivery.destination, **options), settings
     )

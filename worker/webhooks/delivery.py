@@ -158,7 +158,9 @@ def _record(
     WEBHOOK_DELIVERIES.labels(state.value).inc()
     if not client.exists(key):
         return  # its result expired meanwhile: do not leave a partial record behind
-    with client.pipeline(transaction=True) as pipe:
+    # No transaction: the failures index lies in another hash slot (Redis Cluster). This task is
+    # the record's only webhook writer, and one connection's pipeline runs in order.
+    with client.pipeline(transaction=False) as pipe:
         pipe.hincrby(key, "webhook_attempts", 1)
         pipe.hset(
             key,

@@ -1,4 +1,5 @@
-"""Redis: where it is (one URL, or Sentinel), how every client connects, how sure a 202 is."""
+"""Redis: where it is (one URL, Sentinel, or a Cluster), where rq's queues are, how every client
+connects, how sure a 202 is."""
 
 from pathlib import Path
 
@@ -15,6 +16,20 @@ class RedisSettings(BaseModel):
         "(ACL user and password in the URL). Unset: `maas serve` starts a local redis-server with "
         "its data under state_dir. With redis_sentinels, its scheme, user, password and database "
         "apply to the master the sentinels name, and its host is ignored (write the master name).",
+    )
+
+    redis_cluster: bool = Field(
+        False,
+        description="redis_url names one node of a Redis Cluster: clients learn the others from it "
+        "and follow slot moves. Needs rq_redis_url (rq does not run on a Cluster).",
+    )
+
+    rq_redis_url: str | None = Field(
+        None,
+        repr=False,  # it may carry a password
+        description="The Redis of rq's queues (webhook deliveries, bulk splits): a standalone Redis "
+        "URL, TLS with the redis_tls_* files as for redis_url. Unset: the main Redis (redis_url, or "
+        "the Sentinel master). Required with redis_cluster.",
     )
 
     redis_max_connections: int = Field(
@@ -89,4 +104,19 @@ class RedisSettings(BaseModel):
             raise ValueError("redis_tls_* need a rediss:// redis_url")
         if self.redis_sentinels and not (self.redis_sentinel_master and self.redis_url):
             raise ValueError("redis_sentinels need redis_sentinel_master and redis_url")
+        if self.redis_cluster:
+            self._check_cluster()
         return self
+
+    def _check_cluster(self) -> None:
+        if not (self.redis_url and self.rq_redis_url):
+            raise ValueError(
+                "redis_cluster needs redis_url (a node) and rq_redis_url (rq cannot use a Cluster)"
+            )
+        if self.redis_sentinels:
+            raise ValueError(
+                "redis_cluster and redis_sentinels exclude each other (a Cluster fails over itself)"
+            )
+        if self.redis_wait_replicas:
+            # WAIT counts one connection's writes on one node; a submit's pipeline spans nodes.
+            raise ValueError("redis_wait_replicas is not supported with redis_cluster")
