@@ -59,13 +59,16 @@ class BulkLaneReader:
     async def ensure_group(self) -> None:
         await self._lane.ensure_group()
 
-    async def next(self, block_ms: int | None) -> ChunkEntry | None:
+    async def next(self, block_ms: int | None, reclaim: bool = True) -> ChunkEntry | None:
         """A chunk stalled in a dead worker's hands first, else a new one (waiting up to block_ms;
-        None: not waiting)."""
+        None: not waiting). With reclaim False, None while a stalled chunk waits: it is to be
+        taken when the caller holds no other chunk."""
         idle_ms = int(self.visibility_timeout_s * 1000)
         pending = await self.redis.xpending_range(
             self.stream, keys.LANE_GROUP, min="-", max="+", count=1, idle=idle_ms
         )
+        if pending and not reclaim:
+            return None
         if pending:
             deliveries = pending[0]["times_delivered"] + 1
             claimed = await self.redis.xclaim(

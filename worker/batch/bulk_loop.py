@@ -8,13 +8,15 @@ reclaimed and recomputed, and it is counted and written once.
 
 Chunks are pipelined, so that a light model's inference thread does not wait on I/O between
 chunks: while one chunk is scored, the next is read (its entry held, kept alive, handed back if
-the loop stops first) and the previous one's result is written, counted and acknowledged. So a
-worker holds at most three chunks: two inputs and one result.
+the loop stops first) and the previous ones' results are written, counted and acknowledged
+(MAX_FINISHING at most). So a worker holds at most two chunks' inputs and MAX_FINISHING results.
+A chunk delivered before (it may have crashed a worker) is scored with no other chunk held.
 """
 
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -45,6 +47,9 @@ ONLINE_POLL_S = 0.001
 # Longest run of back-to-back bulk micro-batches in one go, while the online lane is idle; an
 # online job waits at most this or one micro-batch, whichever is longer.
 SLICE_S = 0.005
+# Results being written, counted and acknowledged while the next chunks are scored: a file's
+# fsync can take longer than a light model takes to score a chunk, so several are in flight.
+MAX_FINISHING = 4
 
 
 def read_chunk(files: FileStore, entry: ChunkEntry, signature: Signature) -> ChunkFile:
@@ -125,7 +130,7 @@ class BulkLoop:
         # Entries read and not yet acknowledged (the chunk scored, the next one read ahead, the
         # previous one finishing): kept alive together while online batches go first.
         self._held: dict[bytes, ChunkEntry] = {}
-        self._finishing: asyncio.Task[None] | None = None
+        self._finishing: deque[asyncio.Task[None]] = deque()  # oldest first
 
     async def run(self, stopping: asyncio.Event) -> None:
         try:
@@ -139,7 +144,7 @@ class BulkLoop:
                     self._backoff_s = min(self._backoff_s * 2, 5.0)
         finally:
             try:
-                await self._settle()
+                await self._settle(0)
             except RedisError as e:  # its chunk stays pending: another worker reclaims it
                 log.warning("bulk lane %s: last chunk not finished: %r", self.reader.stream, e)
 
@@ -153,17 +158,24 @@ class BulkLoop:
             while not stopping.is_set():
                 current = await ahead if ahead is not None else await self._load(IDLE_BLOCK_MS)
                 ahead = None
-                if current is not None:
-                    ahead = asyncio.create_task(self._load(None))
-                    await self._guarded(current.entry, self._serve(current, stopping))
+                if current is None:
+                    continue
+                if current.entry.deliveries > 1:
+                    # A chunk that may have crashed a worker runs alone: no chunk held beside it
+                    # is charged a delivery if it crashes this one too.
+                    await self._settle(0)
+                else:
+                    ahead = asyncio.create_task(self._load(None, reclaim=False))
+                await self._guarded(current.entry, self._serve(current, stopping))
         finally:
             if ahead is not None and (loaded := await ahead) is not None:
                 await self._release(loaded.entry)  # not started: another worker takes it at once
 
-    async def _load(self, block_ms: int | None) -> "Loaded | None":
+    async def _load(self, block_ms: int | None, reclaim: bool = True) -> "Loaded | None":
         """The next chunk, started and read (None: none came within block_ms, None: no wait, or
-        it could not be read and its job failed)."""
-        entry = await self.reader.next(block_ms)
+        it could not be read and its job failed). Read ahead (reclaim False), a stalled chunk is
+        left for the loop to take once it holds nothing else."""
+        entry = await self.reader.next(block_ms, reclaim)
         if entry is None:
             return None
         self._backoff_s = 0.1
@@ -205,9 +217,9 @@ class BulkLoop:
             if result is None:  # stopping: another worker takes the chunk over at once
                 await self._release(entry)
                 return
-            await self._settle()  # one result in flight at a time: memory stays bounded
+            await self._settle(MAX_FINISHING - 1)  # memory stays bounded
             finish = self._finish(loaded.files, entry, result)
-            self._finishing = asyncio.create_task(self._guarded(entry, finish))
+            self._finishing.append(asyncio.create_task(self._guarded(entry, finish)))
             return
         if state == "done":  # computed and counted before its worker died: finish the steps after
             state = await self.store.chunk_done(entry.bulk_id, entry.index, 0, 0)
@@ -225,11 +237,11 @@ class BulkLoop:
             await self._finalize(entry)
         await self._ack(entry)
 
-    async def _settle(self) -> None:
-        """Waits for the previous chunk's finish (its Redis error, if any, is raised here)."""
-        if self._finishing is not None:
-            finishing, self._finishing = self._finishing, None
-            await finishing
+    async def _settle(self, at_most: int) -> None:
+        """Waits until at most `at_most` results are finishing (a Redis error in one is raised
+        here), the oldest first."""
+        while len(self._finishing) > at_most:
+            await self._finishing.popleft()
 
     async def _ack(self, entry: ChunkEntry) -> None:
         await self.reader.ack(entry)
