@@ -76,6 +76,8 @@ def run_job(client: httpx.Client, model: ModelVersion, source: Path, chunk_rows:
         "counts": job["counts"],
         "chunks": job["chunks"]["total"],
         "seconds": round(finished - created, 2),
+        # From submit to the first chunk started: the split's queueing and its first chunk.
+        "first_chunk_after_s": round(epoch(job["started_at"]) - created, 3) if job["started_at"] else None,
         "split_seconds_at_most": round(split_done_s - created, 2) if split_done_s else None,
         "rows_per_s": round(job["counts"]["total"] / (finished - created), 1),
         "output_bytes": size,

@@ -41,7 +41,8 @@ class ArrayColumn:
         data = self.stream.read(count * self.row_bytes)
         if len(data) != count * self.row_bytes:
             raise InvalidInputError(f"{self.name}: the file is truncated at row {start}", (self.name,))
-        return np.frombuffer(data, self.dtype).reshape(count, *self.inner).astype(self.want)
+        # No copy when the file holds what the model takes (the rows are only read).
+        return np.frombuffer(data, self.dtype).reshape(count, *self.inner).astype(self.want, copy=False)
 
 
 def _header(stream: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -124,15 +125,35 @@ def open_npz(stream: BinaryIO) -> zipfile.ZipFile:
         raise InvalidInputError(f"file: not a readable .npz archive: {e}", ("file",)) from e
 
 
-def array_chunks(
-    columns: list[ArrayColumn], start_row: int, index: int, chunk_rows: int, max_bytes: int
-) -> Iterator[tuple[ChunkFile, int]]:
-    """(chunk, the row after it) from start_row on; each row is one item, its id its row number.
-    A chunk has chunk_rows rows, or fewer when they would take more than max_bytes."""
+def chunk_bounds(
+    columns: list[ArrayColumn], start_row: int, chunk_rows: int, max_bytes: int
+) -> Iterator[tuple[int, int]]:
+    """(first row, rows) of each chunk from start_row on: chunk_rows rows, or fewer when they
+    would take more than max_bytes."""
     total = columns[0].rows
     chunk_rows = max(1, min(chunk_rows, max_bytes // max(1, sum(c.row_bytes for c in columns))))
     for start in range(start_row, total, chunk_rows):
-        count = min(chunk_rows, total - start)
-        tensors = {c.name: c.read(start, count) for c in columns}
-        yield ChunkFile(index, list(range(start, start + count)), [1] * count, {}, tensors), start + count
+        yield start, min(chunk_rows, total - start)
+
+
+def rows_chunk(columns: list[ArrayColumn], index: int, start: int, count: int) -> ChunkFile:
+    """Rows [start, start + count) as chunk `index`: each row one item, its id its row number."""
+    tensors = {c.name: c.read(start, count) for c in columns}
+    return ChunkFile(index, list(range(start, start + count)), [1] * count, {}, tensors)
+
+
+def check_length(column: ArrayColumn, size: int) -> None:
+    """The file holds every row its header declares (`size`: the file's clear size)."""
+    if size < column.data_start + column.rows * column.row_bytes:
+        raise InvalidInputError(
+            f"{column.name}: the file is truncated: its header declares {column.rows} rows", (column.name,)
+        )
+
+
+def array_chunks(
+    columns: list[ArrayColumn], start_row: int, index: int, chunk_rows: int, max_bytes: int
+) -> Iterator[tuple[ChunkFile, int]]:
+    """(chunk, the row after it) from start_row on (see chunk_bounds)."""
+    for start, count in chunk_bounds(columns, start_row, chunk_rows, max_bytes):
+        yield rows_chunk(columns, index, start, count), start + count
         index += 1

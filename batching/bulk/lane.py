@@ -22,11 +22,16 @@ class ChunkEntry:
     stream_id: bytes = b""
     deliveries: int = 1
     traceparent: str = ""  # W3C trace context of the split that fed it; "" when untraced
+    # A .npy job's chunk has no file of its own: its rows are rows [first_row, first_row + rows)
+    # of the job's input file (-1: the chunk has a file, written by the split).
+    first_row: int = -1
 
     def to_fields(self) -> dict[str, str]:
         fields = {"bulk": self.bulk_id, "chunk": str(self.index), "rows": str(self.rows), "store": self.store}
         if self.traceparent:
             fields["tp"] = self.traceparent
+        if self.first_row >= 0:
+            fields["row"] = str(self.first_row)
         return fields
 
     @classmethod
@@ -39,6 +44,7 @@ class ChunkEntry:
             stream_id,
             deliveries,
             raw[b"tp"].decode() if b"tp" in raw else "",
+            int(raw.get(b"row", -1)),
         )
 
 
@@ -53,12 +59,16 @@ class BulkLaneReader:
     async def ensure_group(self) -> None:
         await self._lane.ensure_group()
 
-    async def next(self, block_ms: int) -> ChunkEntry | None:
-        """A chunk stalled in a dead worker's hands first, else a new one (waiting up to block_ms)."""
+    async def next(self, block_ms: int | None, reclaim: bool = True) -> ChunkEntry | None:
+        """A chunk stalled in a dead worker's hands first, else a new one (waiting up to block_ms;
+        None: not waiting). With reclaim False, None while a stalled chunk waits: it is to be
+        taken when the caller holds no other chunk."""
         idle_ms = int(self.visibility_timeout_s * 1000)
         pending = await self.redis.xpending_range(
             self.stream, keys.LANE_GROUP, min="-", max="+", count=1, idle=idle_ms
         )
+        if pending and not reclaim:
+            return None
         if pending:
             deliveries = pending[0]["times_delivered"] + 1
             claimed = await self.redis.xclaim(
@@ -79,8 +89,9 @@ class BulkLaneReader:
         [(_, [(stream_id, fields)])] = response
         return ChunkEntry.from_fields(stream_id, fields) if fields else None
 
-    async def keep_alive(self, entry: ChunkEntry) -> None:
-        await self._lane.keep_alive([entry])
+    async def keep_alive(self, entries: list[ChunkEntry]) -> None:
+        if entries:
+            await self._lane.keep_alive(entries)
 
     async def release(self, entry: ChunkEntry) -> None:
         """Hands an unfinished chunk back at once (on shutdown): it looks stalled to the others."""

@@ -239,7 +239,8 @@ async def test_damaged_or_odd_inputs_get_422_not_500(api, settings, tmp_path):
 async def test_a_corrupt_chunk_fails_its_job_visibly_and_the_lane_goes_on(
     api, settings, worker_handle, rq_worker
 ):
-    first = await submit(api, "a.npy", npy(digits_rows(30)), model="digits", chunk_rows=10)
+    lines = jsonl([{"inputs": [row]} for row in digits_rows(30)])  # a JSONL job's chunks are files
+    first = await submit(api, "a.jsonl", lines, model="digits", chunk_rows=10)
     await wait_for_status(api, first["id"], {"queued"})  # split, no worker yet
     store = settings.state_dir / "bulk"
     (store / chunk_path(first["id"], 0)).write_bytes(b"garbage")
@@ -248,6 +249,22 @@ async def test_a_corrupt_chunk_fails_its_job_visibly_and_the_lane_goes_on(
     assert failed["status"] == "failed" and "chunk 0" in failed["error"]["message"], failed
     second = await submit(api, "b.npy", npy(digits_rows(30, seed=1)), model="digits", chunk_rows=10)
     done = await wait_for_status(api, second["id"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded" and done["counts"]["succeeded"] == 30
+
+
+async def test_a_npy_jobs_chunks_are_read_from_its_input_and_a_cut_input_fails_visibly(
+    api, settings, worker_handle, rq_worker
+):
+    store = settings.state_dir / "bulk"
+    first = await submit(api, "a.npy", npy(digits_rows(30)), model="digits", chunk_rows=10)
+    queued = await wait_for_status(api, first["id"], {"queued"})  # split, no worker yet
+    assert queued["chunks"]["total"] == 3 and not (store / first["id"] / "chunks").exists()
+    # The header declares 30 rows, the file holds 20: the split refuses it before any chunk.
+    cut = await submit(api, "b.npy", npy(digits_rows(30))[: -10 * 64 * 4], model="digits", chunk_rows=10)
+    failed = await wait_for_status(api, cut["id"], {"failed", "queued"})
+    assert failed["status"] == "failed" and "truncated" in failed["error"]["message"], failed
+    await worker_handle.start()
+    done = await wait_for_status(api, first["id"], {"succeeded", "failed"})
     assert done["status"] == "succeeded" and done["counts"]["succeeded"] == 30
 
 

@@ -6,7 +6,7 @@ run again item by item (bisected by the batch runner), so that a bad item fails 
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,7 @@ from worker.runtimes.base import Runtime
 
 @dataclass(frozen=True)
 class MicroBatch:
-    items: list[int]  # item positions in the chunk
+    items: Sequence[int]  # item positions in the chunk
     start: int  # its rows in the chunk's tensors
     end: int
 
@@ -34,6 +34,10 @@ class BatchResult:
 
 def micro_batches(chunk: ChunkFile, max_batch_size: int) -> list[MicroBatch]:
     """At most max_batch_size rows each (a larger item goes alone), as for online batches."""
+    count = len(chunk.ids)
+    if not chunk.errors and chunk.rows.count(1) == count:  # an array chunk: one row per item
+        bounds = ((start, min(start + max_batch_size, count)) for start in range(0, count, max_batch_size))
+        return [MicroBatch(range(start, end), start, end) for start, end in bounds]
     policy = BatchPolicy(max_batch_size, 0.0)
     ok, batches, first, start = chunk.ok_items(), [], 0, 0
     while first < len(ok):
@@ -49,10 +53,12 @@ def micro_batches(chunk: ChunkFile, max_batch_size: int) -> list[MicroBatch]:
 def score(runtime: Runtime, chunk: ChunkFile, batch: MicroBatch) -> BatchResult:
     """Runs in the inference thread."""
     rows = {name: array[batch.start : batch.end] for name, array in chunk.tensors.items()}
-    [outcome] = run_batch(runtime, [rows])
-    # run_batch sets exactly one of outputs and error.
-    if outcome.outputs is not None and _batch_major(outcome.outputs, batch.end - batch.start):
-        return BatchResult(batch, outcome.outputs, {})
+    try:  # the batch in one go, with no per-batch bookkeeping: a light model's batch is tiny
+        outputs = runtime.run(rows)
+    except Exception:  # the runtime may raise anything: the items are run alone, below
+        outputs = None
+    if outputs is not None and _batch_major(outputs, batch.end - batch.start):
+        return BatchResult(batch, outputs, {})
     slices = chunk.slices()
     outcomes = run_batch(runtime, [slices[i] for i in batch.items])
     return BatchResult(batch, None, dict(zip(batch.items, outcomes, strict=True)))

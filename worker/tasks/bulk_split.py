@@ -22,7 +22,7 @@ import redis
 from redis.exceptions import RedisError
 
 from batching import keys
-from batching.bulk.arrays import array_chunks, npy_columns, npz_columns, open_npz
+from batching.bulk.arrays import array_chunks, check_length, chunk_bounds, npy_columns, npz_columns, open_npz
 from batching.bulk.chunk import ChunkFile
 from batching.bulk.jsonl import jsonl_chunks
 from batching.bulk.lane import ChunkEntry
@@ -93,21 +93,38 @@ def split(bulk_id: str) -> str:
     return f"continues as {enqueue_split(context.rq_redis, bulk_id, fed, context.task_s)}"
 
 
-def _chunks(
+@dataclass(frozen=True)
+class Piece:
+    """A chunk to feed: its file's contents, or, for a .npy job, where its rows lie in the input
+    file (which is never rewritten, so the chunk needs no copy of its own)."""
+
+    index: int
+    items: int
+    offset: int  # where the split resumes after this chunk
+    chunk: ChunkFile | None = None
+    first_row: int = -1
+
+
+def _pieces(
     context: SplitContext, record: BulkRecord, stream: BinaryIO, signature: Signature
-) -> Iterator[tuple[ChunkFile, int]]:
+) -> Iterator[Piece]:
     offset, index, rows = record.split_offset, record.fed, record.chunk_rows
     max_bytes, limits = context.chunk_max_bytes, context.limits
     if record.format is BulkFormat.JSONL:
         limits.check_bytes(stream.seek(0, io.SEEK_END))
         lines = jsonl_chunks(stream, signature, offset, record.total, index, rows, max_bytes)
-        return limits.counted(lines, record.total)
+        return (Piece(c.index, len(c.ids), end, c) for c, end in limits.counted(lines, record.total))
     if record.format is BulkFormat.NPY:
         columns = npy_columns(stream, signature)
-    else:
-        columns = npz_columns(open_npz(stream), signature)
+        limits.check_columns(columns)
+        check_length(columns[0], stream.seek(0, io.SEEK_END))
+        bounds = enumerate(chunk_bounds(columns, offset, rows, max_bytes), index)
+        return (Piece(i, count, start + count, None, start) for i, (start, count) in bounds)
+    # An .npz member may be compressed: it cannot be read from the middle, so chunks are copied.
+    columns = npz_columns(open_npz(stream), signature)
     limits.check_columns(columns)
-    return array_chunks(columns, offset, index, rows, max_bytes)
+    chunks = array_chunks(columns, offset, index, rows, max_bytes)
+    return (Piece(c.index, len(c.ids), end, c) for c, end in chunks)
 
 
 def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
@@ -118,13 +135,13 @@ def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
     signature = context.registry.get(record.model, record.version, include_retired=True).signature
     deadline = time.monotonic() + context.task_s
     with files.open_read(input_path(record.id, record.format)) as stream:
-        chunks = _chunks(context, record, stream, signature)
-        current = next(chunks, None)
+        pieces = _pieces(context, record, stream, signature)
+        current = next(pieces, None)
         if current is None and record.fed == 0:
             raise InvalidInputError("file: it holds no rows", ("file",))
         while current is not None:
-            following = next(chunks, None)
-            if not _feed(context.redis, files, record, *current, last=following is None):
+            following = next(pieces, None)
+            if not _feed(context.redis, files, record, current, last=following is None):
                 return True
             if following is not None and time.monotonic() > deadline:
                 return False
@@ -132,21 +149,26 @@ def feed_chunks(context: SplitContext, record: BulkRecord) -> bool:
     return True
 
 
-def _feed(
-    client: redis.Redis, files: FileStore, record: BulkRecord, chunk: ChunkFile, offset: int, last: bool
-) -> bool:
-    """Writes the chunk file, then puts the chunk in the lane; False once the job stopped."""
-    write_chunk(files, chunk_path(record.id, chunk.index), chunk)
+def _feed(client: redis.Redis, files: FileStore, record: BulkRecord, piece: Piece, last: bool) -> bool:
+    """Writes the chunk file (if it has one), then puts the chunk in the lane; False once the
+    job stopped."""
+    if piece.chunk is not None:
+        write_chunk(files, chunk_path(record.id, piece.index), piece.chunk)
     entry = ChunkEntry(
-        record.id, chunk.index, len(chunk.ids), record.store, traceparent=record.traceparent or ""
+        record.id,
+        piece.index,
+        piece.items,
+        record.store,
+        traceparent=record.traceparent or "",
+        first_row=piece.first_row,
     )
     state = FEED.run_sync(
         client,
         bulk=keys.bulk_job(record.id),
         lane=keys.bulk_lane(record.model, record.version),
-        index=chunk.index,
-        rows=len(chunk.ids),
-        split_offset=offset,
+        index=piece.index,
+        rows=piece.items,
+        split_offset=piece.offset,
         last=int(last),
         entry=entry.to_fields(),
     ).decode()
