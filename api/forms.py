@@ -87,6 +87,18 @@ async def received_form(request: Request, limits: FormLimits, what: str) -> Asyn
         await form.close()
 
 
+def check_known_fields(form: FormData, known: tuple[str, ...]) -> None:
+    """A field the route does not read is refused, not ignored: a misspelt `webhook_url` would
+    otherwise be accepted and silently do nothing."""
+    unknown = sorted(set(form.keys()) - set(known))
+    if unknown:
+        raise InvalidInputError(
+            f"{', '.join(unknown)}: unknown form field{'s' if len(unknown) > 1 else ''}; "
+            f"known: {', '.join(known)}",
+            (unknown[0],),
+        )
+
+
 def text_field(form: FormData, name: str) -> str | None:
     value = form.get(name)
     if isinstance(value, UploadFile):

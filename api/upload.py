@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 
 from api.by_reference import allowed_source, allowed_url, fetch_url, is_url, take_directory, take_file
 from api.chunked import ChunkedUploads
-from api.forms import FormLimits, read_form
+from api.forms import FormLimits, check_known_fields, read_form
 from api.services.models import Upload
 from maas.core.errors import InvalidInputError
 from maas.core.settings import Settings
@@ -162,6 +162,7 @@ async def received_upload(request: Request, settings: Settings):
     form = None
     try:
         form = await read_form(request, _limits(limit_bytes, settings.max_version_files), WANTED)
+        check_known_fields(form, ("file", "config", "data"))
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise InvalidInputError("file: missing; send the model as the `file` part", ("file",))

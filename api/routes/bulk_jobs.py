@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from starlette.datastructures import FormData
 
 from api.deps import AppSettings, Bulk, BulkReader, BulkWriter
-from api.forms import FormLimits, file_field, received_form, text_field
+from api.forms import FormLimits, check_known_fields, file_field, received_form, text_field
 from api.guard import NO_FORM_BODY
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody
@@ -82,6 +82,7 @@ def form_limits(settings: Settings) -> FormLimits:
 
 
 def _request_of(form: FormData) -> BulkJobCreate:
+    check_known_fields(form, ("file", *FORM_FIELDS))
     fields = {name: text_field(form, name) for name in FORM_FIELDS}
     return BulkJobCreate.model_validate(
         {

@@ -115,6 +115,11 @@ async def test_bad_requests_get_a_clear_4xx(api, settings):
         (await post("x.jsonl", b"{}", chunk_rows="0"), 422, "chunk_rows"),
         (await post("x.jsonl", b"{}", metadata="{"), 422, "metadata: malformed JSON"),
         (
+            await post("x.jsonl", b"{}", webhook_url="http://example.com/hook"),  # the field is `webhook`
+            422,
+            "webhook_url: unknown form field; known: file, model, version",
+        ),
+        (
             await api.post("/v1/bulk-jobs", data={"model": "digits", "path": "/etc/passwd"}),
             422,
             "server-side paths are off",

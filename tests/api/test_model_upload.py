@@ -105,17 +105,16 @@ async def test_an_upload_over_the_size_limit_gets_422(settings, redis, model_rep
 @pytest.mark.parametrize(
     "request_kwargs, loc",
     [
-        ({"data": {"config": "{}"}}, ["file"]),
+        ({"files": {"config": ("config.json", b"{}", "application/json")}}, ["file"]),
         ({"data": {"config": "{not json"}}, ["config"]),
         ({"data": {"config": '{"max_batch_size": -1}'}}, ["config", "max_batch_size"]),
+        ({"data": {"configuration": "{}"}}, ["configuration"]),  # a misspelt field is not ignored
     ],
 )
 async def test_a_malformed_upload_request_says_what_is_wrong(api, model_repo, tmp_path, request_kwargs, loc):
     model = onnx_models.offset(tmp_path / "m" / "model.onnx", 1.0)
-    if "data" in request_kwargs and loc != ["file"]:
+    if "data" in request_kwargs:
         request_kwargs = {**request_kwargs, **upload_parts(model)}
-    elif "data" in request_kwargs:
-        request_kwargs = {**request_kwargs, "files": {"other": ("x", b"x", "text/plain")}}
     before = snapshot(model_repo)
     response = await api.post("/v1/models/offset/versions", **request_kwargs)
     assert response.status_code == 422, response.text
