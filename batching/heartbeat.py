@@ -52,12 +52,21 @@ async def live_workers(redis: aioredis.Redis, interval_s: float) -> int:
     return await redis.zcount(keys.WORKERS, time.time() - 3 * interval_s, "+inf")
 
 
+async def worker_infos(redis: aioredis.Redis, worker_ids: list[str]) -> list[bytes | None]:
+    """Each worker's last report, in order. One pipelined GET per worker, not an MGET: each
+    worker's key is in a slot of its own on a Redis Cluster, where an MGET across them fails."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for worker_id in worker_ids:
+            pipe.get(keys.worker(worker_id))
+        return await pipe.execute()
+
+
 async def live_worker_infos(redis: aioredis.Redis, interval_s: float) -> dict[str, dict]:
     """What each live worker last reported of itself (models, device, pid), by worker id."""
     ids = await redis.zrangebyscore(keys.WORKERS, time.time() - 3 * interval_s, "+inf")
     if not ids:
         return {}
-    infos = await redis.mget([keys.worker(i.decode()) for i in ids])
+    infos = await worker_infos(redis, [i.decode() for i in ids])
     return {i.decode(): orjson.loads(info) for i, info in zip(ids, infos, strict=True) if info}
 
 

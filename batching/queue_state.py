@@ -1,4 +1,4 @@
-"""What the queues hold right now, read from Redis in three pipelined round trips whatever the
+"""What the queues hold right now, read from Redis in a TIME and three pipelined round trips whatever the
 number of lanes: for /metrics at scrape time and for the dashboard.
 
 The lanes read are the ones the caller names (the model versions in the repository) plus those
@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from rq import Queue
 
 from batching import keys
+from batching.heartbeat import worker_infos
 
 ONLINE = "online"
 BULK = "bulk"
@@ -88,13 +89,13 @@ async def read_queue_state(
 ) -> QueueState:
     """The queue state of `versions` and of every version a live worker holds; rq's queue
     lengths from `rq_redis` when rq has a Redis of its own (MAAS_RQ_REDIS_URL)."""
+    now_s = await redis.time()  # not in the pipeline: a Cluster's pipelines refuse keyless commands
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.time()
         pipe.zrangebyscore(keys.WORKERS, "-inf", "+inf", withscores=True)
         pipe.smembers(keys.SLOT_TAGS)
         if rq_redis is None:
             _queue_lengths(pipe)
-        now_s, beats, tags, *lengths = await pipe.execute()
+        beats, tags, *lengths = await pipe.execute()
     if rq_redis is not None:
         async with rq_redis.pipeline(transaction=False) as pipe:
             lengths = await _queue_lengths(pipe).execute()
@@ -139,7 +140,7 @@ async def _read_workers(
 ) -> list[WorkerState]:
     if not live:
         return []
-    infos = await redis.mget([keys.worker(w) for w, _ in live])
+    infos = await worker_infos(redis, [w for w, _ in live])
     workers = []
     for (worker_id, at), raw in zip(live, infos, strict=True):
         if raw is None:  # its info expired between the two reads: gone

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from redis import Redis as SyncRedis
 
 from api.app import create_app
 from batching.connection import connect
@@ -32,6 +33,16 @@ def redis_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis(request):
+    """Every test that reaches the session's Redis starts from an empty one, whether or not it
+    asks for the `redis` client: a test of processes may name only `settings`, and what an
+    earlier test left (a lane's row count, a dead worker's report) would show on its pages."""
+    if "redis_server" in request.fixturenames:
+        with SyncRedis.from_url(request.getfixturevalue("redis_server").url) as client:
+            client.flushall()
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from tests.worker.test_worker_faults import (
     HEAVY_LANE,
     HEAVY_WIDTH,
     MAX_BATCH,
+    Feeder,
     computed_rows,
     final_jobs,
     heavy_expected,
@@ -150,14 +151,21 @@ async def test_a_job_its_webhook_and_a_bulk_job_on_a_cluster(api, processes, set
 
 async def test_sigkill_of_a_worker_mid_batch_loses_nothing_on_a_cluster(api, redis, processes, model_repo):
     rows = np.random.default_rng(1).standard_normal((1000, HEAVY_WIDTH)).astype(np.float32)
+    spare = np.random.default_rng(11).standard_normal((20_000, HEAVY_WIDTH)).astype(np.float32)
     async with ShardedEventCounter(redis, HEAVY_LANE) as events:
         ids = await submit_all(api, "heavy", rows)  # in flight before the workers start
         started = [processes.start("worker"), processes.start("worker")]
         for worker in started:
             await worker.ready()
+        for path in ("/metrics", "/v1/models/heavy", "/v1/admin/overview"):  # every live worker's
+            answer = await api.get(path)  # report is read: their keys are in several slots
+            assert answer.status_code == 200, (path, answer.text[-2000:])
         await wait_until_computed(redis, 200)
-        victim = await signal_a_holder(redis, HEAVY_LANE, started, 9)  # SIGKILL
+        async with Feeder(api, "heavy", spare) as feeder:  # the lane never runs dry meanwhile
+            victim = await signal_a_holder(redis, HEAVY_LANE, started, 9, timeout_s=120)  # SIGKILL
         assert await pending_of(redis, HEAVY_LANE, victim.pid) > 0  # it died holding entries
+        ids += feeder.ids
+        rows = np.concatenate([rows, spare[: len(feeder.ids)]])
         jobs = await final_jobs(api, ids, timeout_s=120)
         await wait_until(lambda: all(events.counts[i] for i in ids), 10, "every end announced")
     assert [job["status"] for job in jobs] == ["succeeded"] * len(rows)
