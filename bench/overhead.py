@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--overhead-rounds",
         type=int,
-        default=4,
+        default=10,  # fewer cannot resolve a few per cent: rounds of one variant spread ±10 %
         help="Rounds per variant of the metrics on/off comparison (bench/overhead.py); 0 skips it.",
     )
     parser.add_argument("--overhead-duration", type=int, default=5, help="Seconds per overhead round.")
