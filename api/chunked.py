@@ -12,7 +12,6 @@ MAAS_UPLOAD_EXPIRY_S is swept with its staging."""
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from maas.core.errors import ConflictError, InvalidInputError, ModelNotFoundError
+from maas.models.store import file_sha256
 
 PREFIX = "chunked-"
 STATE_FILE = "state.json"
@@ -195,11 +195,3 @@ class ChunkedUploads:
         for folder in stale:
             shutil.rmtree(folder, ignore_errors=True)
         return stale
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()

@@ -57,23 +57,21 @@ class OperationsService:
     async def redeliver(self, caller: Caller, job_id: str) -> None:
         """A fresh delivery of any tenant's job's webhook event (same webhook-id), audited as
         the operator's action; once per redeliver interval, as for the job's owner."""
-        record = await self.store.get(job_id)  # JobNotFoundError when gone
-        if record.webhook is None or record.webhook.event_id is None:
-            raise JobStateError(f"job {job_id} has no webhook event to deliver (yet)")
-        interval_s = self.redeliver_interval_s
-        if wait_s := await self.store.queue_redelivery(job_id, interval_s):
-            message = f"job {job_id}: its webhook may be redelivered once per {interval_s:g} s"
-            raise RateLimitedError(message, math.ceil(wait_s))
-        await self.audit.data(caller, "job.redeliver", job_id, {"tenant": record.tenant})
+        await self._redeliver(caller, self.store, "job", job_id)
 
     async def redeliver_bulk(self, caller: Caller, bulk_id: str) -> None:
-        """The same for any tenant's bulk job: its webhook event delivered afresh, at most once
-        per redeliver interval, audited as the operator's action."""
-        record = await self.bulk.get(bulk_id)  # JobNotFoundError when gone
+        """The same for any tenant's bulk job."""
+        await self._redeliver(caller, self.bulk, "bulk job", bulk_id)
+
+    async def _redeliver(
+        self, caller: Caller, store: JobStore | BulkStore, kind: str, record_id: str
+    ) -> None:
+        record = await store.get(record_id)  # JobNotFoundError when gone
         if record.webhook is None or record.webhook.event_id is None:
-            raise JobStateError(f"bulk job {bulk_id} has no webhook event to deliver (yet)")
+            raise JobStateError(f"{kind} {record_id} has no webhook event to deliver (yet)")
         interval_s = self.redeliver_interval_s
-        if wait_s := await self.bulk.queue_redelivery(bulk_id, interval_s):
-            message = f"bulk job {bulk_id}: its webhook may be redelivered once per {interval_s:g} s"
+        if wait_s := await store.queue_redelivery(record_id, interval_s):
+            message = f"{kind} {record_id}: its webhook may be redelivered once per {interval_s:g} s"
             raise RateLimitedError(message, math.ceil(wait_s))
-        await self.audit.data(caller, "bulk.redeliver", bulk_id, {"tenant": record.tenant})
+        action = "job.redeliver" if store is self.store else "bulk.redeliver"
+        await self.audit.data(caller, action, record_id, {"tenant": record.tenant})

@@ -17,13 +17,19 @@ import fsspec
 from maas.core.errors import FileStoreError
 
 
+def filesystem(url: str, what: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem of `url` and the root path in it (no trailing /); `what` names the store
+    in the error when the protocol is unknown or its package not installed."""
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as e:
+        raise FileStoreError(f"{what} {url!r}: {e}") from e
+    return fs, root.rstrip("/")
+
+
 class FsspecFileStore:
     def __init__(self, url: str):
-        try:
-            self.fs, root = fsspec.core.url_to_fs(url)
-        except (ImportError, ValueError) as e:  # an unknown protocol, or its package not installed
-            raise FileStoreError(f"file store {url!r}: {e}") from e
-        self.root = root.rstrip("/")
+        self.fs, self.root = filesystem(url, "file store")
         self.url = url
 
     def _path(self, path: str) -> str:

@@ -18,15 +18,13 @@ their history, retire marks and version numbers stay in Redis, shared by every p
 import asyncio
 import contextlib
 import fcntl
-import hashlib
 import logging
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
-import fsspec
-
 from maas.core.errors import FileStoreError, MaasError
+from maas.core.object_store import filesystem
 from maas.core.settings import Settings
 from maas.models import store as model_store
 
@@ -53,21 +51,9 @@ def repository_root(settings: Settings) -> tuple[Path, "RepositoryMirror | None"
     return root, RepositoryMirror(settings.model_repository_url, root, settings.model_cache_max_bytes)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class RepositoryMirror:
     def __init__(self, url: str, cache_dir: Path, max_bytes: int):
-        try:
-            self.fs, root = fsspec.core.url_to_fs(url)
-        except (ImportError, ValueError) as e:  # an unknown protocol, or its package not installed
-            raise FileStoreError(f"model repository {url!r}: {e}") from e
-        self.root = root.rstrip("/")
+        self.fs, self.root = filesystem(url, "model repository")
         self.url = url
         self.cache_dir = Path(cache_dir)
         self.max_bytes = max_bytes
@@ -187,5 +173,5 @@ class RepositoryMirror:
         expected = {p.name: metadata.get("sha256") for p in version_dir.glob("model.*")}
         expected.update({f["path"]: f.get("sha256") for f in metadata.get("data_files", [])})
         for path, digest in expected.items():
-            if digest and _sha256(version_dir / path) != digest:
+            if digest and model_store.file_sha256(version_dir / path) != digest:
                 raise FileStoreError(f"{path}: its sha256 differs from version.json's")

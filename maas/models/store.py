@@ -187,12 +187,16 @@ def _remove_if_unused(model_dir: Path) -> None:
             model_dir.rmdir()
 
 
-def file_facts(path: Path) -> dict:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        while block := f.read(1 << 20):
             digest.update(block)
-    return {"sha256": digest.hexdigest(), "size_bytes": path.stat().st_size}
+    return digest.hexdigest()
+
+
+def file_facts(path: Path) -> dict:
+    return {"sha256": file_sha256(path), "size_bytes": path.stat().st_size}
 
 
 def retire(version_dir: Path, actor: str) -> dict:

@@ -57,3 +57,22 @@ def test_logs_name_the_sentinels_not_the_password():
     )
     assert where(settings) == "master 'm' of sentinels s1:26379,s2:26379"
     assert "hunter2" not in repr(settings)
+
+
+def test_cluster_settings_refuse_what_a_cluster_cannot_do():
+    node = "redis://127.0.0.1:7000/0"
+    with pytest.raises(ValidationError, match="rq_redis_url"):
+        Settings(redis_url=node, redis_cluster=True)
+    with pytest.raises(ValidationError, match="exclude each other"):
+        Settings(
+            redis_url=node,
+            redis_cluster=True,
+            rq_redis_url="redis://127.0.0.1:6379/0",
+            redis_sentinels=["127.0.0.1:26379"],
+            redis_sentinel_master="m",
+        )
+    with pytest.raises(ValidationError, match="redis_wait_replicas is not supported"):
+        Settings(
+            redis_url=node, redis_cluster=True, rq_redis_url="redis://127.0.0.1:6379/0", redis_wait_replicas=1
+        )
+    assert Settings(redis_url=node, redis_cluster=True, rq_redis_url="redis://127.0.0.1:6379/0").redis_cluster

@@ -5,14 +5,13 @@ every process stopped (SIGKILL) on leaving."""
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import redis
 
 from maas.cli.redis_server import find_redis_server, free_port
-from maas.core.child_process import die_with_parent
 from maas.core.settings import Settings
+from tests.support.redis_processes import RedisProcesses
 
 MASTERS = 3
 
@@ -24,12 +23,11 @@ def redis_cli() -> str:
     return found
 
 
-class RedisCluster:
+class RedisCluster(RedisProcesses):
     def __init__(self, root: Path):
-        self.root = Path(root)
+        super().__init__(root)
         self.ports = [free_port() for _ in range(MASTERS)]
         self.rq_port = free_port()
-        self.processes: dict[str, subprocess.Popen] = {}
 
     @property
     def url(self) -> str:
@@ -42,15 +40,6 @@ class RedisCluster:
     def settings(self, **more) -> Settings:
         """Settings for maas on this cluster, rq on the standalone one."""
         return Settings(redis_url=self.url, redis_cluster=True, rq_redis_url=self.rq_url, **more)
-
-    def _server(self, name: str, port: int, *more: str) -> None:
-        workdir = self.root / name
-        workdir.mkdir(parents=True, exist_ok=True)
-        command = [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        command += ["--appendonly", "no", "--logfile", "redis.log", *more]
-        self.processes[name] = subprocess.Popen(
-            command, cwd=workdir, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent
-        )
 
     def start(self, timeout_s: float = 30.0) -> "RedisCluster":
         for i, port in enumerate(self.ports):
@@ -72,9 +61,6 @@ class RedisCluster:
         )
         self.wait(self.ok, timeout_s, "every node says cluster_state:ok")
         return self
-
-    def client(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, socket_connect_timeout=0.5, socket_timeout=2)
 
     def _answers(self, port: int) -> bool:
         with self.client(port) as client:
@@ -98,22 +84,3 @@ class RedisCluster:
         for port in [*self.ports, self.rq_port]:
             with self.client(port) as client:
                 client.flushall()
-
-    def wait(self, condition, timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not within {timeout_s} s: {what} (logs under {self.root})")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-    def __enter__(self) -> "RedisCluster":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

@@ -3,15 +3,13 @@ redis-server process on a free port, with a small down-after so a failover takes
 Started by `with SentinelGroup(dir) as group:`, every process stopped (SIGKILL) on leaving."""
 
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import redis
 
 from maas.cli.redis_server import find_redis_server, free_port
-from maas.core.child_process import die_with_parent
 from maas.core.settings import Settings
+from tests.support.redis_processes import RedisProcesses
 
 MASTER = "maas-primary"
 DOWN_AFTER_MS = 1000  # small: the failover starts ~1 s after the primary stops answering
@@ -26,13 +24,12 @@ def _sentinel_command(conf: Path) -> list[str]:
     return [found, str(conf)] if found else [find_redis_server(), str(conf), "--sentinel"]
 
 
-class SentinelGroup:
+class SentinelGroup(RedisProcesses):
     def __init__(self, root: Path, replicas: int = 1):
-        self.root = Path(root)
+        super().__init__(root)
         self.primary_port = free_port()
         self.replica_ports = [free_port() for _ in range(replicas)]
         self.sentinel_ports = [free_port() for _ in range(3)]
-        self.processes: dict[str, subprocess.Popen] = {}
 
     def settings(self, **more) -> Settings:
         """Settings that reach the primary only through the sentinels."""
@@ -40,17 +37,6 @@ class SentinelGroup:
         return Settings(
             redis_url=f"redis://{MASTER}/0", redis_sentinels=sentinels, redis_sentinel_master=MASTER, **more
         )
-
-    def _spawn(self, name: str, command: list[str]) -> None:
-        workdir = self.root / name
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.processes[name] = subprocess.Popen(
-            command, cwd=workdir, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent
-        )
-
-    def _server(self, name: str, port: int, *more: str) -> None:
-        command = [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        self._spawn(name, [*command, "--appendonly", "no", "--logfile", "redis.log", *more])
 
     def _sentinel(self, index: int, port: int) -> None:
         conf = self.root / f"sentinel-{index}.conf"
@@ -73,9 +59,6 @@ class SentinelGroup:
             self._sentinel(i, port)
         self.wait(self._sentinels_see_everyone, timeout_s, "every sentinel sees the replicas and 2 peers")
         return self
-
-    def client(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, socket_connect_timeout=0.5, socket_timeout=2)
 
     def replica_link_up(self, port: int) -> bool:
         with self.client(port) as client:
@@ -126,22 +109,3 @@ class SentinelGroup:
         process = self.processes[name]
         process.kill()  # SIGKILL: no chance to hand anything over
         process.wait()
-
-    def wait(self, condition, timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not within {timeout_s} s: {what} (logs under {self.root})")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-    def __enter__(self) -> "SentinelGroup":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
