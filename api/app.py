@@ -39,7 +39,7 @@ from api.services.version_health import VersionHealth
 from api.services.webhooks import WebhookIntake
 from api.upload import chunked_uploads, staging_root, sweep_uploads
 from batching.bulk.store import BulkStore
-from batching.connection import connect, connect_sync, publish_command, rq_settings
+from batching.connection import connect, connect_sync, rq_settings
 from batching.jobs.events import JobEvents
 from batching.jobs.idempotency import IdempotencyKeys
 from batching.jobs.listing import JobIndex
@@ -98,7 +98,7 @@ def build_services(
         settings.result_ttl_s,
         sealer,
         (settings.redis_wait_replicas, settings.redis_wait_timeout_ms),
-        publish_command(settings),
+        settings.redis_cluster,
     )
     jobs = JobService(
         settings=settings,

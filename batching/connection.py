@@ -70,12 +70,6 @@ def rq_settings(settings: Settings) -> Settings:
     )
 
 
-def publish_command(settings: Settings) -> str:
-    """How a job's end is announced: SPUBLISH on a Cluster (only the shard of its channel hears
-    it, not every node), else PUBLISH (Redis 6 knows no SPUBLISH)."""
-    return "SPUBLISH" if settings.redis_cluster else "PUBLISH"
-
-
 def where(settings: Settings) -> str:
     """What the logs may say about the Redis in use (no password)."""
     if settings.redis_cluster:

@@ -40,9 +40,14 @@ def job_events(tag: str | None) -> str:
 
 
 def slot_tenant_rows(tag: str) -> str:
-    """Hash: tenant -> rows it has in the slot's online lanes, accepted and not yet acknowledged
-    (a tenant's total is the sum over SLOT_TAGS)."""
+    """Hash, on a Redis Cluster: tenant -> rows it has in the slot's online lanes, accepted and
+    not yet acknowledged (a tenant's total is the sum over SLOT_TAGS)."""
     return f"{PREFIX}:slot:{{{tag}}}:tenant-rows"
+
+
+# Hash, on one Redis (standalone or Sentinel): tenant -> rows it has in all online lanes,
+# accepted and not yet acknowledged (batching.jobs.tenant_rows).
+TENANT_ROWS = f"{PREFIX}:tenant-rows"
 
 
 def online_lane(model: str, version: int) -> str:

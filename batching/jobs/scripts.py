@@ -3,9 +3,9 @@
 A terminal state is first-wins: once a job is succeeded, failed, cancelled or expired, nothing
 overwrites it or announces it again, so a reclaimed batch may recompute but never re-deliver.
 The same step that makes a job terminal queues its webhook event in the outbox, so an event is
-created once, or not at all, whatever crashes. Every script touches one hash slot (Redis
-Cluster): a job's record, its slot's outbox and channel, and its lane's keys with the slot's
-tenant row counts all sit in its lane's slot (batching.keys).
+created once, or not at all, whatever crashes. Every script but ADMIT_AUDITED (for one Redis
+only) touches one hash slot (Redis Cluster): a job's record, its slot's outbox and channel, and
+its lane's keys with the slot's tenant row counts all sit in its lane's slot (batching.keys).
 
 The states come from JobStatus: the prelude below is generated from it, so Lua never spells one.
 """
@@ -101,33 +101,64 @@ return STATUS.RUNNING
 # Adds the entry (its field/value pairs) of `rows` rows to the tenant's sub-stream of the lane
 # (`stream`) unless that would put more than `max_rows` rows waiting in the lane, or more than
 # `tenant_max_rows` queued for the tenant across lanes (0 = no limit; a lone job always fits): its
-# rows in this slot (field `tenant` of the slot's `tenant_rows` hash) plus `tenant_elsewhere`, its
-# rows in other slots as read just before. Counts the rows in both, marks the tenant active in
-# the lane and, when it was not and `announce` is 1, rings the lane's doorbell (`wake`) for
-# workers blocked on other tenants. Every key is in the lane's slot.
+# rows counted in `tenant_rows` (field `tenant`) plus `tenant_elsewhere`. Counts the rows in
+# both, marks the tenant active in the lane and, when it was not and `announce` is 1, rings the
+# lane's doorbell (`wake`) for workers blocked on other tenants.
 # Returns {ADMITTED, rows waiting in the lane}, {LANE_FULL, rows waiting in the lane} or
 # {TENANT_FULL, rows the tenant has queued}.
 ADMITTED, LANE_FULL, TENANT_FULL = 1, 0, 2
+_ADMIT_LUA = f"""
+local function admit(K, A, entry_from)
+  local waiting = tonumber(redis.call('GET', K.lane_rows) or '0')
+  local queued = tonumber(redis.call('HGET', K.tenant_rows, A.tenant) or '0') + tonumber(A.tenant_elsewhere)
+  local rows = tonumber(A.rows)
+  local max_rows = tonumber(A.max_rows)
+  local tenant_max = tonumber(A.tenant_max_rows)
+  if max_rows > 0 and waiting > 0 and waiting + rows > max_rows then return {{{LANE_FULL}, waiting}} end
+  if tenant_max > 0 and queued > 0 and queued + rows > tenant_max then return {{{TENANT_FULL}, queued}} end
+  redis.call('XADD', K.stream, '*', unpack(ARGV, entry_from))
+  redis.call('INCRBY', K.lane_rows, rows)
+  redis.call('HINCRBY', K.tenant_rows, A.tenant, rows)
+  if redis.call('SADD', K.tenants, A.tenant) == 1 and A.announce == '1' then
+    redis.call('XADD', K.wake, 'MAXLEN', '~', '1000', '*', 'tenant', A.tenant)
+  end
+  return {{{ADMITTED}, waiting + rows}}
+end
+"""
+_ADMIT_KEYS = ("stream", "lane_rows", "tenants", "wake", "tenant_rows")
+_ADMIT_ARGS = ("rows", "max_rows", "tenant", "tenant_max_rows", "tenant_elsewhere", "announce")
+
+# On a Redis Cluster: every key in the lane's slot; `tenant_rows` is the slot's count
+# (batching.jobs.tenant_rows), `tenant_elsewhere` the tenant's rows in other slots as read just
+# before (so concurrent submits to other slots may pass the cap together by their own rows).
 ADMIT = lua.Script(
     "admit",
-    keys=("stream", "lane_rows", "tenants", "wake", "tenant_rows"),
-    args=("rows", "max_rows", "tenant", "tenant_max_rows", "tenant_elsewhere", "announce"),
+    keys=_ADMIT_KEYS,
+    args=_ADMIT_ARGS,
     rest="entry",
+    prelude=_ADMIT_LUA,
+    body="return admit(K, A, REST)",
+)
+
+# On one Redis (standalone or Sentinel), where a script may touch any key: `tenant_rows` counts
+# every lane (the cap is exact, `tenant_elsewhere` is 0), and an admitted job's data-plane audit
+# entry (the first `audit_fields` items of the rest; batching.audit) goes to `audit` and the
+# tenant's `tenant_audit` in the same step: one round trip per submit, nothing audited that was
+# refused, nothing admitted unaudited.
+ADMIT_AUDITED = lua.Script(
+    "admit_audited",
+    keys=(*_ADMIT_KEYS, "audit", "tenant_audit"),
+    args=(*_ADMIT_ARGS, "audit_fields", "audit_max", "tenant_audit_max"),
+    rest="audit_and_entry",
+    prelude=_ADMIT_LUA,
     body=f"""
-local waiting = tonumber(redis.call('GET', K.lane_rows) or '0')
-local queued = tonumber(redis.call('HGET', K.tenant_rows, A.tenant) or '0') + tonumber(A.tenant_elsewhere)
-local rows = tonumber(A.rows)
-local max_rows = tonumber(A.max_rows)
-local tenant_max = tonumber(A.tenant_max_rows)
-if max_rows > 0 and waiting > 0 and waiting + rows > max_rows then return {{{LANE_FULL}, waiting}} end
-if tenant_max > 0 and queued > 0 and queued + rows > tenant_max then return {{{TENANT_FULL}, queued}} end
-redis.call('XADD', K.stream, '*', unpack(ARGV, REST))
-redis.call('INCRBY', K.lane_rows, rows)
-redis.call('HINCRBY', K.tenant_rows, A.tenant, rows)
-if redis.call('SADD', K.tenants, A.tenant) == 1 and A.announce == '1' then
-  redis.call('XADD', K.wake, 'MAXLEN', '~', '1000', '*', 'tenant', A.tenant)
+local audit_end = REST + tonumber(A.audit_fields) - 1
+local admitted = admit(K, A, audit_end + 1)
+if admitted[1] == {ADMITTED} and audit_end >= REST then
+  redis.call('XADD', K.audit, 'MAXLEN', '~', A.audit_max, '*', unpack(ARGV, REST, audit_end))
+  redis.call('XADD', K.tenant_audit, 'MAXLEN', '~', A.tenant_audit_max, '*', unpack(ARGV, REST, audit_end))
 end
-return {{{ADMITTED}, waiting + rows}}
+return admitted
 """,
 )
 

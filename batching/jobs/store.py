@@ -1,9 +1,12 @@
 """Job records in Redis: submit, read, cancel (api side) and claim, finish (worker side).
 
-Every script and transaction here touches one hash slot: a job's record and its lane's keys
-share the lane's slot (batching.keys), and so does the tenant's row count that admit and ack
-keep per slot (its total across lanes is the sum over the slot tags in use). Each pipeline is
-one round trip; a pipeline is no transaction, so its commands may go to several Cluster nodes.
+On a Redis Cluster every script and transaction here touches one hash slot: a job's record and
+its lane's keys share the lane's slot (batching.keys), and so does the tenant's row count that
+admit and ack keep per slot (its total across lanes is the sum over the slot tags in use). On one
+Redis a submit admits, counts the tenant's rows and audits in one script (ADMIT_AUDITED), so it
+costs one round trip there; on a Cluster three (the tenant's rows elsewhere, the admit, the
+audit). Each pipeline is one round trip; a pipeline is no transaction, so its commands may go to
+several Cluster nodes.
 
 Client data crosses this boundary sealed (maas.core.sealing): a lane entry's inputs and a job's
 metadata at submit, its outputs at finish, each bound to the job's id and tenant.
@@ -22,8 +25,16 @@ from batching import keys, lua, slot_tags
 from batching.entry import LaneEntry
 from batching.jobs.listing import index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
-from batching.jobs.scripts import ACK, ADMIT, CLAIM, LANE_FULL, TENANT_FULL, TRANSITION
-from batching.jobs.tenant_rows import tenant_queued_rows
+from batching.jobs.scripts import (
+    ACK,
+    ADMIT,
+    ADMIT_AUDITED,
+    CLAIM,
+    LANE_FULL,
+    TENANT_FULL,
+    TRANSITION,
+)
+from batching.jobs.tenant_rows import counter_of, tenant_queued_rows
 from maas.core.errors import (
     JobNotFoundError,
     JobStateError,
@@ -33,6 +44,11 @@ from maas.core.errors import (
 )
 from maas.core.ids import tag_of
 from maas.core.sealing import CLEAR, Purpose, Sealer
+
+
+def _pairs(fields: Mapping) -> list:
+    return [item for pair in fields.items() for item in pair]
+
 
 EXPIRED_ERROR = JobError("expired", "the job waited past its deadline and was not computed")
 
@@ -59,13 +75,15 @@ def batch_bucket(rows: int) -> str:
     return f"batch_rows_le_{bound if bound is not None else 'inf'}"
 
 
-def _ack(batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: int, dead: int = 0):
+def _ack(
+    batch: lua.Batch, lane: str, entries: list[LaneEntry], computed_rows: int, cluster: bool, dead: int = 0
+):
     """One ack per tenant sub-stream the entries came from; the lane's stats go with the first."""
     by_tenant: dict[str, list[LaneEntry]] = defaultdict(list)
     for entry in entries:
         by_tenant[entry.tenant].append(entry)
     recomputed = sum(e.rows for e in entries if e.deliveries > 1) if computed_rows else 0
-    tenant_rows = keys.slot_tenant_rows(slot_tags.tag_of_key(lane))
+    tenant_rows = counter_of(lane, cluster)
     for i, (tenant, group) in enumerate(by_tenant.items()):
         batch.run(
             ACK,
@@ -104,10 +122,13 @@ class JobStore:
         result_ttl_s: int,
         sealer: Sealer = CLEAR,
         wait_replicas: tuple[int, int] | None = None,
-        publish: str = "PUBLISH",
+        cluster: bool = False,
     ):
         self.redis = redis
-        self.publish = publish  # how a job's end is announced: PUBLISH, or SPUBLISH on a Cluster
+        self.cluster = cluster  # a Redis Cluster: every script keeps to one slot
+        # How a job's end is announced: SPUBLISH on a Cluster (only the shard of its channel
+        # hears it), else PUBLISH (Redis 6 knows no SPUBLISH).
+        self.publish = "SPUBLISH" if cluster else "PUBLISH"
         self.result_ttl_s = result_ttl_s
         self.sealer = sealer
         # (replicas, timeout ms): a submit returns only once that many replicas hold the job.
@@ -124,40 +145,55 @@ class JobStore:
     ) -> None:
         """Writes the record, then admits its entry to the record's tenant's sub-stream of the
         lane unless the lane holds `max_rows` rows or the tenant `tenant_max_rows` across lanes
-        (0: no limit); then, only if admitted, `audit_entry` (batching.audit.entry_of) is added
-        to the data-plane audit trail (other slots: a second round trip, so a crash between the
-        two may leave an admitted job unaudited, never a refused one audited). The record goes
-        first: a worker drops an entry whose record is missing."""
+        (0: no limit); only if admitted, `audit_entry` (batching.audit.entry_of) is added to
+        the data-plane audit trail: in the same script on one Redis; on a Cluster (other slots)
+        by a second round trip, so a crash between the two may leave an admitted job unaudited,
+        never a refused one audited. The record goes first: a worker drops an entry whose
+        record is missing."""
         ttl = max(1, int(record.deadline - time.time()) + self.result_ttl_s)
         job_key = keys.job(record.id)
         tag = slot_tags.tag_of_key(lane)
-        # Its rows in other slots, read before: concurrent submits to other slots may pass the
-        # cap together by their own rows (within one slot the check is exact).
-        elsewhere = await tenant_queued_rows(self.redis, record.tenant, but=tag) if tenant_max_rows else 0
+        # On a Cluster, its rows in other slots, read before: concurrent submits to other slots
+        # may pass the cap together by their own rows (within one slot the check is exact).
+        elsewhere = 0
+        if self.cluster and tenant_max_rows:
+            elsewhere = await tenant_queued_rows(self.redis, record.tenant, cluster=True, but=tag)
         # The record says whose job it is; the inputs are sealed for that job and tenant.
         inputs = self.sealer.seal(Purpose.JOB_INPUTS, record.id, record.tenant, entry.inputs)
         entry = replace(entry, tenant=record.tenant, inputs=inputs)
+        admit = dict(
+            stream=keys.lane_stream(lane, record.tenant),
+            lane_rows=keys.lane_rows(lane),
+            tenants=keys.lane_tenants(lane),
+            wake=keys.lane_wake(lane),
+            tenant_rows=counter_of(lane, self.cluster),
+            rows=entry.rows,
+            max_rows=max_rows,
+            tenant=record.tenant,
+            tenant_max_rows=tenant_max_rows,
+            tenant_elsewhere=elsewhere,
+            # Workers always read the default tenant's sub-stream (the lane's own stream).
+            announce=int(record.tenant != keys.DEFAULT_TENANT),
+        )
+        audit = dict(audit_entry or {})
 
         def build(batch: lua.Batch):
             batch.pipe.hset(job_key, mapping=record.to_fields(self.sealer))
             batch.pipe.expire(job_key, ttl)
             batch.pipe.sadd(keys.SLOT_TAGS, tag)  # before the job can end: its outbox is found
             index_job(batch.pipe, record, ttl)
+            if self.cluster:
+                batch.run(ADMIT, **admit, entry=entry.to_fields())
+                return
             batch.run(
-                ADMIT,
-                stream=keys.lane_stream(lane, record.tenant),
-                lane_rows=keys.lane_rows(lane),
-                tenants=keys.lane_tenants(lane),
-                wake=keys.lane_wake(lane),
-                tenant_rows=keys.slot_tenant_rows(tag),
-                rows=entry.rows,
-                max_rows=max_rows,
-                tenant=record.tenant,
-                tenant_max_rows=tenant_max_rows,
-                tenant_elsewhere=elsewhere,
-                # Workers always read the default tenant's sub-stream (the lane's own stream).
-                announce=int(record.tenant != keys.DEFAULT_TENANT),
-                entry=entry.to_fields(),
+                ADMIT_AUDITED,
+                **admit,
+                audit=keys.AUDIT_DATA,
+                tenant_audit=keys.tenant_audit(record.tenant, keys.AUDIT_DATA),
+                audit_fields=2 * len(audit),
+                audit_max=audit_log.MAX_ENTRIES,
+                tenant_audit_max=audit_log.MAX_TENANT_ENTRIES,
+                audit_and_entry=[*_pairs(audit), *_pairs(entry.to_fields())],
             )
 
         replies = await lua.execute(self.redis, build, self.wait_replicas)
@@ -174,8 +210,8 @@ class JobStore:
                 f"tenant {record.tenant} has {count} rows queued across models (limit "
                 f"{tenant_max_rows}); this job's {record.rows} would exceed it; retry later"
             )
-        if audit_entry:
-            await audit_log.write(self.redis, record.tenant, dict(audit_entry), keys.AUDIT_DATA)
+        if audit and self.cluster:
+            await audit_log.write(self.redis, record.tenant, audit, keys.AUDIT_DATA)
         if self.wait_replicas and replies[-1] < self.wait_replicas[0]:
             raise NotReplicatedError(
                 f"job {record.id} is queued on the Redis primary but only {replies[-1]} of "
@@ -253,7 +289,7 @@ class JobStore:
                 fields = result.to_fields(self.sealer, entry.job_id, entry.tenant)
                 _transition(batch, entry.job_id, "*", result.status, self.result_ttl_s, fields, self.publish)
             if done:
-                _ack(batch, lane, done, computed_rows)
+                _ack(batch, lane, done, computed_rows, self.cluster)
 
         replies = await lua.execute(self.redis, build)
         return [bool(applied) for applied, _ in replies[: len(results)]]
@@ -275,7 +311,7 @@ class JobStore:
                 _transition(
                     batch, entry.job_id, "*", JobStatus.FAILED, self.result_ttl_s, fields, self.publish
                 )
-            _ack(batch, lane, entries, 0, dead=len(entries))
+            _ack(batch, lane, entries, 0, self.cluster, dead=len(entries))
 
         await lua.execute(self.redis, build)
 

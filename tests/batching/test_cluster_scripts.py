@@ -51,11 +51,11 @@ async def submit(store: JobStore, lane: str, tenant: str = "acme", cap: int = 0)
 
 
 async def test_job_scripts_each_touch_one_slot(redis):
-    store, events = JobStore(redis, 60, publish="SPUBLISH"), JobEvents(redis, sharded=True)
+    store, events = JobStore(redis, 60, cluster=True), JobEvents(redis, sharded=True)
     events.start()
     ids = [await submit(store, lane, cap=100) for lane in LANES]
     assert {slot_tags.tag_of_key(lane) for lane in LANES} == {i.split("-")[1] for i in ids}
-    assert await tenant_queued_rows(redis, "acme") == 6  # summed over the three slots
+    assert await tenant_queued_rows(redis, "acme", cluster=True) == 6  # summed over the three slots
     assert all([await events.follow(i) for i in ids])
     for lane, job_id in zip(LANES, ids, strict=True):
         reader = FairLaneReader(redis, lane, "c1", visibility_timeout_s=30)
@@ -75,7 +75,8 @@ async def test_job_scripts_each_touch_one_slot(redis):
     [entry] = await FairLaneReader(redis, LANES[1], "c1", visibility_timeout_s=30).read(10, 0)
     await store.dead_letter(LANES[1], [entry], max_deliveries=3)
     assert (await store.get(dead)).status is JobStatus.FAILED
-    assert await tenant_queued_rows(redis, "acme") == 2  # the cancelled job's entry is still queued
+    # the cancelled job's entry is still queued
+    assert await tenant_queued_rows(redis, "acme", cluster=True) == 2
     for lane in LANES:  # each ended job's webhook event is in its own slot's outbox
         assert await redis.xlen(keys.webhook_outbox(slot_tags.tag_of_key(lane))) >= 2
     await events.stop()

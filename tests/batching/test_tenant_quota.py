@@ -1,10 +1,11 @@
 """A tenant's cap on queued rows across lanes: counted on admit, freed exactly once on ack."""
 
+import asyncio
 import time
 
 import pytest
 
-from batching import keys, slot_tags
+from batching import keys
 from batching.entry import LaneEntry
 from batching.fair_lane import FairLaneReader
 from batching.jobs.record import JobResult, JobStatus
@@ -41,6 +42,21 @@ async def test_a_tenant_past_its_cap_is_refused_while_others_are_not(redis):
     assert (await queued(redis, "acme"), await queued(redis, "other")) == (5, 4)
     assert await redis.get(keys.lane_rows(LANE)) == b"7"  # the refused job never entered the lane
     assert len(await redis.keys(keys.job("acme-*"))) == 2  # nor kept its record
+
+
+async def test_on_one_redis_concurrent_submits_to_many_lanes_never_pass_the_cap(redis):
+    # One count for every lane, read and raised by the admit script itself: no read before it
+    # that a concurrent submit to another lane could make stale (a Cluster's per-slot counts can).
+    store = JobStore(redis, 60)
+    lanes = [keys.online_lane("digits", v) for v in range(1, 5)]
+    outcomes = await asyncio.gather(
+        *(submit_rows(store, lanes[i % 4], "acme", rows=1, tenant_max_rows=10) for i in range(40)),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, TenantQuotaError)]
+    assert (len(outcomes) - len(refused), len(refused)) == (10, 30)
+    assert await queued(redis, "acme") == 10
+    assert sum([int(await redis.get(keys.lane_rows(lane)) or 0) for lane in lanes]) == 10
 
 
 async def test_rows_are_freed_once_even_when_a_batch_is_finished_twice(redis):
@@ -81,6 +97,5 @@ async def test_an_entry_queued_before_tenants_existed_never_makes_a_count_negati
     [entry] = await read_all(redis)
     assert entry.tenant == keys.DEFAULT_TENANT
     await JobStore(redis, 60).finish(LANE, [], [entry])
-    slot_rows = keys.slot_tenant_rows(slot_tags.tag_of_key(LANE))
-    assert await redis.hget(slot_rows, keys.DEFAULT_TENANT) == b"0"
+    assert await redis.hget(keys.TENANT_ROWS, keys.DEFAULT_TENANT) == b"0"
     assert await redis.get(keys.lane_rows(LANE)) == b"0"

@@ -23,7 +23,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from batching import model_events
-from batching.connection import publish_command
 from batching.jobs.store import JobStore
 from batching.metrics import MODEL_UNLOADS
 from batching.tenant_limits import fair_share
@@ -62,7 +61,7 @@ class LaneManager:
         self.worker_id = worker_id
         sealer = Sealer.from_setting(settings.data_keys)
         announce(sealer, "worker")
-        self.store = JobStore(redis, settings.result_ttl_s, sealer, publish=publish_command(settings))
+        self.store = JobStore(redis, settings.result_ttl_s, sealer, cluster=settings.redis_cluster)
         self.reliability = Reliability(settings.visibility_timeout_s, settings.max_deliveries)
         self.fair_share = fair_share(settings)
         self.states: dict[str, dict] = {}  # "name:version" -> {state, error}, for the heartbeat
