@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 import redis.asyncio.sentinel as aiosentinel
 import redis.cluster
 import redis.sentinel
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
@@ -32,6 +33,7 @@ from redis.exceptions import (
 )
 
 from batching.cluster_client import BoundedRedisCluster
+from batching.hiredis_packing import packed_by_hiredis
 from maas.core.errors import MaasError
 from maas.core.settings import Settings, redacted_url
 
@@ -122,13 +124,25 @@ def connect(settings: Settings, max_connections: int | None = None) -> aioredis.
     if settings.redis_sentinels:
         addresses, reach, master = _sentinel_setup(settings)
         sentinel = aiosentinel.Sentinel(addresses, sentinel_kwargs=reach)
+        managed = (
+            aiosentinel.SentinelManagedSSLConnection
+            if master.get("ssl")
+            else aiosentinel.SentinelManagedConnection
+        )
         return sentinel.master_for(
             settings.redis_sentinel_master,
             connection_pool_class=_BlockingSentinelPool,
+            connection_class=packed_by_hiredis(managed),
             **options,
             **master,
         )
-    pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, **options, **tls_options(settings))
+    # As BlockingConnectionPool.from_url builds it (the URL's options win), with the connection
+    # class its scheme picks (TCP, TLS, Unix socket) packing with hiredis.
+    pool_options = {**options, **tls_options(settings), **parse_url(settings.redis_url)}
+    by_scheme = pool_options.get("connection_class", aioredis.Connection)
+    pool = aioredis.BlockingConnectionPool(
+        **pool_options | {"connection_class": packed_by_hiredis(by_scheme)}
+    )
     return aioredis.Redis(connection_pool=pool, retry=retry)
 
 
