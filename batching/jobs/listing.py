@@ -15,11 +15,18 @@ from maas.core.sealing import CLEAR, Sealer
 MAX_SCANNED = 5_000  # ids one page may look at before it returns what it found and a cursor
 
 
+def index_floor(ttl_s: int) -> str:
+    """The least id a live job can have when jobs are kept `ttl_s` seconds: the index drops
+    ids under it."""
+    return id_floor(time.time() - ttl_s)
+
+
 def index_job(pipe, record: JobRecord, ttl_s: int) -> None:
-    """Queues the job into its tenant's index on `pipe`, dropping ids older than any live job."""
+    """Queues the job into its tenant's index on `pipe`, dropping ids older than any live job
+    (on one Redis the submit script does the same: batching.jobs.scripts.SUBMIT)."""
     index = keys.tenant_jobs(record.tenant)
     pipe.zadd(index, {record.id: 0})
-    pipe.zremrangebylex(index, "-", f"({id_floor(time.time() - ttl_s)}")
+    pipe.zremrangebylex(index, "-", f"({index_floor(ttl_s)}")
     pipe.expire(index, ttl_s)
 
 

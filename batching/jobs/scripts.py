@@ -3,7 +3,7 @@
 A terminal state is first-wins: once a job is succeeded, failed, cancelled or expired, nothing
 overwrites it or announces it again, so a reclaimed batch may recompute but never re-deliver.
 The same step that makes a job terminal queues its webhook event in the outbox, so an event is
-created once, or not at all, whatever crashes. Every script but ADMIT_AUDITED (for one Redis
+created once, or not at all, whatever crashes. Every script but SUBMIT (for one Redis
 only) touches one hash slot (Redis Cluster): a job's record, its slot's outbox and channel, and
 its lane's keys with the slot's tenant row counts all sit in its lane's slot (batching.keys).
 
@@ -140,23 +140,46 @@ ADMIT = lua.Script(
     body="return admit(K, A, REST)",
 )
 
-# On one Redis (standalone or Sentinel), where a script may touch any key: `tenant_rows` counts
-# every lane (the cap is exact, `tenant_elsewhere` is 0), and an admitted job's data-plane audit
-# entry (the first `audit_fields` items of the rest; batching.audit) goes to `audit` and the
-# tenant's `tenant_audit` in the same step: one round trip per submit, nothing audited that was
-# refused, nothing admitted unaudited.
-ADMIT_AUDITED = lua.Script(
-    "admit_audited",
-    keys=(*_ADMIT_KEYS, "audit", "tenant_audit"),
-    args=(*_ADMIT_ARGS, "audit_fields", "audit_max", "tenant_audit_max"),
-    rest="audit_and_entry",
+# The whole submit on one Redis (standalone or Sentinel), where a script may touch any key: admits
+# the entry as ADMIT does, with `tenant_rows` counting every lane (the cap is exact,
+# `tenant_elsewhere` is 0), and only if admitted writes the job's record (the rest's first
+# `record_fields` items) at `job`, kept `job_ttl` seconds, adds the lane's slot `tag` to
+# `slot_tags`, indexes the job in its tenant's `index` (batching.jobs.listing: dropping ids under
+# `index_floor`, kept `index_ttl` seconds) and appends its data-plane audit entry (the next
+# `audit_fields` items; batching.audit) to `audit` and the tenant's `tenant_audit`. One command,
+# one reply: nothing written for a refused job, nothing admitted unaudited.
+SUBMIT = lua.Script(
+    "submit",
+    keys=(*_ADMIT_KEYS, "job", "slot_tags", "index", "audit", "tenant_audit"),
+    args=(
+        *_ADMIT_ARGS,
+        "job_id",
+        "job_ttl",
+        "tag",
+        "index_floor",
+        "index_ttl",
+        "record_fields",
+        "audit_fields",
+        "audit_max",
+        "tenant_audit_max",
+    ),
+    rest="record_audit_entry",
     prelude=_ADMIT_LUA,
     body=f"""
-local audit_end = REST + tonumber(A.audit_fields) - 1
+local record_end = REST + tonumber(A.record_fields) - 1
+local audit_end = record_end + tonumber(A.audit_fields)
 local admitted = admit(K, A, audit_end + 1)
-if admitted[1] == {ADMITTED} and audit_end >= REST then
-  redis.call('XADD', K.audit, 'MAXLEN', '~', A.audit_max, '*', unpack(ARGV, REST, audit_end))
-  redis.call('XADD', K.tenant_audit, 'MAXLEN', '~', A.tenant_audit_max, '*', unpack(ARGV, REST, audit_end))
+if admitted[1] ~= {ADMITTED} then return admitted end
+redis.call('HSET', K.job, unpack(ARGV, REST, record_end))
+redis.call('EXPIRE', K.job, A.job_ttl)
+redis.call('SADD', K.slot_tags, A.tag)
+redis.call('ZADD', K.index, 0, A.job_id)
+redis.call('ZREMRANGEBYLEX', K.index, '-', '(' .. A.index_floor)
+redis.call('EXPIRE', K.index, A.index_ttl)
+if audit_end > record_end then
+  local from = record_end + 1
+  redis.call('XADD', K.audit, 'MAXLEN', '~', A.audit_max, '*', unpack(ARGV, from, audit_end))
+  redis.call('XADD', K.tenant_audit, 'MAXLEN', '~', A.tenant_audit_max, '*', unpack(ARGV, from, audit_end))
 end
 return admitted
 """,

@@ -3,10 +3,10 @@
 On a Redis Cluster every script and transaction here touches one hash slot: a job's record and
 its lane's keys share the lane's slot (batching.keys), and so does the tenant's row count that
 admit and ack keep per slot (its total across lanes is the sum over the slot tags in use). On one
-Redis a submit admits, counts the tenant's rows and audits in one script (ADMIT_AUDITED), so it
-costs one round trip there; on a Cluster three (the tenant's rows elsewhere, the admit, the
-audit). Each pipeline is one round trip; a pipeline is no transaction, so its commands may go to
-several Cluster nodes.
+Redis a submit writes the record, admits, counts the tenant's rows and audits in one script
+(SUBMIT): one command; on a Cluster three round trips (the tenant's rows elsewhere, the admit,
+the audit). Each pipeline is one round trip; a pipeline is no transaction, so its commands may
+go to several Cluster nodes.
 
 Client data crosses this boundary sealed (maas.core.sealing): a lane entry's inputs and a job's
 metadata at submit, its outputs at finish, each bound to the job's id and tenant.
@@ -23,14 +23,15 @@ import redis.asyncio as aioredis
 from batching import audit as audit_log
 from batching import keys, lua, slot_tags
 from batching.entry import LaneEntry
-from batching.jobs.listing import index_job
+from batching.jobs.listing import index_floor, index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
 from batching.jobs.scripts import (
     ACK,
     ADMIT,
-    ADMIT_AUDITED,
+    ADMITTED,
     CLAIM,
     LANE_FULL,
+    SUBMIT,
     TENANT_FULL,
     TRANSITION,
 )
@@ -143,15 +144,15 @@ class JobStore:
         tenant_max_rows: int = 0,
         audit_entry: Mapping[str, str | bytes] | None = None,
     ) -> None:
-        """Writes the record, then admits its entry to the record's tenant's sub-stream of the
-        lane unless the lane holds `max_rows` rows or the tenant `tenant_max_rows` across lanes
-        (0: no limit); only if admitted, `audit_entry` (batching.audit.entry_of) is added to
-        the data-plane audit trail: in the same script on one Redis; on a Cluster (other slots)
-        by a second round trip, so a crash between the two may leave an admitted job unaudited,
-        never a refused one audited. The record goes first: a worker drops an entry whose
-        record is missing."""
+        """Admits the job's entry to the record's tenant's sub-stream of the lane unless the
+        lane holds `max_rows` rows or the tenant `tenant_max_rows` across lanes (0: no limit),
+        with its record and, only if admitted, `audit_entry` (batching.audit.entry_of) in the
+        data-plane audit trail. On one Redis all of it is one script (SUBMIT). On a Cluster the
+        record goes first in the admit's pipeline (a worker drops an entry whose record is
+        missing; a refused job's record is deleted after) and the audit entry follows in a
+        second round trip (other slots), so a crash between the two may leave an admitted job
+        unaudited, never a refused one audited."""
         ttl = max(1, int(record.deadline - time.time()) + self.result_ttl_s)
-        job_key = keys.job(record.id)
         tag = slot_tags.tag_of_key(lane)
         # On a Cluster, its rows in other slots, read before: concurrent submits to other slots
         # may pass the cap together by their own rows (within one slot the check is exact).
@@ -176,36 +177,47 @@ class JobStore:
             announce=int(record.tenant != keys.DEFAULT_TENANT),
         )
         audit = dict(audit_entry or {})
+        fields = record.to_fields(self.sealer)
 
-        def build(batch: lua.Batch):
-            batch.pipe.hset(job_key, mapping=record.to_fields(self.sealer))
-            batch.pipe.expire(job_key, ttl)
+        def build_cluster(batch: lua.Batch):
+            batch.pipe.hset(keys.job(record.id), mapping=fields)
+            batch.pipe.expire(keys.job(record.id), ttl)
             batch.pipe.sadd(keys.SLOT_TAGS, tag)  # before the job can end: its outbox is found
             index_job(batch.pipe, record, ttl)
-            if self.cluster:
-                batch.run(ADMIT, **admit, entry=entry.to_fields())
-                return
+            batch.run(ADMIT, **admit, entry=entry.to_fields())
+
+        def build_one_redis(batch: lua.Batch):
             batch.run(
-                ADMIT_AUDITED,
+                SUBMIT,
                 **admit,
+                job=keys.job(record.id),
+                slot_tags=keys.SLOT_TAGS,
+                index=keys.tenant_jobs(record.tenant),
                 audit=keys.AUDIT_DATA,
                 tenant_audit=keys.tenant_audit(record.tenant, keys.AUDIT_DATA),
+                job_id=record.id,
+                job_ttl=ttl,
+                tag=tag,
+                index_floor=index_floor(ttl),
+                index_ttl=ttl,
+                record_fields=2 * len(fields),
                 audit_fields=2 * len(audit),
                 audit_max=audit_log.MAX_ENTRIES,
                 tenant_audit_max=audit_log.MAX_TENANT_ENTRIES,
-                audit_and_entry=[*_pairs(audit), *_pairs(entry.to_fields())],
+                record_audit_entry=[*_pairs(fields), *_pairs(audit), *_pairs(entry.to_fields())],
             )
 
+        build = build_cluster if self.cluster else build_one_redis
         replies = await lua.execute(self.redis, build, self.wait_replicas)
         admitted, count = replies[-2] if self.wait_replicas else replies[-1]
+        if admitted != ADMITTED and self.cluster:
+            await self.redis.delete(keys.job(record.id))
         if admitted == LANE_FULL:
-            await self.redis.delete(job_key)
             raise QueueFullError(
                 f"model {record.model} v{record.version} has {count} rows waiting "
                 f"(limit {max_rows}); retry later"
             )
         if admitted == TENANT_FULL:
-            await self.redis.delete(job_key)
             raise TenantQuotaError(
                 f"tenant {record.tenant} has {count} rows queued across models (limit "
                 f"{tenant_max_rows}); this job's {record.rows} would exceed it; retry later"

@@ -1,4 +1,4 @@
-"""A submit is one round trip that audits only what it admitted; a job's end is announced with
+"""A submit is one round trip that records, lists and audits only what it admitted; a job's end is announced with
 its ended record, which a waiter reads instead of the job hash (a large one by id alone)."""
 
 import asyncio
@@ -29,7 +29,7 @@ async def submit(store: JobStore, job_id: str, max_rows: int = 0) -> LaneEntry:
     return LaneEntry(entry.job_id, 1, now, entry.inputs, tenant="acme")
 
 
-async def test_only_an_admitted_submit_is_audited(redis):
+async def test_only_an_admitted_submit_is_audited_recorded_and_listed(redis):
     store = JobStore(redis, 60)
     await submit(store, "j1", max_rows=1)
     with pytest.raises(QueueFullError):
@@ -40,6 +40,10 @@ async def test_only_an_admitted_submit_is_audited(redis):
     ]
     assert len(await audit.recent(redis, 10, None, keys.AUDIT_DATA)) == 1
     assert not await redis.exists(keys.job("j2"))
+    assert await redis.zrange(keys.tenant_jobs("acme"), 0, -1) == [b"j1"]
+    assert 0 < await redis.ttl(keys.job("j1")) <= 60 + 60  # its queue time, then the result's
+    assert 0 < await redis.ttl(keys.tenant_jobs("acme")) <= 60 + 60
+    assert (await store.get("j1")).metadata == {"k": 1}
 
 
 @pytest.mark.parametrize("rows", [1, 4096])  # 4096 x 10 float32: past the announced size
