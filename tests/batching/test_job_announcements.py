@@ -1,5 +1,6 @@
-"""A submit is one round trip that records, lists and audits only what it admitted; a job's end is announced with
-its ended record, which a waiter reads instead of the job hash (a large one by id alone)."""
+"""A submit is one round trip that records, lists and audits only what it admitted; a job's end is
+announced with its ended record, which a waiter reads instead of the job hash (a large one by id
+alone)."""
 
 import asyncio
 import time
