@@ -18,6 +18,8 @@ import redis.asyncio.cluster as aiocluster
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from batching.hiredis_packing import packed_by_hiredis
+
 # Set while this task holds a permit: a command that a pipeline sends again itself (after a slot
 # moved) runs under the pipeline's permit, never waiting for a second one.
 _HOLDING = contextvars.ContextVar("holding_a_redis_permit", default=False)
@@ -52,6 +54,14 @@ class BoundedRedisCluster(aiocluster.RedisCluster):
     def __init__(self, *args: Any, wait_s: float, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.permits = Permits(kwargs.get("max_connections", 64), wait_s)
+        # Commands packed by hiredis (batching/hiredis_packing.py). redis-py fixes the nodes'
+        # connection class itself; as it does for its own per-connection options, the class goes
+        # into the template of nodes found from now on and into the startup nodes already made
+        # (their connections open lazily, after this).
+        packed = packed_by_hiredis(self.nodes_manager.connection_kwargs["connection_class"])
+        self.nodes_manager.connection_kwargs["connection_class"] = packed
+        for node in self.nodes_manager.startup_nodes.values():
+            node.connection_class = packed
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async with self.permits.held():

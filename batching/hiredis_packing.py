@@ -16,7 +16,7 @@ from redis.utils import HIREDIS_AVAILABLE
 _SERIALIZER = HiredisRespSerializer()
 
 
-class _HiredisPacking:
+class HiredisPacking:
     def pack_command(self, *args) -> list[bytes]:
         return _SERIALIZER.pack(*args)
 
@@ -29,4 +29,4 @@ def packed_by_hiredis(connection_class: type) -> type:
     """`connection_class` packing with hiredis (itself when hiredis is missing)."""
     if not HIREDIS_AVAILABLE:
         return connection_class
-    return type(connection_class.__name__, (_HiredisPacking, connection_class), {"__module__": __name__})
+    return type(connection_class.__name__, (HiredisPacking, connection_class), {"__module__": __name__})

@@ -15,6 +15,7 @@ from batching.bulk.store import BulkStore
 from batching.connection import connect, connect_sync
 from batching.entry import LaneEntry
 from batching.fair_lane import FairLaneReader
+from batching.hiredis_packing import HiredisPacking
 from batching.jobs.events import JobEvents
 from batching.jobs.purge import purge
 from batching.jobs.record import JobRecord, JobResult, JobStatus
@@ -54,6 +55,8 @@ async def test_job_scripts_each_touch_one_slot(redis):
     store, events = JobStore(redis, 60, cluster=True), JobEvents(redis, sharded=True)
     events.start()
     ids = [await submit(store, lane, cap=100) for lane in LANES]
+    nodes = redis.get_nodes()
+    assert len(nodes) == 3 and all(issubclass(n.connection_class, HiredisPacking) for n in nodes)
     assert {slot_tags.tag_of_key(lane) for lane in LANES} == {i.split("-")[1] for i in ids}
     assert await tenant_queued_rows(redis, "acme", cluster=True) == 6  # summed over the three slots
     assert all([await events.follow(i) for i in ids])

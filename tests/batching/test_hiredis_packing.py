@@ -7,7 +7,7 @@ import redis.asyncio.sentinel as aiosentinel
 from redis.exceptions import DataError
 
 from batching.connection import connect
-from batching.hiredis_packing import _HiredisPacking, packed_by_hiredis
+from batching.hiredis_packing import HiredisPacking, packed_by_hiredis
 
 COMMANDS = [
     ("SET", "k", "v"),
@@ -49,13 +49,13 @@ def test_a_value_redis_cannot_take_is_refused_as_by_redis_py(value):
 def test_standalone_clients_keep_their_scheme_s_connection_class(settings, url, base):
     client = connect(settings.model_copy(update={"redis_url": url}))
     cls = client.connection_pool.connection_class
-    assert issubclass(cls, base) and issubclass(cls, _HiredisPacking)
+    assert issubclass(cls, base) and issubclass(cls, HiredisPacking)
 
 
 def test_sentinel_clients_pack_with_hiredis(settings):
     sentinel = settings.model_copy(update={"redis_sentinels": ["127.0.0.1:1"], "redis_sentinel_master": "m"})
     cls = connect(sentinel).connection_pool.connection_class
-    assert issubclass(cls, aiosentinel.SentinelManagedConnection) and issubclass(cls, _HiredisPacking)
+    assert issubclass(cls, aiosentinel.SentinelManagedConnection) and issubclass(cls, HiredisPacking)
 
 
 async def test_what_a_client_writes_reads_back_unchanged(settings, redis):
