@@ -21,6 +21,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 _VALUE_TYPES = (str, bytes, int, float)
+_PLAIN_TYPES = frozenset(_VALUE_TYPES)  # exactly these (bool, an int, is refused by _check)
 
 
 class ScriptFlags:
@@ -101,9 +102,11 @@ class Script:
     plain_sha: str = field(init=False, repr=False)
     flagged_text: str = field(init=False, repr=False)
     flagged_sha: str = field(init=False, repr=False)
+    names: frozenset[str] = field(init=False, repr=False)  # the KEYS and ARGV a call names
 
     def __post_init__(self):
         names = [*self.keys, *self.args, *([self.rest] if self.rest else [])]
+        object.__setattr__(self, "names", frozenset([*self.keys, *self.args]))
         if len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
             raise ValueError(f"Lua script {self.name}: names must be distinct identifiers: {names}")
         plain = self._header() + self.prelude + self.body
@@ -155,23 +158,32 @@ class Script:
 
     def call(self, **named) -> Call:
         """The call with these KEYS and ARGV; `rest`, when the script has one, may be left out."""
-        expected = {*self.keys, *self.args}
-        missing = sorted(expected - named.keys())
-        unknown = sorted(named.keys() - expected - {self.rest})
-        if missing or unknown:
-            raise TypeError(
-                f"Lua script {self.name}: missing {missing}, unknown {unknown}; it takes keys "
-                f"{list(self.keys)}, args {list(self.args)}" + (f", rest {self.rest}" if self.rest else "")
-            )
-        for name in expected:
-            _check(self.name, name, named[name])
+        expected = self.names
+        given = named.keys()
+        if not (given == expected or (self.rest and given == expected | {self.rest})):
+            missing = sorted(expected - given)
+            unknown = sorted(given - expected - {self.rest})
+            if missing or unknown:
+                raise TypeError(
+                    f"Lua script {self.name}: missing {missing}, unknown {unknown}; it takes keys "
+                    f"{list(self.keys)}, args {list(self.args)}"
+                    + (f", rest {self.rest}" if self.rest else "")
+                )
+        keys = tuple(named[n] for n in self.keys)
+        args = tuple(named[n] for n in self.args)
         rest = self.rest or ""
         tail = named.get(rest, ()) if rest else ()
         if isinstance(tail, Mapping):
             tail = [item for pair in tail.items() for item in pair]
+        # Every value is checked (a call sits on every submit and batch: the common types are
+        # let through by a set lookup, anything else by _check).
+        for name, value in zip((*self.keys, *self.args), (*keys, *args), strict=True):
+            if type(value) not in _PLAIN_TYPES:
+                _check(self.name, name, value)
         for value in tail:
-            _check(self.name, rest, value)
-        return Call(self, tuple(named[n] for n in self.keys), (*(named[n] for n in self.args), *tail))
+            if type(value) not in _PLAIN_TYPES:
+                _check(self.name, rest, value)
+        return Call(self, keys, (*args, *tail))
 
     async def run(self, redis, /, **named) -> Any:
         return await self.call(**named).run(redis)
