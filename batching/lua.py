@@ -3,7 +3,8 @@
 A `Script` names its KEYS and ARGV; call sites pass them as keyword arguments, and the body
 reads them as `K.name` and `A.name` from a header generated from the same names, so each
 position is written once. A script may end with one variable-length ARGV tail (`rest`: a list,
-or a dict sent as field/value pairs), read from `ARGV[REST]` on. Names are checked before
+or a dict sent as field/value pairs), read from `ARGV[REST]` on, and with one variable-length
+KEYS tail (`rest_keys`: a list), read from `KEYS[KREST]` on. Names are checked before
 anything is sent: a missing or unknown one is a TypeError naming the script.
 
 Every script runs by EVALSHA, alone (`run`, `run_sync`) or among a pipeline's commands
@@ -95,6 +96,7 @@ class Script:
     args: tuple[str, ...]
     body: str
     rest: str | None = None  # the name of the variable-length ARGV tail, if any
+    rest_keys: str | None = None  # the name of the variable-length KEYS tail, if any
     prelude: str = ""  # Lua functions and constants the body uses, generated from Python
     # Script flags, e.g. ("allow-oom",): such a script still runs when Redis is at maxmemory.
     flags: tuple[str, ...] = ()
@@ -105,7 +107,8 @@ class Script:
     names: frozenset[str] = field(init=False, repr=False)  # the KEYS and ARGV a call names
 
     def __post_init__(self):
-        names = [*self.keys, *self.args, *([self.rest] if self.rest else [])]
+        tails = [t for t in (self.rest, self.rest_keys) if t]
+        names = [*self.keys, *self.args, *tails]
         object.__setattr__(self, "names", frozenset([*self.keys, *self.args]))
         if len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
             raise ValueError(f"Lua script {self.name}: names must be distinct identifiers: {names}")
@@ -154,25 +157,18 @@ class Script:
         header = f"local K = {{{keys}}}\nlocal A = {{{args}}}\n"
         if self.rest:
             header += f"local REST = {len(self.args) + 1}  -- ARGV[REST] on: {self.rest}\n"
+        if self.rest_keys:
+            header += f"local KREST = {len(self.keys) + 1}  -- KEYS[KREST] on: {self.rest_keys}\n"
         return header
 
     def call(self, **named) -> Call:
-        """The call with these KEYS and ARGV; `rest`, when the script has one, may be left out."""
-        expected = self.names
-        given = named.keys()
-        if not (given == expected or (self.rest and given == expected | {self.rest})):
-            missing = sorted(expected - given)
-            unknown = sorted(given - expected - {self.rest})
-            if missing or unknown:
-                raise TypeError(
-                    f"Lua script {self.name}: missing {missing}, unknown {unknown}; it takes keys "
-                    f"{list(self.keys)}, args {list(self.args)}"
-                    + (f", rest {self.rest}" if self.rest else "")
-                )
+        """The call with these KEYS and ARGV; `rest` and `rest_keys`, when the script has them,
+        may be left out."""
+        self._check_names(named.keys())
         keys = tuple(named[n] for n in self.keys)
         args = tuple(named[n] for n in self.args)
-        rest = self.rest or ""
-        tail = named.get(rest, ()) if rest else ()
+        tail_keys = tuple(named.get(self.rest_keys, ())) if self.rest_keys else ()
+        tail = named.get(self.rest, ()) if self.rest else ()
         if isinstance(tail, Mapping):
             tail = [item for pair in tail.items() for item in pair]
         # Every value is checked (a call sits on every submit and batch: the common types are
@@ -180,10 +176,25 @@ class Script:
         for name, value in zip((*self.keys, *self.args), (*keys, *args), strict=True):
             if type(value) not in _PLAIN_TYPES:
                 _check(self.name, name, value)
-        for value in tail:
-            if type(value) not in _PLAIN_TYPES:
-                _check(self.name, rest, value)
-        return Call(self, keys, (*args, *tail))
+        for tail_name, values in ((self.rest_keys or "", tail_keys), (self.rest or "", tail)):
+            for value in values:
+                if type(value) not in _PLAIN_TYPES:
+                    _check(self.name, tail_name, value)
+        return Call(self, (*keys, *tail_keys), (*args, *tail))
+
+    def _check_names(self, given) -> None:
+        tails = {self.rest, self.rest_keys} - {None}
+        if given == self.names or (self.names <= given and given - self.names <= tails):
+            return
+        missing = sorted(self.names - given)
+        unknown = sorted(given - self.names - tails)
+        also = "".join(
+            f", {kind} {name}" for kind, name in (("rest", self.rest), ("rest_keys", self.rest_keys)) if name
+        )
+        raise TypeError(
+            f"Lua script {self.name}: missing {missing}, unknown {unknown}; it takes keys "
+            f"{list(self.keys)}, args {list(self.args)}{also}"
+        )
 
     async def run(self, redis, /, **named) -> Any:
         return await self.call(**named).run(redis)

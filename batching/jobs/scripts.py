@@ -74,27 +74,68 @@ return {1, current}
 """,
 )
 
-# A worker takes the job: running from `now` on, unless it waited past its deadline (then it
-# expires with `expiry_error`). Returns the state afterwards: 'running' means compute it,
-# anything else drop it ('missing' when the record is gone).
+# Ends the jobs whose records are `jobs` (all of one slot, as are `outbox` and `channel`) as
+# TRANSITION does with allowed "*": for each job in order, `results` holds its state, the count of
+# its field/value items, then those items. Returns {1, previous state} per job that this call
+# ended, {0, current state} per job that had ended already, {0, ""} per missing record. One call
+# per batch (and slot).
+FINISH = lua.Script(
+    "finish",
+    keys=("outbox",),
+    rest_keys="jobs",
+    args=("ttl", "channel", "publish"),
+    rest="results",
+    flags=ALLOW_OOM,
+    prelude=JOB_PRELUDE,
+    body="""
+local replies, at = {}, REST
+for i = KREST, #KEYS do
+  local job, state, last = KEYS[i], ARGV[at], at + 1 + tonumber(ARGV[at + 1])
+  local fields_from = at + 2
+  at = last + 1
+  local current = redis.call('HGET', job, 'status')
+  if not current then
+    replies[#replies + 1] = {0, ''}
+  elseif is_terminal(current) then
+    replies[#replies + 1] = {0, current}
+  else
+    redis.call('HSET', job, 'status', state, unpack(ARGV, fields_from, last))
+    if is_terminal(state) then end_job(job, K.outbox, state, A.ttl, A.channel, A.publish) end
+    replies[#replies + 1] = {1, current}
+  end
+end
+return replies
+""",
+)
+
+# A worker takes the jobs whose records are `jobs` (all of one slot, as are `outbox` and
+# `channel`): each is running from `now` on, unless it waited past its deadline (then it expires
+# with `expiry_error`). Returns each job's state afterwards, in order: 'running' means compute
+# it, anything else drop it ('missing' when the record is gone). One call per batch (and slot).
 CLAIM = lua.Script(
     "claim",
-    keys=("job", "outbox"),
+    keys=("outbox",),
+    rest_keys="jobs",
     args=("now", "worker", "ttl", "channel", "publish", "expiry_error"),
     flags=ALLOW_OOM,
     prelude=JOB_PRELUDE,
     body="""
-local current = redis.call('HGET', K.job, 'status')
-if not current then return 'missing' end
-if current ~= STATUS.QUEUED and current ~= STATUS.RUNNING then return current end
-local deadline = tonumber(redis.call('HGET', K.job, 'deadline'))
-if deadline and tonumber(A.now) > deadline then
-  redis.call('HSET', K.job, 'status', STATUS.EXPIRED, 'finished_at', A.now, 'error', A.expiry_error)
-  end_job(K.job, K.outbox, STATUS.EXPIRED, A.ttl, A.channel, A.publish)
-  return STATUS.EXPIRED
+local function claim(job)
+  local current = redis.call('HGET', job, 'status')
+  if not current then return 'missing' end
+  if current ~= STATUS.QUEUED and current ~= STATUS.RUNNING then return current end
+  local deadline = tonumber(redis.call('HGET', job, 'deadline'))
+  if deadline and tonumber(A.now) > deadline then
+    redis.call('HSET', job, 'status', STATUS.EXPIRED, 'finished_at', A.now, 'error', A.expiry_error)
+    end_job(job, K.outbox, STATUS.EXPIRED, A.ttl, A.channel, A.publish)
+    return STATUS.EXPIRED
+  end
+  redis.call('HSET', job, 'status', STATUS.RUNNING, 'started_at', A.now, 'worker', A.worker)
+  return STATUS.RUNNING
 end
-redis.call('HSET', K.job, 'status', STATUS.RUNNING, 'started_at', A.now, 'worker', A.worker)
-return STATUS.RUNNING
+local states = {}
+for i = KREST, #KEYS do states[#states + 1] = claim(KEYS[i]) end
+return states
 """,
 )
 

@@ -30,6 +30,7 @@ from batching.jobs.scripts import (
     ADMIT,
     ADMITTED,
     CLAIM,
+    FINISH,
     LANE_FULL,
     SUBMIT,
     TENANT_FULL,
@@ -45,6 +46,14 @@ from maas.core.errors import (
 )
 from maas.core.ids import tag_of
 from maas.core.sealing import CLEAR, Purpose, Sealer
+
+
+def _by_tag(entries: list[LaneEntry]) -> dict[str | None, list[int]]:
+    """The entries' positions by the slot tag of their job (None: made before slot tags)."""
+    by_tag: dict[str | None, list[int]] = defaultdict(list)
+    for i, entry in enumerate(entries):
+        by_tag[tag_of(entry.job_id)].append(i)
+    return by_tag
 
 
 def _pairs(fields: Mapping) -> list:
@@ -268,22 +277,32 @@ class JobStore:
         return applied, state.decode()
 
     async def claim(self, entries: list[LaneEntry], worker_id: str) -> list[str]:
-        """Marks the entries' jobs running; returns each job's state ('running' = compute it)."""
+        """Marks the entries' jobs running; returns each job's state ('running' = compute it).
+        One script call per slot the jobs are in: a lane's jobs share its slot (only jobs made
+        before slot tags, on one Redis, are elsewhere)."""
         now = repr(time.time())
         error = orjson.dumps(EXPIRED_ERROR.__dict__)
+        by_tag = _by_tag(entries)
 
         def build(batch: lua.Batch):
-            for entry in entries:
+            for tag, positions in by_tag.items():
                 batch.run(
                     CLAIM,
-                    **job_keys(entry.job_id, self.publish),
+                    outbox=keys.webhook_outbox(tag),
+                    channel=keys.job_events(tag),
+                    publish=self.publish,
+                    jobs=[keys.job(entries[i].job_id) for i in positions],
                     now=now,
                     worker=worker_id,
                     ttl=self.result_ttl_s,
                     expiry_error=error,
                 )
 
-        return [state.decode() for state in await lua.execute(self.redis, build)]
+        states: list[str] = [""] * len(entries)
+        for positions, replies in zip(by_tag.values(), await lua.execute(self.redis, build), strict=True):
+            for i, state in zip(positions, replies, strict=True):
+                states[i] = state.decode()
+        return states
 
     async def finish(
         self,
@@ -296,15 +315,33 @@ class JobStore:
         entry in `done`, in one round trip. Returns, per result, whether its write was the one
         that ended the job (False: it had ended already, e.g. cancelled or a reclaimed copy)."""
 
+        by_tag = _by_tag([entry for entry, _ in results])
+
         def build(batch: lua.Batch):
-            for entry, result in results:
-                fields = result.to_fields(self.sealer, entry.job_id, entry.tenant)
-                _transition(batch, entry.job_id, "*", result.status, self.result_ttl_s, fields, self.publish)
+            for tag, positions in by_tag.items():
+                items: list = []
+                for i in positions:
+                    entry, result = results[i]
+                    fields = _pairs(result.to_fields(self.sealer, entry.job_id, entry.tenant))
+                    items += [result.status.value, len(fields), *fields]
+                batch.run(
+                    FINISH,
+                    outbox=keys.webhook_outbox(tag),
+                    channel=keys.job_events(tag),
+                    publish=self.publish,
+                    jobs=[keys.job(results[i][0].job_id) for i in positions],
+                    ttl=self.result_ttl_s,
+                    results=items,
+                )
             if done:
                 _ack(batch, lane, done, computed_rows, self.cluster)
 
         replies = await lua.execute(self.redis, build)
-        return [bool(applied) for applied, _ in replies[: len(results)]]
+        applied = [False] * len(results)
+        for positions, per_job in zip(by_tag.values(), replies, strict=False):
+            for i, (ended, _) in zip(positions, per_job, strict=True):
+                applied[i] = bool(ended)
+        return applied
 
     async def dead_letter(self, lane: str, entries: list[LaneEntry], max_deliveries: int) -> None:
         """Copies the entries to the lane's dead-letter stream, fails their jobs, then acks them."""

@@ -31,6 +31,30 @@ return total
 )
 
 
+# Sets each of the keys in the KEYS tail to `value`, and the named key to how many there were.
+SET_ALL = lua.Script(
+    "set_all",
+    keys=("count",),
+    rest_keys="targets",
+    args=("value",),
+    body="""
+for i = KREST, #KEYS do redis.call('SET', KEYS[i], A.value) end
+redis.call('SET', K.count, #KEYS - KREST + 1)
+""",
+)
+
+
+async def test_a_keys_tail_arrives_after_the_named_keys(redis):
+    await SET_ALL.run(redis, count="n", targets=["a", "b", "c"], value="v")
+    assert await redis.mget("n", "a", "b", "c") == [b"3", b"v", b"v", b"v"]
+    await SET_ALL.run(redis, count="n", value="w")  # an empty tail may be left out
+    assert await redis.get("n") == b"0"
+    with pytest.raises(TypeError, match="Lua script set_all: targets is None"):
+        SET_ALL.call(count="n", targets=["a", None], value="v")
+    with pytest.raises(TypeError, match=r"missing \['count'\].*rest_keys targets"):
+        SET_ALL.call(targets=["a"], value="v")
+
+
 async def test_a_script_runs_again_after_the_script_cache_is_flushed(redis):
     assert await ADD.run(redis, counter="c", log="l", by=2, items=["a"]) == 2
     await redis.script_flush()
