@@ -1,0 +1,128 @@
+"""LeanRoute (api/lean_route.py): the hot routes run a plan made once, the plan keeps the app's
+own guards in FastAPI's order, and it solves exactly what FastAPI's own solve would."""
+
+import contextlib
+from contextlib import AsyncExitStack
+
+import httpx
+import pytest
+from fastapi import Depends, Header, Query, Request
+from fastapi.dependencies.utils import get_dependant, solve_dependencies
+from starlette.responses import Response
+
+from api.app import create_app
+from api.deps import same_origin_only
+from api.lean_route import LeanRoute, plan_of
+from api.routes import jobs, oip
+
+EVIL = "https://evil.example"
+# Header sets a planned route may see: none, each, upper case, repeated, empty.
+HEADER_SETS = [
+    [],
+    [(b"prefer", b"wait=5"), (b"idempotency-key", b"k-1"), (b"traceparent", b"00-ab-cd-01")],
+    [(b"PREFER", b"wait=1"), (b"Inference-Header-Content-Length", b"12")],
+    [(b"prefer", b"wait=1"), (b"prefer", b"respond-async"), (b"idempotency-key", b"")],
+    [(b"origin", b"http://maas"), (b"host", b"maas")],
+]
+
+
+def route_named(router, name: str) -> LeanRoute:
+    return next(r for r in router.routes if r.name == name)
+
+
+def request_for(app, headers: list, path_params: dict | None = None) -> Request:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "headers": headers,
+        "query_string": b"",
+        "path_params": path_params or {},
+        "app": app,
+        "fastapi_inner_astack": AsyncExitStack(),
+        "fastapi_function_astack": AsyncExitStack(),
+    }
+    return Request(scope)
+
+
+async def fastapi_solve(dependant, request: Request) -> dict:
+    solved = await solve_dependencies(
+        request=request,
+        dependant=dependant,
+        async_exit_stack=request.scope["fastapi_inner_astack"],
+        embed_body_fields=False,
+    )
+    assert not solved.errors
+    return solved.values
+
+
+@contextlib.asynccontextmanager
+async def served_app(settings):
+    """The app with its lifespan, and every hot route's handler built (FastAPI builds an
+    included route's handler on its first request)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://maas") as client:
+            for path in ("/v1/jobs", "/v2/models/digits/infer", "/v2/models/digits/versions/1/infer"):
+                await client.post(path, json={})
+        yield app
+
+
+@pytest.mark.parametrize(
+    ("router", "name", "path_params"),
+    [
+        (jobs.router, "create_job", {}),
+        (oip.router, "infer_latest", {"name": "digits"}),
+        (oip.router, "infer_version", {"name": "digits", "version": "stable"}),
+    ],
+)
+async def test_a_hot_routes_plan_solves_what_fastapi_solves(settings, redis, router, name, path_params):
+    async with served_app(settings) as app:
+        route = route_named(router, name)
+        assert route.lean is not None, f"{name} lost its plan: FastAPI solves it per request again"
+        dependant, plan = route.lean
+        assert plan.steps[0].call is same_origin_only  # the app's own guard, first, as in FastAPI
+        for headers in HEADER_SETS:
+            ours = await plan.solve(request_for(app, headers, path_params))
+            theirs = await fastapi_solve(dependant, request_for(app, headers, path_params))
+            assert ours.keys() == theirs.keys()
+            assert {k: v for k, v in ours.items() if k != "request"} == {
+                k: v for k, v in theirs.items() if k != "request"
+            }
+
+
+async def test_a_cross_site_submit_is_refused_on_the_planned_routes(api):
+    body = b'{"model": "digits", "inputs": [[0]]}'
+    for path in ("/v1/jobs", "/v2/models/digits/infer"):
+        response = await api.post(path, content=body, headers={"Origin": EVIL})
+        assert response.status_code == 403, response.text
+
+
+def test_what_a_plan_cannot_hold_is_left_to_fastapi():
+    async def with_query(request: Request, wait: float = Query(0, ge=0)) -> Response:
+        return Response()
+
+    async def with_a_constrained_header(x: str | None = Header(None, max_length=3)) -> Response:
+        return Response()
+
+    async def with_a_required_header(x: str = Header()) -> Response:
+        return Response()
+
+    def sync_dependency(request: Request) -> int:
+        return 1
+
+    async def with_a_sync_dependency(n: int = Depends(sync_dependency)) -> Response:
+        return Response()
+
+    async def returning_a_dict(request: Request) -> dict:
+        return {}
+
+    for call in (with_query, with_a_constrained_header, with_a_required_header, returning_a_dict):
+        assert plan_of(get_dependant(path="/", call=call)) is None, call.__name__
+    assert plan_of(get_dependant(path="/", call=with_a_sync_dependency)) is None
+
+    async def plain(request: Request, x: str | None = Header(None)) -> Response:
+        return Response()
+
+    assert plan_of(get_dependant(path="/", call=plain)) is not None
