@@ -14,14 +14,17 @@ from batching.jobs.record import JobRecord, JobTimings
 def iso(epoch_s: float | None) -> str | None:
     if epoch_s is None:
         return None
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()[:-6] + "Z"  # "+00:00" -> "Z"
+
+
+_TIMING_KEYS = tuple(f.name for f in fields(JobTimings))
 
 
 def _timings(record: JobRecord) -> dict[str, Any] | None:
     """None until the job ends; then total_ms, and the batch's figures if it ran in one."""
     if record.timings is None and record.finished_at is None:
         return None
-    body: dict[str, Any] = dict.fromkeys(f.name for f in fields(JobTimings))
+    body: dict[str, Any] = dict.fromkeys(_TIMING_KEYS)
     if record.timings is not None:
         body.update(record.timings.__dict__)
     body["total_ms"] = None
