@@ -1,20 +1,23 @@
-"""Routes on the hot path (a job's submit, an inference) solve their dependencies by a plan made
-once, instead of FastAPI's walk of the dependency tree on every request.
+"""Routes on the hot path (a job's submit, its read, an inference) solve their dependencies by a
+plan made once, instead of FastAPI's walk of the dependency tree on every request.
 
 FastAPI solves a route's dependencies per request by recursion over its dependant: for every
 dependency its own parameter scan and a cache key from its scopes, then every header and path
 parameter through pydantic. For `POST /v1/jobs` that was about a third of what the framework
 cost per job. A `LeanRoute` looks at its dependant once, when FastAPI builds its handler. If
 every dependency is a coroutine function of the Request alone, and every parameter of the
-endpoint is the Request, a dependency's value, an optional string header or a plain string path
-parameter, and the endpoint returns a Response, then per request it calls the dependencies in
-FastAPI's order (each once per request, as FastAPI's cache does: the same errors, in the same
-order), reads the headers and path parameters as FastAPI would, and calls the endpoint. Any
-other route, and any request while dependency overrides or FastAPI's own telemetry are on,
-takes FastAPI's handler unchanged. The OpenAPI document comes from the same dependant, so it
-does not change; tests/api/test_lean_route.py holds each plan's values to FastAPI's own solve.
+endpoint is the Request, a dependency's value, an optional string header, a plain string path
+parameter or an optional query parameter, and the endpoint returns a Response, then per request
+it calls the dependencies in FastAPI's order (each once per request, as FastAPI's cache does:
+the same errors, in the same order), reads the headers and path parameters as FastAPI would,
+gives query parameters their defaults, and calls the endpoint. A request with a query string
+(which FastAPI validates), any request while dependency overrides or FastAPI's own telemetry are
+on, and any other route take FastAPI's handler unchanged. The OpenAPI document comes from the
+same dependant, so it does not change; tests/api/test_lean_route.py holds each plan's values to
+FastAPI's own solve.
 """
 
+import copy
 import inspect
 import types
 import typing
@@ -56,6 +59,7 @@ class Plan:
     headers: tuple[tuple[str, str], ...]  # (parameter, header name)
     path: tuple[tuple[str, str], ...]  # (parameter, path parameter)
     request_name: str | None
+    query_defaults: tuple[tuple[str, Any], ...] = ()  # (parameter, default): no query string only
 
     async def solve(self, request: Request) -> dict[str, Any]:
         """The endpoint's arguments, as FastAPI's solve_dependencies gives them."""
@@ -75,6 +79,8 @@ class Plan:
         headers = request.headers
         for name, key in self.headers:
             values[name] = headers.get(key)
+        for name, default in self.query_defaults:
+            values[name] = copy.deepcopy(default)  # as FastAPI gives a default
         if self.request_name is not None:
             values[self.request_name] = request
         return values
@@ -89,7 +95,7 @@ class Plan:
 def _plain(dependant: Dependant) -> bool:
     """No parameter a plan does not handle, and no scopes or concurrency limit."""
     return (
-        not (dependant.query_params or dependant.cookie_params or dependant.body_params)
+        not (dependant.cookie_params or dependant.body_params)
         and all(getattr(dependant, name) is None for name in _SPECIAL_PARAMETERS)
         and not dependant.own_oauth_scopes
         and getattr(dependant, "concurrency", None) is None
@@ -101,7 +107,7 @@ def _step(sub: Dependant) -> Step | None:
         inspect.iscoroutinefunction(sub.call)
         and sub.request_param_name is not None
         and _plain(sub)
-        and not (sub.dependencies or sub.path_params or sub.header_params)
+        and not (sub.dependencies or sub.path_params or sub.header_params or sub.query_params)
     ):
         return None
     return Step(sub.call, sub.request_param_name, sub.name, sub.use_cache)
@@ -136,6 +142,14 @@ def _path(field: Any) -> tuple[str, str] | None:
     return field.name, field.alias
 
 
+def _query(field: Any) -> tuple[str, Any] | None:
+    """An optional query parameter: its default, when the request has no query string."""
+    info = field.field_info
+    if not isinstance(info, params.Query) or info.is_required() or info.default_factory is not None:
+        return None
+    return field.name, info.default
+
+
 def plan_of(dependant: Dependant) -> Plan | None:
     """The plan of a route's (effective) dependant, or None where FastAPI must solve it."""
     call = dependant.call
@@ -147,7 +161,8 @@ def plan_of(dependant: Dependant) -> Plan | None:
     steps = tuple(_step(sub) for sub in dependant.dependencies)
     headers = tuple(_header(field) for field in dependant.header_params)
     path = tuple(_path(field) for field in dependant.path_params)
-    if None in steps or None in headers or None in path:
+    query = tuple(_query(field) for field in dependant.query_params)
+    if None in steps or None in headers or None in path or None in query:
         return None
     return Plan(
         call,
@@ -155,6 +170,7 @@ def plan_of(dependant: Dependant) -> Plan | None:
         typing.cast(tuple[tuple[str, str], ...], headers),
         typing.cast(tuple[tuple[str, str], ...], path),
         dependant.request_param_name,
+        typing.cast(tuple[tuple[str, Any], ...], query),
     )
 
 
@@ -186,10 +202,14 @@ class LeanRoute(APIRoute):
             return handler
         self.lean = (route.dependant, plan)
         overrides_provider = route.dependency_overrides_provider
+        has_query = bool(plan.query_defaults)
 
         async def lean(request: Request) -> Response:
-            if request.scope.get(TELEMETRY_SCOPE_KEY) is not None or getattr(
-                overrides_provider, "dependency_overrides", None
+            scope = request.scope
+            if (
+                (has_query and scope.get("query_string"))
+                or scope.get(TELEMETRY_SCOPE_KEY) is not None
+                or getattr(overrides_provider, "dependency_overrides", None)
             ):
                 return await handler(request)
             return await plan.run(request)
