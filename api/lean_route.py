@@ -28,6 +28,7 @@ from typing import Any
 from fastapi import params, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -142,10 +143,21 @@ def _path(field: Any) -> tuple[str, str] | None:
     return field.name, field.alias
 
 
+def _holds_model(annotation: Any) -> bool:
+    """A model of query parameters: FastAPI validates even an empty query into one."""
+    kinds = typing.get_args(annotation) or (annotation,)
+    return any(isinstance(kind, type) and issubclass(kind, BaseModel) for kind in kinds)
+
+
 def _query(field: Any) -> tuple[str, Any] | None:
     """An optional query parameter: its default, when the request has no query string."""
     info = field.field_info
-    if not isinstance(info, params.Query) or info.is_required() or info.default_factory is not None:
+    if (
+        not isinstance(info, params.Query)
+        or info.is_required()
+        or info.default_factory is not None
+        or _holds_model(info.annotation)
+    ):
         return None
     return field.name, info.default
 
