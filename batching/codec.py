@@ -4,6 +4,7 @@ Layout: b"MT1", u16 count, then per tensor: u16 name length, name (utf-8), u8 dt
 u8 rank, rank x u64 dims, the raw little-endian C-order data.
 """
 
+import math
 import struct
 
 import numpy as np
@@ -67,7 +68,7 @@ def decode_tensors(data: bytes) -> dict[str, np.ndarray]:
             shape = struct.unpack_from(f"<{rank}Q", view, offset + 2)
             offset += 2 + 8 * rank
             dtype = _DTYPES[code]
-            size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            size = math.prod(shape) * dtype.itemsize  # exact: a huge shape cannot wrap around
             if offset + size > len(view):
                 raise CodecError(f"tensor {name!r} is truncated")
             array = np.frombuffer(view[offset : offset + size], dtype=dtype).reshape(shape)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 
 from api.deps import AppSettings, Bodies, Jobs, JobsReader, JobsWriter
 from api.guard import NO_FORM_BODY
+from api.lean_route import LeanRoute
 from api.openapi import json_body
 from api.responses import NumpyJSONResponse
 from api.schemas import ErrorBody, JobCreate, JobList, JobPublic
@@ -16,7 +17,7 @@ from batching.jobs.record import JobStatus
 from batching.jobs.view import job_public
 from maas.core.errors import InvalidInputError
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=LeanRoute)
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Request, Response
 from api.body import read_bytes
 from api.deps import AppSettings, Inference, JobsWriter, ModelsReader
 from api.guard import is_json, media_type
+from api.lean_route import LeanRoute
 from api.oip_rest import HEADER_LENGTH, header_length, parse_infer, render_infer
 from api.oip_types import DATATYPES, MAX_DIM, MAX_RANK
 from api.responses import NumpyJSONResponse
@@ -84,7 +85,7 @@ _INFER_BODY = {
     }
 }
 
-router = APIRouter(prefix="/v2", tags=["open inference protocol"], responses=V2_ERRORS)
+router = APIRouter(prefix="/v2", tags=["open inference protocol"], responses=V2_ERRORS, route_class=LeanRoute)
 _RESPOND_ASYNC = re.compile(r"(?:^|[,;\s])respond-async(?:$|[,;\s])", re.IGNORECASE)
 _NOT_READY = 503  # any non-200 is "false" to v2 clients; 503 is what probes and balancers expect
 

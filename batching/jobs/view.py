@@ -4,6 +4,8 @@ Every key of api/schemas.py JobPublic (and of its nested models) is always prese
 unknown; tests/api/test_job_view_schema.py holds the two together.
 """
 
+import functools
+import math
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
@@ -11,17 +13,37 @@ from typing import Any
 from batching.jobs.record import JobRecord, JobTimings
 
 
+@functools.lru_cache(maxsize=64)
+def _second(epoch_s: int) -> str:
+    """`YYYY-MM-DDTHH:MM:SS` of a whole second (a job's times fall within a few)."""
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()[:-6]
+
+
 def iso(epoch_s: float | None) -> str | None:
+    """What `datetime.fromtimestamp(epoch_s, UTC).isoformat()` says, with `Z` for `+00:00`:
+    microseconds rounded half to even as it rounds them, left out when 0 as it leaves them."""
     if epoch_s is None:
         return None
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
+    fraction, whole = math.modf(epoch_s)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        micros -= 1_000_000
+        whole += 1
+    elif micros < 0:
+        micros += 1_000_000
+        whole -= 1
+    second = _second(int(whole))
+    return f"{second}.{micros:06d}Z" if micros else f"{second}Z"
+
+
+_TIMING_KEYS = tuple(f.name for f in fields(JobTimings))
 
 
 def _timings(record: JobRecord) -> dict[str, Any] | None:
     """None until the job ends; then total_ms, and the batch's figures if it ran in one."""
     if record.timings is None and record.finished_at is None:
         return None
-    body: dict[str, Any] = dict.fromkeys(f.name for f in fields(JobTimings))
+    body: dict[str, Any] = dict.fromkeys(_TIMING_KEYS)
     if record.timings is not None:
         body.update(record.timings.__dict__)
     body["total_ms"] = None

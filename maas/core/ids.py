@@ -8,18 +8,20 @@ import secrets
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32, sorts like the number
+_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)  # every 10-bit value, as 2 digits
 JOB_ID_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}(-[0-9a-z]{1,4})?$")
 BASE_LENGTH = 26
 
 
+def crockford(value: int, digits: int) -> str:
+    """The low `digits` (an even number) base32 digits of `value`, most significant first, two
+    at a time (a third of the time of a divmod per digit)."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range((digits - 2) * 5, -1, -10)])
+
+
 def new_job_id(now_s: float | None = None) -> str:
     ms = int((time.time() if now_s is None else now_s) * 1000)
-    value = (ms << 80) | secrets.randbits(80)
-    chars = []
-    for _ in range(26):
-        value, digit = divmod(value, 32)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
+    return crockford((ms << 80) | secrets.randbits(80), 26)
 
 
 def is_job_id(text: str) -> bool:
@@ -44,9 +46,4 @@ def base_of(job_id: str) -> str:
 
 def id_floor(now_s: float) -> str:
     """The 10-character time prefix of ids made at `now_s`: every id made earlier sorts below it."""
-    value = int(now_s * 1000)
-    chars = []
-    for _ in range(10):
-        value, digit = divmod(value, 32)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
+    return crockford(int(now_s * 1000), 10)

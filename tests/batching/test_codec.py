@@ -1,5 +1,7 @@
 """The binary tensor codec and the job record round-trip exactly; corrupt payloads are refused."""
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,8 @@ def test_several_tensors_and_odd_shapes_round_trip():
         b"MT1\x01\x00",
         encode_tensors({"x": np.ones((4, 4))})[:-3],
         encode_tensors({"x": np.ones(2)}) + b"\x00",
+        # Dims whose product wraps around in 64 bits (to 0 bytes) are still far more than given.
+        b"MT1" + struct.pack("<HH", 1, 1) + b"x" + struct.pack("<BB2Q", 11, 2, 2**32, 2**32),
     ],
 )
 def test_corrupt_payloads_raise_codec_error(corrupt):
