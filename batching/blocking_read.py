@@ -60,11 +60,14 @@ class BlockingReads:
                 own.xreadgroup(group, consumer, streams, count=count, block=block_ms)
             )
             done, _ = await asyncio.wait({read}, timeout=timeout_s)
+            if done:
+                # Inside the try: a read that fails in time (its node was killed) must forget the
+                # node too, or every later read goes back to the dead node, on a Cluster forever
+                # (tests/batching/test_cluster_failover_reads.py).
+                return read.result()
         except RedisError:
             await self._lost()
             raise
-        if done:
-            return read.result()
         self._pending = read
         read.add_done_callback(_seen)  # a reader closed before collecting it logs no noise
         self._unblocking = asyncio.create_task(self._unblocker.client_unblock(self._client_id, error=False))

@@ -11,11 +11,12 @@ each holds at most one connection per node, so no node's pool is ever exhausted.
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import redis.asyncio.cluster as aiocluster
 from redis.crc import key_slot
+from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from batching.hiredis_packing import packed_by_hiredis
@@ -26,6 +27,20 @@ _HOLDING = contextvars.ContextVar("holding_a_redis_permit", default=False)
 
 
 _STREAM_SUBCOMMANDS = ("XGROUP", "XINFO")
+# While a master is down and until the cluster has promoted its replica, nodes answer CLUSTERDOWN
+# or TRYAGAIN and the client's slot map may leave the slot uncovered: the queue is unreachable for
+# a few seconds, as a standalone Redis that is down. redis-py has retried them already; raised as
+# a ConnectionError, the API answers 503 (they were 500s) and every loop that outlives a lost
+# connection outlives them (tests/system/test_redis_cluster_failover.py).
+_FAILING_OVER = (ClusterDownError, TryAgainError, SlotNotCoveredError)
+
+
+@contextlib.contextmanager
+def _failover_as_connection_error() -> Iterator[None]:
+    try:
+        yield
+    except _FAILING_OVER as e:
+        raise RedisConnectionError(f"the Redis Cluster is failing over: {e!r}") from e
 
 
 class Permits:
@@ -65,7 +80,8 @@ class BoundedRedisCluster(aiocluster.RedisCluster):
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async with self.permits.held():
-            return await super().execute_command(*args, **kwargs)
+            with _failover_as_connection_error():
+                return await super().execute_command(*args, **kwargs)
 
     async def _determine_slot(self, *args: Any) -> int:
         # XGROUP and XINFO subcommands take the stream as their first argument. redis-py asks a
@@ -88,4 +104,5 @@ class BoundedRedisCluster(aiocluster.RedisCluster):
 class BoundedPipeline(aiocluster.ClusterPipeline):
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         async with self.cluster_client.permits.held():
-            return await super().execute(*args, **kwargs)
+            with _failover_as_connection_error():
+                return await super().execute(*args, **kwargs)

@@ -187,6 +187,7 @@ class NodeSubscriptions:
     def __init__(self, cluster: aioredis.Redis):
         self._cluster = cluster
         self._by_node: dict[str, aioredis.client.PubSub] = {}
+        self._next = 0  # the node get_message looks at first
 
     async def ssubscribe(self, channel: str) -> None:
         node = self._cluster.get_node_from_key(channel)  # type: ignore[attr-defined]
@@ -197,10 +198,18 @@ class NodeSubscriptions:
         await pubsub.ssubscribe(channel)
 
     async def get_message(self, timeout_s: float) -> dict | None:
-        """The next message of any node, waiting up to timeout_s on each."""
-        for pubsub in list(self._by_node.values()):
-            if (message := await pubsub.get_message(timeout=timeout_s)) is not None:
-                return message
+        """The next message of any node: first what a node has already sent, in turn from the
+        node after the one that answered last; else waiting up to timeout_s on each. Taken from
+        the first node every time, a node busy with its slots' completions starved the others:
+        their subscriptions were never confirmed, their completions never heard (found by
+        tests/system/test_redis_cluster_failover.py, three lanes under load)."""
+        pubsubs = list(self._by_node.values())
+        start = self._next % len(pubsubs) if pubsubs else 0
+        for wait_s in (0.0, timeout_s):
+            for i in [*range(start, len(pubsubs)), *range(start)]:
+                if (message := await pubsubs[i].get_message(timeout=wait_s)) is not None:
+                    self._next = i + 1
+                    return message
         return None
 
     async def aclose(self) -> None:
