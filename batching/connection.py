@@ -26,6 +26,8 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
     AuthenticationError,
     AuthenticationWrongNumberOfArgsError,
+    RedisClusterException,
+    RedisError,
     ResponseError,
 )
 from redis.exceptions import (
@@ -42,6 +44,12 @@ POOL_WAIT_S = 5.0
 # A reply slower than this is a dead connection; a blocking read must ask for less (MAX_BLOCK_S).
 SOCKET_TIMEOUT_S = 10.0
 _REFUSED_CREDENTIALS = ("WRONGPASS", "NOAUTH", "NOPERM")
+
+
+# What a Redis raises when it cannot be reached: redis-py's errors, and on a Cluster those of the
+# slot map (a slot no node covers while a master fails over: RedisClusterException, no
+# RedisError). A loop that outlives a lost connection catches these.
+UNREACHABLE = (RedisError, RedisClusterException)
 
 
 class RedisSetupError(MaasError):

@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 
 import redis
-from redis.exceptions import RedisError
 
 from batching import keys
 from batching.bulk.record import BulkRecord
 from batching.bulk.retention import claim_due, forget
+from batching.connection import UNREACHABLE
 from maas.core.file_store import FileStore, open_store
 from maas.core.ids import is_job_id
 from maas.core.log_fields import fields
@@ -41,7 +41,7 @@ class BulkSweeper:
             for bulk_id in claimed:
                 try:
                     self._delete(bulk_id)
-                except RedisError:
+                except UNREACHABLE:
                     raise
                 except Exception:  # a file error: leave it to the next claim, after the lease
                     log.exception("bulk job %s: deleting its files failed; retried later", bulk_id)
@@ -66,6 +66,6 @@ class BulkSweeper:
         while not stopping.is_set():
             try:
                 self.sweep()
-            except RedisError as e:
+            except UNREACHABLE as e:
                 log.warning("bulk sweeper: Redis error %r; retrying in %.0f s", e, self.interval_s)
             stopping.wait(self.interval_s)

@@ -14,11 +14,12 @@ import threading
 import time
 
 import redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 from rq import Queue, Retry
 from rq.job import Job
 
 from batching import keys
+from batching.connection import UNREACHABLE
 from batching.tasks import DELIVER_BULK_WEBHOOK, DELIVER_JOB_WEBHOOK
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class OutboxRelay:
                 while not self.stopping.is_set():
                     if not self.relay_round():
                         self.stopping.wait(IDLE_WAIT_S)
-            except RedisError as e:
+            except UNREACHABLE as e:
                 log.warning("webhook relay: Redis error %r; retrying", e)
                 self._outboxes_at = -OUTBOXES_REFRESH_S  # make the groups again (Redis restarted)
                 self.stopping.wait(1.0)
