@@ -21,7 +21,9 @@ ROWS = [[float(i % 17)] * 64 for i in range(8)]  # 8 rows: 2 KiB of float32 per 
 
 @pytest.fixture
 def small_redis(tmp_path):
-    server = RedisServer(tmp_path / "small-redis", appendfsync=None, maxmemory_mb=2)
+    # 3 MB: an empty Redis with maas' scripts, lanes and clients takes ~1.5 MB of it, so tens of
+    # jobs fit whatever that baseline is on a machine (with 2 MB, 48-54 did: too close to 50).
+    server = RedisServer(tmp_path / "small-redis", appendfsync=None, maxmemory_mb=3)
     server.start()
     yield server
     server.stop()
