@@ -45,12 +45,26 @@ local function end_job(job, outbox, state, ttl, channel, publish)
   redis.call(publish, channel, announcement(job, job_id))
 end
 """
+# Moves `job` to `state` if it is in `allowed` ("*" = any non-terminal state, else a comma list),
+# writing the field/value items ARGV[first..last] too; ends it (end_job) if `state` is terminal.
+_TRANSITION_JOB = """
+local function transition(job, outbox, allowed, state, ttl, channel, publish, first, last)
+  local current = redis.call('HGET', job, 'status')
+  if not current then return {0, ''} end
+  if is_terminal(current) then return {0, current} end
+  if allowed ~= '*' and not csv_has(allowed, current) then return {0, current} end
+  redis.call('HSET', job, 'status', state, unpack(ARGV, first, last))
+  if is_terminal(state) then end_job(job, outbox, state, ttl, channel, publish) end
+  return {1, current}
+end
+"""
 JOB_PRELUDE = (
     lua.constants("STATUS", JobStatus)
     + lua.string_set("TERMINAL", TERMINAL_VALUES)
     + lua.CSV_HAS
     + QUEUE_EVENT_LUA
     + _END_JOB
+    + _TRANSITION_JOB
 )
 
 # Moves the job to `state` if it is in `allowed` ("*" = any non-terminal state, else a comma
@@ -64,13 +78,7 @@ TRANSITION = lua.Script(
     flags=ALLOW_OOM,
     prelude=JOB_PRELUDE,
     body="""
-local current = redis.call('HGET', K.job, 'status')
-if not current then return {0, ''} end
-if is_terminal(current) then return {0, current} end
-if A.allowed ~= '*' and not csv_has(A.allowed, current) then return {0, current} end
-redis.call('HSET', K.job, 'status', A.state, unpack(ARGV, REST))
-if is_terminal(A.state) then end_job(K.job, K.outbox, A.state, A.ttl, A.channel, A.publish) end
-return {1, current}
+return transition(K.job, K.outbox, A.allowed, A.state, A.ttl, A.channel, A.publish, REST, #ARGV)
 """,
 )
 
@@ -90,19 +98,9 @@ FINISH = lua.Script(
     body="""
 local replies, at = {}, REST
 for i = KREST, #KEYS do
-  local job, state, last = KEYS[i], ARGV[at], at + 1 + tonumber(ARGV[at + 1])
-  local fields_from = at + 2
+  local state, last = ARGV[at], at + 1 + tonumber(ARGV[at + 1])
+  replies[#replies + 1] = transition(KEYS[i], K.outbox, '*', state, A.ttl, A.channel, A.publish, at + 2, last)
   at = last + 1
-  local current = redis.call('HGET', job, 'status')
-  if not current then
-    replies[#replies + 1] = {0, ''}
-  elseif is_terminal(current) then
-    replies[#replies + 1] = {0, current}
-  else
-    redis.call('HSET', job, 'status', state, unpack(ARGV, fields_from, last))
-    if is_terminal(state) then end_job(job, K.outbox, state, A.ttl, A.channel, A.publish) end
-    replies[#replies + 1] = {1, current}
-  end
 end
 return replies
 """,

@@ -318,21 +318,7 @@ class JobStore:
         by_tag = _by_tag([entry for entry, _ in results])
 
         def build(batch: lua.Batch):
-            for tag, positions in by_tag.items():
-                items: list = []
-                for i in positions:
-                    entry, result = results[i]
-                    fields = _pairs(result.to_fields(self.sealer, entry.job_id, entry.tenant))
-                    items += [result.status.value, len(fields), *fields]
-                batch.run(
-                    FINISH,
-                    outbox=keys.webhook_outbox(tag),
-                    channel=keys.job_events(tag),
-                    publish=self.publish,
-                    jobs=[keys.job(results[i][0].job_id) for i in positions],
-                    ttl=self.result_ttl_s,
-                    results=items,
-                )
+            self._end_jobs(batch, results, by_tag)
             if done:
                 _ack(batch, lane, done, computed_rows, self.cluster)
 
@@ -343,6 +329,29 @@ class JobStore:
                 applied[i] = bool(ended)
         return applied
 
+    def _end_jobs(
+        self,
+        batch: lua.Batch,
+        results: list[tuple[LaneEntry, JobResult]],
+        by_tag: dict[str | None, list[int]],
+    ) -> None:
+        """Queues one FINISH call per slot (`by_tag`: _by_tag of the results' entries)."""
+        for tag, positions in by_tag.items():
+            items: list = []
+            for i in positions:
+                entry, result = results[i]
+                fields = _pairs(result.to_fields(self.sealer, entry.job_id, entry.tenant))
+                items += [result.status.value, len(fields), *fields]
+            batch.run(
+                FINISH,
+                outbox=keys.webhook_outbox(tag),
+                channel=keys.job_events(tag),
+                publish=self.publish,
+                jobs=[keys.job(results[i][0].job_id) for i in positions],
+                ttl=self.result_ttl_s,
+                results=items,
+            )
+
     async def dead_letter(self, lane: str, entries: list[LaneEntry], max_deliveries: int) -> None:
         """Copies the entries to the lane's dead-letter stream, fails their jobs, then acks them."""
         error = JobError(
@@ -351,15 +360,13 @@ class JobStore:
             "or stalled every time",
         )
         result = JobResult(JobStatus.FAILED, time.time(), error=error)
+        failed = [(entry, result) for entry in entries]
 
         def build(batch: lua.Batch):
             for entry in entries:
                 copy = {**entry.to_fields(), "deliveries": entry.deliveries, "at": repr(time.time())}
                 batch.pipe.xadd(keys.dead_letters(lane), copy, maxlen=100_000, approximate=True)
-                fields = result.to_fields()
-                _transition(
-                    batch, entry.job_id, "*", JobStatus.FAILED, self.result_ttl_s, fields, self.publish
-                )
+            self._end_jobs(batch, failed, _by_tag(entries))
             _ack(batch, lane, entries, 0, self.cluster, dead=len(entries))
 
         await lua.execute(self.redis, build)
