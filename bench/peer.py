@@ -17,7 +17,7 @@ import venvs
 from cpu import machine_cpu_s, tree_cpu_s
 from load import LoadSpec, run_wrk
 from protocols import OIP_SCRIPT, request
-from report import service_summary
+from report import failed_requests, service_summary
 from service import http_status
 
 from maas.cli.redis_server import free_port
@@ -129,7 +129,7 @@ class Peer:
             "protocol": self.kind.protocol,
             "jobs_per_s": svc["jobs_per_s"],
             "latency_ms": svc["latency_ms"],
-            "not_200": svc["not_finished_202"] + svc["other_responses"] + sum(svc["socket_errors"].values()),
+            "not_200": failed_requests(svc),
             "ms_per_job": round(1000 * sum(spent.values()) / jobs, 3) if jobs else None,
             "ms_per_job_by_process": {
                 role: round(1000 * s / jobs, 3) if jobs else None for role, s in sorted(spent.items())

@@ -1,6 +1,8 @@
 """The peers' figures beside maas' (bench/peer.py): HTTP under the same wrk load, and gRPC
 infer under the same client processes. A ratio maas/peer > 1 means maas is ahead."""
 
+from report import failed_requests
+
 
 def _ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "-"
@@ -26,7 +28,7 @@ def print_peers(results: list[dict]) -> None:
     print(head + "\n" + "-" * len(head))
     for r in results:
         svc, cpu = r["service"], r["cpu"]
-        failures = svc["not_finished_202"] + svc["other_responses"] + sum(svc["socket_errors"].values())
+        failures = failed_requests(svc)
         print(
             f"{r['model']:<10} {'maas':<9} {'v1-json':<8} {svc['jobs_per_s']:>9,.1f} "
             f"{svc['latency_ms']['p50']:>7.1f} {svc['latency_ms']['p99']:>7.1f} {failures:>7} "

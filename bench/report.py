@@ -35,6 +35,12 @@ def service_summary(stats: dict) -> dict:
     }
 
 
+def failed_requests(svc: dict) -> int:
+    """Requests of a service_summary that did not answer 200: unfinished 202s, other statuses and
+    socket errors."""
+    return svc["not_finished_202"] + svc["other_responses"] + sum(svc["socket_errors"].values())
+
+
 def cpu_summary(
     client_s: float, maas_s: dict[str, float], machine_busy_s: float, wall_s: float, cores: int, jobs: int
 ) -> dict:
@@ -80,7 +86,7 @@ def print_tables(results: list[dict]) -> None:
     print("\n" + head + "\n" + "-" * len(head))
     for r in results:
         raw, svc = r["raw"], r["service"]
-        failures = svc["not_finished_202"] + svc["other_responses"] + sum(svc["socket_errors"].values())
+        failures = failed_requests(svc)
         print(
             f"{r['model']:<10} {raw['limit_rows_per_s']:>10,.0f} {raw['best_batch']:>7} "
             f"{svc['jobs_per_s']:>10,.1f} {r['ratio_service_to_raw']:>7.3f} "

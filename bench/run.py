@@ -27,7 +27,15 @@ from peer_report import print_grpc, print_peers
 from protocols import print_protocols, protocol_loads
 from raw_runtime import measure
 from redis_stats import command_stats, per_job, redis_url
-from report import cpu_summary, print_raw, print_tables, raw_summary, service_summary, write_json
+from report import (
+    cpu_summary,
+    failed_requests,
+    print_raw,
+    print_tables,
+    raw_summary,
+    service_summary,
+    write_json,
+)
 from service import Service, ServiceError
 from spy import Profiler, print_profile
 
@@ -191,7 +199,7 @@ def machine_load() -> str:
 
 
 def result(model: ModelVersion, raw: dict, svc: dict, cpu: dict) -> dict:
-    not_200 = svc["not_finished_202"] + svc["other_responses"] + sum(svc["socket_errors"].values())
+    not_200 = failed_requests(svc)
     return {
         "model": model.name,
         "config": model.config.model_dump(),

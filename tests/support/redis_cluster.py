@@ -85,11 +85,7 @@ class RedisCluster(RedisProcesses):
         return self
 
     def _answers(self, port: int) -> bool:
-        with self.client(port) as client:
-            try:
-                return bool(client.ping())
-            except redis.RedisError:
-                return False
+        return self.ask(port, lambda client: bool(client.ping()), False)
 
     def ok(self) -> bool:
         """Every live node says cluster_state:ok."""
@@ -103,11 +99,7 @@ class RedisCluster(RedisProcesses):
         return True
 
     def _info(self, port: int, section: str) -> dict:
-        with self.client(port) as client:
-            try:
-                return client.info(section)
-            except redis.RedisError:
-                return {}
+        return self.ask(port, lambda client: client.info(section), {})
 
     def _replicas_synced(self) -> bool:
         replicas = [p for p in self.live_ports if self._info(p, "replication").get("role") == "slave"]

@@ -35,6 +35,15 @@ class RedisProcesses:
     def client(self, port: int) -> redis.Redis:
         return redis.Redis(port=port, socket_connect_timeout=0.5, socket_timeout=2)
 
+    def ask(self, port: int, question, refused=None):
+        """`question(client)` of the node at `port`, or `refused` when it cannot answer (down,
+        starting, failing over)."""
+        with self.client(port) as client:
+            try:
+                return question(client)
+            except redis.RedisError:
+                return refused
+
     def wait(self, condition, timeout_s: float, what: str) -> None:
         wait_until_blocking(condition, timeout_s, f"{what} (logs under {self.root})", interval_s=0.1)
 

@@ -61,11 +61,9 @@ class SentinelGroup(RedisProcesses):
         return self
 
     def replica_link_up(self, port: int) -> bool:
-        with self.client(port) as client:
-            try:
-                return client.info("replication").get("master_link_status") == "up"
-            except redis.RedisError:
-                return False
+        return self.ask(
+            port, lambda client: client.info("replication").get("master_link_status") == "up", False
+        )
 
     def _sentinels_see_everyone(self) -> bool:
         for port in self.sentinel_ports:

@@ -8,6 +8,7 @@ by path, else 200. An answer is a status code or a behaviour:
 
 It serves plain HTTP, or HTTPS with the given server context."""
 
+import base64
 import json
 import ssl
 import threading
@@ -19,6 +20,14 @@ import httpx
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+# The signing secret and settings of a service whose webhooks go to a Receiver on this machine
+# (the system tests' deployments pass them to Settings).
+SECRET = "whsec_" + base64.b64encode(b"webhook-secret-of-32-bytes-long!").decode()
+LOCAL_RECEIVERS = {
+    "webhook_secrets": [SECRET],
+    "webhook_allow_http": True,
+    "webhook_allowed_networks": ["127.0.0.0/8"],
+}
 HANG_S = 3.0
 TRICKLE_S = 0.1
 Answer = int | str

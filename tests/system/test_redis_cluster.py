@@ -5,7 +5,6 @@ job and a worker SIGKILLed mid-batch behave as on one Redis; a script or transac
 slots would fail here (CROSSSLOT), and announcements are sharded (SPUBLISH)."""
 
 import asyncio
-import base64
 import json
 import shutil
 from collections import Counter
@@ -25,7 +24,7 @@ from tests.support.bulk_helpers import jsonl, output_lines, submit, wait_for_sta
 from tests.support.lane_holders import pending_of, signal_a_holder
 from tests.support.redis_cluster import RedisCluster
 from tests.support.waiting import wait_until
-from tests.support.webhook_receiver import Receiver
+from tests.support.webhook_receiver import LOCAL_RECEIVERS, SECRET, Receiver
 from tests.worker.test_worker_faults import (
     HEAVY_LANE,
     HEAVY_WIDTH,
@@ -38,7 +37,6 @@ from tests.worker.test_worker_faults import (
     wait_until_computed,
 )
 
-SECRET = "whsec_" + base64.b64encode(b"webhook-secret-of-32-bytes-long!").decode()
 ROWS = np.random.default_rng(3).random((3, 64)).astype(np.float32)
 
 
@@ -68,9 +66,7 @@ def settings(cluster, model_repo, tmp_path):
         visibility_timeout_s=1.5,
         max_deliveries=3,
         drain_timeout_s=10,
-        webhook_secrets=[SECRET],
-        webhook_allow_http=True,
-        webhook_allowed_networks=["127.0.0.0/8"],
+        **LOCAL_RECEIVERS,
     )
 
 

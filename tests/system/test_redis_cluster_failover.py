@@ -10,7 +10,6 @@ the master. That loss is counted, never hidden, and bounded: only the failed-ove
 acknowledged before the kill, and no job that did reach the replica stays unfinished."""
 
 import asyncio
-import base64
 import shutil
 import time
 from collections import Counter
@@ -26,10 +25,9 @@ from tests.conftest import DIGITS
 from tests.support.processes import MaasProcesses
 from tests.support.redis_cluster import MASTERS, RedisCluster
 from tests.support.waiting import wait_until
-from tests.support.webhook_receiver import Receiver
+from tests.support.webhook_receiver import LOCAL_RECEIVERS, SECRET, Receiver
 
 ROW = [1.0] * 64
-SECRET = "whsec_" + base64.b64encode(b"webhook-secret-of-32-bytes-long!").decode()
 # Generous on a loaded 2-core machine: a failover takes ~2-4 s here (node timeout 1 s + election).
 FAILOVER_TIMEOUT_S = 60
 JOBS_BEFORE, JOBS_AFTER = 10, 10  # accepted per lane before the kill, and after the failover
@@ -108,9 +106,7 @@ def failover_settings(cluster: RedisCluster, tmp_path):
         heartbeat_interval_s=0.5,
         visibility_timeout_s=3,
         drain_timeout_s=5,
-        webhook_secrets=[SECRET],
-        webhook_allow_http=True,
-        webhook_allowed_networks=["127.0.0.0/8"],
+        **LOCAL_RECEIVERS,
     )
 
 

@@ -5,7 +5,6 @@ there is no master, workers and the API's completion listener reconnect, the rq 
 webhooks again, and with MAAS_REDIS_WAIT_REPLICAS=1 every job answered 202 succeeds."""
 
 import asyncio
-import base64
 import functools
 import time
 from dataclasses import dataclass, field
@@ -18,11 +17,10 @@ from maas.core.settings import Settings
 from tests.support.processes import MaasProcesses
 from tests.support.sentinel import SentinelGroup
 from tests.support.waiting import wait_until
-from tests.support.webhook_receiver import Receiver
+from tests.support.webhook_receiver import LOCAL_RECEIVERS, SECRET, Receiver
 
 ROW = [1.0] * 64
 JOB = {"model": "digits", "version": 1, "inputs": [ROW]}
-SECRET = "whsec_" + base64.b64encode(b"webhook-secret-of-32-bytes-long!").decode()
 # Generous on a loaded 2-core machine: a failover takes ~2-5 s here (down-after 1 s + election).
 FAILOVER_TIMEOUT_S = 60
 JOBS_BEFORE, JOBS_AFTER = 30, 30
@@ -78,9 +76,7 @@ def ha_settings(sentinels: SentinelGroup, model_repo, tmp_path) -> Settings:
         drain_timeout_s=5,
         redis_wait_replicas=1,
         redis_wait_timeout_ms=2000,
-        webhook_secrets=[SECRET],
-        webhook_allow_http=True,
-        webhook_allowed_networks=["127.0.0.0/8"],
+        **LOCAL_RECEIVERS,
     )
 
 
