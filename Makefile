@@ -84,6 +84,11 @@ bench-gpu: $(INSTALLED)
 bench-redis-scale: $(INSTALLED)
 	$(PY) bench/redis_scale.py $(REDIS_SCALE_ARGS)
 
+# Low load end to end: one client, one job at a time, delay 0 and delay D, against direct
+# onnxruntime; e.g. LOW_LOAD_ARGS='--jobs 500 --delay-ms 2'.
+bench-low-load: $(INSTALLED)
+	$(PY) bench/low_load.py $(LOW_LOAD_ARGS)
+
 demo-model: $(INSTALLED)
 	$(PY) scripts/train_digits.py
 

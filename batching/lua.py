@@ -216,7 +216,9 @@ class Batch:
         self.calls: dict[int, Call] = {}  # position in the pipeline -> the script call there
 
     def run(self, script: Script, /, **named) -> None:
-        call = script.call(**named)
+        self.queue(script.call(**named))
+
+    def queue(self, call: Call) -> None:
         self.calls[len(self.pipe)] = call
         call.queue(self.pipe)
 
@@ -227,6 +229,25 @@ async def execute(redis, build: Callable[[Batch], None], wait: tuple[int, int] |
     the first error, as a pipeline does. With `wait` (replicas, timeout ms) each pipeline sent
     ends with WAIT, and the last reply is the replicas that hold every write of the call: WAIT
     counts the writes of its own connection, which is the pipeline's."""
+    replies = await _pipelined(redis, build, wait)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+async def send(redis, calls: list[Call], wait: tuple[int, int] | None = None) -> list:
+    """The calls as one pipeline, as `execute` sends them, but each call's error left in its
+    place among the replies (one caller's refusal is not its neighbours')."""
+
+    def build(batch: Batch) -> None:
+        for call in calls:
+            batch.queue(call)
+
+    return await _pipelined(redis, build, wait)
+
+
+async def _pipelined(redis, build: Callable[[Batch], None], wait: tuple[int, int] | None) -> list:
     async with redis.pipeline(transaction=False) as pipe:
         batch = Batch(pipe)
         build(batch)
@@ -247,7 +268,4 @@ async def execute(redis, build: Callable[[Batch], None], wait: tuple[int, int] |
             replies[i] = reply
         if wait and isinstance(replies[-1], int) and isinstance(again[-1], int):
             replies[-1] = min(replies[-1], again[-1])  # each WAIT vouches for its own pipeline
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
     return replies

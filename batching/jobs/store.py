@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from batching import audit as audit_log
 from batching import keys, lua, slot_tags
+from batching.call_groups import CallGroups
 from batching.entry import LaneEntry
 from batching.jobs.listing import index_floor, index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
@@ -143,6 +144,8 @@ class JobStore:
         self.sealer = sealer
         # (replicas, timeout ms): a submit returns only once that many replicas hold the job.
         self.wait_replicas = wait_replicas if wait_replicas and wait_replicas[0] > 0 else None
+        # On one Redis, submits made together go to Redis together (batching.call_groups).
+        self._submits = CallGroups(redis, self.wait_replicas)
 
     async def submit(
         self,
@@ -186,39 +189,10 @@ class JobStore:
             announce=int(record.tenant != keys.DEFAULT_TENANT),
         )
         audit = dict(audit_entry or {})
-        fields = record.to_fields(self.sealer)
-
-        def build_cluster(batch: lua.Batch):
-            batch.pipe.hset(keys.job(record.id), mapping=fields)
-            batch.pipe.expire(keys.job(record.id), ttl)
-            batch.pipe.sadd(keys.SLOT_TAGS, tag)  # before the job can end: its outbox is found
-            index_job(batch.pipe, record, ttl)
-            batch.run(ADMIT, **admit, entry=entry.to_fields())
-
-        def build_one_redis(batch: lua.Batch):
-            batch.run(
-                SUBMIT,
-                **admit,
-                job=keys.job(record.id),
-                slot_tags=keys.SLOT_TAGS,
-                index=keys.tenant_jobs(record.tenant),
-                audit=keys.AUDIT_DATA,
-                tenant_audit=keys.tenant_audit(record.tenant, keys.AUDIT_DATA),
-                job_id=record.id,
-                job_ttl=ttl,
-                tag=tag,
-                index_floor=index_floor(ttl),
-                index_ttl=ttl,
-                record_fields=2 * len(fields),
-                audit_fields=2 * len(audit),
-                audit_max=audit_log.MAX_ENTRIES,
-                tenant_audit_max=audit_log.MAX_TENANT_ENTRIES,
-                record_audit_entry=[*_pairs(fields), *_pairs(audit), *_pairs(entry.to_fields())],
-            )
-
-        build = build_cluster if self.cluster else build_one_redis
-        replies = await lua.execute(self.redis, build, self.wait_replicas)
-        admitted, count = replies[-2] if self.wait_replicas else replies[-1]
+        if self.cluster:
+            admitted, count, replicas = await self._admit_in_cluster(record, entry, admit, ttl, tag)
+        else:
+            admitted, count, replicas = await self._submit_script(record, entry, admit, ttl, tag, audit)
         if admitted != ADMITTED and self.cluster:
             await self.redis.delete(keys.job(record.id))
         if admitted == LANE_FULL:
@@ -233,12 +207,56 @@ class JobStore:
             )
         if audit and self.cluster:
             await audit_log.write(self.redis, record.tenant, audit, keys.AUDIT_DATA)
-        if self.wait_replicas and replies[-1] < self.wait_replicas[0]:
+        if replicas is not None and self.wait_replicas and replicas < self.wait_replicas[0]:
             raise NotReplicatedError(
-                f"job {record.id} is queued on the Redis primary but only {replies[-1]} of "
+                f"job {record.id} is queued on the Redis primary but only {replicas} of "
                 f"{self.wait_replicas[0]} replicas confirmed it within {self.wait_replicas[1]} ms; "
                 "it may still run: retry with the same Idempotency-Key"
             )
+
+    async def _submit_script(
+        self, record: JobRecord, entry: LaneEntry, admit: dict, ttl: int, tag: str, audit: dict
+    ) -> tuple[int, int, int | None]:
+        """One Redis: the whole submit as one SUBMIT call, sent with the submits made beside it."""
+        fields = record.to_fields(self.sealer)
+        call = SUBMIT.call(
+            **admit,
+            job=keys.job(record.id),
+            slot_tags=keys.SLOT_TAGS,
+            index=keys.tenant_jobs(record.tenant),
+            audit=keys.AUDIT_DATA,
+            tenant_audit=keys.tenant_audit(record.tenant, keys.AUDIT_DATA),
+            job_id=record.id,
+            job_ttl=ttl,
+            tag=tag,
+            index_floor=index_floor(ttl),
+            index_ttl=ttl,
+            record_fields=2 * len(fields),
+            audit_fields=2 * len(audit),
+            audit_max=audit_log.MAX_ENTRIES,
+            tenant_audit_max=audit_log.MAX_TENANT_ENTRIES,
+            record_audit_entry=[*_pairs(fields), *_pairs(audit), *_pairs(entry.to_fields())],
+        )
+        (admitted, count), replicas = await self._submits.run(call)
+        return admitted, count, replicas
+
+    async def _admit_in_cluster(
+        self, record: JobRecord, entry: LaneEntry, admit: dict, ttl: int, tag: str
+    ) -> tuple[int, int, int | None]:
+        """A Cluster: the record, its listing entry and the admit in one pipeline (the lane's
+        slot; the listing's may be elsewhere)."""
+        fields = record.to_fields(self.sealer)
+
+        def build(batch: lua.Batch):
+            batch.pipe.hset(keys.job(record.id), mapping=fields)
+            batch.pipe.expire(keys.job(record.id), ttl)
+            batch.pipe.sadd(keys.SLOT_TAGS, tag)  # before the job can end: its outbox is found
+            index_job(batch.pipe, record, ttl)
+            batch.run(ADMIT, **admit, entry=entry.to_fields())
+
+        replies = await lua.execute(self.redis, build, self.wait_replicas)
+        admitted, count = replies[-2] if self.wait_replicas else replies[-1]
+        return admitted, count, replies[-1] if self.wait_replicas else None
 
     async def get(self, job_id: str) -> JobRecord:
         raw = await self.redis.hgetall(keys.job(job_id))
