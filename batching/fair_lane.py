@@ -14,6 +14,11 @@ Guarantees:
   batch to fill), it blocks on every active sub-stream and the lane's doorbell (keys.lane_wake),
   which admit rings when a tenant becomes active, so a worker blocked on the others wakes for a
   new tenant at once; the block ends on time (batching.blocking_read), never by polling.
+- With nothing read ahead, a read that may wait and whose active set is younger than
+  ACTIVE_SET_REFRESH_S goes straight to the blocking read, which answers at once with
+  whatever waits on the active sub-streams: a lone job costs one round trip to collect, not
+  two. A tenant whose doorbell ring another worker took is seen at the next read of the set,
+  at most that much later.
 - Read-ahead: at most the rows asked for, per tenant. Those entries are this consumer's (other
   workers do not see them) until they go into a batch; stopping, the loop drains them (`take`).
 - Reclaim, keep-alive and acks act per sub-stream, with LaneReader's rules; each tenant's jobs
@@ -34,6 +39,9 @@ from batching.fair_share import EVEN, FairShare
 from batching.lane import MAX_BLOCK_S, REDIS_TICK_S, LaneReader
 
 Messages = Sequence[tuple[bytes, dict[bytes, bytes]]]
+# How old the active set may be when a read skips it (an idle worker reads it a few times a
+# second instead of once per lone job).
+ACTIVE_SET_REFRESH_S = 0.1
 
 
 class FairLaneReader:
@@ -46,6 +54,7 @@ class FairLaneReader:
         consumer: str,
         visibility_timeout_s: float,
         fair_share: FairShare = EVEN,
+        active_set_refresh_s: float = ACTIVE_SET_REFRESH_S,
     ):
         self.redis = redis
         self.lane = lane
@@ -62,6 +71,8 @@ class FairLaneReader:
         self._tenant_of_stream: dict[str, str] = {}
         self._rings: list[bytes] = []
         self._next_reclaim = time.monotonic() + visibility_timeout_s / 2
+        self._refresh_s = active_set_refresh_s
+        self._next_refresh = 0.0  # when a read reads the active set again
 
     async def ensure_group(self) -> None:
         """Creates the groups of the default sub-stream and the doorbell (entries written before
@@ -77,7 +88,8 @@ class FairLaneReader:
         if time.monotonic() >= self._next_reclaim:
             if reclaimed := await self.reclaim(max_items):
                 return reclaimed
-        await self._fill(max_items)
+        if timeout_s <= 0 or self.holding() or time.monotonic() >= self._next_refresh:
+            await self._fill(max_items)
         if not self.holding():
             await self._wait(max_items, timeout_s)
         return self.take(max_items)
@@ -102,6 +114,7 @@ class FairLaneReader:
     async def _fill(self, rows: int) -> None:
         """Tops up each active tenant's read-ahead to `rows` rows, and reads the active set."""
         await self._ensure_readers(self._active)
+        self._next_refresh = time.monotonic() + self._refresh_s
         active = await self._read_some(self._active, rows)
         new = active - self._active
         self._active = active

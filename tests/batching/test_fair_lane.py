@@ -64,6 +64,34 @@ async def test_a_blocked_reader_wakes_when_a_new_tenant_submits(redis):
     assert await redis.xlen(keys.lane_wake(LANE)) == 0  # the ring was answered and deleted
 
 
+async def _calls(redis, command: str) -> int:
+    return (await redis.info("commandstats")).get(f"cmdstat_{command}", {}).get("calls", 0)
+
+
+async def test_lone_jobs_are_collected_by_the_blocking_read_alone(redis):
+    store = JobStore(redis, 60)
+    reader = await reader_of(redis, active_set_refresh_s=3600)  # the set read once, below
+    await reader.read(64, 0)
+    await redis.config_resetstat()
+    for tenant in ("default", "default", "default"):
+        job = await submit_rows(store, LANE, tenant)
+        assert [e.job_id for e in await reader.read(64, 5.0)] == [job]
+    # One XREADGROUP per lone job; the active set and a non-blocking read are not read before it.
+    assert await _calls(redis, "xreadgroup") == 3
+    assert await _calls(redis, "smembers") == 0
+
+
+async def test_the_active_set_is_read_again_once_it_is_old(redis):
+    store = JobStore(redis, 60)
+    reader = await reader_of(redis, active_set_refresh_s=0)  # always old: read on every read
+    await reader.read(64, 0)
+    await redis.config_resetstat()
+    for _ in range(3):
+        job = await submit_rows(store, LANE, "other")  # a tenant whose ring the reader also gets
+        assert [e.job_id for e in await reader.read(64, 5.0)] == [job]
+    assert await _calls(redis, "smembers") >= 3
+
+
 async def test_a_dead_consumers_entries_are_reclaimed_from_each_sub_stream(redis):
     store = JobStore(redis, 60)
     jobs = {await submit_rows(store, LANE, t) for t in ("a", "b", "default")}
