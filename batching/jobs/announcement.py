@@ -34,28 +34,32 @@ FRAME_MARK = b"*"
 
 
 def parse_record(data: bytes, start: int = 0, end: int | None = None) -> Fields:
-    """The fields of the record in data[start:end]; ValueError when it is not one."""
+    """The fields of the record in data[start:end]; ValueError when it is not one (a length that
+    is not a decimal, runs past the record or backwards, or a field without its value)."""
     end = len(data) if end is None else end
     items: list[bytes] = []
+    append, index = items.append, data.index  # bound once: this loop is a waiter's whole cost
     at = start
     while at < end:
-        colon = data.index(b":", at, end)
-        stop = colon + 1 + int(data[at:colon])
-        if stop > end:
-            raise ValueError(f"announced record: an item of {stop - colon - 1} bytes overruns it")
-        items.append(data[colon + 1 : stop])
-        at = stop
-    if len(items) % 2:
-        raise ValueError("announced record: a field without its value")
-    return dict(zip(items[::2], items[1::2], strict=True))
+        colon = index(b":", at, end)
+        at = colon + 1 + int(data[at:colon])
+        if at <= colon:
+            raise ValueError("announced record: a negative length")
+        append(data[colon + 1 : at])
+    if at != end or len(items) % 2:
+        raise ValueError(
+            f"announced record: items end at byte {at - start} of {end - start}, or a field lacks its value"
+        )
+    pairs = iter(items)
+    return dict(zip(pairs, pairs, strict=True))
 
 
 def waited_ends(data: bytes, waited: Container[str]) -> list[tuple[str, Fields | None]]:
     """(base id, record or None when not carried) of each job announced in `data` whose base id
     (maas.core.ids.base_of) is in `waited`; the others' records are skipped unread."""
     if not data.startswith(FRAME_MARK):
-        job_id, _, record = data.partition(b"\n")
-        base = base_of(job_id.decode())
+        single_id, _, record = data.partition(b"\n")
+        base = base_of(single_id.decode())
         return [(base, parse_record(record) if record else None)] if base in waited else []
     head, _, records = data.partition(b"\n")
     items = head.decode().split(" ")
@@ -65,6 +69,8 @@ def waited_ends(data: bytes, waited: Container[str]) -> list[tuple[str, Fields |
     at = 0
     for job_id, length in zip(items[1::2], items[2::2], strict=True):
         size = int(length)
+        if size < 0:
+            raise ValueError(f"batch frame: job {job_id} has a negative record length")
         # A frame's ids are job ids (the records' own), whose first 26 characters are their base.
         if job_id[:BASE_LENGTH] in waited:
             spans.append((job_id[:BASE_LENGTH], at, at + size))

@@ -68,8 +68,22 @@ def test_a_frame_gives_each_waited_job_its_own_record_and_skips_the_rest_unread(
 
 @pytest.mark.parametrize(
     "frame",
-    [b"* a 5\n1:x1:y", b"* a 3\n1:x", b"* a 4 b\n1:x1:y", b"* a 4\n9:x1:y", b"* a 2\n1:"],
-    ids=["lengths-past-records", "records-past-lengths", "id-without-length", "item-overruns", "odd-items"],
+    [
+        b"* a 5\n1:x1:y",
+        b"* a 3\n1:x",
+        b"* a 4 b\n1:x1:y",
+        b"* a 4\n9:x1:y",
+        b"* a 2\n1:",
+        b"* a 6 b -2\n1:x1:y",
+    ],
+    ids=[
+        "lengths-past-records",
+        "records-past-lengths",
+        "id-without-length",
+        "item-overruns",
+        "odd-items",
+        "negative-length",
+    ],
 )
 def test_a_frame_whose_lengths_do_not_hold_is_refused(frame):
     with pytest.raises(ValueError):
@@ -177,3 +191,9 @@ async def test_a_large_batch_is_cut_into_frames_of_bounded_size(redis):
     assert all(
         fields is not None for frame in frames for _, fields in waited_ends(frame, {i[:26] for i in ids})
     )
+
+
+@pytest.mark.parametrize("record", [b"2:id", b"2:id1:", b"-2:id1:x", b"x:id1:x", b"3:id1:x"])
+def test_a_record_whose_lengths_do_not_hold_is_refused(record):
+    with pytest.raises(ValueError):
+        waited_ends(b"a\n" + record, {"a"})

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from batching import keys, slot_tags
+from batching import slot_tags
 from batching.connection import connect
 from batching.jobs.announcement import announced_ids
 from batching.jobs.events import slot_channels
