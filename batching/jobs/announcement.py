@@ -1,9 +1,9 @@
 """Completion announcements on the wire: written by Lua (batching.jobs.scripts), read here.
 
 A *record* is an ended job's fields and values in HGETALL's order, each as
-`<decimal length>:<bytes>`; it is left out (empty) when over ANNOUNCED_RECORD_MAX_BYTES, and
-the waiter then reads the job. An ended record is never empty (it holds its status), so an empty
-one always means "not carried".
+`<decimal length>:<bytes>`; it is left out (empty) when over ANNOUNCED_RECORD_MAX_BYTES
+(batching.jobs.scripts), and the waiter then reads the job. An ended record is never empty (it
+holds its status), so an empty one always means "not carried".
 
 A *single* announcement (a job ended alone: cancel, expiry, any TRANSITION), on the slot's
 keys.job_events channel, the form of every release before batch frames:

@@ -47,8 +47,8 @@ def slot_channels(tag: str) -> tuple[str, str]:
 async def _pushed(response: list) -> list:
     """A pub/sub message as the parser read it. redis-py's own handler (8.x) first builds
     `"Push response: " + str(response)` for a debug log, on every message whatever the log
-    level: a repr of the whole message, which made a listener's CPU grow with the bytes it heard
-    (~37 µs of ~50 µs per 9 kB batch frame, bench/announcement_cost.py)."""
+    level: a repr of the whole message, so a listener's CPU grew with the bytes it heard (~37 µs
+    per 9 kB batch frame in a profile of bench/announcement_cost.py's listener)."""
     return response
 
 
