@@ -13,6 +13,9 @@ PREFIX = "maas"
 DEFAULT_TENANT = "default"  # the tenant of a job submitted without one (and of older entries)
 LANE_GROUP = "workers"
 JOB_EVENTS_CHANNEL = f"{PREFIX}:events:job"  # untagged jobs' (before slot tags); a prefix of all
+# Untagged jobs' batches of ends; a prefix of every slot's, and not matched by JOB_EVENTS_CHANNEL's
+# pattern (`maas:events:job*`), so listeners of the previous release never see a batch frame.
+JOB_ENDS_CHANNEL = f"{PREFIX}:events:ends"
 WORKERS = f"{PREFIX}:workers"
 WEBHOOK_OUTBOX = f"{PREFIX}:webhooks:outbox"  # untagged webhook events (before slot tags)
 # Set: the slot tags in use (added at submit): where the relay finds outboxes, the sweeper its
@@ -35,8 +38,15 @@ def webhook_outbox(tag: str | None) -> str:
 
 
 def job_events(tag: str | None) -> str:
-    """The channel the slot's jobs are announced on when they end."""
+    """The channel the slot's jobs are announced on one by one when they end (cancel, expiry,
+    any TRANSITION)."""
     return f"{JOB_EVENTS_CHANNEL}:{{{tag}}}" if tag else JOB_EVENTS_CHANNEL
+
+
+def job_ends(tag: str | None) -> str:
+    """The channel the slot's jobs ended by a worker's batch are announced on, one message per
+    batch (batching.jobs.announcement)."""
+    return f"{JOB_ENDS_CHANNEL}:{{{tag}}}" if tag else JOB_ENDS_CHANNEL
 
 
 def slot_tenant_rows(tag: str) -> str:

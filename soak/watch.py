@@ -7,7 +7,8 @@ from collections import Counter
 import redis.asyncio as aioredis
 
 from batching import keys
-from batching.jobs.events import announced_job_id
+from batching.jobs.announcement import announced_ids
+from batching.jobs.events import PATTERNS
 
 SAMPLE_EVERY_S = 0.5
 
@@ -67,13 +68,13 @@ class EventCounter:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        await self._pubsub.psubscribe(keys.JOB_EVENTS_CHANNEL + "*")
+        await self._pubsub.psubscribe(*PATTERNS)
         self._task = asyncio.create_task(self._count())
 
     async def _count(self) -> None:
         try:
             async for message in self._pubsub.listen():
-                self.counts[announced_job_id(message["data"])] += 1
+                self.counts.update(announced_ids(message["data"]))
         except Exception as e:
             self.failure = repr(e)
 

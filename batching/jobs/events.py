@@ -1,14 +1,17 @@
-"""Job completion events: workers PUBLISH a job when it ends; waiters here wake without polling.
+"""Job completion events: Redis announces a job when it ends; waiters here wake without polling.
 
-Each hash slot has its channel (batching.keys.job_events), so an end is announced in its job's
-slot. On one Redis the listener takes them all with one pattern. On a Cluster, where PUBLISH
-would copy every announcement to every node, they are sharded channels (SPUBLISH/SSUBSCRIBE):
-a process subscribes to a slot's channel the first time it waits on a job there (`follow`), and
-only that slot's node sends it that slot's ends.
+Each hash slot has two channels (batching.keys): `job_events`, where a job that ends alone
+(cancel, expiry, any TRANSITION) is announced by itself, and `job_ends`, where the jobs a
+worker's batch ended are announced together, one frame per batch (batching.jobs.announcement),
+so a listener pays one message per batch, not per job. On one Redis the listener takes them all
+with two patterns. On a Cluster, where PUBLISH would copy every announcement to every node, they
+are sharded channels (SPUBLISH/SSUBSCRIBE): a process subscribes to a slot's two channels the
+first time it waits on a job there (`follow`), and only that slot's node sends it that slot's
+ends.
 
-An announcement is the job's id, then (unless the record is large: batching.jobs.scripts) a
-newline and the ended record's fields, each as `<length>:<bytes>`; a waiter woken with the
-record answers without reading it from Redis again.
+An announcement carries each ended record unless it is large; a waiter woken with its record
+answers without reading it from Redis again. A listener picks out of a frame the records of the
+jobs its own coroutines wait on and skips the rest unread (most ends are other processes').
 """
 
 import asyncio
@@ -19,6 +22,7 @@ from collections.abc import Iterator
 import redis.asyncio as aioredis
 
 from batching import keys
+from batching.jobs.announcement import waited_ends
 from maas.core.ids import base_of, tag_of
 
 log = logging.getLogger(__name__)
@@ -35,21 +39,21 @@ class Ended(asyncio.Event):
     fields: dict[bytes, bytes] | None = None
 
 
-def announced_job_id(data: bytes) -> str:
-    """The job id of an announcement, without parsing the record it may carry."""
-    return data.split(b"\n", 1)[0].decode()
+def slot_channels(tag: str) -> tuple[str, str]:
+    """A slot's channels of job ends: one by one, and by batch."""
+    return keys.job_events(tag), keys.job_ends(tag)
 
 
-def announced_fields(payload: bytes) -> dict[bytes, bytes]:
-    """The record's fields from an announcement's payload (after the newline)."""
-    items: list[bytes] = []
-    at = 0
-    while at < len(payload):
-        colon = payload.index(b":", at)
-        end = colon + 1 + int(payload[at:colon])
-        items.append(payload[colon + 1 : end])
-        at = end
-    return dict(zip(items[::2], items[1::2], strict=True))
+async def _pushed(response: list) -> list:
+    """A pub/sub message as the parser read it. redis-py's own handler (8.x) first builds
+    `"Push response: " + str(response)` for a debug log, on every message whatever the log
+    level: a repr of the whole message, so a listener's CPU grew with the bytes it heard (~37 µs
+    per 9 kB batch frame in a profile of bench/announcement_cost.py's listener)."""
+    return response
+
+
+# One Redis: every slot's channels (and the untagged ones) share these prefixes.
+PATTERNS = (keys.JOB_EVENTS_CHANNEL + "*", keys.JOB_ENDS_CHANNEL + "*")
 
 
 class JobEvents:
@@ -66,16 +70,18 @@ class JobEvents:
 
     async def follow(self, job_id: str) -> bool:
         """Makes sure this process hears the job's end (on a Cluster: subscribes to its slot's
-        channel, once per slot). Call before `watch`'s read; False: not subscribed (events are
+        channels, once per slot). Call before `watch`'s read; False: not subscribed (events are
         down), so poll."""
         if self._sharded and (tag := tag_of(job_id)):
-            channel = keys.job_events(tag)
-            ready = self._channels.get(channel)
-            if ready is None:
-                ready = self._channels[channel] = asyncio.Event()
-                self._more.set()
+            waits = []
+            for channel in slot_channels(tag):
+                ready = self._channels.get(channel)
+                if ready is None:
+                    ready = self._channels[channel] = asyncio.Event()
+                    self._more.set()
+                waits.append(ready.wait())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ready.wait(), FOLLOW_WAIT_S)
+                await asyncio.wait_for(asyncio.gather(*waits), FOLLOW_WAIT_S)
         return self.ready(job_id)
 
     def ready(self, job_id: str) -> bool:
@@ -83,8 +89,8 @@ class JobEvents:
         if not self.subscribed.is_set():
             return False
         if self._sharded and (tag := tag_of(job_id)):
-            ready = self._channels.get(keys.job_events(tag))
-            return ready is not None and ready.is_set()
+            channels = [self._channels.get(channel) for channel in slot_channels(tag)]
+            return all(ready is not None and ready.is_set() for ready in channels)
         return True
 
     def start(self) -> None:
@@ -120,9 +126,10 @@ class JobEvents:
                 if self._sharded:
                     await self._listen_sharded()
                     continue
-                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    # Every slot's channel (and the untagged one): each shares this prefix.
-                    await pubsub.psubscribe(keys.JOB_EVENTS_CHANNEL + "*")
+                async with self._redis.pubsub(
+                    ignore_subscribe_messages=True, push_handler_func=_pushed
+                ) as pubsub:
+                    await pubsub.psubscribe(*PATTERNS)
                     self.subscribed.set()
                     backoff_s = 0.1
                     async for message in pubsub.listen():
@@ -166,14 +173,12 @@ class JobEvents:
             await shards.aclose()
 
     def _wake(self, data: bytes) -> None:
-        job_id, _, payload = data.partition(b"\n")
-        waiters = self._waiters.get(base_of(job_id.decode()))
-        if not waiters:  # most announcements are for jobs another API process waits on
+        if not self._waiters:  # most announcements are for jobs another API process waits on
             return
-        fields = announced_fields(payload) if payload else None
-        for event in waiters:
-            event.fields = fields
-            event.set()
+        for base, fields in waited_ends(data, self._waiters):
+            for event in self._waiters[base]:
+                event.fields = fields
+                event.set()
 
 
 def _text(value: str | bytes) -> str:
@@ -194,7 +199,9 @@ class NodeSubscriptions:
         pubsub = self._by_node.get(node.name)
         if pubsub is None:
             pool = aioredis.ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)
-            pubsub = self._by_node[node.name] = aioredis.Redis(connection_pool=pool).pubsub()
+            pubsub = self._by_node[node.name] = aioredis.Redis(connection_pool=pool).pubsub(
+                push_handler_func=_pushed
+            )
         await pubsub.ssubscribe(channel)
 
     async def get_message(self, timeout_s: float) -> dict | None:

@@ -19,42 +19,63 @@ from batching.webhook import QUEUE_EVENT_LUA
 # terminal state, or it would be lost. (Redis < 7 knows no flags: see batching/lua.py.)
 ALLOW_OOM = ("allow-oom",)
 
-# Ends the job at `job` in `state`: keeps it `ttl` seconds (or its own retention_s), queues its
-# webhook event in `outbox` if the webhook wants this state, and announces it on `channel` with
-# `publish` (PUBLISH, or SPUBLISH on Redis Cluster: only the channel's shard hears it). The
-# announcement carries the ended record (batching.jobs.events.Announcement), so that a request
-# waiting for the job answers without reading it again; a record larger than
-# ANNOUNCED_RECORD_MAX_BYTES is announced by its id alone, and its waiters read it.
+# Ends the job at `job` in `state`: keeps it `ttl` seconds (or its own retention_s) and queues its
+# webhook event in `outbox` if the webhook wants this state; returns its id. Its end is announced
+# by the caller: alone (`announce`: PUBLISH on `channel`, or SPUBLISH on Redis Cluster, where only
+# the channel's shard hears it) or in its batch's frame (FINISH). An announcement carries the
+# ended record (batching.jobs.announcement), so that a request waiting for the job answers without
+# reading it again; a record larger than ANNOUNCED_RECORD_MAX_BYTES is announced by its id alone,
+# and its waiters read it. A batch frame is published once its records pass
+# ANNOUNCED_FRAME_MAX_BYTES (so one message stays far below a subscriber's output buffer limit).
 ANNOUNCED_RECORD_MAX_BYTES = 65_536
+ANNOUNCED_FRAME_MAX_BYTES = 1_048_576
 _END_JOB = f"""
 local function is_terminal(state) return TERMINAL[state] == true end
-local function announcement(job, job_id)
+local function record_items(job)
   local fields = redis.call('HGETALL', job)
-  local parts, size = {{job_id, '\\n'}}, 0
+  local parts, size = {{}}, 0
   for _, item in ipairs(fields) do
     size = size + #item
-    if size > {ANNOUNCED_RECORD_MAX_BYTES} then return job_id end
+    if size > {ANNOUNCED_RECORD_MAX_BYTES} then return '' end
     parts[#parts + 1] = #item .. ':' .. item
   end
   return table.concat(parts)
 end
-local function end_job(job, outbox, state, ttl, channel, publish)
+local function end_job(job, outbox, state, ttl)
   redis.call('EXPIRE', job, tonumber(redis.call('HGET', job, 'retention_s')) or ttl)
   local job_id = redis.call('HGET', job, 'id')
   queue_webhook_event(job, outbox, 'job', job_id, state)
-  redis.call(publish, channel, announcement(job, job_id))
+  return job_id
+end
+local function announce(job, job_id, channel, publish)
+  local record = record_items(job)
+  if record == '' then redis.call(publish, channel, job_id)
+  else redis.call(publish, channel, job_id .. '\\n' .. record) end
+end
+local function new_frame() return {{head = {{'*'}}, records = {{}}, size = 0}} end
+local function frame_add(frame, job, job_id)
+  local record = record_items(job)
+  frame.head[#frame.head + 1] = ' ' .. job_id .. ' ' .. #record
+  frame.records[#frame.records + 1] = record
+  frame.size = frame.size + #record
+  return frame.size >= {ANNOUNCED_FRAME_MAX_BYTES}
+end
+local function frame_publish(frame, channel, publish)
+  if #frame.records == 0 then return end
+  redis.call(publish, channel, table.concat(frame.head) .. '\\n' .. table.concat(frame.records))
 end
 """
 # Moves `job` to `state` if it is in `allowed` ("*" = any non-terminal state, else a comma list),
-# writing the field/value items ARGV[first..last] too; ends it (end_job) if `state` is terminal.
+# writing the field/value items ARGV[first..last] too; ends it (end_job) if `state` is terminal,
+# then calls `ended(job, job_id)` to announce it.
 _TRANSITION_JOB = """
-local function transition(job, outbox, allowed, state, ttl, channel, publish, first, last)
+local function transition(job, outbox, allowed, state, ttl, first, last, ended)
   local current = redis.call('HGET', job, 'status')
   if not current then return {0, ''} end
   if is_terminal(current) then return {0, current} end
   if allowed ~= '*' and not csv_has(allowed, current) then return {0, current} end
   redis.call('HSET', job, 'status', state, unpack(ARGV, first, last))
-  if is_terminal(state) then end_job(job, outbox, state, ttl, channel, publish) end
+  if is_terminal(state) then ended(job, end_job(job, outbox, state, ttl)) end
   return {1, current}
 end
 """
@@ -68,8 +89,9 @@ JOB_PRELUDE = (
 )
 
 # Moves the job to `state` if it is in `allowed` ("*" = any non-terminal state, else a comma
-# list), writing `fields` too. Returns {1, previous state} when applied, {0, current state} when
-# refused, {0, ""} if the job is missing.
+# list), writing `fields` too; an end is announced alone on `channel` (batching.keys.job_events).
+# Returns {1, previous state} when applied, {0, current state} when refused, {0, ""} if the job
+# is missing.
 TRANSITION = lua.Script(
     "transition",
     keys=("job", "outbox"),
@@ -78,13 +100,16 @@ TRANSITION = lua.Script(
     flags=ALLOW_OOM,
     prelude=JOB_PRELUDE,
     body="""
-return transition(K.job, K.outbox, A.allowed, A.state, A.ttl, A.channel, A.publish, REST, #ARGV)
+local function ended(job, job_id) announce(job, job_id, A.channel, A.publish) end
+return transition(K.job, K.outbox, A.allowed, A.state, A.ttl, REST, #ARGV, ended)
 """,
 )
 
 # Ends the jobs whose records are `jobs` (all of one slot, as are `outbox` and `channel`) as
 # TRANSITION does with allowed "*": for each job in order, `results` holds its state, the count of
-# its field/value items, then those items. Returns {1, previous state} per job that this call
+# its field/value items, then those items. The jobs this call ended are announced together, in
+# one batch frame on `channel` (batching.keys.job_ends; more than one only past
+# ANNOUNCED_FRAME_MAX_BYTES), in their order. Returns {1, previous state} per job that this call
 # ended, {0, current state} per job that had ended already, {0, ""} per missing record. One call
 # per batch (and slot).
 FINISH = lua.Script(
@@ -96,12 +121,19 @@ FINISH = lua.Script(
     flags=ALLOW_OOM,
     prelude=JOB_PRELUDE,
     body="""
-local replies, at = {}, REST
+local frame, replies, at = new_frame(), {}, REST
+local function ended(job, job_id)
+  if frame_add(frame, job, job_id) then
+    frame_publish(frame, A.channel, A.publish)
+    frame = new_frame()
+  end
+end
 for i = KREST, #KEYS do
   local state, last = ARGV[at], at + 1 + tonumber(ARGV[at + 1])
-  replies[#replies + 1] = transition(KEYS[i], K.outbox, '*', state, A.ttl, A.channel, A.publish, at + 2, last)
+  replies[#replies + 1] = transition(KEYS[i], K.outbox, '*', state, A.ttl, at + 2, last, ended)
   at = last + 1
 end
+frame_publish(frame, A.channel, A.publish)
 return replies
 """,
 )
@@ -125,7 +157,7 @@ local function claim(job)
   local deadline = tonumber(redis.call('HGET', job, 'deadline'))
   if deadline and tonumber(A.now) > deadline then
     redis.call('HSET', job, 'status', STATUS.EXPIRED, 'finished_at', A.now, 'error', A.expiry_error)
-    end_job(job, K.outbox, STATUS.EXPIRED, A.ttl, A.channel, A.publish)
+    announce(job, end_job(job, K.outbox, STATUS.EXPIRED, A.ttl), A.channel, A.publish)
     return STATUS.EXPIRED
   end
   redis.call('HSET', job, 'status', STATUS.RUNNING, 'started_at', A.now, 'worker', A.worker)

@@ -353,7 +353,8 @@ class JobStore:
         results: list[tuple[LaneEntry, JobResult]],
         by_tag: dict[str | None, list[int]],
     ) -> None:
-        """Queues one FINISH call per slot (`by_tag`: _by_tag of the results' entries)."""
+        """Queues one FINISH call per slot (`by_tag`: _by_tag of the results' entries), which
+        announces the jobs it ends in one batch frame on the slot's job_ends channel."""
         for tag, positions in by_tag.items():
             items: list = []
             for i in positions:
@@ -363,7 +364,7 @@ class JobStore:
             batch.run(
                 FINISH,
                 outbox=keys.webhook_outbox(tag),
-                channel=keys.job_events(tag),
+                channel=keys.job_ends(tag),  # one frame for the slot's jobs it ends
                 publish=self.publish,
                 jobs=[keys.job(results[i][0].job_id) for i in positions],
                 ttl=self.result_ttl_s,

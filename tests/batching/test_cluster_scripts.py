@@ -3,6 +3,7 @@ that touched keys of two slots would fail here (CROSSSLOT), and a slot's complet
 heard through SSUBSCRIBE on its node alone."""
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -49,6 +50,11 @@ async def submit(store: JobStore, lane: str, tenant: str = "acme", cap: int = 0)
     record = JobRecord(job_id, JobStatus.QUEUED, "m", 1, 2, now, now + 600, webhook=hook, tenant=tenant)
     await store.submit(record, LaneEntry(job_id, 2, now, b"x"), lane, 100, cap, {"action": "job.submit"})
     return job_id
+
+
+async def spublish_calls(redis, node) -> int:
+    stats = await redis.info("commandstats", target_nodes=node)
+    return stats.get("cmdstat_spublish", {}).get("calls", 0)
 
 
 async def test_job_scripts_each_touch_one_slot(redis):
@@ -117,3 +123,27 @@ async def test_bulk_scripts_each_touch_one_slot(redis, cluster):
     forget(sync, bulk_id, "default")
     assert not await redis.exists(keys.bulk_job(bulk_id))
     sync.close()
+
+
+async def test_a_batch_on_a_cluster_is_one_sharded_frame_that_wakes_each_waiter(redis):
+    """A slot's batch ends in one SPUBLISH on its job_ends channel, heard on its node alone; a
+    cancel in the same slot still wakes its waiter alone, on the slot's job_events channel."""
+    store, events = JobStore(redis, 60, cluster=True), JobEvents(redis, sharded=True)
+    events.start()
+    lane = LANES[2]
+    ids = [await submit(store, lane) for _ in range(4)]
+    assert all([await events.follow(i) for i in ids])
+    entries = await FairLaneReader(redis, lane, "c1", visibility_timeout_s=30).read(10, 0)
+    ended = {entry.job_id: entry for entry in entries if entry.job_id != ids[3]}
+    result = JobResult(JobStatus.SUCCEEDED, time.time(), outputs={})
+    node = redis.get_node_from_key(keys.job_ends(slot_tags.tag_of_key(lane)))
+    before = await spublish_calls(redis, node)
+    with contextlib.ExitStack() as stack:
+        woken = {i: stack.enter_context(events.watch(i)) for i in ids}
+        assert await store.finish(lane, [(e, result) for e in ended.values()], list(ended.values()), 6)
+        await store.cancel(ids[3])
+        await asyncio.wait_for(asyncio.gather(*(w.wait() for w in woken.values())), 5)
+    for job_id, event in woken.items():
+        assert event.fields == await redis.hgetall(keys.job(job_id))
+    assert await spublish_calls(redis, node) - before == 2  # one frame for 3 jobs, one cancel
+    await events.stop()

@@ -11,7 +11,8 @@ import pytest
 from batching import audit, keys
 from batching.codec import encode_tensors
 from batching.entry import LaneEntry
-from batching.jobs.events import JobEvents, announced_job_id
+from batching.jobs.announcement import announced_ids
+from batching.jobs.events import PATTERNS, JobEvents
 from batching.jobs.record import JobRecord, JobResult, JobStatus, JobTimings
 from batching.jobs.store import JobStore
 from maas.core.access import Caller
@@ -54,7 +55,7 @@ async def test_a_waiter_is_woken_with_the_ended_record(redis, rows):
     await asyncio.wait_for(events.subscribed.wait(), 5)
     announced = []
     async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-        await pubsub.psubscribe(keys.JOB_EVENTS_CHANNEL + "*")
+        await pubsub.psubscribe(*PATTERNS)
         entry = await submit(store, "j1")
         outputs = {"probabilities": np.full((rows, 10), 0.5, np.float32)}
         result = JobResult(JobStatus.SUCCEEDED, time.time(), outputs, timings=JobTimings(1.0, 0.5, 1))
@@ -66,7 +67,7 @@ async def test_a_waiter_is_woken_with_the_ended_record(redis, rows):
             if message:
                 announced.append(message["data"])
     await events.stop()
-    assert announced_job_id(announced[0]) == "j1"
+    assert announced_ids(announced[0]) == ["j1"]
     if rows > 1:
         assert ended.fields is None  # too large to carry: the waiter reads the hash
         return

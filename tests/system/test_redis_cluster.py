@@ -14,9 +14,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from batching import keys, slot_tags
+from batching import slot_tags
 from batching.connection import connect
-from batching.jobs.events import announced_job_id
+from batching.jobs.announcement import announced_ids
+from batching.jobs.events import slot_channels
 from maas.cli.redis_server import free_port
 from tests.conftest import DIGITS
 from tests.support import onnx_models
@@ -85,18 +86,18 @@ async def api(settings, processes):
 
 
 class ShardedEventCounter:
-    """Counts the completion announcements of one slot's channel (SSUBSCRIBE on its node)."""
+    """Counts the completion announcements of one slot's channels (SSUBSCRIBE on its node)."""
 
     def __init__(self, redis, lane: str):
         self.counts: Counter = Counter()
         self._redis = redis
         self._pubsub = redis.pubsub()
-        self._channel = keys.job_events(slot_tags.tag_of_key(lane))
+        self._channels = slot_channels(slot_tags.tag_of_key(lane))
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self):
         await self._redis.initialize()  # the slot map, to route SSUBSCRIBE
-        await self._pubsub.ssubscribe(self._channel)
+        await self._pubsub.ssubscribe(*self._channels)
         self._task = asyncio.create_task(self._count())
         return self
 
@@ -104,7 +105,7 @@ class ShardedEventCounter:
         while True:
             message = await self._pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=0.1)
             if message is not None:
-                self.counts[announced_job_id(message["data"])] += 1
+                self.counts.update(announced_ids(message["data"]))
 
     async def __aexit__(self, *_):
         await asyncio.sleep(0.5)  # a duplicate announcement, were there one, has time to arrive

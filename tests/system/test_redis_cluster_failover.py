@@ -133,7 +133,7 @@ async def job_states(client: httpx.AsyncClient, job_ids: list[str], timeout_s: f
 async def test_a_killed_cluster_master_fails_over_and_the_service_recovers(cluster, models, tmp_path):
     settings = failover_settings(cluster, tmp_path)
     victim_lane = keys.online_lane(models[0], 1)
-    channel = keys.job_events(slot_tags.tag_of_key(victim_lane))
+    channel = keys.job_ends(slot_tags.tag_of_key(victim_lane))  # where batches end
     receiver = Receiver(free_port(), [SECRET]).start()
     with MaasProcesses(settings, tmp_path) as maas:
         processes = [await maas.ready(role) for role in ("api", "worker", "rq-worker")]

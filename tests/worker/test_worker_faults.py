@@ -13,7 +13,8 @@ import onnxruntime as ort
 import pytest
 
 from batching import keys
-from batching.jobs.events import announced_job_id
+from batching.jobs.announcement import announced_ids
+from batching.jobs.events import PATTERNS
 from maas.core.settings import Settings
 from tests.conftest import DIGITS
 from tests.support import onnx_models
@@ -68,13 +69,13 @@ class EventCounter:
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self):
-        await self._pubsub.psubscribe(keys.JOB_EVENTS_CHANNEL + "*")
+        await self._pubsub.psubscribe(*PATTERNS)
         self._task = asyncio.create_task(self._count())
         return self
 
     async def _count(self):
         async for message in self._pubsub.listen():
-            self.counts[announced_job_id(message["data"])] += 1
+            self.counts.update(announced_ids(message["data"]))
 
     def _all_announced(self) -> bool:
         return all(self.counts[job_id] for job_id in self.expected)
