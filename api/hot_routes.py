@@ -42,11 +42,17 @@ class HotRoute:
 
 @dataclass(frozen=True)
 class Tried:
-    """A route as the router tries it: its pattern, its path template, its convertors."""
+    """A route as the router tries it: its pattern, its path template, its convertors, and the
+    methods it takes (None: any; another method's request is only a partial match, which does
+    not stop the router from trying the routes after it)."""
 
     pattern: re.Pattern[str]
     template: str
     convertors: dict[str, Any]
+    methods: frozenset[str] | None
+
+    def takes(self, method: str) -> bool:
+        return self.methods is None or method in self.methods
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ def _in_order(routes: list[BaseRoute], routers: list[APIRouter]) -> Iterator[tup
             yield route, route
 
 
-def _hot(route: Any, matched: Any, shadows: list[Tried]) -> HotRoute | None:
+def _hot(route: Any, matched: Any, method: str, tried: list[Tried]) -> HotRoute | None:
     if not (isinstance(route, LeanRoute) and isinstance(matched, APIRoute | _EffectiveRouteContext)):
         return None
     plan = route.plan_for(matched)
@@ -108,7 +114,7 @@ def _hot(route: Any, matched: Any, shadows: list[Tried]) -> HotRoute | None:
         return None
     if not all(isinstance(c, StringConvertor) for c in matched.param_convertors.values()):
         return None
-    before = tuple(s.pattern for s in shadows if _segments_overlap(matched.path_format, s))
+    before = tuple(t.pattern for t in tried if t.takes(method) and _segments_overlap(matched.path_format, t))
     return HotRoute(
         route, matched.endpoint, matched.path_regex, plan, matched.dependency_overrides_provider, before
     )
@@ -124,10 +130,11 @@ def hot_table(app: FastAPI) -> HotTable:
             continue  # never an HTTP request's
         if not _known(matched):
             break  # nothing after it can be shown to be the router's first match
-        hot = _hot(route, matched, tried)
-        for method in sorted(matched.methods or ()) if hot is not None else ():
-            by_method.setdefault(method, []).append(hot)
-        tried.append(Tried(matched.path_regex, matched.path_format, matched.param_convertors))
+        methods = frozenset(matched.methods) if getattr(matched, "methods", None) else None
+        for method in sorted(methods or ()):
+            if (hot := _hot(route, matched, method, tried)) is not None:
+                by_method.setdefault(method, []).append(hot)
+        tried.append(Tried(matched.path_regex, matched.path_format, matched.param_convertors, methods))
     return HotTable(
         {method: tuple(hots) for method, hots in by_method.items()},
         tuple(routers),
