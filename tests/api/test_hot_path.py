@@ -15,14 +15,20 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from api import deps
 from api.app import create_app
 from batching.metrics import HTTP_REQUESTS
 from batching.tenancy.store import KeySpec, KeyStore
 from maas.core.access import ALL_SCOPES, Scope
+from maas.core.errors import GoneError, QueueFullError
 from maas.core.log_fields import REQUEST_ID
 from tests.api.hot_path_cases import CASES, GOOD, SUBMIT, Case
-from tests.support.asgi_server import serving
+from tests.support.asgi_server import Routed, serving
 from tests.support.tenants import SECRET, keyed
 
 JOB_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}-[0-9a-z]{1,4}")
@@ -42,17 +48,11 @@ class Side:
     app: FastAPI
     client: httpx.AsyncClient
     names: dict[str, str]
-    routed: int = 0  # requests its router saw
     seen: list[str | None] = field(default_factory=list)  # the logs' request id, as auth saw it
+    routed: Routed | None = None  # what its router saw
 
     def watch(self) -> None:
-        router_stack = self.app.router.middleware_stack
-
-        async def routed(scope, receive, send):
-            self.routed += scope["type"] == "http"
-            await router_stack(scope, receive, send)
-
-        self.app.router.middleware_stack = routed
+        self.routed = Routed(self.app)
         auth = self.app.state.services.auth
         authorize = auth.authorize
 
@@ -125,7 +125,8 @@ def counted() -> Counter:
 
 async def exchange(on: Side, case: Case) -> tuple:
     """What one side answers to the case, what it counted and routed, and what auth saw."""
-    before, routed = counted(), on.routed
+    assert on.routed is not None
+    before, routed = counted(), on.routed.count
     on.seen.clear()
     headers = filled(case.headers, on.names)
     content = case.body() if callable(case.body) else case.body
@@ -136,7 +137,7 @@ async def exchange(on: Side, case: Case) -> tuple:
         assert set(on.seen) == ids, f"{case.name}: the logs' request id {on.seen} is not the answer's {ids}"
     counts = counted()
     counts.subtract(before)
-    return answer_of(response, headers.get("X-Request-ID"), on.names["origin"]), +counts, on.routed - routed
+    return answer_of(response, headers.get("X-Request-ID"), on.names["origin"]), +counts, on.routed.count - routed
 
 
 async def test_every_request_is_answered_alike_with_and_without_hot_paths(settings, redis, worker):
@@ -161,43 +162,66 @@ class RaisingSubmit:
         raise self.error
 
 
+async def submitted(on: Side, case: Case, caplog) -> tuple:
+    """The side's exchange for one submit, and what was logged meanwhile."""
+    caplog.clear()
+    answer = await exchange(on, case)
+    return answer, [(r.name, r.getMessage(), r.exc_info and type(r.exc_info[1])) for r in caplog.records]
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
-    [
-        (RuntimeError("a bug"), 500),
-        (__import__("redis").exceptions.ConnectionError("refused"), 503),
-        (__import__("maas.core.errors", fromlist=["QueueFullError"]).QueueFullError("lane full"), 429),
-    ],
+    [(RuntimeError("a bug"), 500), (RedisConnectionError("refused"), 503), (QueueFullError("lane full"), 429)],
 )
 async def test_a_service_that_raises_is_answered_counted_and_logged_alike(settings, redis, caplog, error, status):
     answers = []
     for hot_paths in (False, True):
         async with side(settings, redis, hot_paths) as on:
             raising = on.app.state.services.jobs.submit = RaisingSubmit(error)
-            caplog.clear()
-            answers.append(await exchange(on, Case("submit", "POST", "/v1/jobs", status, SUBMIT, GOOD, hot_paths)))
-            logged = [(r.name, r.getMessage(), r.exc_info and type(r.exc_info[1])) for r in caplog.records]
-            answers[-1] += (logged,)
-            assert raising.seen and NEW_REQUEST_ID.fullmatch(raising.seen[0] or "")
-    (full, full_counts, _, full_logged), (hot, hot_counts, _, hot_logged) = answers
-    assert hot == full and hot_counts == full_counts
-    assert hot_logged == full_logged
-    if status == 500:
-        assert full[2] == b"Internal Server Error" and ("uvicorn.error", "Exception in ASGI application\n", RuntimeError) in full_logged
+            case = Case("submit", "POST", "/v1/jobs", status, SUBMIT, GOOD, hot=hot_paths)
+            answers.append(await submitted(on, case, caplog))
+            assert len(raising.seen) == 1 and NEW_REQUEST_ID.fullmatch(raising.seen[0] or "")
+    ((full, full_counts, _), full_logged), ((hot, hot_counts, hot_routed), hot_logged) = answers
+    assert hot == full and hot_counts == full_counts and hot_logged == full_logged and hot_routed == 0
+    if status == 500:  # ServerErrorMiddleware's own answer, and uvicorn's log of the exception
+        assert full[2] == b"Internal Server Error"
+        assert ("uvicorn.error", "Exception in ASGI application\n", RuntimeError) in full_logged
 
 
-async def test_dependency_overrides_are_honoured_by_fastapi_s_own_handler(settings, redis):
-    from api.deps import _jobs
+class Refusing:
+    """A job service, put in by a dependency override, that refuses every submit."""
 
-    class Refusing:
-        async def submit(self, *args, **kwargs):
-            raise __import__("maas.core.errors", fromlist=["GoneError"]).GoneError("overridden")
+    async def submit(self, *args, **kwargs):
+        raise GoneError("overridden")
 
+
+async def test_dependency_overrides_are_honoured(settings, redis, caplog):
+    answers = []
     for hot_paths in (False, True):
         async with side(settings, redis, hot_paths) as on:
-            on.app.dependency_overrides[_jobs] = Refusing
-            _, counts, routed = await exchange(on, Case("submit", "POST", "/v1/jobs", 410, SUBMIT, GOOD))
-            assert routed == 1  # overrides: FastAPI solves the route, through the full stack
+            on.app.dependency_overrides[deps._jobs] = Refusing
+            answers.append(await submitted(on, Case("submit", "POST", "/v1/jobs", 410, SUBMIT, GOOD), caplog))
+    ((full, full_counts, _), _), ((hot, hot_counts, hot_routed), _) = answers
+    assert hot == full and hot_counts == full_counts
+    assert hot_routed == 1  # FastAPI's own solve, through the full stack
+
+
+async def test_with_fastapi_s_telemetry_on_the_full_stack_answers_and_traces(settings, redis):
+    spans = []
+    for hot_paths in (False, True):
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        async with side(settings, redis, hot_paths) as on:
+            on.app._telemetry["tracer_provider"] = provider  # as FastAPI(telemetry=...) would
+            _, _, routed = await exchange(on, Case("submit", "POST", "/v1/jobs", 202, SUBMIT, GOOD))
+            assert routed == 1
+        server_spans = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
+        spans.append([(s.name, dict(s.attributes or {})) for s in server_spans])
+    for found in spans:
+        for _, attributes in found:
+            attributes.pop("server.port", None)  # each side's own
+    assert spans[0] == spans[1] and spans[0][0][1]["http.route"] == "/v1/jobs"
 
 
 def test_the_openapi_document_is_the_same(settings):
