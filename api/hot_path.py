@@ -99,7 +99,9 @@ class HotPaths(RequestObserver):
         exception_handlers, status_handlers = request.scope["starlette.exception_handlers"]
         handler = status_handlers.get(exc.status_code) if isinstance(exc, HTTPException) else None
         if handler is None:
-            handler = next((exception_handlers[c] for c in type(exc).__mro__ if c in exception_handlers), None)
+            handler = next(
+                (exception_handlers[c] for c in type(exc).__mro__ if c in exception_handlers), None
+            )
         if handler is None:
             raise exc
         if exchange.started:

@@ -2,13 +2,15 @@
 theirs: the table is read off the app's own routes, in the order its router tries them.
 
 A route is hot when FastAPI's handler for it runs a plan (api/lean_route.py), its path
-parameters are plain strings, and it has no body size limit of FastAPI's. A request is a hot route's when its method is the route's and its path
-matches the route's pattern, and the router would pick that route: the router takes the first
-route that matches, so every route tried before it whose paths could overlap (told from the two
-path templates, segment by segment) is kept with it, and a path that one of them matches goes
-to the full stack. Nothing the table cannot reason about (a host route, a frontend, a route kind
-it does not know) may come before a hot route. The table is rebuilt when a router's routes
-change, as FastAPI's own included routers are.
+parameters are plain strings, and it has no body size limit of FastAPI's. A request is a hot
+route's when its method is one of the route's, its path matches the route's pattern, and the
+router would pick that route. The router takes the first route that matches both path and
+method, so each hot route keeps the patterns of the routes tried before it that take its method
+and whose paths could overlap its own (told from the two path templates, segment by segment);
+a path that one of them matches goes to the full stack. Nothing the table cannot reason about
+(a host route, a frontend, a kind of route it does not know) may come before a hot route. The
+table is rebuilt when a router's routes change, as FastAPI's own included routers are, or the
+app's own list of routes is changed by hand.
 """
 
 import re
@@ -30,7 +32,7 @@ _ONE_SEGMENT = (StringConvertor, IntegerConvertor, FloatConvertor, UUIDConvertor
 @dataclass(frozen=True)
 class HotRoute:
     route: LeanRoute  # as declared: scope["route"], whose path is the metrics' route label
-    endpoint: Callable[..., Any]
+    endpoint: Callable[..., Any] | None  # scope["endpoint"]
     pattern: re.Pattern[str]
     plan: Plan
     overrides_provider: Any  # whose dependency_overrides send a request to FastAPI's handler

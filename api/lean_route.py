@@ -21,7 +21,7 @@ import copy
 import inspect
 import types
 import typing
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,7 +200,7 @@ def effective_route(route: APIRoute) -> Any:
     return route
 
 
-def plan_answers(plan: Plan, scope: dict, overrides_provider: Any) -> bool:
+def plan_answers(plan: Plan, scope: MutableMapping[str, Any], overrides_provider: Any) -> bool:
     """Whether the plan answers this request, or FastAPI's handler must (the module says when)."""
     return not (
         (plan.query_defaults and scope.get("query_string"))

@@ -31,18 +31,39 @@ ROW = [0.5] * 64
 JSON = [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json")]
 # (name, method, path, headers, body): the routes issue 20 names as the hot ones.
 REQUESTS = (
-    ("POST /v1/jobs, Prefer: wait", "POST", "/v1/jobs", [*JSON, (b"prefer", b"wait=5")], {"model": "digits", "inputs": [ROW]}),
+    (
+        "POST /v1/jobs, Prefer: wait",
+        "POST",
+        "/v1/jobs",
+        [*JSON, (b"prefer", b"wait=5")],
+        {"model": "digits", "inputs": [ROW]},
+    ),
     ("GET /v1/jobs/{id}", "GET", f"/v1/jobs/{JOB_ID}", JSON[:1], None),
-    ("POST /v2/models/digits/infer", "POST", "/v2/models/digits/infer", JSON, {
-        "inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32", "data": ROW}]
-    }),
+    (
+        "POST /v2/models/digits/infer",
+        "POST",
+        "/v2/models/digits/infer",
+        JSON,
+        {"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32", "data": ROW}]},
+    ),
 )
 
 
 def answered_record() -> JobRecord:
     now = time.time()
     outputs = {"probabilities": np.full((1, 10), 0.1, np.float32)}
-    return JobRecord(JOB_ID, JobStatus.SUCCEEDED, "digits", 1, 1, now, now + 60, started_at=now, finished_at=now, outputs=outputs)
+    return JobRecord(
+        JOB_ID,
+        JobStatus.SUCCEEDED,
+        "digits",
+        1,
+        1,
+        now,
+        now + 60,
+        started_at=now,
+        finished_at=now,
+        outputs=outputs,
+    )
 
 
 def answer_at_once(app) -> None:
@@ -119,7 +140,7 @@ def build(settings: Settings, hot_paths: bool):
 async def measure(settings: Settings, requests: int, rounds: int) -> dict[bool, list[dict[str, float]]]:
     apps = {variant: build(settings, variant) for variant in (False, True)}
     found: dict[bool, list[dict[str, float]]] = {False: [], True: []}
-    for variant, app in apps.items():
+    for app in apps.values():
         await app.router.lifespan_context(app).__aenter__()
         answer_at_once(app)
     for _ in range(rounds):

@@ -64,7 +64,9 @@ class Side:
 
 
 async def key(redis, tenant: str, scopes=ALL_SCOPES, **limits) -> str:
-    _, token = await KeyStore(redis, SECRET.encode()).create(KeySpec(tenant, "caller", frozenset(scopes), **limits))
+    _, token = await KeyStore(redis, SECRET.encode()).create(
+        KeySpec(tenant, "caller", frozenset(scopes), **limits)
+    )
     return token
 
 
@@ -81,7 +83,9 @@ async def side(settings, redis, hot_paths: bool):
             "idem": f"idem-{tenant}",
             "origin": url,
         }
-        names["job"] = (await client.post("/v1/jobs", content=GOOD, headers=filled(SUBMIT, names))).json()["id"]
+        names["job"] = (await client.post("/v1/jobs", content=GOOD, headers=filled(SUBMIT, names))).json()[
+            "id"
+        ]
         found = Side(app, client, names)
         found.watch()
         yield found
@@ -119,7 +123,12 @@ def answer_of(response: httpx.Response, sent_id: str | None, origin: str) -> tup
 
 def counted() -> Counter:
     return Counter(
-        {tuple(s.labels.values()): s.value for m in HTTP_REQUESTS.collect() for s in m.samples if s.name.endswith("_total")}
+        {
+            tuple(s.labels.values()): s.value
+            for m in HTTP_REQUESTS.collect()
+            for s in m.samples
+            if s.name.endswith("_total")
+        }
     )
 
 
@@ -130,14 +139,20 @@ async def exchange(on: Side, case: Case) -> tuple:
     on.seen.clear()
     headers = filled(case.headers, on.names)
     content = case.body() if callable(case.body) else case.body
-    response = await on.client.request(case.method, case.path.format(**on.names), headers=headers, content=content)
+    response = await on.client.request(
+        case.method, case.path.format(**on.names), headers=headers, content=content
+    )
     assert response.status_code == case.status, f"{case.name}: {response.status_code} {response.text[:300]}"
     if "x-request-id" in response.headers:  # not on the server's own 500
         ids = {response.headers["x-request-id"]} if on.seen else set()
         assert set(on.seen) == ids, f"{case.name}: the logs' request id {on.seen} is not the answer's {ids}"
     counts = counted()
     counts.subtract(before)
-    return answer_of(response, headers.get("X-Request-ID"), on.names["origin"]), +counts, on.routed.count - routed
+    return (
+        answer_of(response, headers.get("X-Request-ID"), on.names["origin"]),
+        +counts,
+        on.routed.count - routed,
+    )
 
 
 async def test_every_request_is_answered_alike_with_and_without_hot_paths(settings, redis, worker):
@@ -171,9 +186,15 @@ async def submitted(on: Side, case: Case, caplog) -> tuple:
 
 @pytest.mark.parametrize(
     ("error", "status"),
-    [(RuntimeError("a bug"), 500), (RedisConnectionError("refused"), 503), (QueueFullError("lane full"), 429)],
+    [
+        (RuntimeError("a bug"), 500),
+        (RedisConnectionError("refused"), 503),
+        (QueueFullError("lane full"), 429),
+    ],
 )
-async def test_a_service_that_raises_is_answered_counted_and_logged_alike(settings, redis, caplog, error, status):
+async def test_a_service_that_raises_is_answered_counted_and_logged_alike(
+    settings, redis, caplog, error, status
+):
     answers = []
     for hot_paths in (False, True):
         async with side(settings, redis, hot_paths) as on:
