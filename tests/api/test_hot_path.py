@@ -33,6 +33,8 @@ from tests.support.tenants import SECRET, keyed
 
 JOB_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}-[0-9a-z]{1,4}")
 NEW_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+RETRY_IN = re.compile(r"retry in \d+ s")
+UNTIL_TOKEN = (b"ratelimit-reset", b"retry-after")  # whole seconds from the request's own time
 VARYING = frozenset({"created_at", "started_at", "finished_at", "timings", "batch_size"})  # as the job ran
 
 
@@ -96,12 +98,13 @@ def filled(headers: dict[str, str], names: dict[str, str]) -> dict[str, str]:
 
 
 def plain(value):
-    """A body with what differs between any two jobs (ids, times) named instead of shown."""
+    """A body with what differs between any two jobs (ids, times) named instead of shown, and
+    the seconds until a rate-limited key's next token (they count from each side's request)."""
     if isinstance(value, dict):
         return {k: "<varies>" if k in VARYING and v is not None else plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]
-    return JOB_ID.sub("<job>", value) if isinstance(value, str) else value
+    return RETRY_IN.sub("retry in <s> s", JOB_ID.sub("<job>", value)) if isinstance(value, str) else value
 
 
 def answer_of(response: httpx.Response, sent_id: str | None, origin: str) -> tuple:
@@ -115,6 +118,8 @@ def answer_of(response: httpx.Response, sent_id: str | None, origin: str) -> tup
             text = "<new>" if NEW_REQUEST_ID.fullmatch(text) else text
         elif name.lower() == b"content-length" and is_json:
             text = "<length>"  # times of different lengths
+        elif name.lower() in UNTIL_TOKEN and "ratelimit-limit" in response.headers:
+            text = "<s>" if text.isdigit() else text
         if name.lower() != b"date":
             headers.append((name.decode(), JOB_ID.sub("<job>", text.replace(origin, "<origin>"))))
     body = plain(orjson.loads(response.content)) if is_json and response.content else response.content
