@@ -29,7 +29,6 @@ from fastapi import FastAPI
 from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope
@@ -37,6 +36,11 @@ from starlette.types import ASGIApp, Receive, Scope
 from api.hot_routes import HotRoute, HotTable, hot_table
 from api.lean_route import plan_answers
 from api.observe import Exchange, RequestObserver
+
+try:  # where Starlette's body limits (1.x) keep a request's limit: the full stack applies it
+    from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+except ImportError:  # an older Starlette: no request has one
+    MAX_BODY_SIZE_SCOPE_KEY = "starlette.max_body_size"
 
 HANDLED_TOO_LATE = "Caught handled exception, but response already started."  # Starlette's words
 

@@ -13,13 +13,14 @@ table is rebuilt when a router's routes change, as FastAPI's own included router
 app's own list of routes is changed by hand.
 """
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute, _EffectiveRouteContext, _IncludedRouter
+from fastapi import FastAPI, routing
+from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute
 from starlette.convertors import FloatConvertor, IntegerConvertor, StringConvertor, UUIDConvertor
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
@@ -27,6 +28,12 @@ from api.lean_route import LeanRoute, Plan
 
 # Convertors whose values never hold a "/": a parameter of theirs is one path segment.
 _ONE_SEGMENT = (StringConvertor, IntegerConvertor, FloatConvertor, UUIDConvertor)
+# How recent FastAPI includes a router (older FastAPI copies its routes into the app's router):
+# private, so read with care; without them, no instance is one (isinstance of () is False).
+_INCLUDED: Any = getattr(routing, "_IncludedRouter", ())
+_CONTEXT: Any = getattr(routing, "_EffectiveRouteContext", ())
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,9 +72,11 @@ class HotTable:
     top_routes: int  # how many routes the app's own router had then
 
     def current(self, app: FastAPI) -> bool:
-        return len(app.router.routes) == self.top_routes and self.versions == sum(
-            router._routes_version for router in self.routers
-        )
+        return len(app.router.routes) == self.top_routes and self.versions == _versions(self.routers)
+
+
+def _versions(routers: tuple[APIRouter, ...] | list[APIRouter]) -> int:
+    return sum(getattr(router, "_routes_version", 0) for router in routers)
 
 
 def _segments_overlap(template: str, other: Tried) -> bool:
@@ -86,7 +95,7 @@ def _segments_overlap(template: str, other: Tried) -> bool:
 
 def _known(matched: Any) -> bool:
     """A route whose pattern is all the router matches a path by (and then its method)."""
-    if isinstance(matched, _EffectiveRouteContext):
+    if isinstance(matched, _CONTEXT):
         return isinstance(matched.original_route, APIRoute)
     return isinstance(matched, Route | Mount)
 
@@ -95,10 +104,10 @@ def _in_order(routes: list[BaseRoute], routers: list[APIRouter]) -> Iterator[tup
     """(the route as declared, what the router matches it by) for every route, in the order the
     router tries them; `routers` gathers every router met."""
     for route in routes:
-        if isinstance(route, _IncludedRouter):
+        if isinstance(route, _INCLUDED):
             routers.append(route.original_router)
             for candidate in route.effective_candidates():
-                if isinstance(candidate, _IncludedRouter):
+                if isinstance(candidate, _INCLUDED):
                     yield from _in_order([candidate], routers)
                 elif candidate.starlette_route is not None:
                     yield candidate.original_route, candidate.starlette_route
@@ -109,10 +118,12 @@ def _in_order(routes: list[BaseRoute], routers: list[APIRouter]) -> Iterator[tup
 
 
 def _hot(route: Any, matched: Any, method: str, tried: list[Tried]) -> HotRoute | None:
-    if not (isinstance(route, LeanRoute) and isinstance(matched, APIRoute | _EffectiveRouteContext)):
+    if not (
+        isinstance(route, LeanRoute) and (isinstance(matched, APIRoute) or isinstance(matched, _CONTEXT))
+    ):
         return None
     plan = route.plan_for(matched)
-    if plan is None or matched.max_body_size is not None:
+    if plan is None or getattr(matched, "max_body_size", None) is not None:
         return None
     if not all(isinstance(c, StringConvertor) for c in matched.param_convertors.values()):
         return None
@@ -122,9 +133,7 @@ def _hot(route: Any, matched: Any, method: str, tried: list[Tried]) -> HotRoute 
     )
 
 
-def hot_table(app: FastAPI) -> HotTable:
-    """The hot routes of the app's routes as they are now."""
-    routers: list[APIRouter] = [app.router]
+def _read(app: FastAPI, routers: list[APIRouter]) -> dict[str, list[HotRoute]]:
     by_method: dict[str, list[HotRoute]] = {}
     tried: list[Tried] = []
     for route, matched in _in_order(app.router.routes, routers):
@@ -137,9 +146,21 @@ def hot_table(app: FastAPI) -> HotTable:
             if (hot := _hot(route, matched, method, tried)) is not None:
                 by_method.setdefault(method, []).append(hot)
         tried.append(Tried(matched.path_regex, matched.path_format, matched.param_convertors, methods))
+    return by_method
+
+
+def hot_table(app: FastAPI) -> HotTable:
+    """The hot routes of the app's routes as they are now; none where FastAPI's routing is not
+    as this module knows it (then every request takes the full stack, as without hot paths)."""
+    routers: list[APIRouter] = [app.router]
+    try:
+        by_method = _read(app, routers)
+    except (AttributeError, TypeError) as e:
+        log.warning("no hot paths: this FastAPI's routing is not as api/hot_routes.py knows it (%r)", e)
+        by_method = {}
     return HotTable(
         {method: tuple(hots) for method, hots in by_method.items()},
         tuple(routers),
-        sum(router._routes_version for router in routers),
+        _versions(routers),
         len(app.router.routes),
     )

@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import compile_path
 
+from api import hot_routes
 from api.hot_path import HotPaths
 from api.hot_routes import Tried, _segments_overlap
 from api.lean_route import LeanRoute
@@ -139,3 +140,23 @@ async def test_a_middleware_inside_the_hot_paths_sees_every_request():
 def test_two_templates_overlap_where_one_path_could_match_both(hot, other, overlap):
     pattern, template, convertors = compile_path(other)
     assert _segments_overlap(compile_path(hot)[1], Tried(pattern, template, convertors, None)) is overlap
+
+
+async def test_a_fastapi_whose_routing_is_unknown_gets_no_hot_paths(monkeypatch, caplog):
+    """Its included routers not recognised, or read with an error: every request to the router."""
+    app = earlier_routes(True)
+    monkeypatch.setattr(hot_routes, "_INCLUDED", ())
+    found, routed = await answers(app, ["/things/special", "/things/other"])
+    assert found == [(200, "special"), (200, "thing other")] and routed == 2
+
+    def unreadable(*args):
+        raise AttributeError("'_IncludedRouter' object has no attribute 'effective_candidates'")
+
+    app = earlier_routes(True)
+    monkeypatch.setattr(hot_routes, "_in_order", unreadable)
+    found, routed = await answers(app, ["/things/other", "/things/other"])
+    assert found == [(200, "thing other")] * 2 and routed == 2
+    assert [r.getMessage() for r in caplog.records if r.name == "api.hot_routes"] == [
+        "no hot paths: this FastAPI's routing is not as api/hot_routes.py knows it "
+        "(AttributeError(\"'_IncludedRouter' object has no attribute 'effective_candidates'\"))"
+    ]  # once, not per request
