@@ -16,9 +16,9 @@ from api.auth import Authenticator, KeyCache
 from api.body import JsonBodies
 from api.deps import Services, same_origin_only
 from api.errors import install_error_handlers
+from api.hot_path import HotPaths
 from api.http_errors import install_http_error_handler
 from api.job_parser import JobBodyParser
-from api.middleware import RateLimitHeaders
 from api.observe import RequestObserver
 from api.openapi import add_request_schemas
 from api.responses import NumpyJSONResponse
@@ -176,7 +176,9 @@ async def followed_repository(settings: Settings):
 Sidecar = Callable[[Settings, Services], AbstractAsyncContextManager[None]]
 
 
-def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
+def create_app(settings: Settings, sidecars: Sequence[Sidecar] = (), hot_paths: bool = True) -> FastAPI:
+    """The app; `hot_paths=False`: without the hot paths (api/hot_path.py), every request through
+    the full stack (their tests and bench compare the two)."""
     redis_url = settings.redis_url
     if not redis_url:
         raise ValueError("the API needs MAAS_REDIS_URL (or run `maas serve`, which starts Redis)")
@@ -232,8 +234,10 @@ def create_app(settings: Settings, sidecars: Sequence[Sidecar] = ()) -> FastAPI:
     add_request_schemas(app, request_schemas, server_paths=bool(settings.bulk_input_dirs))
     install_error_handlers(app, settings)
     install_http_error_handler(app)
-    app.add_middleware(RateLimitHeaders)
-    app.add_middleware(RequestObserver)
+    if hot_paths:
+        app.add_middleware(HotPaths, fastapi=app)
+    else:
+        app.add_middleware(RequestObserver)
     for router in (
         jobs.router,
         bulk_jobs.router,

@@ -158,7 +158,7 @@ class Authenticator:
         if rate is None:
             return
         decision = await self.limiter.take(caller.key_id, rate)
-        request.state.rate_limit = decision  # RateLimitHeaders writes it onto the response
+        request.state.rate_limit = decision  # api/observe.py writes it onto the response
         if not decision.allowed:
             raise RateLimitedError(
                 f"key {caller.key_name!r} is over its rate of {rate.count} requests per "

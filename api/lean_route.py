@@ -21,7 +21,7 @@ import copy
 import inspect
 import types
 import typing
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,11 +200,22 @@ def effective_route(route: APIRoute) -> Any:
     return route
 
 
+def plan_answers(plan: Plan, scope: MutableMapping[str, Any], overrides_provider: Any) -> bool:
+    """Whether the plan answers this request, or FastAPI's handler must (the module says when)."""
+    return not (
+        (plan.query_defaults and scope.get("query_string"))
+        or scope.get(TELEMETRY_SCOPE_KEY) is not None
+        or getattr(overrides_provider, "dependency_overrides", None)
+    )
+
+
 class LeanRoute(APIRoute):
     """An APIRoute whose handler runs its plan where it has one (the module says when)."""
 
     # The dependant and plan of the handler built last, for tests/api/test_lean_route.py.
     lean: tuple[Dependant, Plan] | None = None
+    # By id: (what the handler was built for, its plan): this route, or its context in an inclusion.
+    _plans: dict[int, tuple[Any, Plan]] | None = None
 
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
@@ -213,17 +224,20 @@ class LeanRoute(APIRoute):
         if plan is None:
             return handler
         self.lean = (route.dependant, plan)
+        if self._plans is None:
+            self._plans = {}
+        self._plans[id(route)] = (route, plan)
         overrides_provider = route.dependency_overrides_provider
-        has_query = bool(plan.query_defaults)
 
         async def lean(request: Request) -> Response:
-            scope = request.scope
-            if (
-                (has_query and scope.get("query_string"))
-                or scope.get(TELEMETRY_SCOPE_KEY) is not None
-                or getattr(overrides_provider, "dependency_overrides", None)
-            ):
-                return await handler(request)
-            return await plan.run(request)
+            if plan_answers(plan, request.scope, overrides_provider):
+                return await plan.run(request)
+            return await handler(request)
 
         return lean
+
+    def plan_for(self, built: Any) -> Plan | None:
+        """The plan of the handler built for `built` (this route, or the context FastAPI built
+        for it in an inclusion), or None where that handler has none."""
+        entry = self._plans.get(id(built)) if self._plans is not None else None
+        return entry[1] if entry is not None and entry[0] is built else None

@@ -1,7 +1,10 @@
 """Every HTTP request: its request id (the caller's X-Request-ID when it is a sane token, else a
-new one), set for the logs while it is served and returned in the answer's X-Request-ID; then
-counted by method, route template (`/v1/jobs/{job_id}`, never the path itself) and status, and
-timed. Plain ASGI, a few dictionary reads and two metric updates per request."""
+new one), set for the logs while it is served and returned in the answer's X-Request-ID; the
+RateLimit-* headers of a rate-limited key on every answer, errors included (the Authenticator
+leaves its decision in the request's state); then counted by method, route template
+(`/v1/jobs/{job_id}`, never the path itself) and status, and timed. One `Exchange` per request
+does all of it, with one wrapper of `send`, for the app's one middleware: `RequestObserver`, or
+its subclass that answers the hot routes itself (api/hot_path.py)."""
 
 import functools
 import itertools
@@ -9,6 +12,7 @@ import os
 import re
 import time
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batching.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
@@ -44,6 +48,44 @@ def _children(method: str, template: str, status: int) -> tuple:
     return HTTP_REQUESTS.labels(method, template, str(status)), HTTP_REQUEST_SECONDS.labels(method, template)
 
 
+class Exchange:
+    """One HTTP request being served: opened before the app runs (its request id is then the
+    logs'), `send` for the app's messages, `close` once the app has returned or raised."""
+
+    __slots__ = ("scope", "downstream", "request_id", "token", "began", "status", "started")
+
+    def __init__(self, scope: Scope, send: Send):
+        self.scope = scope
+        self.downstream = send
+        self.began = time.perf_counter()
+        self.request_id = request_id_of(scope)
+        self.token = REQUEST_ID.set(self.request_id.decode())
+        self.status = 500  # an app that raises before answering: what the server sends
+        self.started = False  # whether the answer's start went out (its status is then known)
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            decision = self.scope.get("state", {}).get("rate_limit")
+            if decision is not None:
+                headers = MutableHeaders(scope=message)
+                for name, value in decision.headers().items():
+                    headers[name] = value
+            message["headers"] = [*message.get("headers", ()), (HEADER, self.request_id)]
+        await self.downstream(message)
+
+    def close(self) -> None:
+        REQUEST_ID.reset(self.token)
+        scope = self.scope
+        route = scope.get("route")
+        template = getattr(route, "path", UNMATCHED) if route is not None else UNMATCHED
+        method = scope["method"] if scope["method"] in METHODS else "OTHER"
+        requests, seconds = _children(method, template, self.status)
+        requests.inc()
+        seconds.observe(time.perf_counter() - self.began)
+
+
 class RequestObserver:
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -52,25 +94,12 @@ class RequestObserver:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        request_id = request_id_of(scope)
-        token = REQUEST_ID.set(request_id.decode())
-        status = 500  # an app that raises before answering: what the server sends
-
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (HEADER, request_id)]
-            await send(message)
-
+        exchange = Exchange(scope, send)
         try:
-            await self.app(scope, receive, send_observed)
+            await self.serve(scope, receive, exchange)
         finally:
-            REQUEST_ID.reset(token)
-            route = scope.get("route")
-            template = getattr(route, "path", UNMATCHED) if route is not None else UNMATCHED
-            method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            requests, seconds = _children(method, template, status)
-            requests.inc()
-            seconds.observe(time.perf_counter() - started)
+            exchange.close()
+
+    async def serve(self, scope: Scope, receive: Receive, exchange: Exchange) -> None:
+        """The app's answer to an observed request (api/hot_path.py answers some itself)."""
+        await self.app(scope, receive, exchange.send)
