@@ -24,7 +24,9 @@ async def test_a_burst_gets_the_bucket_and_429_with_a_correct_retry_after(keyed_
     answers = await asyncio.gather(*(keyed_api.get("/v1/models", headers=key) for _ in range(30)))
     allowed = [r for r in answers if r.status_code == 200]
     refused = [r for r in answers if r.status_code == 429]
-    assert 10 <= len(allowed) <= 11 and len(allowed) + len(refused) == 30
+    others = [(r.status_code, r.text[:300]) for r in answers if r.status_code not in (200, 429)]
+    assert not others, others  # every answer is the bucket's: what else came, and why
+    assert 10 <= len(allowed) <= 11
     for response in refused:
         assert response.json()["error"]["code"] == "rate_limited"
         assert 1 <= int(response.headers["retry-after"]) <= 6
