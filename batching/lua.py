@@ -40,6 +40,11 @@ end
 """
 
 
+def pairs(fields: Mapping) -> list:
+    """A mapping as the field/value items a script's ARGV takes (HSET's order)."""
+    return [item for pair in fields.items() for item in pair]
+
+
 def string(text: str) -> str:
     """A Lua string literal; states and field names are plain words, so nothing is escaped."""
     if not text.replace("_", "").isalnum():
@@ -170,7 +175,7 @@ class Script:
         tail_keys = tuple(named.get(self.rest_keys, ())) if self.rest_keys else ()
         tail = named.get(self.rest, ()) if self.rest else ()
         if isinstance(tail, Mapping):
-            tail = [item for pair in tail.items() for item in pair]
+            tail = pairs(tail)
         # Every value is checked (a call sits on every submit and batch: the common types are
         # let through by a set lookup, anything else by _check).
         for name, value in zip((*self.keys, *self.args), (*keys, *args), strict=True):

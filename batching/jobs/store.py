@@ -24,26 +24,20 @@ from batching import audit as audit_log
 from batching import keys, lua, slot_tags
 from batching.call_groups import CallGroups
 from batching.entry import LaneEntry
-from batching.jobs.listing import index_floor, index_job
 from batching.jobs.record import JobError, JobRecord, JobResult, JobStatus
 from batching.jobs.scripts import (
     ACK,
-    ADMIT,
     ADMITTED,
     CLAIM,
     FINISH,
-    LANE_FULL,
-    SUBMIT,
-    TENANT_FULL,
     TRANSITION,
 )
+from batching.jobs.submit_calls import admit_args, check_admitted, queue_cluster_admit, submit_call
 from batching.jobs.tenant_rows import counter_of, tenant_queued_rows
 from maas.core.errors import (
     JobNotFoundError,
     JobStateError,
     NotReplicatedError,
-    QueueFullError,
-    TenantQuotaError,
 )
 from maas.core.ids import tag_of
 from maas.core.sealing import CLEAR, Purpose, Sealer
@@ -55,10 +49,6 @@ def _by_tag(entries: list[LaneEntry]) -> dict[str | None, list[int]]:
     for i, entry in enumerate(entries):
         by_tag[tag_of(entry.job_id)].append(i)
     return by_tag
-
-
-def _pairs(fields: Mapping) -> list:
-    return [item for pair in fields.items() for item in pair]
 
 
 EXPIRED_ERROR = JobError("expired", "the job waited past its deadline and was not computed")
@@ -174,20 +164,7 @@ class JobStore:
         # The record says whose job it is; the inputs are sealed for that job and tenant.
         inputs = self.sealer.seal(Purpose.JOB_INPUTS, record.id, record.tenant, entry.inputs)
         entry = replace(entry, tenant=record.tenant, inputs=inputs)
-        admit = dict(
-            stream=keys.lane_stream(lane, record.tenant),
-            lane_rows=keys.lane_rows(lane),
-            tenants=keys.lane_tenants(lane),
-            wake=keys.lane_wake(lane),
-            tenant_rows=counter_of(lane, self.cluster),
-            rows=entry.rows,
-            max_rows=max_rows,
-            tenant=record.tenant,
-            tenant_max_rows=tenant_max_rows,
-            tenant_elsewhere=elsewhere,
-            # Workers always read the default tenant's sub-stream (the lane's own stream).
-            announce=int(record.tenant != keys.DEFAULT_TENANT),
-        )
+        admit = admit_args(record, entry, lane, (max_rows, tenant_max_rows), elsewhere, self.cluster)
         audit = dict(audit_entry or {})
         if self.cluster:
             admitted, count, replicas = await self._admit_in_cluster(record, entry, admit, ttl, tag)
@@ -195,16 +172,7 @@ class JobStore:
             admitted, count, replicas = await self._submit_script(record, entry, admit, ttl, tag, audit)
         if admitted != ADMITTED and self.cluster:
             await self.redis.delete(keys.job(record.id))
-        if admitted == LANE_FULL:
-            raise QueueFullError(
-                f"model {record.model} v{record.version} has {count} rows waiting "
-                f"(limit {max_rows}); retry later"
-            )
-        if admitted == TENANT_FULL:
-            raise TenantQuotaError(
-                f"tenant {record.tenant} has {count} rows queued across models (limit "
-                f"{tenant_max_rows}); this job's {record.rows} would exceed it; retry later"
-            )
+        check_admitted(admitted, count, record, max_rows, tenant_max_rows)
         if audit and self.cluster:
             await audit_log.write(self.redis, record.tenant, audit, keys.AUDIT_DATA)
         if replicas is not None and self.wait_replicas and replicas < self.wait_replicas[0]:
@@ -218,25 +186,7 @@ class JobStore:
         self, record: JobRecord, entry: LaneEntry, admit: dict, ttl: int, tag: str, audit: dict
     ) -> tuple[int, int, int | None]:
         """One Redis: the whole submit as one SUBMIT call, sent with the submits made beside it."""
-        fields = record.to_fields(self.sealer)
-        call = SUBMIT.call(
-            **admit,
-            job=keys.job(record.id),
-            slot_tags=keys.SLOT_TAGS,
-            index=keys.tenant_jobs(record.tenant),
-            audit=keys.AUDIT_DATA,
-            tenant_audit=keys.tenant_audit(record.tenant, keys.AUDIT_DATA),
-            job_id=record.id,
-            job_ttl=ttl,
-            tag=tag,
-            index_floor=index_floor(ttl),
-            index_ttl=ttl,
-            record_fields=2 * len(fields),
-            audit_fields=2 * len(audit),
-            audit_max=audit_log.MAX_ENTRIES,
-            tenant_audit_max=audit_log.MAX_TENANT_ENTRIES,
-            record_audit_entry=[*_pairs(fields), *_pairs(audit), *_pairs(entry.to_fields())],
-        )
+        call = submit_call(record, record.to_fields(self.sealer), entry, admit, ttl, tag, audit)
         (admitted, count), replicas = await self._submits.run(call)
         return admitted, count, replicas
 
@@ -248,11 +198,7 @@ class JobStore:
         fields = record.to_fields(self.sealer)
 
         def build(batch: lua.Batch):
-            batch.pipe.hset(keys.job(record.id), mapping=fields)
-            batch.pipe.expire(keys.job(record.id), ttl)
-            batch.pipe.sadd(keys.SLOT_TAGS, tag)  # before the job can end: its outbox is found
-            index_job(batch.pipe, record, ttl)
-            batch.run(ADMIT, **admit, entry=entry.to_fields())
+            queue_cluster_admit(batch, record, fields, entry, admit, ttl, tag)
 
         replies = await lua.execute(self.redis, build, self.wait_replicas)
         admitted, count = replies[-2] if self.wait_replicas else replies[-1]
@@ -359,7 +305,7 @@ class JobStore:
             items: list = []
             for i in positions:
                 entry, result = results[i]
-                fields = _pairs(result.to_fields(self.sealer, entry.job_id, entry.tenant))
+                fields = lua.pairs(result.to_fields(self.sealer, entry.job_id, entry.tenant))
                 items += [result.status.value, len(fields), *fields]
             batch.run(
                 FINISH,
