@@ -176,14 +176,15 @@ class Script:
         tail = named.get(self.rest, ()) if self.rest else ()
         if isinstance(tail, Mapping):
             tail = pairs(tail)
-        # Every value is checked (a call sits on every submit and batch: the common types are
-        # let through by a set lookup, anything else by _check).
-        for name, value in zip((*self.keys, *self.args), (*keys, *args), strict=True):
-            if type(value) not in _PLAIN_TYPES:
+        # Every value is checked, in bulk (a call sits on every submit and batch: one C-level
+        # pass over the values' types); only a call holding another type is walked by name.
+        named_values = (*keys, *args)
+        if not _PLAIN_TYPES.issuperset(map(type, named_values)):
+            for name, value in zip((*self.keys, *self.args), named_values, strict=True):
                 _check(self.name, name, value)
         for tail_name, values in ((self.rest_keys or "", tail_keys), (self.rest or "", tail)):
-            for value in values:
-                if type(value) not in _PLAIN_TYPES:
+            if not _PLAIN_TYPES.issuperset(map(type, values)):
+                for value in values:
                     _check(self.name, tail_name, value)
         return Call(self, (*keys, *tail_keys), (*args, *tail))
 
