@@ -11,10 +11,10 @@ left above it is maas' own work per call (auth, the job's submit and wait, the t
 import argparse
 import asyncio
 import multiprocessing
-import os
 import time
 
 import grpc
+from cpu import tree_cpu_s
 
 from maas.cli.redis_server import free_port
 
@@ -65,8 +65,7 @@ def load(port: int, in_flight: int, duration_s: float, results) -> None:
 
 
 def cpu_s(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(tree_cpu_s(pid).values())
 
 
 def main() -> None:
